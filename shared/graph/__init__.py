@@ -1,0 +1,19 @@
+"""The only code that talks to Microsoft Graph (ARCHITECTURE §3). Heavy SDK imports happen on first use."""
+
+from shared.graph.client import Graph, GraphOptions, Page, get_graph, graph_options
+from shared.graph.costs import Cost, request_cost
+from shared.graph.pacer import Budget, Pacer
+from shared.graph.retry import RetryPolicy
+
+__all__ = [
+    "Budget",
+    "Cost",
+    "Graph",
+    "GraphOptions",
+    "Pacer",
+    "Page",
+    "RetryPolicy",
+    "get_graph",
+    "graph_options",
+    "request_cost",
+]

@@ -1,0 +1,371 @@
+"""The only door to Microsoft Graph (ARCHITECTURE §3).
+
+One `Graph` per process and event loop, built lazily on first use (never at import: the Functions cold
+start must stay small). Requests are built and sent through msgraph-core/kiota's request adapter (auth,
+cloud, allowed hosts, middleware) with kiota's RetryHandler switched off; responses come back as raw
+bytes (a `NativeResponseHandler`) and are decoded by the caller into its own records, because parsing
+msgraph-sdk models is ~700× slower than JSON (platform-notes). Every request passes the pacer and the one
+retry layer (`retry.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+
+from shared.errors import ConfigError, GraphError
+from shared.graph.batch import BatchRequest, BatchResponse, send_batch
+from shared.graph.clouds import CLOUDS, Cloud
+from shared.graph.costs import Cost, request_cost
+from shared.graph.errors import graph_error_from_response, redact_url
+from shared.graph.pacer import Budget, Pacer
+from shared.graph.retry import RetryPolicy, send_with_retry
+
+if TYPE_CHECKING:
+    from kiota_http.httpx_request_adapter import HttpxRequestAdapter
+    from msgraph import GraphServiceClient
+
+    from shared.config import Settings
+
+log = logging.getLogger("guestctl.graph")
+T = TypeVar("T")
+AuthMode = Literal["default", "managed-identity", "emulator"]
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class GraphOptions:
+    """Everything needed to reach one tenant's Graph; built from Settings by `graph_options`."""
+
+    base_url: str  # e.g. https://graph.microsoft.com/v1.0 or http://127.0.0.1:8765/v1.0
+    cloud: Cloud = CLOUDS["global"]
+    auth: AuthMode = "default"
+    tenant_id: str | None = None
+    client_id: str | None = None
+    emulator_token: str = "emulator-token"
+    budget: Budget = field(default_factory=Budget)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_concurrency: int = 16
+    timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_url)
+        loopback = parts.hostname in LOOPBACK_HOSTS
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"GUESTCTL_GRAPH_URL: not an absolute http(s) URL (got {self.base_url!r})")
+        if parts.scheme == "http" and not loopback:
+            raise ConfigError(
+                f"GUESTCTL_GRAPH_URL: plain http is only allowed for a loopback emulator (got {self.base_url})",
+                hint="use https, or 127.0.0.1 for the emulator",
+            )
+        if self.auth == "emulator" and not loopback:
+            raise ConfigError(
+                f"GUESTCTL_AUTH=emulator sends a static token and is refused for {parts.hostname}",
+                hint="use GUESTCTL_AUTH=default or managed-identity for a real tenant",
+            )
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+
+class StaticTokenCredential:
+    """A fixed bearer token for the loopback emulator (the only place a static token is allowed)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+
+def build_credential(options: GraphOptions) -> Any:
+    """azure-identity's async credentials: managed identity in Azure, DefaultAzureCredential elsewhere."""
+    if options.auth == "emulator":
+        return StaticTokenCredential(options.emulator_token)
+    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+
+    if options.auth == "managed-identity":
+        return ManagedIdentityCredential(client_id=options.client_id)
+    return DefaultAzureCredential(
+        authority=options.cloud.authority_host,
+        managed_identity_client_id=options.client_id,
+        additionally_allowed_tenants=[options.tenant_id] if options.tenant_id else [],
+    )
+
+
+def build_url(base_url: str, path_or_url: str, params: Mapping[str, Any] | None = None) -> str:
+    """Absolute URL for a Graph path; OData query names keep their `$`, values are percent-encoded."""
+    url = path_or_url if "://" in path_or_url else f"{base_url.rstrip('/')}/{path_or_url.lstrip('/')}"
+    if params:
+        query = urlencode({k: _query_value(v) for k, v in params.items()}, quote_via=quote, safe="$'(),:@/*")
+        url = f"{url}{'&' if '?' in url else '?'}{query}"
+    return url
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a Graph collection: the raw items and the links that continue it."""
+
+    items: list[dict[str, Any]]
+    next_link: str | None
+    delta_link: str | None
+    count: int | None
+
+
+class Graph:
+    """Graph client for one tenant: `request`, `get_json`, `pages`, `batch`, and `sdk` for request builders."""
+
+    def __init__(self, options: GraphOptions, *, credential: Any = None) -> None:
+        self.options = options
+        self.pacer = Pacer(options.budget, max_concurrency=options.max_concurrency)
+        self._credential = credential
+        self._adapter: HttpxRequestAdapter | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._sdk: GraphServiceClient | None = None
+
+    # -- construction -------------------------------------------------------------------------------
+    @property
+    def adapter(self) -> HttpxRequestAdapter:
+        if self._adapter is None:
+            self._adapter = self._build_adapter()
+        return self._adapter
+
+    def _build_adapter(self) -> HttpxRequestAdapter:
+        from kiota_authentication_azure.azure_identity_authentication_provider import (
+            AzureIdentityAuthenticationProvider,
+        )
+        from kiota_http.middleware.options import RetryHandlerOption
+        from msgraph_core import BaseGraphRequestAdapter, GraphClientFactory
+
+        options = self.options
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(options.timeout_seconds, connect=5.0),
+            limits=httpx.Limits(
+                max_connections=options.max_concurrency, max_keepalive_connections=options.max_concurrency
+            ),
+            http2=True,
+        )
+        http = GraphClientFactory.create_with_default_middleware(
+            client=self._http,
+            # kiota would retry POSTs and sleep up to 179 s on its own; our retry layer decides instead.
+            options={RetryHandlerOption.get_key(): RetryHandlerOption(should_retry=False)},
+        )
+        if self._credential is None:
+            self._credential = build_credential(options)
+        auth = AzureIdentityAuthenticationProvider(
+            self._credential,
+            scopes=[options.cloud.scope],
+            # Tokens go to the configured Graph host only. An empty list would mean *every* host.
+            allowed_hosts=[options.host],
+        )
+        adapter = BaseGraphRequestAdapter(auth, http_client=http)
+        adapter.base_url = options.base_url.rstrip("/")  # after construction: httpx would add a slash
+        return adapter
+
+    @property
+    def sdk(self) -> GraphServiceClient:
+        """msgraph-sdk request builders on our adapter, for single small objects off hot paths."""
+        if self._sdk is None:
+            from msgraph import GraphServiceClient
+
+            self._sdk = GraphServiceClient(request_adapter=self.adapter)
+        return self._sdk
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        close = getattr(self._credential, "close", None)
+        if close is not None:
+            await close()
+
+    # -- requests -------------------------------------------------------------------------------------
+    def url(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> str:
+        return build_url(self.options.base_url, path_or_url, params)
+
+    def relative_path(self, url: str) -> str:
+        """`/users/123` for an absolute URL under our base URL (for costs and $batch)."""
+        base = urlsplit(self.options.base_url)
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+            raise GraphError(
+                f"refusing to follow a link to another host: {parts.netloc}",
+                hint="Graph links must stay on the configured Graph host",
+            )
+        path = parts.path
+        return path[len(base.path.rstrip("/")) :] if path.startswith(base.path.rstrip("/")) else path
+
+    async def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        cost: Cost | None = None,
+    ) -> httpx.Response:
+        """Send one request; return the 2xx response or raise the mapped `GraphError`.
+
+        `idempotent` defaults to True for reads only; pass True for writes that are safe to repeat
+        (PATCH to a value, DELETE where a second 404 is fine) so 503/504 may be retried.
+        """
+        method = method.upper()
+        url = self.url(path_or_url, params)
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        if cost is None:
+            parts = urlsplit(url)
+            query = dict(httpx.URL(url).params)
+            cost = request_cost(method, self.relative_path(url), query if parts.query else None)
+        body = json.dumps(json_body).encode() if json_body is not None else None
+        adapter = self.adapter
+
+        async def send_once() -> httpx.Response:
+            async with self.pacer.slot(cost):
+                started = time.perf_counter()
+                response = await adapter.send_primitive_async(
+                    _request_information(method, url, body, headers), "bytes", None
+                )
+                log.debug(
+                    "%s %s → %s in %.0f ms (request-id %s)",
+                    method, redact_url(url), response.status_code,
+                    (time.perf_counter() - started) * 1000, response.headers.get("request-id"),
+                )
+            if response.status_code < 400:
+                self.pacer.on_success()
+            return response
+
+        response = await send_with_retry(
+            send_once,
+            idempotent=idempotent,
+            policy=self.options.retry,
+            on_throttled=self.pacer.on_throttled,
+            describe=f"{method} {redact_url(url)}",
+        )
+        if response.status_code >= 400:
+            raise graph_error_from_response(response, method, url)
+        return response
+
+    async def get_json(
+        self, path_or_url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        response = await self.request("GET", path_or_url, params=params, headers=headers)
+        return json.loads(response.content)
+
+    async def pages(
+        self,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Follow `@odata.nextLink` to the end, one decoded page at a time (constant memory).
+
+        Request headers (e.g. `ConsistencyLevel: eventual`) are re-sent on every page: neither Graph's
+        nextLink nor the SDK carries them (platform-notes). The final page of a delta round carries
+        `delta_link`.
+        """
+        url: str | None = self.url(path_or_url, params)
+        while url:
+            document = await self.get_json(url, headers=headers)
+            next_link = document.get("@odata.nextLink")
+            yield Page(
+                items=document.get("value", []),
+                next_link=next_link,
+                delta_link=document.get("@odata.deltaLink"),
+                count=document.get("@odata.count"),
+            )
+            url = next_link
+
+    async def batch(self, requests: Sequence[BatchRequest]) -> dict[str, BatchResponse]:
+        """Send requests through `$batch` (≤ 20 per call) with per-item retry; responses by id."""
+        return await send_batch(self, requests)
+
+    async def items(
+        self,
+        path_or_url: str,
+        decode: Callable[[dict[str, Any]], T],
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[list[T]]:
+        """`pages` decoded into the caller's records, page by page."""
+        async for page in self.pages(path_or_url, params=params, headers=headers):
+            yield [decode(item) for item in page.items]
+
+
+def _request_information(method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None) -> Any:
+    from kiota_abstractions.method import Method
+    from kiota_abstractions.native_response_handler import NativeResponseHandler
+    from kiota_abstractions.request_information import RequestInformation
+    from kiota_http.middleware.options import ResponseHandlerOption
+
+    info = RequestInformation()
+    info.http_method = Method[method]
+    info.url = url
+    for name, value in (headers or {}).items():
+        info.headers.try_add(name, value)
+    if body is not None:
+        info.set_stream_content(body, "application/json")
+    # Hand back the raw httpx response for every status: we map errors and decode bodies ourselves.
+    info.add_request_options([ResponseHandlerOption(NativeResponseHandler())])
+    return info
+
+
+# -- one client per process ------------------------------------------------------------------------------
+_clients: dict[tuple[int, GraphOptions], Graph] = {}
+
+
+def graph_options(settings: Settings) -> GraphOptions:
+    """GraphOptions from the settings (environment / app settings / CLI flags) and the policy's pacing."""
+    cloud = CLOUDS[settings.cloud]
+    return GraphOptions(
+        base_url=settings.graph_url or cloud.graph_url,
+        cloud=cloud,
+        auth=settings.auth,
+        tenant_id=settings.tenant_id,
+        client_id=settings.client_id,
+        budget=Budget.for_tenant(settings.tenant_size, settings.budget_fraction, settings.time_scale),
+        retry=RetryPolicy(budget_seconds=settings.retry_budget_seconds),
+        max_concurrency=settings.max_concurrency,
+    )
+
+
+def get_graph(settings: Settings) -> Graph:
+    """The process's Graph client for these settings, built on first use and reused across invocations.
+
+    Keyed by the running event loop: an httpx pool cannot outlive the loop it was made on (platform-notes).
+    """
+    options = graph_options(settings)
+    loop = asyncio.get_running_loop()
+    key = (id(loop), options)
+    graph = _clients.get(key)
+    if graph is None:
+        for stale in [k for k in _clients if k[0] != id(loop)]:
+            del _clients[stale]
+        graph = _clients[key] = Graph(options)
+    return graph

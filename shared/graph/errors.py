@@ -1,0 +1,69 @@
+"""Graph error responses → our typed exceptions, with Graph's code, message and request-id kept.
+
+Graph's error body is `{"error": {"code", "message", "innerError": {"request-id", "date", ...}}}`. The
+request-id is what Microsoft support asks for, so it is in every message and log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+
+from shared.errors import GraphError, NotFoundError, PermissionDeniedError, ThrottledError
+from shared.graph.retry import retry_after_seconds
+
+log = logging.getLogger("guestctl.graph")
+
+_HINTS = {
+    401: "the token was refused: check GUESTCTL_TENANT_ID / GUESTCTL_CLIENT_ID and the credential",
+    403: "the app lacks a permission or licence for this call: see docs/permissions.md",
+    429: "Graph is throttling this app; the retry budget ran out — try again later or lower concurrency",
+}
+
+
+def graph_error_from_response(response: httpx.Response, method: str, url: str) -> GraphError:
+    code = message = request_id = None
+    try:
+        error = json.loads(response.content or b"{}").get("error") or {}
+        code = error.get("code")
+        message = error.get("message")
+        inner = error.get("innerError") or error.get("innererror") or {}
+        request_id = inner.get("request-id")
+    except (ValueError, AttributeError):
+        pass
+    request_id = response.headers.get("request-id") or request_id
+    status = response.status_code
+    kind: type[GraphError] = GraphError
+    if status == 404:
+        kind = NotFoundError
+    elif status in (401, 403):
+        kind = PermissionDeniedError
+    elif status == 429:
+        kind = ThrottledError
+    error_obj = kind(
+        message or response.reason_phrase or f"HTTP {status}",
+        status=status,
+        code=code,
+        request_id=request_id,
+        method=method,
+        url=redact_url(url),
+        retry_after=retry_after_seconds(response.headers),
+        hint=_HINTS.get(status),
+    )
+    log.warning(
+        "graph error %s %s: %s %s: %s (request-id %s)",
+        method, error_obj.url, status, code, error_obj.message, request_id,
+    )
+    return error_obj
+
+
+def redact_url(url: str) -> str:
+    """Drop skip/delta tokens from URLs we log: they are bearer-like cursors into the tenant."""
+    parsed = httpx.URL(url)
+    params = [
+        (k, "…" if k.lower() in ("$skiptoken", "$deltatoken", "$skip_token") else v)
+        for k, v in parsed.params.multi_items()
+    ]
+    return str(parsed.copy_with(params=params)) if params else str(parsed)
