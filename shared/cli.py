@@ -1,0 +1,166 @@
+"""`guestctl`: the command line. Parses flags, calls one engine function, shapes the output.
+
+Errors meant for people (`GuestctlError`) become one line on stderr and a documented exit code
+(docs/cli.md); only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared import __version__
+from shared.errors import GuestctlError
+
+app = typer.Typer(
+    name="guestctl",
+    help="Automate the whole life of Microsoft Entra ID guest accounts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+config_app = typer.Typer(help="Check and explain settings and policy.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"guestctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    cloud: Annotated[str | None, typer.Option(help="global, usgov, usgov-dod or china [GUESTCTL_CLOUD]")] = None,
+    graph_url: Annotated[
+        str | None, typer.Option(help="Graph endpoint override, e.g. the emulator [GUESTCTL_GRAPH_URL]")
+    ] = None,
+    auth: Annotated[str | None, typer.Option(help="default, managed-identity or emulator [GUESTCTL_AUTH]")] = None,
+    tenant_id: Annotated[str | None, typer.Option(help="Tenant id [GUESTCTL_TENANT_ID]")] = None,
+    client_id: Annotated[str | None, typer.Option(help="App (client) id [GUESTCTL_CLIENT_ID]")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="SQLite path or Azure Storage connection/URL [GUESTCTL_STATE]")
+    ] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML file [GUESTCTL_POLICY]")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for plans and reports [GUESTCTL_OUT]")] = None,
+) -> None:
+    """Every option can also be set as a GUESTCTL_* environment variable; the option wins."""
+    ctx.obj = {
+        "cloud": cloud,
+        "graph_url": graph_url,
+        "auth": auth,
+        "tenant_id": tenant_id,
+        "client_id": client_id,
+        "state": state,
+        "policy": policy,
+        "out": out,
+    }
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Validate settings and policy; print the effective configuration (secrets redacted). Writes nothing."""
+    from shared.config import Settings, load_policy, load_settings, redacted_state
+
+    overrides: dict[str, Any] = ctx.obj
+    settings = load_settings(**overrides)
+    policy = load_policy(settings.policy)
+    shown = settings.model_dump(mode="json")
+    shown["state"] = redacted_state(settings.state)
+    sources = {name: _source(name, overrides) for name in Settings.model_fields}
+    policy_values = _flatten(policy.model_dump(mode="json"))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "version": __version__,
+                    "settings": shown,
+                    "sources": sources,
+                    "policy_file": str(settings.policy) if settings.policy else None,
+                    "policy_digest": policy.digest(),
+                    "policy": policy.model_dump(mode="json"),
+                },
+                indent=2,
+            )
+        )
+        return
+    table = Table(title="Settings", title_justify="left")
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for name, value in shown.items():
+        table.add_row(f"GUESTCTL_{name.upper()}", _text(value), sources[name])
+    stdout.print(table)
+    origin = str(settings.policy) if settings.policy else "built-in defaults (no GUESTCTL_POLICY)"
+    policy_table = Table(title=f"Policy: {origin}", title_justify="left")
+    policy_table.add_column("key")
+    policy_table.add_column("value")
+    for key, value in policy_values.items():
+        policy_table.add_row(key, _text(value))
+    stdout.print(policy_table)
+    stdout.print(f"[green]ok[/green] settings and policy are valid; policy digest {policy.digest()}")
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the policy's JSON Schema (for editors; the same as docs/policy.schema.json)."""
+    from shared.config import policy_json_schema
+
+    print(json.dumps(policy_json_schema(), indent=2))
+
+
+def _source(name: str, overrides: dict[str, Any]) -> str:
+    if overrides.get(name) is not None:
+        return "flag"
+    if f"GUESTCTL_{name.upper()}" in os.environ:
+        return "environment"
+    return "default"
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            flat.update(_flatten(inner, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list | dict):
+        return json.dumps(value) if value else "(none)"
+    return str(value)
+
+
+def main() -> None:
+    """Console-script entry point: maps our errors to one line and an exit code (usage errors exit 2)."""
+    try:
+        app()
+    except GuestctlError as error:
+        if "--json" in sys.argv:
+            print(json.dumps({"ok": False, "error": error.one_line(), "exit_code": int(error.exit_code)}))
+        stderr.print(f"[red]error:[/red] {error.one_line()}", highlight=False, soft_wrap=True)
+        sys.exit(int(error.exit_code))
+
+
+if __name__ == "__main__":
+    main()
