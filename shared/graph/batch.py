@@ -139,11 +139,7 @@ async def _send_chunk(graph: Graph, chunk: list[BatchRequest]) -> dict[str, Batc
 
 def _to_retry(pending: list[BatchRequest], results: dict[str, BatchResponse]) -> set[str]:
     """Retryable failures plus the dependants that failed (424) only because of them."""
-    retry = {
-        r.id
-        for r in pending
-        if r.id in results and is_retryable_status(results[r.id].status, r.is_idempotent())
-    }
+    retry = {r.id for r in pending if r.id in results and is_retryable_status(results[r.id].status, r.is_idempotent())}
     changed = True
     while changed:
         changed = False

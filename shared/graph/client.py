@@ -252,8 +252,11 @@ class Graph:
                 )
                 log.debug(
                     "%s %s → %s in %.0f ms (request-id %s)",
-                    method, redact_url(url), response.status_code,
-                    (time.perf_counter() - started) * 1000, response.headers.get("request-id"),
+                    method,
+                    redact_url(url),
+                    response.status_code,
+                    (time.perf_counter() - started) * 1000,
+                    response.headers.get("request-id"),
                 )
             if response.status_code < 400:
                 self.pacer.on_success()

@@ -54,7 +54,12 @@ def graph_error_from_response(response: httpx.Response, method: str, url: str) -
     )
     log.warning(
         "graph error %s %s: %s %s: %s (request-id %s)",
-        method, error_obj.url, status, code, error_obj.message, request_id,
+        method,
+        error_obj.url,
+        status,
+        code,
+        error_obj.message,
+        request_id,
     )
     return error_obj
 

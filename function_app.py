@@ -1,0 +1,12 @@
+"""Azure Functions entry point: creates the app and registers one blueprint per capability. Nothing else.
+
+Importing this module must stay cheap — no msgraph, azure.identity or capability code — because Graph
+webhooks must be answered within seconds of a cold start (ARCHITECTURE §3, graph-facts §4).
+"""
+
+import azure.functions as func
+
+from functions.health import bp as health
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(health)
