@@ -126,8 +126,8 @@ async def _send_chunk(graph: Graph, chunk: list[BatchRequest]) -> dict[str, Batc
         retry_ids = _to_retry(pending, results)
         if not retry_ids:
             return results
-        waits = [retry_after_seconds(results[i].headers) or 1.0 for i in retry_ids if i in results]
-        wait = max(waits, default=1.0)
+        waits = [retry_after_seconds(results[i].headers) for i in retry_ids if i in results]
+        wait = max((1.0 if w is None else w for w in waits), default=1.0)
         if any(results[i].status == 429 for i in retry_ids if i in results):
             graph.pacer.on_throttled(wait)
         if asyncio.get_running_loop().time() + wait > deadline:

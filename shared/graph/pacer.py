@@ -117,6 +117,7 @@ class Pacer:
         self.concurrency = float(max_concurrency)
         self._in_flight = 0
         self._paused_until = 0.0
+        self._queue = asyncio.Lock()
         self._changed = asyncio.Condition()
         self.throttled = 0  # 429s seen, for reports and benchmarks
 
@@ -136,7 +137,9 @@ class Pacer:
     @asynccontextmanager
     async def slot(self, cost: Cost) -> AsyncIterator[None]:
         """Wait until `cost` fits every budget and the concurrency limit, then hold it for one request."""
-        async with self._changed:
+        # First come, first served: only the request at the head of the queue watches the budgets, so a
+        # release wakes one waiter instead of every queued request.
+        async with self._queue, self._changed:
             while (wait := self._wait_time(cost)) is None or wait > 0:
                 with suppress(TimeoutError):  # woken by a response, or the oldest units expired
                     await asyncio.wait_for(self._changed.wait(), timeout=wait)
