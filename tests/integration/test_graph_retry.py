@@ -117,7 +117,8 @@ async def test_graph_errors_map_to_typed_exceptions(scripted_server: StartServer
     await graph.close()
     assert raised.value.code == "Request_ResourceNotFound"
     assert raised.value.message == "no such user"
-    assert "GET" in raised.value.one_line() and "/users/missing" in raised.value.one_line()
+    assert "GET http://127.0.0.1" in raised.value.one_line()
+    assert "/users/missing" in raised.value.one_line()
 
 
 async def test_token_sent_to_the_configured_host(scripted_server: StartServer) -> None:

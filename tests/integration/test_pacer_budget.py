@@ -53,7 +53,8 @@ async def test_500_concurrent_writes_stay_within_the_write_budget(write_counter:
 
     await asyncio.gather(*(write(i) for i in range(TOTAL)))
     await graph.close()
-    seen = httpx.get(f"{write_counter}/arrivals").json()
+    async with httpx.AsyncClient() as client:
+        seen = (await client.get(f"{write_counter}/arrivals")).json()
     arrivals = seen["arrivals"]
 
     assert seen["throttled"] == [], "the server never had to throttle"
