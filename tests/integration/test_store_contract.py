@@ -13,7 +13,6 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -681,17 +680,15 @@ async def test_naive_datetimes_are_refused(store: Store) -> None:
 
 
 async def test_reads_of_fresh_state_create_nothing(store_location: StoreLocation, store: Store) -> None:
-    """`guestctl status` on a new machine must not leave a state file behind."""
+    """`guestctl status` on a new machine must not leave a state file (or tables) behind."""
     assert await store.get("guests", "contoso", "ann") is None
     assert await collect(store.query("guests")) == []
     assert await collect(store.read_audit()) == []
-    if store_location.backend == "sqlite":
-        assert not Path(store_location.location).parent.exists()
+    assert not await store_location.has_state()
 
     await store.create("guests", "contoso", "ann", {})
 
-    if store_location.backend == "sqlite":
-        assert Path(store_location.location).exists()
+    assert await store_location.has_state()
 
 
 async def test_location_descriptions_and_reprs_never_show_the_account_key(

@@ -7,6 +7,7 @@ GUESTCTL_TEST_AZURITE to a connection string to use an Azurite (or storage accou
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from azure.data.tables.aio import TableServiceClient
 
 from shared.store import Clock, Store, open_store
 from shared.store.protocol import utc_now
@@ -166,6 +168,14 @@ class StoreLocation:
         store = open_store(self.location, prefix=self.prefix, clock=clock)
         self.opened.append(store)
         return store
+
+    async def has_state(self) -> bool:
+        """Whether anything exists yet: the SQLite file (or its folder), or a table with this prefix."""
+        if self.backend == "sqlite":
+            folder = Path(self.location).parent
+            return await asyncio.to_thread(folder.exists)
+        async with TableServiceClient.from_connection_string(self.location) as service:
+            return any([table.name.startswith(self.prefix) async for table in service.list_tables()])
 
 
 @pytest.fixture(
