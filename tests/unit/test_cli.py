@@ -1,0 +1,108 @@
+"""`guestctl` as a person runs it: a real process, its exit code, its output, and what it writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared import __version__
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def guestctl(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GUESTCTL_")}
+    clean["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=cwd,
+        env={**clean, **(env or {}), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p.relative_to(folder) for p in folder.rglob("*")}
+
+
+def test_version(tmp_path: Path) -> None:
+    result = guestctl("--version", cwd=tmp_path)
+    assert (result.returncode, result.stdout.strip()) == (0, f"guestctl {__version__}")
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        pytest.param("stale:\n  inactiv_days: 30\n", "stale.inactiv_days: unknown key", id="unknown-key"),
+        pytest.param("stale:\n  inactive_days: -5\n", "stale.inactive_days: input should be greater", id="negative"),
+        pytest.param("stale:\n  inactive_days: 30\n   x: 1\n", "policy.yaml:3:5: invalid YAML", id="bad-indent"),
+    ],
+)
+def test_bad_policy_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, policy: str, expected: str) -> None:
+    (tmp_path / "policy.yaml").write_text(policy)
+    before = files_under(tmp_path)
+    result = guestctl("--policy", "policy.yaml", "config", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: policy.yaml:")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert files_under(tmp_path) == before
+
+
+def test_bad_policy_with_json_reports_the_error_as_json(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text("nope: 1\n")
+    result = guestctl("config", "check", "--json", cwd=tmp_path, env={"GUESTCTL_POLICY": "policy.yaml"})
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert report["exit_code"] == 2
+    assert "nope: unknown key" in report["error"]
+
+
+def test_config_check_prints_effective_configuration_with_secrets_redacted(tmp_path: Path) -> None:
+    secret = "c2VjcmV0LWtleQ=="
+    env = {
+        "GUESTCTL_STATE": f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={secret}",
+        "GUESTCTL_TENANT_SIZE": "M",
+    }
+    result = guestctl("--cloud", "usgov", "config", "check", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert secret not in result.stdout
+    assert report["settings"]["state"].endswith("AccountKey=***")
+    assert (report["settings"]["cloud"], report["sources"]["cloud"]) == ("usgov", "flag")
+    assert (report["settings"]["tenant_size"], report["sources"]["tenant_size"]) == ("M", "environment")
+    assert report["sources"]["auth"] == "default"
+    assert report["policy"]["stale"]["inactive_days"] == 90
+    assert report["policy_digest"].startswith("sha256:")
+    assert files_under(tmp_path) == set()
+
+
+def test_config_check_table_output(tmp_path: Path) -> None:
+    result = guestctl("--policy", str(ROOT / "examples" / "policy.yaml"), "config", "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "GUESTCTL_CLOUD" in result.stdout
+    assert "stale.inactive_days" in result.stdout
+    assert "settings and policy are valid" in result.stdout
+
+
+def test_emulator_auth_against_real_graph_is_refused(tmp_path: Path) -> None:
+    result = guestctl("--auth", "emulator", "config", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "GUESTCTL_AUTH=emulator" in result.stderr
+
+
+def test_unknown_flag_is_a_usage_error(tmp_path: Path) -> None:
+    result = guestctl("--bogus", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No such option" in result.stderr
