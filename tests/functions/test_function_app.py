@@ -1,0 +1,89 @@
+"""The Functions app as the host sees it: indexing, bindings, cold-start imports, adapters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("msgraph", "azure.identity", "kiota", "pydantic", "shared.graph", "shared.store")
+
+
+@cache
+def functions() -> dict[str, func.FunctionBuilder]:
+    """Index once: a second get_functions() raises 'does not have a unique function name' (platform-notes)."""
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+def bindings(name: str) -> list[dict]:
+    return json.loads(functions()[name].get_function_json())["bindings"]
+
+
+def test_app_indexes_the_expected_functions() -> None:
+    assert set(functions()) == {"health"}
+
+
+def test_health_binding() -> None:
+    assert bindings("health") == [
+        {
+            "direction": "IN",
+            "type": "httpTrigger",
+            "name": "req",
+            "methods": ["GET"],
+            "authLevel": "FUNCTION",
+            "route": "health",
+        },
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ]
+
+
+def test_importing_function_app_stays_light() -> None:
+    """Graph webhooks must be answered within seconds of a cold start (ARCHITECTURE §3)."""
+    code = "import sys, function_app; print('\\n'.join(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    heavy = sorted({m for m in loaded if m.startswith(HEAVY)})
+    assert heavy == []
+
+
+def call_health(monkeypatch: pytest.MonkeyPatch, **env: str) -> func.HttpResponse:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
+    return functions()["health"].get_user_function()(request)
+
+
+def test_health_answers_with_version_and_policy_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    response = call_health(monkeypatch, GUESTCTL_POLICY=str(ROOT / "examples" / "policy.yaml"))
+    body = json.loads(response.get_body())
+    assert response.status_code == 200
+    assert body["status"] == "ok"
+    assert body["policy_digest"].startswith("sha256:")
+
+
+def test_health_reports_a_bad_policy_as_400_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("safety:\n  max_percent: 500\n")
+    response = call_health(monkeypatch, GUESTCTL_POLICY=str(policy))
+    assert response.status_code == 400
+    assert "safety.max_percent: input should be less than or equal to 100" in json.loads(response.get_body())["error"]
+
+
+def test_host_json() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
+    assert host["functionTimeout"] == "00:10:00"
+    queues = host["extensions"]["queues"]
+    assert queues["maxDequeueCount"] == 5, "after 5 failures a message goes to <queue>-poison, never dropped"
