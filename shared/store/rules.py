@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from shared.errors import ExitCode, StoreError
+from shared.errors import ConfigError, ExitCode, StoreError
 from shared.store.protocol import AuditEntry, Clock
 
 TABLE_NAME_PATTERN: Final = re.compile(r"[a-z][a-z0-9]{2,30}")
@@ -42,8 +42,9 @@ def describe_key(table: str, partition: str, row: str) -> str:
 
 
 def check_prefix(prefix: str) -> str:
+    """The table-name prefix is a setting (one per deployment or test), so a bad one is a ConfigError."""
     if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix):
-        raise InvalidRecordError(
+        raise ConfigError(
             f"store prefix {prefix!r} is not valid: it must be 1 to 32 lowercase letters and digits, "
             "starting with a letter"
         )

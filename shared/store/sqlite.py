@@ -187,34 +187,45 @@ class SqliteStore(Store):
         return self._query(table, partition, row_prefix)
 
     async def _query(self, table: str, partition: str | None, row_prefix: str | None) -> AsyncIterator[Record]:
-        conditions = ["tbl = ?"]
-        parameters: list[Any] = [self._prefix + table]
-        if partition is not None:
-            conditions.append("partition = ?")
-            parameters.append(partition)
-        if row_prefix is not None:
-            conditions.append("row >= ?")
-            parameters.append(row_prefix)
-            end = prefix_end(row_prefix)
-            if end is not None:
-                conditions.append("row < ?")
-                parameters.append(end)
-        sql = (
-            f"SELECT partition, row, data, version FROM records WHERE {' AND '.join(conditions)}"
-            " AND (partition, row) > (?, ?) ORDER BY partition, row LIMIT ?"
-        )
-        after = ("", "")  # keys are non-empty, so every row sorts after this
+        """Keyset pages: each SELECT seeks to where the previous one ended (O(n) for the whole scan)."""
+        prefix_bound = None if row_prefix is None else prefix_end(row_prefix)
+        last: tuple[str, str] | None = None
         while True:
+            conditions, parameters = ["tbl = ?"], [self._prefix + table]
+            if partition is not None:
+                # One lower bound on row, so the primary key seeks straight to it.
+                conditions.append("partition = ?")
+                parameters.append(partition)
+                if last is not None:
+                    conditions.append("row > ?")
+                    parameters.append(last[1])
+                elif row_prefix is not None:
+                    conditions.append("row >= ?")
+                    parameters.append(row_prefix)
+            else:
+                if last is not None:
+                    conditions.append("(partition, row) > (?, ?)")
+                    parameters += last
+                if row_prefix is not None:
+                    conditions.append("row >= ?")
+                    parameters.append(row_prefix)
+            if prefix_bound is not None:
+                conditions.append("row < ?")
+                parameters.append(prefix_bound)
             connection = self._connect(for_write=False)
             if connection is None:
                 return
             with self._errors("query", f"table {table}"):
-                page = connection.execute(sql, (*parameters, *after, PAGE_SIZE)).fetchall()
+                page = connection.execute(
+                    f"SELECT partition, row, data, version FROM records WHERE {' AND '.join(conditions)} "
+                    "ORDER BY partition, row LIMIT ?",
+                    (*parameters, PAGE_SIZE),
+                ).fetchall()
             for found_partition, found_row, text, version in page:
                 yield Record(table, found_partition, found_row, decode_data(text), str(version))
             if len(page) < PAGE_SIZE:
                 return
-            after = (page[-1][0], page[-1][1])
+            last = (page[-1][0], page[-1][1])
 
     # --- audit ---------------------------------------------------------------------------------------
 

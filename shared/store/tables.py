@@ -278,7 +278,7 @@ class AzureTablesStore(Store):
             yield
         except AzureError as error:
             raise StoreError(
-                f"Azure Table Storage ({self._description}): cannot {operation} {where}: {_summary(error)}",
+                f"{self._description}: cannot {operation} {where}: {_summary(error)}",
                 hint=_hint_for(error),
             ) from error
 
@@ -301,20 +301,27 @@ def _stale(where: str, version: str) -> StaleVersionError:
 
 def _summary(error: AzureError) -> str:
     if isinstance(error, HttpResponseError) and error.status_code is not None:
-        code = getattr(error, "error_code", None)
+        code = _error_code(error)
         first_line = (error.message or "").strip().splitlines()[0:1]
         detail = first_line[0].split(":", 1)[-1].strip() if first_line else ""
-        return " ".join(part for part in (f"HTTP {error.status_code}", str(code or ""), detail) if part)
+        return " ".join(part for part in (f"HTTP {error.status_code}", code, detail) if part)
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
     if isinstance(error, ServiceRequestError):
-        return f"could not connect ({type(error).__name__})"
+        return f"could not connect ({reason})"
     if isinstance(error, ServiceResponseError):
-        return f"the connection failed while waiting for the answer ({type(error).__name__})"
-    return type(error).__name__
+        return f"the connection failed while waiting for the answer ({reason})"
+    return reason
+
+
+def _error_code(error: AzureError) -> str:
+    """The service's error code as it documents it (`AuthorizationFailure`), not the SDK's enum name."""
+    code = getattr(error, "error_code", None)
+    return str(getattr(code, "value", code) or "")
 
 
 def _hint_for(error: AzureError) -> str:
     status = getattr(error, "status_code", None)
-    code = str(getattr(error, "error_code", "") or "")
+    code = _error_code(error)
     if isinstance(error, ClientAuthenticationError) and status is None:
         return "the credential could not get a token: check the managed identity or `az login`"
     if status == 403 and "Permission" in code:
