@@ -57,8 +57,12 @@ def root(
     ] = None,
     policy: Annotated[Path | None, typer.Option(help="Policy YAML file [GUESTCTL_POLICY]")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for plans and reports [GUESTCTL_OUT]")] = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="-v: more detail; -vv: every Graph request (debug).")
+    ] = 0,
 ) -> None:
     """Every option can also be set as a GUESTCTL_* environment variable; the option wins."""
+    _configure_logging(verbose)
     ctx.obj = {
         "cloud": cloud,
         "graph_url": graph_url,
@@ -124,6 +128,18 @@ def config_schema() -> None:
     from shared.config import policy_json_schema
 
     print(json.dumps(policy_json_schema(), indent=2))
+
+
+def _configure_logging(verbose: int) -> None:
+    """Warnings only by default; logs go to stderr so --json output on stdout stays parseable."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, format="%(name)s: %(message)s", handlers=[RichHandler(console=stderr, show_path=False)]
+    )
 
 
 def _source(name: str, overrides: dict[str, Any]) -> str:
