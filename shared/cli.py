@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared import __version__
-from shared.errors import GuestctlError
+from shared.errors import GuestctlError, InputError
 
 app = typer.Typer(
     name="guestctl",
@@ -128,6 +128,32 @@ def config_schema() -> None:
     from shared.config import policy_json_schema
 
     print(json.dumps(policy_json_schema(), indent=2))
+
+
+@app.command("emulator")
+def run_emulator(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    seed: Annotated[
+        str, typer.Option(help="'demo' (a small fixed tenant) or an integer for a generated one.")
+    ] = "demo",
+    guests: Annotated[int | None, typer.Option(help="Generated guests (with an integer --seed).")] = None,
+    members: Annotated[int | None, typer.Option(help="Generated members (with an integer --seed).")] = None,
+    limits: Annotated[bool, typer.Option(help="Apply Graph's documented throttling limits.")] = True,
+    time_scale: Annotated[float, typer.Option(help="Shrink the limit windows (0.01 = 100x faster).")] = 1.0,
+) -> None:
+    """Run the local Microsoft Graph tenant emulator; prints its base URL. Stop with Ctrl+C."""
+    try:
+        from emulator import serve
+    except ImportError as missing:
+        raise InputError(
+            f"the emulator is not installed ({missing.name} is missing)",
+            hint="install the extra: pip install 'guestctl[emulator]'",
+        ) from None
+    if not seed.lstrip("-").isdigit() and seed != "demo":
+        raise InputError(f"--seed: expected 'demo' or an integer (got {seed!r})")
+    if (guests is not None or members is not None) and seed == "demo":
+        raise InputError("--guests/--members need an integer --seed (the demo tenant is fixed)")
+    serve(port=port, seed=seed, guests=guests, members=members, limits=limits, time_scale=time_scale)
 
 
 def _configure_logging(verbose: int) -> None:
