@@ -81,13 +81,16 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 @config_app.command("check")
 def config_check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Validate settings and policy; print the effective configuration (secrets redacted). Writes nothing."""
-    from shared.config import Settings, load_policy, load_settings, redacted_state
+    from shared.config import Settings, load_policy, load_settings
+    from shared.store import describe_location
+    from shared.store.location import redact
 
     overrides: dict[str, Any] = ctx.obj
     settings = load_settings(**overrides)
     policy = load_policy(settings.policy)
     shown = settings.model_dump(mode="json")
-    shown["state"] = redacted_state(settings.state)
+    shown["state"] = redact(settings.state)
+    state_store = describe_location(settings.state)
     sources = {name: _source(name, overrides) for name in Settings.model_fields}
     policy_values = _flatten(policy.model_dump(mode="json"))
     if as_json:
@@ -98,6 +101,7 @@ def config_check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
                     "version": __version__,
                     "settings": shown,
                     "sources": sources,
+                    "state_store": state_store,
                     "policy_file": str(settings.policy) if settings.policy else None,
                     "policy_digest": policy.digest(),
                     "policy": policy.model_dump(mode="json"),
@@ -112,6 +116,7 @@ def config_check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     for name, value in shown.items():
         table.add_row(f"GUESTCTL_{name.upper()}", _text(value), sources[name])
     stdout.print(table)
+    stdout.print(f"State store: {state_store}")
     origin = str(settings.policy) if settings.policy else "built-in defaults (no GUESTCTL_POLICY)"
     policy_table = Table(title=f"Policy: {origin}", title_justify="left")
     policy_table.add_column("key")

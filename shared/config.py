@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         None, description="App (client) id; for a user-assigned managed identity, its client id"
     )
     state: str = Field(DEFAULT_STATE, description="SQLite path, Azure Storage connection string or table account URL")
+    state_prefix: str = Field(
+        "guestctl", description="Prefix of the Azure table names (several deployments per account)"
+    )
     policy: Path | None = Field(None, description="Policy YAML; safe defaults when unset")
     out: Path = Field(Path("guestctl-out"), description="Where plans and reports are written")
     tenant_size: Literal["S", "M", "L"] = Field("L", description="Graph's size class: S <50 users, M 50-500, L >500")
@@ -64,7 +67,18 @@ class Settings(BaseSettings):
         return urlsplit(self.graph_url or "").hostname in ("127.0.0.1", "localhost", "::1")
 
     def check(self) -> None:
-        """Cross-field rules that pydantic cannot express per field."""
+        """Cross-field rules that pydantic cannot express per field, and the state location's form."""
+        from shared.store.location import parse_location
+        from shared.store.rules import check_prefix
+
+        for name, check, value in (
+            ("STATE", parse_location, self.state),
+            ("STATE_PREFIX", check_prefix, self.state_prefix),
+        ):
+            try:
+                check(value)
+            except ConfigError as error:
+                raise ConfigError(f"{ENV_PREFIX}{name}: {error.message}", hint=error.hint) from None
         if self.auth == "emulator" and not self.is_loopback_graph():
             raise ConfigError(
                 "GUESTCTL_AUTH=emulator sends a static token and is only allowed with a loopback GUESTCTL_GRAPH_URL"
@@ -92,18 +106,6 @@ def load_settings(**overrides: Any) -> Settings:
         ) from None
     settings.check()
     return settings
-
-
-def redacted_state(location: str) -> str:
-    """The state location with secrets (AccountKey, SAS signatures) replaced."""
-    if ";" not in location and "=" not in location:
-        return location
-    parts = []
-    for part in location.split(";"):
-        key, sep, _value = part.partition("=")
-        secret = key.strip().lower() in ("accountkey", "sharedaccesssignature", "sig")
-        parts.append(f"{key}{sep}***" if sep and secret else part)
-    return ";".join(parts)
 
 
 # -- policy ---------------------------------------------------------------------------------------------------

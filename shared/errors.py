@@ -60,6 +60,13 @@ class StoreError(GuestctlError):
     http_status = 503
 
 
+class InvalidRecordError(StoreError):
+    """The store refused a name, key or value: the caller must change it, retrying will not help."""
+
+    exit_code = ExitCode.BAD_INPUT
+    http_status = 400
+
+
 class AlreadyExistsError(StoreError):
     """A create found a record with the same key: someone else created it first."""
 

@@ -16,11 +16,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
+from shared.credentials import AuthMode, StaticTokenCredential, azure_credential
 from shared.errors import ConfigError, GraphError
 from shared.graph.batch import BatchRequest, BatchResponse, send_batch
 from shared.graph.clouds import CLOUDS, Cloud
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("guestctl.graph")
 T = TypeVar("T")
-AuthMode = Literal["default", "managed-identity", "emulator"]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -78,33 +78,11 @@ class GraphOptions:
         return urlsplit(self.base_url).hostname or ""
 
 
-class StaticTokenCredential:
-    """A fixed bearer token for the loopback emulator (the only place a static token is allowed)."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self._token, int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-
 def build_credential(options: GraphOptions) -> Any:
-    """azure-identity's async credentials: managed identity in Azure, DefaultAzureCredential elsewhere."""
     if options.auth == "emulator":
         return StaticTokenCredential(options.emulator_token)
-    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
-    if options.auth == "managed-identity":
-        return ManagedIdentityCredential(client_id=options.client_id)
-    return DefaultAzureCredential(
-        authority=options.cloud.authority_host,
-        managed_identity_client_id=options.client_id,
-        additionally_allowed_tenants=[options.tenant_id] if options.tenant_id else [],
+    return azure_credential(
+        options.auth, client_id=options.client_id, tenant_id=options.tenant_id, authority=options.cloud.authority_host
     )
 
 

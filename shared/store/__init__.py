@@ -4,9 +4,10 @@ Importing this package imports neither azure-data-tables nor opens any file: `op
 backend a location needs and connects on first use.
 """
 
-from shared.store.location import DEFAULT_LOCATION, describe_location, open_store, parse_location
+from shared.errors import InvalidRecordError
+from shared.store.location import DEFAULT_LOCATION, describe_location, open_state, open_store, parse_location
 from shared.store.protocol import AuditEntry, Clock, Record, Store
-from shared.store.rules import AUDIT_TABLE, MAX_DATA_CHARS, MAX_KEY_LENGTH, InvalidRecordError
+from shared.store.rules import AUDIT_TABLE, MAX_DATA_CHARS, MAX_KEY_LENGTH
 
 __all__ = [
     "AUDIT_TABLE",
@@ -19,6 +20,7 @@ __all__ = [
     "Record",
     "Store",
     "describe_location",
+    "open_state",
     "open_store",
     "parse_location",
 ]

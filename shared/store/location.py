@@ -17,6 +17,8 @@ from shared.store.sqlite import MEMORY
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
 
+    from shared.config import Settings
+
 DEFAULT_LOCATION: Final = ".guestctl/state.db"
 ACCEPTED_FORMS: Final = (
     "a file path for SQLite (default .guestctl/state.db, or :memory:); "
@@ -113,6 +115,22 @@ def open_store(
             )
         service = TableServiceClient(endpoint=parsed.value, credential=credential, **CLIENT_OPTIONS)
     return AzureTablesStore(service, description=parsed.description, prefix=prefix, clock=clock)
+
+
+def open_state(settings: Settings, *, clock: Clock = utc_now) -> Store:
+    """The store GUESTCTL_STATE names, with the deployment's identity for the https:// endpoint form."""
+    credential = None
+    if parse_location(settings.state).kind is LocationKind.TABLE_ENDPOINT:
+        from shared.credentials import azure_credential
+        from shared.graph.clouds import CLOUDS
+
+        credential = azure_credential(
+            settings.auth,
+            client_id=settings.client_id,
+            tenant_id=settings.tenant_id,
+            authority=CLOUDS[settings.cloud].authority_host,
+        )
+    return open_store(settings.state, prefix=settings.state_prefix, credential=credential, clock=clock)
 
 
 def _parse_connection_string(text: str) -> Location:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-Clock = Callable[[], datetime]
+from shared.clock import Clock, utc_now
 
-
-def utc_now() -> datetime:
-    """The default clock: timezone-aware UTC."""
-    return datetime.now(UTC)
+__all__ = ["AuditEntry", "Clock", "Record", "Store", "utc_now"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from shared.errors import ConfigError, ExitCode, StoreError
+from shared.errors import ConfigError, InvalidRecordError
 from shared.store.protocol import AuditEntry, Clock
 
 TABLE_NAME_PATTERN: Final = re.compile(r"[a-z][a-z0-9]{2,30}")
@@ -27,13 +27,6 @@ MAX_DATA_CHARS: Final = 30_000
 
 _NONCHARACTERS: Final = re.compile("[\ufffe\uffff]")
 _AUDIT_TEXT_FIELDS: Final = ("action", "target_id", "actor", "reason", "plan_digest", "run_id")
-
-
-class InvalidRecordError(StoreError):
-    """The store refused a name, key or value: the caller must change it, retrying will not help."""
-
-    exit_code = ExitCode.BAD_INPUT
-    http_status = 400
 
 
 def describe_key(table: str, partition: str, row: str) -> str:

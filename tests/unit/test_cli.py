@@ -79,7 +79,8 @@ def test_config_check_prints_effective_configuration_with_secrets_redacted(tmp_p
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert secret not in result.stdout
-    assert report["settings"]["state"].endswith("AccountKey=***")
+    assert report["settings"]["state"].endswith("AccountKey=<redacted>")
+    assert report["state_store"].startswith("Azure Table Storage")
     assert (report["settings"]["cloud"], report["sources"]["cloud"]) == ("usgov", "flag")
     assert (report["settings"]["tenant_size"], report["sources"]["tenant_size"]) == ("M", "environment")
     assert report["sources"]["auth"] == "default"

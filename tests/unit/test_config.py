@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Policy, Settings, load_policy, load_settings, policy_json_schema, redacted_state
+from shared.config import Policy, Settings, load_policy, load_settings, policy_json_schema
 from shared.errors import ConfigError, PolicyError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,20 +164,16 @@ def test_emulator_auth_with_loopback_url_is_fine() -> None:
 
 
 @pytest.mark.parametrize(
-    ("location", "expected"),
+    ("overrides", "expected"),
     [
-        pytest.param(".guestctl/state.db", ".guestctl/state.db", id="sqlite-path-unchanged"),
         pytest.param(
-            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net",
-            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=***;EndpointSuffix=core.windows.net",
-            id="account-key-redacted",
+            {"state": "AccountKey=abc"}, "GUESTCTL_STATE: state store location", id="connection-string-without-account"
         ),
-        pytest.param(
-            "TableEndpoint=https://acme.table.core.windows.net/;SharedAccessSignature=sv=2024&sig=abc",
-            "TableEndpoint=https://acme.table.core.windows.net/;SharedAccessSignature=***",
-            id="sas-redacted",
-        ),
+        pytest.param({"state": "ftp://x/y"}, "GUESTCTL_STATE:", id="unknown-url-form"),
+        pytest.param({"state_prefix": "Guest-Ctl"}, "GUESTCTL_STATE_PREFIX: store prefix", id="bad-table-prefix"),
     ],
 )
-def test_state_secrets_are_redacted(location: str, expected: str) -> None:
-    assert redacted_state(location) == expected
+def test_bad_state_location_is_a_config_error(overrides: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected) as raised:
+        load_settings(**overrides)
+    assert "abc" not in raised.value.one_line()

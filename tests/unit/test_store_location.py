@@ -1,0 +1,95 @@
+"""open_store's location forms, and that no secret ever reaches a description or an error."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ConfigError
+from shared.store import describe_location, open_store, parse_location
+from shared.store.location import LocationKind
+
+KEY = "c2VjcmV0LWFjY291bnQta2V5LXRoYXQtbXVzdC1uZXZlci1sZWFr"
+SIGNATURE = "sig=SeCrEtSiGnAtUrE"
+
+
+@pytest.mark.parametrize(
+    ("location", "kind", "description"),
+    [
+        pytest.param(":memory:", LocationKind.SQLITE, "SQLite in memory", id="memory"),
+        pytest.param("UseDevelopmentStorage=true", LocationKind.CONNECTION_STRING, "Azurite at", id="azurite"),
+        pytest.param(
+            f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};EndpointSuffix=core.windows.net",
+            LocationKind.CONNECTION_STRING,
+            "Azure Table Storage at https://acct.table.core.windows.net (connection string, account key)",
+            id="account-key",
+        ),
+        pytest.param(
+            f"TableEndpoint=https://acct.table.core.windows.net/;SharedAccessSignature=sv=2022&{SIGNATURE}",
+            LocationKind.CONNECTION_STRING,
+            "(connection string, SAS token)",
+            id="sas",
+        ),
+        pytest.param(
+            "https://acct.table.core.windows.net",
+            LocationKind.TABLE_ENDPOINT,
+            "(Microsoft Entra ID credential)",
+            id="endpoint",
+        ),
+        pytest.param(".guestctl/state.db", LocationKind.SQLITE, "SQLite file /", id="relative-path"),
+    ],
+)
+def test_accepted_locations(location: str, kind: LocationKind, description: str) -> None:
+    parsed = parse_location(location)
+
+    assert parsed.kind is kind
+    assert description in parsed.description
+    assert KEY not in parsed.description
+    assert SIGNATURE not in parsed.description
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        pytest.param("", id="empty"),
+        pytest.param(f"AccountKey={KEY}", id="connection-string-without-account"),
+        pytest.param("http://acct.table.core.windows.net", id="plain-http"),
+        pytest.param("https://acct.blob.core.windows.net", id="not-a-table-endpoint"),
+        pytest.param(f"https://acct.table.core.windows.net/?{SIGNATURE}", id="sas-url"),
+    ],
+)
+def test_unusable_locations_name_the_accepted_forms_without_secrets(location: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_location(location)
+
+    assert "connection string" in caught.value.one_line()
+    assert KEY not in caught.value.one_line()
+    assert SIGNATURE not in caught.value.one_line()
+    assert KEY not in describe_location(location)
+
+
+def test_an_endpoint_needs_a_credential() -> None:
+    with pytest.raises(ConfigError, match="needs a credential"):
+        open_store("https://acct.table.core.windows.net")
+
+
+def test_a_bad_prefix_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="prefix"):
+        open_store(":memory:", prefix="Guest-Ctl")
+
+
+@pytest.mark.parametrize(
+    ("state", "backend"),
+    [
+        pytest.param("state.db", "SqliteStore", id="path-is-sqlite"),
+        pytest.param("UseDevelopmentStorage=true", "AzureTablesStore", id="connection-string-is-tables"),
+        pytest.param("https://acme.table.core.windows.net", "AzureTablesStore", id="endpoint-uses-identity"),
+    ],
+)
+async def test_open_state_follows_the_settings(tmp_path, monkeypatch, state: str, backend: str) -> None:
+    from shared.config import load_settings
+    from shared.store import open_state
+
+    monkeypatch.chdir(tmp_path)
+    store = open_state(load_settings(state=state, state_prefix="deploy1"))
+    assert type(store).__name__ == backend
+    await store.close()
