@@ -1,0 +1,144 @@
+"""Planning rows against what the directory holds: one outcome per row, with the reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.config import InvitationPolicy
+from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser, Outcome, plan_invitations
+from shared.invitations.rows import InvitationRow
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+FINANCE = DirectoryGroup("g-fin", "Finance Partners")
+SPONSOR = DirectoryUser("u-boss", "Member", "boss@contoso.com", "boss@contoso.com")
+DIRECTORY = Directory(
+    users_by_address={
+        "guest@fabrikam.com": DirectoryUser("u-guest", "Guest", "guest@fabrikam.com", None, "Accepted"),
+        "member@contoso.com": DirectoryUser("u-member", "Member", "member@contoso.com", "member@contoso.com"),
+    },
+    groups_by_key={
+        "g-fin": [FINANCE],
+        "finance partners": [FINANCE],
+        "projects": [DirectoryGroup("g-p1", "Projects"), DirectoryGroup("g-p2", "Projects")],
+    },
+    sponsors_by_key={"u-boss": SPONSOR, "boss@contoso.com": SPONSOR},
+)
+POLICY = InvitationPolicy(denied_domains=["gmail.com"])
+
+
+def row(email: str, number: int = 1, **fields: object) -> InvitationRow:
+    return InvitationRow(number, email, **fields)  # type: ignore[arg-type]
+
+
+def plan_one(r: InvitationRow, policy: InvitationPolicy = POLICY, resend: bool = False):
+    plan = plan_invitations(
+        [r],
+        DIRECTORY,
+        policy,
+        batch_id="b1",
+        source="t.csv",
+        tenant_id="t",
+        policy_digest="sha256:x",
+        now=NOW,
+        resend=resend,
+    )
+    return plan.rows[0]
+
+
+@pytest.mark.parametrize(
+    ("given", "outcome", "reason"),
+    [
+        pytest.param(row("new@fabrikam.com"), Outcome.INVITE, "new guest", id="new-address-invited"),
+        pytest.param(
+            row("Guest@Fabrikam.com"),
+            Outcome.ALREADY_GUEST,
+            "guest u-guest exists (Accepted)",
+            id="existing-guest-adopted-case-insensitively",
+        ),
+        pytest.param(
+            row("member@contoso.com"),
+            Outcome.ALREADY_MEMBER,
+            "members are never invited",
+            id="member-address-never-invited",
+        ),
+        pytest.param(row("x@gmail.com"), Outcome.BLOCKED_DOMAIN, "denied by the policy", id="denied-domain"),
+        pytest.param(row("bad+x@fabrikam.com"), Outcome.INVALID, "contains +", id="graph-syntax-rule"),
+        pytest.param(
+            row("n@fabrikam.com", groups=("Nope",)), Outcome.INVALID, 'group "Nope" not found', id="unknown-group"
+        ),
+        pytest.param(
+            row("n@fabrikam.com", groups=("Projects",)),
+            Outcome.INVALID,
+            "ambiguous (2 groups)",
+            id="ambiguous-group-name",
+        ),
+        pytest.param(
+            row("n@fabrikam.com", sponsors=("who@contoso.com",)),
+            Outcome.INVALID,
+            'sponsor "who@contoso.com" not found',
+            id="unknown-sponsor",
+        ),
+        pytest.param(
+            row("n@fabrikam.com", problems=("send_email must be true or false (got 'x')",)),
+            Outcome.INVALID,
+            "send_email",
+            id="row-problem",
+        ),
+        pytest.param(
+            row("n@fabrikam.com", redirect_url="myapps"), Outcome.INVALID, "not an absolute", id="relative-redirect"
+        ),
+        pytest.param(
+            row("n@fabrikam.com", message="Welcome"),
+            Outcome.INVALID,
+            "needs invitations.sender_mailbox",
+            id="custom-message-needs-sender",
+        ),
+    ],
+)
+def test_outcome_per_row(given: InvitationRow, outcome: Outcome, reason: str) -> None:
+    planned = plan_one(given)
+    assert planned.outcome is outcome
+    assert reason in planned.reason
+
+
+def test_groups_and_sponsors_resolve_by_id_or_name() -> None:
+    planned = plan_one(row("n@fabrikam.com", groups=("finance partners", "g-fin"), sponsors=("BOSS@contoso.com",)))
+    assert planned.group_ids == ("g-fin",)
+    assert planned.sponsor_ids == ("u-boss",)
+
+
+def test_duplicates_name_the_first_row() -> None:
+    rows = [row("a@fabrikam.com", 1), row("b@fabrikam.com", 2), row("A@Fabrikam.COM", 3)]
+    plan = plan_invitations(
+        rows, DIRECTORY, POLICY, batch_id="b", source="s", tenant_id=None, policy_digest="d", now=NOW
+    )
+    assert [r.outcome for r in plan.rows] == [Outcome.INVITE, Outcome.INVITE, Outcome.INVALID]
+    assert plan.rows[2].reason == "duplicate of row 1 (a@fabrikam.com)"
+    assert plan.counts() == {"invite": 2, "already-guest": 0, "already-member": 0, "invalid": 1, "blocked-domain": 0}
+
+
+def test_custom_message_uses_the_template() -> None:
+    policy = InvitationPolicy(
+        sender_mailbox="invites@contoso.com", message_template="Hello {display_name}: {message} {redeem_url}"
+    )
+    planned = plan_one(row("n@fabrikam.com", message="join us"), policy)
+    assert planned.custom_message == "Hello {display_name}: join us {redeem_url}"
+
+
+@pytest.mark.parametrize(("resend", "expected"), [(False, False), (True, True)], ids=["adopt-silently", "resend"])
+def test_resend_only_when_asked(resend: bool, expected: bool) -> None:
+    assert plan_one(row("guest@fabrikam.com"), resend=resend).resend is expected
+
+
+def test_send_email_false_in_row_wins_over_policy() -> None:
+    assert plan_one(row("n@fabrikam.com", send_email=False)).send_email is False
+
+
+def test_plan_digest_ignores_creation_time() -> None:
+    rows = [row("a@fabrikam.com")]
+    args = {"batch_id": "b", "source": "s", "tenant_id": None, "policy_digest": "d"}
+    first = plan_invitations(rows, DIRECTORY, POLICY, now=NOW, **args)
+    later = plan_invitations(rows, DIRECTORY, POLICY, now=datetime(2027, 1, 1, tzinfo=UTC), **args)
+    assert first.digest() == later.digest()
