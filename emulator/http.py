@@ -43,6 +43,13 @@ def json_reply(payload: Any, status: int = 200, headers: list[tuple[str, str]] |
     return Reply(status, dumps(payload), JSON_CONTENT_TYPE, headers or [])
 
 
+def json_collection_reply(head: dict[str, Any], items: list[str]) -> Reply:
+    """A collection whose items are already JSON text: `head` fields, then `"value": [items]`."""
+    text = json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1]
+    separator = "," if head else ""
+    return Reply(200, f'{text}{separator}"value":[{",".join(items)}]}}'.encode(), JSON_CONTENT_TYPE)
+
+
 def no_content() -> Reply:
     return Reply(204, b"", None)
 

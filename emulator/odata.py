@@ -322,7 +322,7 @@ class _Compiler:
             if negated:
                 self.allow(path, NOT)
             getter = self.accessors.value(path)
-            return self.comparison(op, getter, literal, self.schema.types.get(path, STRING), path)
+            return self.comparison(op, getter, literal, self.schema.type_of(path), path)
         if kind == "in":
             _, path, literals = node
             path = self.canonical(path)
@@ -331,7 +331,7 @@ class _Compiler:
             if negated:
                 self.allow(path, NOT)
             getter = self.accessors.value(path)
-            value_type = self.schema.types.get(path, STRING)
+            value_type = self.schema.type_of(path)
             wanted = {self.coerce(literal, value_type, path) for literal in literals}
             if value_type == STRING:
                 return lambda obj: _lower(getter(obj)) in wanted

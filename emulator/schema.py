@@ -55,6 +55,7 @@ class EntitySchema:
     default_select: tuple[str, ...]
     filters: dict[str, FilterRule]
     single_only: frozenset[str] = frozenset()  # returned for GET /x/{id} only; 501 on lists
+    path_types: dict[str, str] = field(default_factory=dict)  # types of filterable sub-properties
     lowercase: dict[str, str] = field(default_factory=dict)
 
     def canonical(self, name: str) -> str | None:
@@ -62,6 +63,9 @@ class EntitySchema:
         if not self.lowercase:
             object.__setattr__(self, "lowercase", {key.lower(): key for key in self.types})
         return self.lowercase.get(name.lower())
+
+    def type_of(self, path: str) -> str:
+        return self.path_types.get(path) or self.types.get(path, STRING)
 
 
 _TEXT_DEFAULT = rule("eq in startsWith ge le", "ne not endsWith null")
@@ -209,6 +213,11 @@ USER = EntitySchema(
     default_select=USER_DEFAULT_SELECT,
     filters=USER_FILTERS,
     single_only=USER_SINGLE_ONLY,
+    path_types={
+        "signInActivity/lastSignInDateTime": DATETIME,
+        "signInActivity/lastNonInteractiveSignInDateTime": DATETIME,
+        "signInActivity/lastSuccessfulSignInDateTime": DATETIME,
+    },
 )
 
 # Properties PATCH /users/{id} accepts, with the type the value must have.

@@ -6,6 +6,8 @@ Every generated guest gets a profile `kind` (active, stale, pending_stale, ...) 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import time
 import uuid
@@ -214,8 +216,18 @@ ROLE_TEMPLATES = (
 DEMO_GUESTS, DEMO_MEMBERS = 40, 15
 
 
+_DAY_PREFIX: dict[int, str] = {}
+
+
 def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    """Graph's timestamp format; the date part is cached because generation formats ~500,000 of them."""
+    day, seconds = divmod(int(epoch), 86400)
+    prefix = _DAY_PREFIX.get(day)
+    if prefix is None:
+        prefix = _DAY_PREFIX[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}Z"
 
 
 @dataclass(slots=True)
@@ -232,12 +244,18 @@ class _Generator:
         self.now_epoch = now.timestamp()
         self.used_addresses: set[str] = set()
         self._kinds = [k for k, _ in GUEST_KINDS]
-        self._kind_weights = [w for _, w in GUEST_KINDS]
+        self._kind_weights = list(itertools.accumulate(w for _, w in GUEST_KINDS))
         self._ids = [k for k, _ in IDENTITY_KINDS]
-        self._id_weights = [w for _, w in IDENTITY_KINDS]
+        self._id_weights = list(itertools.accumulate(w for _, w in IDENTITY_KINDS))
+        self.last_success: dict[str, float] = {}  # user id -> epoch, for the sign-in log
 
     def uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        """A random (version 4) UUID drawn from the seeded generator."""
+        h = f"{self.rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+    def pick(self, cumulative: list[float], names: list[str]) -> str:
+        return names[bisect.bisect_right(cumulative, self.rng.random() * cumulative[-1])]
 
     def days_ago(self, low: float, high: float) -> float:
         return self.now_epoch - self.rng.uniform(low, high) * 86400
@@ -346,8 +364,8 @@ class _Generator:
         self, tenant: Tenant, orgs: list[_Org], sponsors: list[User], record: bool = False
     ) -> tuple[User, str, str, str | None]:
         rng = self.rng
-        kind = rng.choices(self._kinds, self._kind_weights)[0]
-        identity_kind = rng.choices(self._ids, self._id_weights)[0]
+        kind = self.pick(self._kind_weights, self._kinds)
+        identity_kind = self.pick(self._id_weights, self._ids)
         first, last = self.person()
         org: _Org | None = None
         if identity_kind == "aad" and orgs:
@@ -372,6 +390,8 @@ class _Generator:
 
         sign_in: tuple[str | None, ...] | None = None
         enabled = True
+        self._earliest = None
+        self._success = None
         if kind == "pending_recent":
             created = self.days_ago(1, 25)
         elif kind == "pending_stale":
@@ -391,22 +411,23 @@ class _Generator:
             elif kind == "legacy_stale":
                 last_seen = datetime(2023, 11, 30, tzinfo=UTC).timestamp() - rng.uniform(0, 900) * 86400
                 sign_in = (_iso(last_seen), self.uuid(), None, None, None, None)
+                self._earliest = last_seen
             elif kind == "null_activity":
                 sign_in = (None, None, None, None, None, None)
             elif kind == "disabled":
                 enabled = False
                 last_seen = self.days_ago(100, 300)
                 sign_in = self._activity(last_seen, last_seen, last_seen)
-            earliest = min((v for v in (sign_in or ())[::2] if v), default=None)
-            if earliest is not None:
-                created = _to_epoch(earliest) - rng.uniform(1, 400) * 86400
+            if self._earliest is not None:
+                created = self._earliest - rng.uniform(1, 400) * 86400
             else:
                 created = self.days_ago(400, 2000)
         if kind == "no_activity":
             # signInActivity is not returned for users who last signed in before April 2020.
             created = datetime(2020, 3, 1, tzinfo=UTC).timestamp() - rng.uniform(0, 400) * 86400
         state = PENDING if pending else ACCEPTED
-        state_changed = created if pending else created + rng.uniform(0.01, 10) * 86400
+        created_text = _iso(created)
+        state_changed = created_text if pending else _iso(created + rng.uniform(0.01, 10) * 86400)
         chosen_sponsors: tuple[str, ...] = ()
         if sponsors and rng.random() < 0.8:
             chosen_sponsors = tuple(
@@ -424,8 +445,8 @@ class _Generator:
             identities=identities,
             creationType="Invitation",
             externalUserState=state,
-            externalUserStateChangeDateTime=_iso(state_changed),
-            createdDateTime=_iso(created),
+            externalUserStateChangeDateTime=state_changed,
+            createdDateTime=created_text,
             accountEnabled=enabled,
             companyName=org.name if org else None,
             jobTitle=rng.choice(JOB_TITLES) if org else None,
@@ -434,14 +455,19 @@ class _Generator:
             home_tenant_id=org.external.tenant_id if org else (MSA_TENANT_ID if identity_kind == "msa" else None),
         )
         tenant.add_user(user, record=record)
+        if self._success is not None:
+            self.last_success[user.id] = self._success
         return user, kind, identity_kind, org.domain if org else None
 
     def _activity(self, interactive: float, non_interactive: float, success: float) -> tuple[str | None, ...]:
-        return (_iso(interactive), self.uuid(), _iso(non_interactive), self.uuid(), _iso(success), self.uuid())
-
-
-def _to_epoch(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        """signInActivity values; equal moments share one string and one request id (one sign-in event)."""
+        events: dict[float, tuple[str, str]] = {}
+        for moment in (interactive, non_interactive, success):
+            if moment not in events:
+                events[moment] = (_iso(moment), self.uuid())
+        self._earliest = min(interactive, non_interactive, success)
+        self._success = success
+        return (*events[interactive], *events[non_interactive], *events[success])
 
 
 def seed_tenant(
@@ -450,7 +476,7 @@ def seed_tenant(
     members: int | None = None,
     *,
     now: datetime | None = None,
-    sign_in_log_limit: int = 20_000,
+    sign_in_log_limit: int = 10_000,
 ) -> Tenant:
     """Build a tenant. `"demo"`: the small fixed demo tenant; any other seed: generated, deterministic.
 
@@ -594,12 +620,14 @@ def _groups(
             tenant.add_member(supplier, user.id)
         if kinds[user.id] in ("stale", "pending_stale") and rng.random() < 0.03:
             tenant.add_member(exempt, user.id)
+    by_home: dict[str | None, list[User]] = {}
+    for user in guests:
+        by_home.setdefault(user.home_tenant_id, []).append(user)
     for org in orgs[:20]:
         partner_group = group(f"Partner - {org.name}")
         ids[partner_group.displayName] = partner_group.id
-        for user in guests:
-            if user.home_tenant_id == org.external.tenant_id:
-                tenant.add_member(partner_group, user.id)
+        for user in by_home.get(org.external.tenant_id, ()):
+            tenant.add_member(partner_group, user.id)
     for item in (all_partners, finance, exempt, executives, dynamic, phoenix, supplier):
         ids[item.displayName] = item.id
 
@@ -652,10 +680,8 @@ def _sign_in_log(
     horizon = gen.now_epoch - 30 * 86400  # 30-day retention (graph-facts §7)
     entries: list[dict[str, Any]] = []
     for user in guests:
-        if user.sign_in is None or user.sign_in[4] is None:
-            continue
-        when = _to_epoch(user.sign_in[4])
-        if when < horizon:
+        when = gen.last_success.get(user.id)
+        if when is None or when < horizon:
             continue
         entries.append(_sign_in_entry(gen, tenant, user, when, "b2bCollaboration", user.home_tenant_id, 0))
         if rng.random() < 0.3:
@@ -722,6 +748,22 @@ def _sign_in_entry(
         ip=f"203.0.113.{rng.randint(1, 254)}",
         correlation_id=gen.uuid(),
     )
+
+
+# Shared (never mutated) parts of sign-in entries: 20,000 log entries would otherwise hold 20,000 copies.
+_SUCCESS = {"errorCode": 0, "failureReason": None, "additionalDetails": None}
+_INTERACTIVE = ["interactiveUser"]
+_NON_INTERACTIVE = ["nonInteractiveUser"]
+_LOCATION = {"city": "Redmond", "state": "Washington", "countryOrRegion": "US"}
+_DEVICE = {
+    "deviceId": "",
+    "displayName": None,
+    "operatingSystem": "Windows 10",
+    "browser": "Edge 120.0.0",
+    "isCompliant": False,
+    "isManaged": False,
+    "trustType": None,
+}
 
 
 def make_sign_in(

@@ -44,6 +44,11 @@ SIGN_IN_FIELDS = (
 )
 
 
+def _key(text: str) -> str:
+    """Case-insensitive index key; reuses the string when it is already lower case (saves memory)."""
+    return text if text.islower() or not text else text.lower()
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -292,7 +297,7 @@ class Tenant:
 
         self.groups: dict[str, Group] = {}
         self.group_slots: list[Group | None] = []
-        self.member_of: dict[str, set[str]] = {}  # object id -> group ids (direct)
+        self.member_of: dict[str, tuple[str, ...]] = {}  # object id -> group ids (direct); tuples are small
         self.roles: dict[str, DirectoryRole] = {}
         self.role_of: dict[str, set[str]] = {}  # object id -> role ids
         self.channels: dict[str, Channel] = {}  # channel id -> channel (team id on the channel)
@@ -393,16 +398,16 @@ class Tenant:
 
     def _index(self, user: User) -> None:
         self.users[user.id] = user
-        self.by_upn[user.userPrincipalName.lower()] = user
+        self.by_upn[_key(user.userPrincipalName)] = user
         if user.mail:
-            self.by_mail[user.mail.lower()] = user
+            self.by_mail[_key(user.mail)] = user
 
     def _unindex(self, user: User) -> None:
         self.users.pop(user.id, None)
-        if self.by_upn.get(user.userPrincipalName.lower()) is user:
-            del self.by_upn[user.userPrincipalName.lower()]
-        if user.mail and self.by_mail.get(user.mail.lower()) is user:
-            del self.by_mail[user.mail.lower()]
+        if self.by_upn.get(_key(user.userPrincipalName)) is user:
+            del self.by_upn[_key(user.userPrincipalName)]
+        if user.mail and self.by_mail.get(_key(user.mail)) is user:
+            del self.by_mail[_key(user.mail)]
 
     def update_user(self, user: User, values: dict[str, Any], *, record: bool = True) -> frozenset[str]:
         """Apply property values; returns the names whose value actually changed."""
@@ -525,7 +530,9 @@ class Tenant:
     def add_member(self, group: Group, object_id: str) -> None:
         with self.lock:
             group.members[object_id] = None
-            self.member_of.setdefault(object_id, set()).add(group.id)
+            parents = self.member_of.get(object_id, ())
+            if group.id not in parents:
+                self.member_of[object_id] = (*parents, group.id)
             self.version += 1
 
     def remove_member(self, group: Group, object_id: str) -> None:
@@ -533,7 +540,7 @@ class Tenant:
             group.members.pop(object_id, None)
             parents = self.member_of.get(object_id)
             if parents is not None:
-                parents.discard(group.id)
+                self.member_of[object_id] = tuple(g for g in parents if g != group.id)
             self.version += 1
 
     def add_role(self, role: DirectoryRole) -> DirectoryRole:

@@ -127,3 +127,72 @@ def directory_object(obj: User | Group | DirectoryRole, select: tuple[str, ...] 
         body.update(group_renderer(chosen)(obj))
         return body
     return {"@odata.type": "#microsoft.graph.directoryRole", **role_json(obj)}
+
+
+# ---- JSON text renderers (hot path) ----------------------------------------------------------------
+# Listing 100,000 users spends most of its time turning objects into JSON. For the common property
+# types a generated function writes the JSON text directly (C string escaping, one f-string), which is
+# several times faster than building a dict and running json.dumps over it.
+
+_escape = json_escape = __import__("json").encoder.encode_basestring_ascii
+_dumps = __import__("json").dumps
+
+
+def _s(value: str | None) -> str:
+    return "null" if value is None else _escape(value)
+
+
+def _b(value: bool | None) -> str:
+    return "null" if value is None else ("true" if value else "false")
+
+
+def _l(values: tuple[str, ...]) -> str:
+    return "[" + ",".join(map(_escape, values)) + "]"
+
+
+def _j(value: Any) -> str:
+    return _dumps(value, separators=(",", ":"))
+
+
+# Braces doubled: this text is pasted into the generated f-string.
+_SIGN_IN_TEMPLATE = "{{" + ",".join(f'"{name}":{{_s(a[{i}])}}' for i, name in enumerate(SIGN_IN_FIELDS)) + "}}"
+
+
+@lru_cache(maxsize=256)
+def user_json_renderer(select: tuple[str, ...]) -> Any:
+    """A function user -> JSON object text for this selection (same content as `user_renderer`)."""
+    from emulator.schema import BOOLEAN
+
+    parts: list[str] = []
+    sign_in = False
+    for index, name in enumerate(select):
+        key = _escape(name)
+        comma = "," if parts else ""
+        if name == "signInActivity":
+            sign_in = True
+            continue
+        kind = USER.types.get(name)
+        if name in USER_SLOT_PROPERTIES and name not in ("identities", "businessPhones", "otherMails"):
+            reader = "_b" if kind == BOOLEAN else "_s"
+            parts.append(f"{comma}{key}:{{{reader}(u.{name})}}")
+        elif name in ("businessPhones", "otherMails"):
+            parts.append(f"{comma}{key}:{{_l(u.{name})}}")
+        else:
+            parts.append(f"{comma}{key}:{{_j(g{index}(u))}}")
+    body = "".join(parts)
+    namespace: dict[str, Any] = {"_s": _s, "_b": _b, "_l": _l, "_j": _j}
+    for index, name in enumerate(select):
+        namespace[f"g{index}"] = user_getter(name)
+    if sign_in:
+        separator = "," if body else ""
+        code = (
+            "def render(u):\n"
+            "    a = u.sign_in\n"
+            "    if a is None:\n"
+            f"        return f'{{{{{body}}}}}'\n"
+            f"    return f'{{{{{body}{separator}\"signInActivity\":{_SIGN_IN_TEMPLATE}}}}}'\n"
+        )
+    else:
+        code = f"def render(u):\n    return f'{{{{{body}}}}}'\n"
+    exec(code, namespace)
+    return namespace["render"]

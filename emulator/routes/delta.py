@@ -11,11 +11,11 @@ from typing import Any
 
 from emulator.clock import parse_datetime
 from emulator.errors import GraphError, bad_request, unsupported_query
-from emulator.http import Cost, Ctx, Reply, Route, json_reply
+from emulator.http import Cost, Ctx, Reply, Route, json_collection_reply, json_reply
 from emulator.odata import decode_token, encode_token, parse_filter, parse_select
 from emulator.schema import USER
 from emulator.tenant import CHANGE_DELETED, CHANGE_SOFT_DELETED, DELTA_TOKEN_LIFETIME, User
-from emulator.views import user_renderer
+from emulator.views import user_json_renderer, user_renderer
 
 DELTA_PAGE_DEFAULT = 200  # emulator choice; `Prefer: odata.maxpagesize=N` (1..999) overrides it
 DELTA_PAGE_MAX = 999
@@ -132,7 +132,7 @@ async def users_delta(ctx: Ctx) -> Reply:
         if token_option == "$deltatoken":
             state = {**state, "m": "changes", "o": 0, "end": tenant.journal_position}
     select_list = tuple(state["s"]) if state.get("s") else USER.default_select
-    render = user_renderer(select_list)
+    render = user_json_renderer(select_list)
     size = _page_size(ctx)
     filter_ids = set(state["f"]) if state.get("f") else None
     if state["m"] == "initial":
@@ -142,7 +142,7 @@ async def users_delta(ctx: Ctx) -> Reply:
 
 def _initial_page(ctx: Ctx, state: dict[str, Any], render: Any, size: int, filter_ids: set[str] | None) -> Reply:
     tenant = ctx.tenant
-    values: list[dict[str, Any]] = []
+    values: list[str] = []
     position = state["p"]
     if filter_ids is not None:
         users = sorted((tenant.users[i] for i in filter_ids if i in tenant.users), key=lambda u: u.seq)
@@ -174,8 +174,7 @@ def _initial_page(ctx: Ctx, state: dict[str, Any], render: Any, size: int, filte
         done = {**state, "m": "changes", "o": 0, "t": ctx.tenant.now_iso()}
         done.pop("p", None)
         body["@odata.deltaLink"] = _link(ctx, "$deltatoken", done)
-    body["value"] = values
-    return json_reply(body)
+    return json_collection_reply(body, values)
 
 
 def _changes_page(

@@ -6,7 +6,7 @@ from typing import Any
 
 from emulator.clock import format_datetime, parse_datetime
 from emulator.errors import GraphError, bad_request, forbidden, not_found, unsupported_query
-from emulator.http import Cost, Ctx, Reply, Route, json_reply, no_content
+from emulator.http import Cost, Ctx, Reply, Route, json_collection_reply, json_reply, no_content
 from emulator.odata import CompiledFilter, compile_filter, encode_token, parse_select, parse_top
 from emulator.routes.common import (
     conflict_reference,
@@ -18,7 +18,7 @@ from emulator.routes.common import (
 )
 from emulator.schema import BOOLEAN, COLLECTION, DATETIME, STRING, USER, USER_WRITABLE
 from emulator.tenant import Tenant, User
-from emulator.views import USER_ACCESSORS, directory_object, user_renderer
+from emulator.views import USER_ACCESSORS, directory_object, user_json_renderer, user_renderer
 
 PAGE_DEFAULT = 100
 PAGE_MAX = 999
@@ -207,11 +207,13 @@ async def list_users(ctx: Ctx) -> Reply:
         body["@odata.count"] = query.count_matches(ctx)
     if more:
         body["@odata.nextLink"] = next_link(ctx, last)
+    if query.expand is None:
+        render_json = user_json_renderer(query.select)
+        return json_collection_reply(body, [render_json(user) for user in page])
     values = [render(user) for user in page]
-    if query.expand is not None:
-        expand = _sponsor_expander(ctx, query.expand)
-        for user, item in zip(page, values, strict=True):
-            expand(user, item)
+    expand = _sponsor_expander(ctx, query.expand)
+    for user, item in zip(page, values, strict=True):
+        expand(user, item)
     body["value"] = values
     return json_reply(body)
 

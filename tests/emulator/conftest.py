@@ -1,0 +1,100 @@
+"""Fixtures for the emulator's own tests: one server per session, a fresh small tenant per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from emulator.seed import seed_tenant
+from emulator.testing import EmulatorServer
+from emulator.tenant import Tenant
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+TOKEN = "emulator-test-token"
+
+
+def small_tenant(seed: int = 7, guests: int = 60, members: int = 12) -> Tenant:
+    """The default test tenant: M-sized (50-500 users), generated, fixed clock start."""
+    return seed_tenant(seed, guests=guests, members=members, now=NOW)
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(small_tenant()) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """The running emulator, reset to a fresh small tenant with limits and faults off."""
+    emulator_server.reset(small_tenant())
+    return emulator_server
+
+
+@pytest.fixture
+def graph_http(emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    """Plain httpx against /v1.0 with a bearer token."""
+    with httpx.Client(base_url=emulator.base_url, headers={"Authorization": f"Bearer {TOKEN}"},
+                      timeout=30.0) as client:
+        yield client
+
+
+class StaticToken:
+    """A credential for the emulator: any non-empty bearer token is accepted."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(TOKEN, 4102444800)
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def graph_client(emulator: EmulatorServer) -> AsyncIterator[Any]:
+    """The real msgraph-sdk client, built as platform-notes describes, pointed at the emulator."""
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.graph_request_adapter import options as graph_default_options
+    from msgraph_core import GraphClientFactory
+    from kiota_http.middleware.options import RetryHandlerOption
+
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+    http = GraphClientFactory.create_with_default_middleware(
+        client=http,
+        options={**graph_default_options, RetryHandlerOption.get_key(): RetryHandlerOption(should_retry=False)},
+    )
+    auth = AzureIdentityAuthenticationProvider(StaticToken(), scopes=["https://graph.microsoft.com/.default"],
+                                               allowed_hosts=["127.0.0.1"])
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = emulator.base_url.rstrip("/")
+    client = GraphServiceClient(request_adapter=adapter)
+    try:
+        yield client
+    finally:
+        await http.aclose()
+
+
+def guest_ids(tenant: Tenant) -> set[str]:
+    return {u.id for u in tenant.users.values() if u.userType == "Guest"}
+
+
+def follow(client: httpx.Client, first: httpx.Response, headers: dict[str, str] | None = None) -> list[dict]:
+    """Collect every page's `value` by following @odata.nextLink."""
+    response = first
+    items: list[dict] = []
+    while True:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items.extend(body["value"])
+        link = body.get("@odata.nextLink")
+        if not link:
+            return items
+        response = client.get(link, headers=headers)
