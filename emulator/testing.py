@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from emulator.app import create_app
+from emulator.limits import LimitSettings
 from emulator.state import EmulatorState
 from emulator.tenant import Tenant
 
@@ -38,7 +39,9 @@ class _ThreadedServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY only then, and without it every small
+        # response waits ~40 ms for a delayed ACK (Nagle).
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
@@ -259,7 +262,7 @@ class EmulatorServer:
         self.state.faults.configure({})
         self.state.faults.injected.clear()
         settings = self.state.limiter.settings
-        settings.update({"enabled": False, "time_scale": 1.0, "sign_in_activity_limit": True})
+        settings.update(LimitSettings().as_dict())
         if limits:
             settings.update(limits)
         self.state.limiter.reset()
