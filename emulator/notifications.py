@@ -114,9 +114,34 @@ class Notifier:
         return (self._queue is None or self._queue.empty()) and not self._backlog and self._inflight == 0
 
     def clear(self) -> None:
+        """Forget records and cancel queued or retrying deliveries (a reset must not leak into the next test)."""
         self.deliveries.clear()
         self.validations.clear()
         self._stats.clear()
+        self._backlog.clear()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._cancel_pending()
+        else:
+            asyncio.run_coroutine_threadsafe(self._cancel_pending_async(), loop).result(timeout=5)
+        self.deliveries.clear()
+
+    async def _cancel_pending_async(self) -> None:
+        self._cancel_pending()
+        await asyncio.sleep(0)
+
+    def _cancel_pending(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._queue is not None:
+            while not self._queue.empty():
+                self._queue.get_nowait()
 
     # ---- producing ----------------------------------------------------------------------------
     def _on_change(self, change: Change) -> None:

@@ -334,6 +334,15 @@ class WebhookReceiver:
             self.notifications.extend(payload.get("value", []))
         return Response(status_code=self.status)
 
+    def reset(self, *, mode: str = "echo", delay: float = 0.0, status: int = 202) -> WebhookReceiver:
+        """Forget what was received and answer normally again (reuse one receiver across tests)."""
+        with self._lock:
+            self.mode, self.delay, self.status = mode, delay, status
+            self.validations.clear()
+            self.notifications.clear()
+            self.deliveries.clear()
+        return self
+
     def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
