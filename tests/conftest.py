@@ -1,25 +1,48 @@
-"""Project-wide fixtures."""
+"""Project-wide fixtures: the Graph emulator (one server per session, a fresh tenant per test), a Graph
+client pointed at it, and scripted loopback servers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
+from emulator.seed import seed_tenant
+from emulator.testing import EmulatorServer
+from shared.graph import Graph, GraphOptions, RetryPolicy
 from tests.support.scripted_server import Handler, ScriptedServer
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[EmulatorServer]:
+    with EmulatorServer(seed_tenant("demo")) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
+    """The running emulator with a fresh demo tenant, limits and faults off. Tests may reset it further."""
+    emulator_session.reset(seed_tenant("demo"))
+    return emulator_session
+
+
+@pytest.fixture
+async def graph(emulator: EmulatorServer) -> AsyncIterator[Graph]:
+    """Our real Graph client (kiota adapter, pacer, retry) against the emulator."""
+    client = Graph(GraphOptions(base_url=emulator.base_url, auth="emulator", retry=RetryPolicy(budget_seconds=30)))
+    yield client
+    await client.close()
 
 
 @pytest.fixture
 def scripted_server() -> Iterator[Callable[[Handler], ScriptedServer]]:
     """Start loopback servers with a scripted handler; all are stopped after the test."""
-    servers: list[ScriptedServer] = []
     contexts = []
 
     def start(handler: Handler) -> ScriptedServer:
         server = ScriptedServer(handler)
         context = server.running()
         context.__enter__()
-        servers.append(server)
         contexts.append(context)
         return server
 
