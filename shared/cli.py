@@ -10,14 +10,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from shared import __version__
-from shared.errors import GuestctlError, InputError
+from shared.errors import ExitCode, GuestctlError, InputError
+
+if TYPE_CHECKING:
+    from shared.config import Policy, Settings
+    from shared.invitations import InvitationRow
 
 app = typer.Typer(
     name="guestctl",
@@ -133,6 +137,138 @@ def config_schema() -> None:
     from shared.config import policy_json_schema
 
     print(json.dumps(policy_json_schema(), indent=2))
+
+
+@app.command("invite")
+def invite(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8, ',' or ';') or JSON lines; see docs/invitations.md.")],
+    apply: Annotated[bool, typer.Option("--apply", help="Invite for real. Without it: plan only, no writes.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write one CSV line per input row: row,email,outcome,...")] = None,
+    resend: Annotated[bool, typer.Option(help="Send existing guests a new invitation email.")] = False,
+    batch_id: Annotated[str | None, typer.Option(help="Idempotency scope; default: derived from the file.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Invite the guests listed in FILE: plan by default, --apply to invite. Reruns invite nobody twice."""
+    import asyncio
+
+    from shared.config import load_policy, load_settings
+    from shared.invitations import batch_id_for, parse_rows
+
+    settings = load_settings(**ctx.obj)
+    policy = load_policy(settings.policy)
+    try:
+        content = file.read_bytes()
+    except OSError as error:
+        raise InputError(f"{file}: cannot read: {error.strerror or error}") from None
+    rows = parse_rows(content, name=str(file), json_lines=file.suffix.lower() in (".jsonl", ".json", ".ndjson"))
+    batch = batch_id or batch_id_for(content)
+    results = asyncio.run(_invite(settings, policy, rows, batch, str(file), resend, apply, as_json))
+    if out is not None:
+        _write_results_csv(out, results)
+    ok = {"invite", "already-guest", "invited", "adopted", "already-done"}
+    if any(r["outcome"] not in ok for r in results):
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+async def _invite(
+    settings: Settings,
+    policy: Policy,
+    rows: list[InvitationRow],
+    batch: str,
+    source: str,
+    resend: bool,
+    apply: bool,
+    as_json: bool,
+) -> list[dict[str, Any]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from shared.clock import utc_now
+    from shared.graph import Graph, graph_options
+    from shared.invitations import Mailer, apply_invitations, plan_rows
+    from shared.store import open_state
+
+    graph = Graph(graph_options(settings))
+    try:
+        plan = await plan_rows(
+            rows,
+            graph,
+            policy,
+            batch_id=batch,
+            source=source,
+            tenant_id=settings.tenant_id,
+            now=utc_now(),
+            resend=resend,
+        )
+        if not apply:
+            planned = [
+                {"row": r.row, "email": r.email, "outcome": r.outcome.value, "user_id": r.user_id, "reason": r.reason}
+                for r in plan.rows
+            ]
+            _show_rows(
+                f"Plan for {source} (batch {batch}) — nothing was changed; add --apply to invite",
+                planned,
+                plan.counts(),
+                as_json,
+                extra={"batch_id": batch, "plan_digest": plan.digest()},
+            )
+            return planned
+        sender = policy.invitations.sender_mailbox
+        async with open_state(settings) as store:
+            with Progress(
+                TextColumn("inviting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                disable=as_json or not stderr.is_terminal,
+            ) as progress:
+                task = progress.add_task("rows", total=len(plan.rows))
+                results = await apply_invitations(
+                    plan,
+                    graph,
+                    store,
+                    mailer=Mailer(sender) if sender else None,
+                    actor="guestctl invite",
+                    on_row_done=lambda _: progress.advance(task),
+                )
+        applied = [r.to_json() for r in results]
+        counts: dict[str, int] = {}
+        for r in applied:
+            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        _show_rows(f"Applied {source} (batch {batch})", applied, counts, as_json, extra={"batch_id": batch})
+        return applied
+    finally:
+        await graph.close()
+
+
+def _show_rows(
+    title: str, rows: list[dict[str, Any]], counts: dict[str, int], as_json: bool, extra: dict[str, Any]
+) -> None:
+    if as_json:
+        print(json.dumps({**extra, "counts": counts, "rows": rows}, indent=2))
+        return
+    routine = {"invite", "invited", "already-done"}
+    table = Table(title=title, title_justify="left")
+    for column in ("row", "email", "outcome", "reason"):
+        table.add_column(column)
+    shown = [r for r in rows if r["outcome"] not in routine] if len(rows) > 50 else rows
+    for r in shown:
+        table.add_row(str(r["row"]), r["email"], r["outcome"], r["reason"])
+    if shown:
+        stdout.print(table)
+    if len(shown) < len(rows):
+        stdout.print(f"({len(rows) - len(shown)} rows with a routine outcome not listed; use --out or --json)")
+    stdout.print("  ".join(f"{name}: {count}" for name, count in counts.items() if count))
+
+
+def _write_results_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["row", "email", "outcome", "user_id", "reason"])
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 @app.command("emulator")

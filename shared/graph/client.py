@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
@@ -205,11 +205,14 @@ class Graph:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         cost: Cost | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> httpx.Response:
         """Send one request; return the 2xx response or raise the mapped `GraphError`.
 
         `idempotent` defaults to True for reads only; pass True for writes that are safe to repeat
         (PATCH to a value, DELETE where a second 404 is fine) so 503/504 may be retried.
+        `before_send` runs once, after pacing and just before the first attempt goes out: the place to
+        record "about to send" so that a crash leaves the smallest possible window of doubt.
         """
         method = method.upper()
         url = self.url(path_or_url, params)
@@ -222,8 +225,12 @@ class Graph:
         body = json.dumps(json_body).encode() if json_body is not None else None
         adapter = self.adapter
 
+        pending_hook = [before_send] if before_send else []
+
         async def send_once() -> httpx.Response:
             async with self.pacer.slot(cost):
+                if pending_hook:
+                    await pending_hook.pop()()
                 started = time.perf_counter()
                 response = await adapter.send_primitive_async(
                     _request_information(method, url, body, headers), "bytes", None

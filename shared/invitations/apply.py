@@ -1,0 +1,384 @@
+"""Apply an invitation plan: invite, add to groups, add sponsors, send our own email — each once.
+
+Every row has a record in the store, keyed by (batch id, normalised address): the idempotency key. Its
+`stage` moves forward only, with conditional updates, so a rerun (or a second worker) continues where
+the last one stopped and never repeats a finished step:
+
+    new → inviting → invited → mailing → mailed → done          (custom message)
+    new → inviting → invited → done                             (Microsoft's email, or no email)
+
+- `inviting` is written just before POST /invitations leaves (inside the pacer slot). Finding a row in
+  `inviting` means the outcome is unknown: the address is looked up first, and only re-invited if Graph
+  has no such user — so a crash never produces a second invitation email.
+- `mailing` is written just before our sendMail leaves. Finding a row in `mailing` means the email may
+  have gone: it is never sent again (at most one email); the row says so and names the sender mailbox.
+- Group and sponsor references are safe to repeat (Graph answers "already exist"), so they are simply
+  ensured until recorded.
+
+The redeem URL lives only in memory between the invitation response and sendMail: never in the store,
+the audit log, a log line or a report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from shared.clock import Clock, utc_now
+from shared.errors import AlreadyExistsError, GraphError, StaleVersionError
+from shared.graph import Graph
+from shared.invitations.plan import InvitationPlan, Outcome, RowPlan
+from shared.store import AuditEntry, Record, Store
+
+ROWS_TABLE = "invitations"
+BATCHES_TABLE = "invitebatches"
+BATCH_PARTITION = "batch"
+ROWS_IN_FLIGHT = 64  # rows worked on at once; the pacer bounds the requests
+ALREADY_EXISTS = "One or more added object references already exist"
+
+
+class Stage(StrEnum):
+    NEW = "new"
+    INVITING = "inviting"
+    INVITED = "invited"
+    MAILING = "mailing"
+    MAILED = "mailed"
+    DONE = "done"
+
+
+class Result(StrEnum):
+    INVITED = "invited"
+    ADOPTED = "adopted"
+    ALREADY_DONE = "already-done"  # finished by an earlier run of this batch
+    SKIPPED_MEMBER = "skipped-member"
+    INVALID = "invalid"
+    BLOCKED_DOMAIN = "blocked-domain"
+    FAILED = "failed"
+
+
+OK_RESULTS = frozenset({Result.INVITED, Result.ADOPTED, Result.ALREADY_DONE})
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    row: int
+    email: str
+    result: Result
+    user_id: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "email": self.email,
+            "outcome": self.result.value,
+            "user_id": self.user_id,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Mailer:
+    """Sends our own invitation emails (app-only invitations cannot carry a custom message)."""
+
+    sender: str  # mailbox UPN or id
+    subject: str = "You are invited to collaborate"
+
+
+class _Row:
+    """One row's progress: the plan, its store record, and the redeem URL while it is in memory."""
+
+    def __init__(self, plan: RowPlan, record: Record) -> None:
+        self.plan = plan
+        self.record = record
+        self.redeem_url: str | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.record.data
+
+
+async def apply_invitations(
+    plan: InvitationPlan,
+    graph: Graph,
+    store: Store,
+    *,
+    mailer: Mailer | None,
+    actor: str,
+    clock: Clock = utc_now,
+    on_row_done: Callable[[RowResult], None] | None = None,
+) -> list[RowResult]:
+    """Carry out `plan`; return one result per row, in row order. Safe to run again at any time."""
+    await _record_batch(plan, store, clock)
+    applier = _Applier(plan, graph, store, mailer, actor, clock)
+    gate = asyncio.Semaphore(ROWS_IN_FLIGHT)
+
+    async def one(row: RowPlan) -> RowResult:
+        async with gate:
+            result = await applier.apply_row(row)
+        if on_row_done:
+            on_row_done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(row) for row in plan.rows)))
+
+
+async def _record_batch(plan: InvitationPlan, store: Store, clock: Clock) -> None:
+    data = {
+        "source": plan.source,
+        "tenant_id": plan.tenant_id,
+        "plan_digest": plan.digest(),
+        "policy_digest": plan.policy_digest,
+        "created_at": clock().isoformat(),
+        "counts": plan.counts(),
+    }
+    with contextlib.suppress(AlreadyExistsError):  # a rerun of the same batch
+        await store.create(BATCHES_TABLE, BATCH_PARTITION, plan.batch_id, data)
+
+
+class _Applier:
+    def __init__(
+        self, plan: InvitationPlan, graph: Graph, store: Store, mailer: Mailer | None, actor: str, clock: Clock
+    ) -> None:
+        self.plan = plan
+        self.graph = graph
+        self.store = store
+        self.mailer = mailer
+        self.actor = actor
+        self.clock = clock
+        self.plan_digest = plan.digest()
+
+    async def apply_row(self, row: RowPlan) -> RowResult:
+        def result(kind: Result, reason: str, user_id: str | None = None) -> RowResult:
+            return RowResult(row.row, row.email, kind, user_id, reason)
+
+        if row.outcome is Outcome.INVALID:
+            return result(Result.INVALID, row.reason)
+        if row.outcome is Outcome.BLOCKED_DOMAIN:
+            return result(Result.BLOCKED_DOMAIN, row.reason)
+        if row.outcome is Outcome.ALREADY_MEMBER:
+            return result(Result.SKIPPED_MEMBER, row.reason, row.user_id)
+        state: _Row | None = None
+        try:
+            state = await self._load(row)
+            if state.data["stage"] == Stage.DONE:
+                return result(Result.ALREADY_DONE, "finished by an earlier run of this batch", state.data["user_id"])
+            return await self._advance(state)
+        except StaleVersionError:
+            return result(Result.FAILED, "another worker is applying this row right now; run again to check")
+        except GraphError as error:
+            await self._record_error(state, error.one_line())
+            return result(Result.FAILED, error.one_line(), state.data.get("user_id"))
+
+    async def _load(self, row: RowPlan) -> _Row:
+        """The row's record, created on first sight with the intent fixed by the first plan."""
+        record = await self.store.get(ROWS_TABLE, self.plan.batch_id, row.key)
+        if record is None:
+            data = {
+                "row": row.row,
+                "email": row.email,
+                "intent": row.outcome.value,
+                "stage": Stage.NEW.value,
+                "user_id": row.user_id,
+                "invited_at": None,
+                "mail_sent_at": None,
+                "groups_done": [],
+                "sponsors_done": [],
+                "error": None,
+                "updated_at": self.clock().isoformat(),
+            }
+            try:
+                record = await self.store.create(ROWS_TABLE, self.plan.batch_id, row.key, data)
+            except AlreadyExistsError:
+                record = await self.store.get(ROWS_TABLE, self.plan.batch_id, row.key)
+                assert record is not None
+        return _Row(row, record)
+
+    async def _save(self, state: _Row, **changes: Any) -> None:
+        state.record = await self.store.update(
+            state.record, {**state.data, **changes, "updated_at": self.clock().isoformat()}
+        )
+
+    async def _advance(self, state: _Row) -> RowResult:
+        row = state.plan
+        intent = Outcome(state.data["intent"])
+        if state.data["stage"] in (Stage.NEW, Stage.INVITING):
+            if intent is Outcome.INVITE:
+                await self._invite(state)
+            else:  # adopting an existing guest: nothing to create
+                await self._save(state, stage=Stage.INVITED.value, user_id=state.data["user_id"] or row.user_id)
+                if row.resend:
+                    await self._resend(state)
+        note = ""
+        wants_own_email = row.custom_message is not None and (intent is Outcome.INVITE or row.resend)
+        if wants_own_email and state.data["stage"] == Stage.MAILING:
+            await self._save(state, stage=Stage.MAILED.value)
+            note = (
+                f"; an earlier run may have sent the invitation email from {self.mailer.sender if self.mailer else '?'}"
+                " without recording it, so it was not sent again: check that mailbox's Sent Items"
+            )
+        elif wants_own_email and state.data["stage"] == Stage.INVITED:
+            await self._send_own_email(state)
+        await self._ensure_references(state)
+        await self._save(state, stage=Stage.DONE.value, error=None)
+        user_id = state.data["user_id"]
+        if intent is Outcome.INVITE:
+            return RowResult(row.row, row.email, Result.INVITED, user_id, f"invited {state.data['invited_at']}{note}")
+        return RowResult(row.row, row.email, Result.ADOPTED, user_id, row.reason + note)
+
+    async def _invite(self, state: _Row) -> None:
+        row = state.plan
+        if state.data["stage"] == Stage.INVITING:
+            # An earlier attempt's outcome is unknown: if Graph has the guest, that attempt worked.
+            existing = await self._find_by_address(row.key)
+            if existing is not None:
+                await self._save(
+                    state,
+                    stage=Stage.INVITED.value,
+                    user_id=existing,
+                    invited_at=state.data["invited_at"] or self.clock().isoformat(),
+                )
+                return
+        body: dict[str, Any] = {
+            "invitedUserEmailAddress": row.email,
+            "inviteRedirectUrl": row.redirect_url,
+            # Our own email replaces Microsoft's when there is a custom message (graph-facts §1).
+            "sendInvitationMessage": row.send_email and not row.custom_message,
+        }
+        if row.display_name:
+            body["invitedUserDisplayName"] = row.display_name
+        marker = self._marker(state, stage=Stage.INVITING.value) if state.data["stage"] != Stage.INVITING else None
+        response = await self.graph.request("POST", "/invitations", json_body=body, before_send=marker)
+        invitation = json.loads(response.content)
+        state.redeem_url = invitation.get("inviteRedeemUrl")
+        user_id = invitation["invitedUser"]["id"]
+        invited_at = self.clock().isoformat()
+        await self._save(state, stage=Stage.INVITED.value, user_id=user_id, invited_at=invited_at)
+        await self._audit(
+            state,
+            "guest.invite",
+            user_id,
+            after={"email": row.email, "sendInvitationMessage": body["sendInvitationMessage"], "invitedAt": invited_at},
+        )
+
+    async def _resend(self, state: _Row) -> None:
+        """--resend for an existing guest: a new invitation email, once per batch."""
+        row = state.plan
+        body = {
+            "invitedUserEmailAddress": row.email,
+            "inviteRedirectUrl": row.redirect_url,
+            "sendInvitationMessage": not row.custom_message,
+        }
+        response = await self.graph.request("POST", "/invitations", json_body=body)
+        state.redeem_url = json.loads(response.content).get("inviteRedeemUrl")
+        await self._audit(state, "guest.reinvite", state.data["user_id"], after={"email": row.email})
+
+    async def _send_own_email(self, state: _Row) -> None:
+        row = state.plan
+        if self.mailer is None:
+            raise GraphError("a custom message needs a sender mailbox (invitations.sender_mailbox)")
+        if state.redeem_url is None:
+            # Resumed after a crash: the URL was never stored. Re-inviting an existing guest's address is
+            # Graph's resend mechanism: same user, fresh URL, and no Microsoft email with this flag.
+            response = await self.graph.request(
+                "POST",
+                "/invitations",
+                json_body={
+                    "invitedUserEmailAddress": row.email,
+                    "inviteRedirectUrl": row.redirect_url,
+                    "sendInvitationMessage": False,
+                },
+            )
+            state.redeem_url = json.loads(response.content).get("inviteRedeemUrl")
+        content = (row.custom_message or "").replace("{redeem_url}", state.redeem_url or "")
+        content = content.replace("{display_name}", row.display_name or row.email).replace("{email}", row.email)
+        message = {
+            "message": {
+                "subject": self.mailer.subject,
+                "body": {"contentType": "Text", "content": content},
+                "toRecipients": [{"emailAddress": {"address": row.email}}],
+            },
+            "saveToSentItems": True,
+        }
+        await self.graph.request(
+            "POST",
+            f"/users/{self.mailer.sender}/sendMail",
+            json_body=message,
+            before_send=self._marker(state, stage=Stage.MAILING.value),
+        )
+        state.redeem_url = None
+        sent_at = self.clock().isoformat()
+        await self._save(state, stage=Stage.MAILED.value, mail_sent_at=sent_at)
+        await self._audit(
+            state,
+            "guest.invitation-email",
+            state.data["user_id"],
+            after={"to": row.email, "from": self.mailer.sender, "sentAt": sent_at},
+        )
+
+    async def _ensure_references(self, state: _Row) -> None:
+        """Group memberships and sponsors; Graph's "already exist" counts as done."""
+        row = state.plan
+        user_id = state.data["user_id"]
+        directory_object = f"{self.graph.options.base_url}/directoryObjects/{user_id}"
+        for group_id in row.group_ids:
+            if group_id in state.data["groups_done"]:
+                continue
+            await self._add_reference(f"/groups/{group_id}/members/$ref", directory_object)
+            await self._save(state, groups_done=[*state.data["groups_done"], group_id])
+            await self._audit(state, "group.add-member", user_id, after={"group": group_id})
+        for sponsor_id in row.sponsor_ids:
+            if sponsor_id in state.data["sponsors_done"]:
+                continue
+            await self._add_reference(
+                f"/users/{user_id}/sponsors/$ref", f"{self.graph.options.base_url}/users/{sponsor_id}"
+            )
+            await self._save(state, sponsors_done=[*state.data["sponsors_done"], sponsor_id])
+            await self._audit(state, "guest.add-sponsor", user_id, after={"sponsor": sponsor_id})
+
+    async def _add_reference(self, path: str, target: str) -> None:
+        try:
+            await self.graph.request("POST", path, json_body={"@odata.id": target}, idempotent=True)
+        except GraphError as error:
+            if error.status == 400 and ALREADY_EXISTS.lower() in (error.message or "").lower():
+                return
+            raise
+
+    async def _find_by_address(self, address: str) -> str | None:
+        literal = address.replace("'", "''")
+        found = await self.graph.get_json(
+            "/users", params={"$filter": f"mail eq '{literal}'", "$select": "id,userType"}
+        )
+        guests = [u["id"] for u in found.get("value", []) if u.get("userType") == "Guest"]
+        return guests[0] if guests else None
+
+    async def _record_error(self, state: _Row | None, error: str) -> None:
+        """Keep the last error on the row for `batch status`; losing a race here only loses the note."""
+        if state is not None:
+            with contextlib.suppress(StaleVersionError):
+                await self._save(state, error=error)
+
+    def _marker(self, state: _Row, **changes: Any) -> Callable[[], Any]:
+        async def mark() -> None:
+            await self._save(state, **changes)
+
+        return mark
+
+    async def _audit(self, state: _Row, action: str, target: str, *, after: dict[str, Any]) -> None:
+        await self.store.append_audit(
+            AuditEntry(
+                action=action,
+                target_id=target,
+                actor=self.actor,
+                reason=f"invitation batch {self.plan.batch_id} row {state.plan.row}",
+                after=after,
+                plan_digest=self.plan_digest,
+                run_id=self.plan.batch_id,
+                at=self.clock(),
+            )
+        )
