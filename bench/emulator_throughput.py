@@ -94,9 +94,24 @@ def main() -> None:
     root = Path(__file__).resolve().parent.parent
     started = time.perf_counter()
     server = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", str(port), "--seed", "42", "--guests", str(args.guests),
-         "--members", str(args.members), "--no-limits"],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "--port",
+            str(port),
+            "--seed",
+            "42",
+            "--guests",
+            str(args.guests),
+            "--members",
+            str(args.members),
+            "--no-limits",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     try:
@@ -112,20 +127,26 @@ def main() -> None:
                     time.sleep(0.1)
         seeded = time.perf_counter() - started
         idle_rss = current_rss_mb(server.pid)
-        print(f"tenant: {args.guests:,} guests + {args.members:,} members, ready in {seeded:.1f} s, "
-              f"server RSS {idle_rss:.0f} MB")
+        print(
+            f"tenant: {args.guests:,} guests + {args.members:,} members, ready in {seeded:.1f} s, "
+            f"server RSS {idle_rss:.0f} MB"
+        )
         with httpx.Client(headers=HEADERS, timeout=60.0) as client:
             for name, params in LISTINGS.items():
                 page_through(client, base, {**params, "$top": "10"})  # warm the connection and caches
                 users, seconds, pages = page_through(client, base, params)
                 rate = users / seconds
                 baseline = decode_baseline(pages)
-                print(f"{name}: {users:,} users in {seconds:.2f} s = {rate:,.0f} users/s "
-                      f"({rate / TARGET_USERS_PER_SECOND:.2f}x the {TARGET_USERS_PER_SECOND:,} users/s target; "
-                      f"client-only json decode baseline {baseline:,.0f} users/s, ratio {rate / baseline:.2f})")
+                print(
+                    f"{name}: {users:,} users in {seconds:.2f} s = {rate:,.0f} users/s "
+                    f"({rate / TARGET_USERS_PER_SECOND:.2f}x the {TARGET_USERS_PER_SECOND:,} users/s target; "
+                    f"client-only json decode baseline {baseline:,.0f} users/s, ratio {rate / baseline:.2f})"
+                )
         peak = peak_rss_mb(server.pid)
-        print(f"server peak RSS: {peak:.0f} MB ({peak / RSS_LIMIT_MB:.2f}x the {RSS_LIMIT_MB} MB budget); "
-              f"client peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        print(
+            f"server peak RSS: {peak:.0f} MB ({peak / RSS_LIMIT_MB:.2f}x the {RSS_LIMIT_MB} MB budget); "
+            f"client peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)

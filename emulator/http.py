@@ -170,7 +170,9 @@ class Ctx:
         """Absolute URL under /v1.0 on the host the client used (nextLink, deltaLink, @odata.id)."""
         url = f"{self.base}{GRAPH_ROOT}{quote(path, safe=_SAFE_PATH)}"
         if params:
-            url += "?" + urlencode(params, safe="$'(),:@", quote_via=quote)
+            # Like Graph's own links, values are fully percent-encoded (commas as %2C): kiota treats a
+            # nextLink as a URI template and drops bare commas from it.
+            url += "?" + urlencode(params, safe="$", quote_via=quote)
         return url
 
     def context_url(self, fragment: str) -> str:

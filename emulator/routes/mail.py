@@ -55,7 +55,8 @@ async def send_mail(ctx: Ctx) -> Reply:
         }
         tenant.outbox.append(entry)
         return Reply(202, b"", None)
-    payload = ctx.json_object()
+    # Action parameters are case-insensitive: the SDK sends "Message" and "SaveToSentItems".
+    payload = {key[:1].lower() + key[1:]: value for key, value in ctx.json_object().items()}
     message = payload.get("message")
     if not isinstance(message, dict):
         raise bad_request("The 'message' parameter is required.", code="ErrorInvalidParameter")

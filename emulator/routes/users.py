@@ -398,7 +398,7 @@ async def revoke_sessions(ctx: Ctx) -> Reply:
 
 async def check_member_groups(ctx: Ctx) -> Reply:
     user = require_user(ctx)
-    payload = ctx.json_object()
+    payload = {key[:1].lower() + key[1:]: value for key, value in ctx.json_object().items()}
     group_ids = payload.get("groupIds")
     if not isinstance(group_ids, list) or not all(isinstance(g, str) for g in group_ids):
         raise bad_request("The 'groupIds' parameter must be an array of group ids.")

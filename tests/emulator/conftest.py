@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from emulator.seed import seed_tenant
-from emulator.testing import EmulatorServer
 from emulator.tenant import Tenant
+from emulator.testing import EmulatorServer
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TOKEN = "emulator-test-token"
@@ -38,8 +38,7 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
 @pytest.fixture
 def graph_http(emulator: EmulatorServer) -> Iterator[httpx.Client]:
     """Plain httpx against /v1.0 with a bearer token."""
-    with httpx.Client(base_url=emulator.base_url, headers={"Authorization": f"Bearer {TOKEN}"},
-                      timeout=30.0) as client:
+    with httpx.Client(base_url=emulator.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30.0) as client:
         yield client
 
 
@@ -61,18 +60,19 @@ async def graph_client(emulator: EmulatorServer) -> AsyncIterator[Any]:
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
     )
+    from kiota_http.middleware.options import RetryHandlerOption
     from msgraph import GraphRequestAdapter, GraphServiceClient
     from msgraph.graph_request_adapter import options as graph_default_options
     from msgraph_core import GraphClientFactory
-    from kiota_http.middleware.options import RetryHandlerOption
 
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
     http = GraphClientFactory.create_with_default_middleware(
         client=http,
         options={**graph_default_options, RetryHandlerOption.get_key(): RetryHandlerOption(should_retry=False)},
     )
-    auth = AzureIdentityAuthenticationProvider(StaticToken(), scopes=["https://graph.microsoft.com/.default"],
-                                               allowed_hosts=["127.0.0.1"])
+    auth = AzureIdentityAuthenticationProvider(
+        StaticToken(), scopes=["https://graph.microsoft.com/.default"], allowed_hosts=["127.0.0.1"]
+    )
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = emulator.base_url.rstrip("/")
     client = GraphServiceClient(request_adapter=adapter)

@@ -10,8 +10,9 @@ import pytest
 from emulator.testing import EmulatorServer
 
 
-def round_trip(client: httpx.Client, url: str, params: dict[str, str] | None = None,
-               headers: dict[str, str] | None = None) -> tuple[list[dict], str]:
+def round_trip(
+    client: httpx.Client, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> tuple[list[dict], str]:
     """Follow nextLinks until a deltaLink; returns (items, deltaLink)."""
     response = client.get(url, params=params, headers=headers)
     items: list[dict] = []
@@ -25,12 +26,19 @@ def round_trip(client: httpx.Client, url: str, params: dict[str, str] | None = N
         response = client.get(body["@odata.nextLink"], headers=headers)
 
 
-@pytest.mark.parametrize("path", [pytest.param("/users/delta()", id="sdk-path-with-parentheses"),
-                                  pytest.param("/users/delta", id="path-without-parentheses")])
-def test_initial_round_returns_every_user_then_a_delta_link(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                            path: str) -> None:
-    items, delta_link = round_trip(graph_http, path, {"$select": "id,displayName,userType"},
-                                   {"Prefer": "odata.maxpagesize=25"})
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/users/delta()", id="sdk-path-with-parentheses"),
+        pytest.param("/users/delta", id="path-without-parentheses"),
+    ],
+)
+def test_initial_round_returns_every_user_then_a_delta_link(
+    emulator: EmulatorServer, graph_http: httpx.Client, path: str
+) -> None:
+    items, delta_link = round_trip(
+        graph_http, path, {"$select": "id,displayName,userType"}, {"Prefer": "odata.maxpagesize=25"}
+    )
     assert sorted(u["id"] for u in items) == sorted(emulator.tenant.users)
     assert "$deltatoken" in parse_qs(urlsplit(delta_link).query)
     assert delta_link.startswith(emulator.base_url)
@@ -65,15 +73,26 @@ def test_return_minimal_sends_only_changed_properties(emulator: EmulatorServer, 
 
 def test_new_invited_guest_appears_in_the_next_round(graph_http: httpx.Client) -> None:
     _, link = round_trip(graph_http, "/users/delta()", {"$select": "id,mail,externalUserState"})
-    created = graph_http.post("/invitations", json={"invitedUserEmailAddress": "new.person@fabrikam.com",
-                                                    "inviteRedirectUrl": "https://myapps.microsoft.com"})
+    created = graph_http.post(
+        "/invitations",
+        json={
+            "invitedUserEmailAddress": "new.person@fabrikam.com",
+            "inviteRedirectUrl": "https://myapps.microsoft.com",
+        },
+    )
     items, _ = round_trip(graph_http, link)
-    assert items == [{"id": created.json()["invitedUser"]["id"], "mail": "new.person@fabrikam.com",
-                      "externalUserState": "PendingAcceptance"}]
+    assert items == [
+        {
+            "id": created.json()["invitedUser"]["id"],
+            "mail": "new.person@fabrikam.com",
+            "externalUserState": "PendingAcceptance",
+        }
+    ]
 
 
-def test_redemption_is_tracked_as_a_change_of_external_user_state(emulator: EmulatorServer,
-                                                                  graph_http: httpx.Client) -> None:
+def test_redemption_is_tracked_as_a_change_of_external_user_state(
+    emulator: EmulatorServer, graph_http: httpx.Client
+) -> None:
     pending = next(u for u in emulator.tenant.users.values() if u.externalUserState == "PendingAcceptance")
     _, link = round_trip(graph_http, "/users/delta()", {"$select": "id,externalUserState"})
     emulator.control.redeem(pending.id)
@@ -82,15 +101,18 @@ def test_redemption_is_tracked_as_a_change_of_external_user_state(emulator: Emul
 
 
 def test_soft_delete_is_removed_changed_and_permanent_delete_is_removed_deleted(
-        emulator: EmulatorServer, graph_http: httpx.Client) -> None:
+    emulator: EmulatorServer, graph_http: httpx.Client
+) -> None:
     guests = [u.id for u in emulator.tenant.users.values() if u.userType == "Guest"][:2]
     _, link = round_trip(graph_http, "/users/delta()", {"$select": "id"})
     for guest_id in guests:
         assert graph_http.delete(f"/users/{guest_id}").status_code == 204
     assert graph_http.delete(f"/directory/deletedItems/{guests[1]}").status_code == 204
     items, link = round_trip(graph_http, link)
-    assert items == [{"id": guests[0], "@removed": {"reason": "changed"}},
-                     {"id": guests[1], "@removed": {"reason": "deleted"}}]
+    assert items == [
+        {"id": guests[0], "@removed": {"reason": "changed"}},
+        {"id": guests[1], "@removed": {"reason": "deleted"}},
+    ]
     graph_http.post(f"/directory/deletedItems/{guests[0]}/restore")
     items, _ = round_trip(graph_http, link)
     assert items == [{"id": guests[0]}]
@@ -98,7 +120,9 @@ def test_soft_delete_is_removed_changed_and_permanent_delete_is_removed_deleted(
 
 def test_delta_token_latest_returns_only_a_delta_link(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     body = graph_http.get("/users/delta()", params={"$deltatoken": "latest"}).json()
-    assert body["value"] == [] and "@odata.deltaLink" in body and "@odata.nextLink" not in body
+    assert body["value"] == []
+    assert "@odata.deltaLink" in body
+    assert "@odata.nextLink" not in body
     guest = next(u for u in emulator.tenant.users.values() if u.userType == "Guest")
     graph_http.patch(f"/users/{guest.id}", json={"displayName": "Changed after latest"})
     items, _ = round_trip(graph_http, body["@odata.deltaLink"])
@@ -120,8 +144,10 @@ def test_filter_by_ids_limits_the_round(emulator: EmulatorServer, graph_http: ht
 @pytest.mark.parametrize(
     "params",
     [
-        pytest.param({"$filter": " or ".join(f"id eq '{i:08d}-0000-0000-0000-000000000000'" for i in range(51))},
-                     id="more-than-50-ids"),
+        pytest.param(
+            {"$filter": " or ".join(f"id eq '{i:08d}-0000-0000-0000-000000000000'" for i in range(51))},
+            id="more-than-50-ids",
+        ),
         pytest.param({"$filter": "userType eq 'Guest'"}, id="only-id-filters"),
         pytest.param({"$top": "10"}, id="top-not-supported"),
         pytest.param({"$orderby": "displayName"}, id="orderby-not-supported"),
@@ -140,10 +166,13 @@ def test_select_together_with_a_token_is_rejected(graph_http: httpx.Client) -> N
     assert graph_http.get(link + "&$select=id,displayName").status_code == 400
 
 
-@pytest.mark.parametrize(("days", "status"), [pytest.param(6.9, 200, id="token-valid-before-7-days"),
-                                              pytest.param(7.1, 410, id="token-expired-after-7-days")])
-def test_delta_token_expires_after_seven_days(emulator: EmulatorServer, graph_http: httpx.Client, days: float,
-                                              status: int) -> None:
+@pytest.mark.parametrize(
+    ("days", "status"),
+    [pytest.param(6.9, 200, id="token-valid-before-7-days"), pytest.param(7.1, 410, id="token-expired-after-7-days")],
+)
+def test_delta_token_expires_after_seven_days(
+    emulator: EmulatorServer, graph_http: httpx.Client, days: float, status: int
+) -> None:
     _, link = round_trip(graph_http, "/users/delta()", {"$select": "id,displayName"})
     emulator.control.advance(days=days)
     response = graph_http.get(link)
@@ -151,11 +180,11 @@ def test_delta_token_expires_after_seven_days(emulator: EmulatorServer, graph_ht
     if status == 410:
         assert response.json()["error"]["code"] == "syncStateNotFound"
         location = response.headers["location"]
-        assert "$deltatoken" not in location and parse_qs(urlsplit(location).query)["$select"] == ["id,displayName"]
+        assert "$deltatoken" not in location
+        assert parse_qs(urlsplit(location).query)["$select"] == ["id,displayName"]
 
 
-def test_token_from_another_tenant_is_sync_state_not_found(emulator: EmulatorServer,
-                                                           graph_http: httpx.Client) -> None:
+def test_token_from_another_tenant_is_sync_state_not_found(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     _, link = round_trip(graph_http, "/users/delta()", {"$select": "id"})
     emulator.control.reset(seed=3, guests=5, members=2)
     assert graph_http.get(link).status_code == 410

@@ -63,8 +63,7 @@ def test_check_member_groups_is_transitive(emulator: EmulatorServer, graph_http:
     guest = a_guest(emulator)
     graph_http.post(f"/groups/{finance}/members/$ref", json=ref(emulator, guest))
     emulator.tenant.remove_member(emulator.tenant.groups[partners], guest)
-    response = graph_http.post(f"/users/{guest}/checkMemberGroups",
-                               json={"groupIds": [finance, partners, executives]})
+    response = graph_http.post(f"/users/{guest}/checkMemberGroups", json={"groupIds": [finance, partners, executives]})
     assert response.status_code == 200
     assert sorted(response.json()["value"]) == sorted([finance, partners])
     assert response.headers["x-ms-resource-unit"] == "4"
@@ -97,8 +96,11 @@ def test_directory_roles_and_their_members(emulator: EmulatorServer, graph_http:
     [
         pytest.param("displayName eq 'Executives'", {"Executives"}, id="displayName-eq"),
         pytest.param("startsWith(displayName,'Partner - ')", None, id="displayName-startsWith"),
-        pytest.param("resourceProvisioningOptions/Any(x:x eq 'Team')", {"Project Phoenix", "Supplier Collaboration"},
-                     id="teams-enabled-groups"),
+        pytest.param(
+            "resourceProvisioningOptions/Any(x:x eq 'Team')",
+            {"Project Phoenix", "Supplier Collaboration"},
+            id="teams-enabled-groups",
+        ),
     ],
 )
 def test_group_filters(emulator: EmulatorServer, graph_http: httpx.Client, text: str, names: set[str] | None) -> None:
@@ -113,8 +115,11 @@ def test_group_filters(emulator: EmulatorServer, graph_http: httpx.Client, text:
 
 def test_sponsors_list_and_add_ref(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     guest = a_guest(emulator)
-    member = next(u.id for u in emulator.tenant.users.values() if u.userType == "Member"
-                  and u.id not in emulator.tenant.users[guest].sponsors)
+    member = next(
+        u.id
+        for u in emulator.tenant.users.values()
+        if u.userType == "Member" and u.id not in emulator.tenant.users[guest].sponsors
+    )
     before = [s["id"] for s in graph_http.get(f"/users/{guest}/sponsors").json()["value"]]
     body = {"@odata.id": f"https://graph.microsoft.com/v1.0/users/{member}"}
     assert graph_http.post(f"/users/{guest}/sponsors/$ref", json=body).status_code == 204
@@ -134,8 +139,7 @@ def test_revoke_sign_in_sessions(emulator: EmulatorServer, graph_http: httpx.Cli
     assert after["signInSessionsValidFromDateTime"] > before
 
 
-def test_deleting_a_user_holding_an_admin_role_is_forbidden(emulator: EmulatorServer,
-                                                            graph_http: httpx.Client) -> None:
+def test_deleting_a_user_holding_an_admin_role_is_forbidden(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     admin = emulator.control.ground_truth()["admins"][0]
     response = graph_http.delete(f"/users/{admin}")
     assert response.status_code == 403
@@ -167,10 +171,13 @@ def test_permanent_delete(emulator: EmulatorServer, graph_http: httpx.Client) ->
     assert graph_http.post(f"/directory/deletedItems/{guest}/restore").status_code == 404
 
 
-@pytest.mark.parametrize(("days", "restorable"), [pytest.param(29, True, id="restorable-within-30-days"),
-                                                  pytest.param(31, False, id="purged-after-30-days")])
-def test_deleted_items_retention(emulator: EmulatorServer, graph_http: httpx.Client, days: int,
-                                 restorable: bool) -> None:
+@pytest.mark.parametrize(
+    ("days", "restorable"),
+    [pytest.param(29, True, id="restorable-within-30-days"), pytest.param(31, False, id="purged-after-30-days")],
+)
+def test_deleted_items_retention(
+    emulator: EmulatorServer, graph_http: httpx.Client, days: int, restorable: bool
+) -> None:
     guest = a_guest(emulator)
     graph_http.delete(f"/users/{guest}")
     emulator.control.advance(days=days)

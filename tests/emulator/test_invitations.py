@@ -11,8 +11,9 @@ REDIRECT = "https://myapps.microsoft.com"
 
 
 def invite(client: httpx.Client, address: str, **extra: object) -> httpx.Response:
-    return client.post("/invitations", json={"invitedUserEmailAddress": address, "inviteRedirectUrl": REDIRECT,
-                                             **extra})
+    return client.post(
+        "/invitations", json={"invitedUserEmailAddress": address, "inviteRedirectUrl": REDIRECT, **extra}
+    )
 
 
 def test_invitation_creates_a_pending_guest(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
@@ -22,14 +23,19 @@ def test_invitation_creates_a_pending_guest(emulator: EmulatorServer, graph_http
     assert body["status"] == "PendingAcceptance"
     assert body["inviteRedeemUrl"].startswith("https://login.microsoftonline.com/redeem?")
     assert body["id"] != body["invitedUser"]["id"]
-    user = graph_http.get(f"/users/{body['invitedUser']['id']}", params={
-        "$select": "id,userType,creationType,externalUserState,userPrincipalName,mail,otherMails,identities,"
-                   "externalUserStateChangeDateTime,createdDateTime,displayName"}).json()
+    user = graph_http.get(
+        f"/users/{body['invitedUser']['id']}",
+        params={
+            "$select": "id,userType,creationType,externalUserState,userPrincipalName,mail,otherMails,identities,"
+            "externalUserStateChangeDateTime,createdDateTime,displayName"
+        },
+    ).json()
     assert user["userType"] == "Guest"
     assert user["creationType"] == "Invitation"
     assert user["externalUserState"] == "PendingAcceptance"
     assert user["userPrincipalName"] == f"ann.lee_fabrikam.com#EXT#@{emulator.tenant.domain}"
-    assert user["mail"] == "ann.lee@fabrikam.com" and user["otherMails"] == ["ann.lee@fabrikam.com"]
+    assert user["mail"] == "ann.lee@fabrikam.com"
+    assert user["otherMails"] == ["ann.lee@fabrikam.com"]
     assert user["createdDateTime"] == user["externalUserStateChangeDateTime"]
     assert user["displayName"] == "Ann Lee"
 
@@ -43,11 +49,17 @@ def test_reinviting_returns_the_same_user_and_a_new_url(emulator: EmulatorServer
     assert len(emulator.tenant.users) == users_before
 
 
-@pytest.mark.parametrize(("send", "emails"), [pytest.param(True, 1, id="sendInvitationMessage-true-sends"),
-                                              pytest.param(False, 0, id="sendInvitationMessage-false-sends-none"),
-                                              pytest.param(None, 0, id="sendInvitationMessage-defaults-to-false")])
-def test_outbox_counts_only_invitation_emails_actually_sent(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                            send: bool | None, emails: int) -> None:
+@pytest.mark.parametrize(
+    ("send", "emails"),
+    [
+        pytest.param(True, 1, id="sendInvitationMessage-true-sends"),
+        pytest.param(False, 0, id="sendInvitationMessage-false-sends-none"),
+        pytest.param(None, 0, id="sendInvitationMessage-defaults-to-false"),
+    ],
+)
+def test_outbox_counts_only_invitation_emails_actually_sent(
+    emulator: EmulatorServer, graph_http: httpx.Client, send: bool | None, emails: int
+) -> None:
     extra = {} if send is None else {"sendInvitationMessage": send}
     body = invite(graph_http, "bo@northwindtraders.com", **extra).json()
     sent = emulator.control.outbox(kind="invitation")
@@ -59,8 +71,12 @@ def test_outbox_counts_only_invitation_emails_actually_sent(emulator: EmulatorSe
 
 
 def test_custom_message_is_dropped_for_app_only_callers(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
-    invite(graph_http, "cy@fabrikam.com", sendInvitationMessage=True,
-           invitedUserMessageInfo={"customizedMessageBody": "Welcome aboard!"})
+    invite(
+        graph_http,
+        "cy@fabrikam.com",
+        sendInvitationMessage=True,
+        invitedUserMessageInfo={"customizedMessageBody": "Welcome aboard!"},
+    )
     [sent] = emulator.control.outbox(kind="invitation")
     assert sent["customizedMessageBody"] is None
     assert sent["customMessageDropped"] is True
@@ -112,24 +128,30 @@ def test_inviting_a_members_address_is_refused(emulator: EmulatorServer, graph_h
 def test_redemption_accepts_and_adds_the_home_identity(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     body = invite(graph_http, "fay@fabrikam.com").json()
     emulator.control.redeem(invite_redeem_url=body["inviteRedeemUrl"])
-    user = graph_http.get(f"/users/{body['invitedUser']['id']}",
-                          params={"$select": "id,externalUserState,identities"}).json()
+    user = graph_http.get(
+        f"/users/{body['invitedUser']['id']}", params={"$select": "id,externalUserState,identities"}
+    ).json()
     assert user["externalUserState"] == "Accepted"
     assert {"signInType": "federated", "issuer": "ExternalAzureAD", "issuerAssignedId": None} in user["identities"]
 
 
-@pytest.mark.parametrize(("domain", "issuer"), [pytest.param("outlook.com", "MicrosoftAccount", id="msa"),
-                                                pytest.param("gmail.com", "mail", id="email-one-time-passcode")])
-def test_identity_issuer_follows_the_home_of_the_address(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                         domain: str, issuer: str) -> None:
+@pytest.mark.parametrize(
+    ("domain", "issuer"),
+    [
+        pytest.param("outlook.com", "MicrosoftAccount", id="msa"),
+        pytest.param("gmail.com", "mail", id="email-one-time-passcode"),
+    ],
+)
+def test_identity_issuer_follows_the_home_of_the_address(
+    emulator: EmulatorServer, graph_http: httpx.Client, domain: str, issuer: str
+) -> None:
     body = invite(graph_http, f"gil@{domain}").json()
     emulator.control.redeem(body["invitedUser"]["id"])
     identities = emulator.tenant.users[body["invitedUser"]["id"]].identities
     assert any(i[0] == "federated" and i[1] == issuer for i in identities)
 
 
-def test_reset_redemption_keeps_the_object_and_needs_its_id(emulator: EmulatorServer,
-                                                            graph_http: httpx.Client) -> None:
+def test_reset_redemption_keeps_the_object_and_needs_its_id(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     body = invite(graph_http, "hal@fabrikam.com").json()
     user_id = body["invitedUser"]["id"]
     emulator.control.redeem(user_id)
@@ -152,8 +174,10 @@ def test_invitation_sponsors_are_set(emulator: EmulatorServer, graph_http: httpx
 def test_cross_tenant_settings_can_block_an_invitation(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     partner = emulator.control.ground_truth()["partners"][0]
     blocked = {"usersAndGroups": {"accessType": "blocked", "targets": [{"target": "AllUsers", "targetType": "user"}]}}
-    created = graph_http.post("/policies/crossTenantAccessPolicy/partners",
-                              json={"tenantId": partner["tenantId"], "b2bCollaborationInbound": blocked})
+    created = graph_http.post(
+        "/policies/crossTenantAccessPolicy/partners",
+        json={"tenantId": partner["tenantId"], "b2bCollaborationInbound": blocked},
+    )
     assert created.status_code == 201
     response = invite(graph_http, f"jo@{partner['domain']}")
     assert response.status_code == 400

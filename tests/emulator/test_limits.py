@@ -28,8 +28,9 @@ TINY = {"S": 10, "M": 10, "L": 10}
         pytest.param("PATCH", "/users/{guest}", {}, 1, id="write-1"),
     ],
 )
-def test_resource_unit_costs(emulator: EmulatorServer, graph_http: httpx.Client, method: str, path: str,
-                             params: dict[str, str], units: int) -> None:
+def test_resource_unit_costs(
+    emulator: EmulatorServer, graph_http: httpx.Client, method: str, path: str, params: dict[str, str], units: int
+) -> None:
     guest = next(u.id for u in emulator.tenant.users.values() if u.userType == "Guest")
     group = emulator.control.ground_truth()["groups"]["All Partners"]
     url = path.format(guest=guest, group=group)
@@ -39,8 +40,7 @@ def test_resource_unit_costs(emulator: EmulatorServer, graph_http: httpx.Client,
     assert response.headers["x-ms-resource-unit"] == str(units)
 
 
-def test_resource_unit_bucket_throttles_with_graph_headers(emulator: EmulatorServer,
-                                                           graph_http: httpx.Client) -> None:
+def test_resource_unit_bucket_throttles_with_graph_headers(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     emulator.control.set_limits(enabled=True, ru_quota=TINY)
     statuses = [graph_http.get("/users").status_code for _ in range(6)]  # 2 RU each, 10 RU per 10 s
     assert statuses == [200] * 5 + [429]
@@ -48,7 +48,8 @@ def test_resource_unit_bucket_throttles_with_graph_headers(emulator: EmulatorSer
     assert throttled.status_code == 429
     assert throttled.json()["error"]["code"] == "TooManyRequests"
     retry_after = throttled.headers["retry-after"]
-    assert retry_after.isdigit() and int(retry_after) >= 1
+    assert retry_after.isdigit()
+    assert int(retry_after) >= 1
     assert throttled.headers["x-ms-throttle-information"] == "ResourceUnitLimitExceeded"
     assert throttled.headers["x-ms-throttle-scope"].startswith("Tenant_Application/ReadWrite/")
     assert emulator.tenant.id in throttled.headers["x-ms-throttle-scope"]
@@ -58,7 +59,8 @@ def test_limit_percentage_header_above_80_percent(emulator: EmulatorServer, grap
     emulator.control.set_limits(enabled=True, ru_quota=TINY)
     seen = [graph_http.get("/users").headers.get("x-ms-throttle-limit-percentage") for _ in range(5)]
     assert seen[:3] == [None, None, None]  # 2, 4, 6 of 10 RU used
-    assert seen[4] is not None and float(seen[4]) > 0.8  # 10 of 10
+    assert seen[4] is not None
+    assert float(seen[4]) > 0.8
 
 
 def test_distinct_tokens_are_distinct_apps(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
@@ -87,12 +89,16 @@ def test_sign_in_log_reports_limit_is_5_per_10_seconds(emulator: EmulatorServer,
     assert graph_http.get("/users").status_code == 200  # identity buckets are separate
 
 
-@pytest.mark.parametrize(("sign_in_activity_limit", "expected"), [
-    pytest.param(True, [200] * 10 + [429], id="signInActivity-10-per-minute"),
-    pytest.param(False, [200] * 11, id="signInActivity-limit-switched-off"),
-])
-def test_sign_in_activity_limit(emulator: EmulatorServer, graph_http: httpx.Client, sign_in_activity_limit: bool,
-                                expected: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("sign_in_activity_limit", "expected"),
+    [
+        pytest.param(True, [200] * 10 + [429], id="signInActivity-10-per-minute"),
+        pytest.param(False, [200] * 11, id="signInActivity-limit-switched-off"),
+    ],
+)
+def test_sign_in_activity_limit(
+    emulator: EmulatorServer, graph_http: httpx.Client, sign_in_activity_limit: bool, expected: list[int]
+) -> None:
     emulator.control.set_limits(enabled=True, sign_in_activity_limit=sign_in_activity_limit)
     params = {"$select": "id,signInActivity", "$top": "5"}
     assert [graph_http.get("/users", params=params).status_code for _ in range(11)] == expected
@@ -135,7 +141,8 @@ def test_fault_sequence_forces_the_next_statuses(emulator: EmulatorServer, graph
     emulator.control.set_faults(sequence=[503, 429, 500])
     responses = [graph_http.get("/users", params={"$top": "1"}) for _ in range(4)]
     assert [r.status_code for r in responses] == [503, 429, 500, 200]
-    assert "retry-after" in responses[0].headers and "retry-after" in responses[1].headers
+    assert "retry-after" in responses[0].headers
+    assert "retry-after" in responses[1].headers
     assert responses[1].headers["x-ms-throttle-information"] == "CPULimitExceeded"
     assert responses[2].json()["error"]["code"] == "InternalServerError"
 
@@ -170,4 +177,5 @@ def test_latency_is_drawn_from_the_configured_range(emulator: EmulatorServer, gr
     for _ in range(5):
         assert graph_http.get("/users", params={"$top": "1"}).status_code == 200
     delays = [f["delay_ms"] for f in emulator.control.injected_faults()]
-    assert len(delays) == 5 and all(20 <= d <= 40 for d in delays)
+    assert len(delays) == 5
+    assert all(20 <= d <= 40 for d in delays)

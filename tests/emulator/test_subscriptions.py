@@ -31,8 +31,14 @@ def expiry(emulator: EmulatorServer, minutes: float) -> str:
 
 
 def subscribe(client: httpx.Client, emulator: EmulatorServer, url: str, **extra: object) -> httpx.Response:
-    body = {"changeType": "updated,deleted", "notificationUrl": url, "resource": "users",
-            "expirationDateTime": expiry(emulator, 60 * 24), "clientState": SECRET, **extra}
+    body = {
+        "changeType": "updated,deleted",
+        "notificationUrl": url,
+        "resource": "users",
+        "expirationDateTime": expiry(emulator, 60 * 24),
+        "clientState": SECRET,
+        **extra,
+    }
     return client.post("/subscriptions", json=body)
 
 
@@ -40,14 +46,18 @@ def a_guest(emulator: EmulatorServer) -> str:
     return next(u.id for u in emulator.tenant.users.values() if u.userType == "Guest")
 
 
-def test_create_performs_the_validation_handshake(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                  receiver: WebhookReceiver) -> None:
+def test_create_performs_the_validation_handshake(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     response = subscribe(graph_http, emulator, receiver.url)
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["resource"] == "users" and body["clientState"] == SECRET and body["changeType"] == "updated,deleted"
+    assert body["resource"] == "users"
+    assert body["clientState"] == SECRET
+    assert body["changeType"] == "updated,deleted"
     [token] = receiver.validations
-    assert " " in token and ":" in token  # the echo must be the URL-decoded token
+    assert " " in token
+    assert ":" in token
     assert graph_http.get(f"/subscriptions/{body['id']}").status_code == 200
 
 
@@ -76,8 +86,9 @@ def test_handshake_after_the_deadline_fails(emulator: EmulatorServer, graph_http
     assert "within" in response.json()["error"]["message"]
 
 
-def test_lifecycle_url_is_validated_too(emulator: EmulatorServer, graph_http: httpx.Client,
-                                        receiver: WebhookReceiver) -> None:
+def test_lifecycle_url_is_validated_too(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     with WebhookReceiver(mode="wrong") as bad:
         response = subscribe(graph_http, emulator, receiver.url, lifecycleNotificationUrl=bad.url)
     assert response.status_code == 400
@@ -94,8 +105,9 @@ def test_lifecycle_url_is_validated_too(emulator: EmulatorServer, graph_http: ht
         pytest.param(-5, 400, id="past-rejected"),
     ],
 )
-def test_expiration_limit_for_users(emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver,
-                                    minutes: int, status: int) -> None:
+def test_expiration_limit_for_users(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver, minutes: int, status: int
+) -> None:
     emulator.control.set_clock(frozen=True)
     response = subscribe(graph_http, emulator, receiver.url, expirationDateTime=expiry(emulator, minutes))
     assert response.status_code == status, response.text
@@ -111,15 +123,17 @@ def test_expiration_limit_for_users(emulator: EmulatorServer, graph_http: httpx.
         pytest.param({"resource": "groups"}, "users", id="users-only"),
     ],
 )
-def test_invalid_subscriptions(emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver,
-                               extra: dict, reason: str) -> None:
+def test_invalid_subscriptions(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver, extra: dict, reason: str
+) -> None:
     response = subscribe(graph_http, emulator, receiver.url, **extra)
     assert response.status_code == 400
     assert reason in response.json()["error"]["message"]
 
 
-def test_user_change_is_delivered_as_updated(emulator: EmulatorServer, graph_http: httpx.Client,
-                                             receiver: WebhookReceiver) -> None:
+def test_user_change_is_delivered_as_updated(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     subscription = subscribe(graph_http, emulator, receiver.url).json()
     guest = a_guest(emulator)
     graph_http.patch(f"/users/{guest}", json={"accountEnabled": False})
@@ -132,15 +146,20 @@ def test_user_change_is_delivered_as_updated(emulator: EmulatorServer, graph_htt
     assert note["resourceData"]["@odata.type"] == "#Microsoft.Graph.User"
     assert set(note["resourceData"]) == {"@odata.type", "@odata.id", "id", "organizationId"}
     [delivery] = emulator.control.wait_for_deliveries(1)
-    assert delivery["ok"] is True and delivery["status"] == 202
-    assert delivery["slow"] is False and delivery["latency_ms"] >= 0
+    assert delivery["ok"] is True
+    assert delivery["status"] == 202
+    assert delivery["slow"] is False
+    assert delivery["latency_ms"] >= 0
 
 
 def test_creation_and_soft_delete_notify_updated_and_permanent_delete_notifies_deleted(
-        emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver) -> None:
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     subscribe(graph_http, emulator, receiver.url)
-    invited = graph_http.post("/invitations", json={"invitedUserEmailAddress": "kim@fabrikam.com",
-                                                    "inviteRedirectUrl": "https://myapps.microsoft.com"})
+    invited = graph_http.post(
+        "/invitations",
+        json={"invitedUserEmailAddress": "kim@fabrikam.com", "inviteRedirectUrl": "https://myapps.microsoft.com"},
+    )
     new_id = invited.json()["invitedUser"]["id"]
     receiver.wait_for(1)
     graph_http.delete(f"/users/{new_id}")
@@ -148,23 +167,36 @@ def test_creation_and_soft_delete_notify_updated_and_permanent_delete_notifies_d
     graph_http.delete(f"/directory/deletedItems/{new_id}")
     notes = receiver.wait_for(3)
     assert [(n["changeType"], n["resourceData"]["id"]) for n in notes] == [
-        ("updated", new_id), ("updated", new_id), ("deleted", new_id)]
+        ("updated", new_id),
+        ("updated", new_id),
+        ("deleted", new_id),
+    ]
 
 
-def test_changes_close_together_are_batched_in_one_post(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                        receiver: WebhookReceiver) -> None:
+def test_changes_close_together_are_batched_in_one_post(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     subscribe(graph_http, emulator, receiver.url)
     guests = [u.id for u in emulator.tenant.users.values() if u.userType == "Guest"][:3]
-    requests = [{"id": str(i), "method": "PATCH", "url": f"/users/{g}", "headers": {"Content-Type": "application/json"},
-                 "body": {"jobTitle": "Batched"}} for i, g in enumerate(guests)]
+    requests = [
+        {
+            "id": str(i),
+            "method": "PATCH",
+            "url": f"/users/{g}",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"jobTitle": "Batched"},
+        }
+        for i, g in enumerate(guests)
+    ]
     graph_http.post("/$batch", json={"requests": requests})
     notes = receiver.wait_for(3)
     assert sorted(n["resourceData"]["id"] for n in notes) == sorted(guests)
     assert len(receiver.deliveries) == 1
 
 
-def test_subscription_on_one_user_only_hears_that_user(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                       receiver: WebhookReceiver) -> None:
+def test_subscription_on_one_user_only_hears_that_user(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     guests = [u.id for u in emulator.tenant.users.values() if u.userType == "Guest"][:2]
     subscribe(graph_http, emulator, receiver.url, resource=f"users/{guests[1]}")
     graph_http.patch(f"/users/{guests[0]}", json={"jobTitle": "ignored"})
@@ -185,8 +217,7 @@ def test_failed_deliveries_are_retried_then_discarded(emulator: EmulatorServer, 
     assert all(r["ok"] is False and r["status"] == 500 for r in records)
 
 
-def test_slow_webhook_is_recorded_against_the_3_second_rule(emulator: EmulatorServer,
-                                                            graph_http: httpx.Client) -> None:
+def test_slow_webhook_is_recorded_against_the_3_second_rule(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     emulator.control.set_limits(time_scale=0.02)  # 3 s timeout -> 60 ms; validation deadline 200 ms
     with WebhookReceiver(delay=0.12) as hook:
         assert subscribe(graph_http, emulator, hook.url).status_code == 201
@@ -196,20 +227,23 @@ def test_slow_webhook_is_recorded_against_the_3_second_rule(emulator: EmulatorSe
     assert first["error"] == "timeout"
 
 
-def test_reauthorization_required_lifecycle_event(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                  receiver: WebhookReceiver) -> None:
+def test_reauthorization_required_lifecycle_event(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     with WebhookReceiver() as lifecycle:
         subscription = subscribe(graph_http, emulator, receiver.url, lifecycleNotificationUrl=lifecycle.url).json()
         emulator.control.lifecycle(subscription["id"])
         [event] = lifecycle.wait_for(1)
     assert event["lifecycleEvent"] == "reauthorizationRequired"
-    assert event["subscriptionId"] == subscription["id"] and event["clientState"] == SECRET
+    assert event["subscriptionId"] == subscription["id"]
+    assert event["clientState"] == SECRET
     assert receiver.notifications == []
     assert graph_http.post(f"/subscriptions/{subscription['id']}/reauthorize").status_code == 204
 
 
-def test_lifecycle_trigger_needs_a_lifecycle_url(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                 receiver: WebhookReceiver) -> None:
+def test_lifecycle_trigger_needs_a_lifecycle_url(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     subscription = subscribe(graph_http, emulator, receiver.url).json()
     with pytest.raises(RuntimeError):
         emulator.control.lifecycle(subscription["id"])
@@ -219,7 +253,8 @@ def test_renew_and_delete(emulator: EmulatorServer, graph_http: httpx.Client, re
     subscription = subscribe(graph_http, emulator, receiver.url).json()
     url = f"/subscriptions/{subscription['id']}"
     renewed = graph_http.patch(url, json={"expirationDateTime": expiry(emulator, 40_000)})
-    assert renewed.status_code == 200 and renewed.json()["expirationDateTime"] == expiry(emulator, 40_000)
+    assert renewed.status_code == 200
+    assert renewed.json()["expirationDateTime"] == expiry(emulator, 40_000)
     assert graph_http.patch(url, json={"expirationDateTime": expiry(emulator, 50_000)}).status_code == 400
     assert graph_http.patch(url, json={"clientState": "new"}).status_code == 400
     assert graph_http.delete(url).status_code == 204
@@ -229,8 +264,9 @@ def test_renew_and_delete(emulator: EmulatorServer, graph_http: httpx.Client, re
     assert receiver.notifications == []
 
 
-def test_expired_subscriptions_disappear(emulator: EmulatorServer, graph_http: httpx.Client,
-                                         receiver: WebhookReceiver) -> None:
+def test_expired_subscriptions_disappear(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     subscription = subscribe(graph_http, emulator, receiver.url).json()
     emulator.control.advance(days=2)
     graph_http.patch(f"/users/{a_guest(emulator)}", json={"jobTitle": "too late"})
@@ -239,8 +275,9 @@ def test_expired_subscriptions_disappear(emulator: EmulatorServer, graph_http: h
     assert graph_http.get(f"/subscriptions/{subscription['id']}").status_code == 404
 
 
-def test_at_most_100_subscriptions_per_app(emulator: EmulatorServer, graph_http: httpx.Client,
-                                           receiver: WebhookReceiver) -> None:
+def test_at_most_100_subscriptions_per_app(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
     for _ in range(100):
         assert subscribe(graph_http, emulator, receiver.url).status_code == 201
     response = subscribe(graph_http, emulator, receiver.url)

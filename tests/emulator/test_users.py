@@ -36,8 +36,9 @@ def test_page_size_caps(graph_http: httpx.Client, params: dict[str, str], status
         assert error_code(response) in ("Request_UnsupportedQuery", "Request_BadRequest")
 
 
-def test_default_page_is_100_and_next_link_carries_the_query(emulator: EmulatorServer,
-                                                             graph_http: httpx.Client) -> None:
+def test_default_page_is_100_and_next_link_carries_the_query(
+    emulator: EmulatorServer, graph_http: httpx.Client
+) -> None:
     emulator.control.generate_guests(80)  # 152 users in all
     first = graph_http.get("/users", params={"$filter": "userType eq 'Guest'", "$select": "id,mail"})
     body = first.json()
@@ -62,7 +63,8 @@ def test_paging_with_top_visits_every_user_once(emulator: EmulatorServer, graph_
 def test_default_selection_is_graphs_default_set(graph_http: httpx.Client) -> None:
     user = graph_http.get("/users", params={"$top": "1"}).json()["value"][0]
     assert set(user) == set(USER_DEFAULT_SELECT)
-    assert "userType" not in user and "signInActivity" not in user
+    assert "userType" not in user
+    assert "signInActivity" not in user
 
 
 def test_select_returns_exactly_the_selected_properties_plus_id(graph_http: httpx.Client) -> None:
@@ -80,8 +82,9 @@ def test_single_user_only_property_on_a_list_is_501(graph_http: httpx.Client) ->
     assert graph_http.get("/users", params={"$select": "id,skills"}).status_code == 501
 
 
-def test_sign_in_activity_is_left_out_for_users_without_activity(emulator: EmulatorServer,
-                                                                 graph_http: httpx.Client) -> None:
+def test_sign_in_activity_is_left_out_for_users_without_activity(
+    emulator: EmulatorServer, graph_http: httpx.Client
+) -> None:
     kinds = emulator.control.ground_truth()["guest_kinds"]
     users = follow(graph_http, graph_http.get("/users", params={"$select": "id,signInActivity", "$top": "500"}))
     for user in users:
@@ -94,7 +97,7 @@ def test_sign_in_activity_is_left_out_for_users_without_activity(emulator: Emula
             assert user["signInActivity"]["lastSignInDateTime"] < "2023-12-01"
 
 
-def expected(emulator: EmulatorServer, predicate) -> set[str]:  # noqa: ANN001 - small test helper
+def expected(emulator: EmulatorServer, predicate) -> set[str]:
     return {u.id for u in emulator.tenant.users.values() if predicate(u)}
 
 
@@ -102,56 +105,85 @@ DEFAULT_FILTERS = [
     pytest.param("userType eq 'Guest'", lambda u: u.userType == "Guest", id="userType-eq"),
     pytest.param("userType in ('Guest','Member')", lambda u: True, id="userType-in"),
     pytest.param("creationType eq 'Invitation'", lambda u: u.creationType == "Invitation", id="creationType-eq"),
-    pytest.param("externalUserState eq 'PendingAcceptance'", lambda u: u.externalUserState == "PendingAcceptance",
-                 id="externalUserState-eq"),
+    pytest.param(
+        "externalUserState eq 'PendingAcceptance'",
+        lambda u: u.externalUserState == "PendingAcceptance",
+        id="externalUserState-eq",
+    ),
     pytest.param("accountEnabled eq false", lambda u: u.accountEnabled is False, id="accountEnabled-eq"),
-    pytest.param("createdDateTime le 2024-01-01T00:00:00Z", lambda u: u.createdDateTime <= "2024-01-01T00:00:00Z",
-                 id="createdDateTime-le"),
-    pytest.param("createdDateTime ge 2025-06-01T00:00:00Z and userType eq 'Guest'",
-                 lambda u: u.createdDateTime >= "2025-06-01T00:00:00Z" and u.userType == "Guest",
-                 id="createdDateTime-ge-and-userType"),
-    pytest.param("startsWith(displayName,'a')", lambda u: u.displayName.lower().startswith("a"),
-                 id="startsWith-is-case-insensitive"),
-    pytest.param("userType eq 'Member' or externalUserState eq 'Accepted'",
-                 lambda u: u.userType == "Member" or u.externalUserState == "Accepted", id="or"),
-    pytest.param("(userType eq 'Guest') and (accountEnabled eq true)",
-                 lambda u: u.userType == "Guest" and u.accountEnabled, id="parentheses"),
-    pytest.param("identities/any(c:c/issuer eq 'mail')",
-                 lambda u: any(i[1] == "mail" for i in u.identities), id="identities-issuer-mail"),
-    pytest.param("otherMails/any(x:startsWith(x,'a'))",
-                 lambda u: any(m.lower().startswith("a") for m in u.otherMails), id="otherMails-any-startsWith"),
+    pytest.param(
+        "createdDateTime le 2024-01-01T00:00:00Z",
+        lambda u: u.createdDateTime <= "2024-01-01T00:00:00Z",
+        id="createdDateTime-le",
+    ),
+    pytest.param(
+        "createdDateTime ge 2025-06-01T00:00:00Z and userType eq 'Guest'",
+        lambda u: u.createdDateTime >= "2025-06-01T00:00:00Z" and u.userType == "Guest",
+        id="createdDateTime-ge-and-userType",
+    ),
+    pytest.param(
+        "startsWith(displayName,'a')",
+        lambda u: u.displayName.lower().startswith("a"),
+        id="startsWith-is-case-insensitive",
+    ),
+    pytest.param(
+        "userType eq 'Member' or externalUserState eq 'Accepted'",
+        lambda u: u.userType == "Member" or u.externalUserState == "Accepted",
+        id="or",
+    ),
+    pytest.param(
+        "(userType eq 'Guest') and (accountEnabled eq true)",
+        lambda u: u.userType == "Guest" and u.accountEnabled,
+        id="parentheses",
+    ),
+    pytest.param(
+        "identities/any(c:c/issuer eq 'mail')",
+        lambda u: any(i[1] == "mail" for i in u.identities),
+        id="identities-issuer-mail",
+    ),
+    pytest.param(
+        "otherMails/any(x:startsWith(x,'a'))",
+        lambda u: any(m.lower().startswith("a") for m in u.otherMails),
+        id="otherMails-any-startsWith",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "predicate"), DEFAULT_FILTERS)
-def test_default_filters_work_without_consistency_level(emulator: EmulatorServer, graph_http: httpx.Client,
-                                                        text: str, predicate) -> None:  # noqa: ANN001
+def test_default_filters_work_without_consistency_level(
+    emulator: EmulatorServer, graph_http: httpx.Client, text: str, predicate
+) -> None:
     items = follow(graph_http, graph_http.get("/users", params={"$filter": text, "$select": "id", "$top": "999"}))
     assert {u["id"] for u in items} == expected(emulator, predicate)
 
 
-def test_filter_on_mail_eq_is_case_insensitive_and_indexed(emulator: EmulatorServer,
-                                                           graph_http: httpx.Client) -> None:
+def test_filter_on_mail_eq_is_case_insensitive_and_indexed(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     guest = next(u for u in emulator.tenant.users.values() if u.userType == "Guest")
     response = graph_http.get("/users", params={"$filter": f"mail eq '{guest.mail.upper()}'"})
     assert [u["id"] for u in response.json()["value"]] == [guest.id]
 
 
 ADVANCED_FILTERS = [
-    pytest.param("endsWith(mail,'@fabrikam.com')", lambda u: (u.mail or "").endswith("@fabrikam.com"),
-                 id="endsWith-needs-eventual"),
+    pytest.param(
+        "endsWith(mail,'@fabrikam.com')",
+        lambda u: (u.mail or "").endswith("@fabrikam.com"),
+        id="endsWith-needs-eventual",
+    ),
     pytest.param("userType ne 'Guest'", lambda u: u.userType != "Guest", id="ne-needs-eventual"),
     pytest.param("not(userType eq 'Guest')", lambda u: u.userType != "Guest", id="not-needs-eventual"),
-    pytest.param("companyName eq 'Fabrikam'", lambda u: u.companyName == "Fabrikam",
-                 id="companyName-is-advanced-only"),
-    pytest.param("externalUserState ne 'Accepted'", lambda u: u.externalUserState != "Accepted",
-                 id="externalUserState-ne-needs-eventual"),
+    pytest.param("companyName eq 'Fabrikam'", lambda u: u.companyName == "Fabrikam", id="companyName-is-advanced-only"),
+    pytest.param(
+        "externalUserState ne 'Accepted'",
+        lambda u: u.externalUserState != "Accepted",
+        id="externalUserState-ne-needs-eventual",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "predicate"), ADVANCED_FILTERS)
-def test_advanced_filters_need_consistency_level(emulator: EmulatorServer, graph_http: httpx.Client, text: str,
-                                                 predicate) -> None:  # noqa: ANN001
+def test_advanced_filters_need_consistency_level(
+    emulator: EmulatorServer, graph_http: httpx.Client, text: str, predicate
+) -> None:
     refused = graph_http.get("/users", params={"$filter": text})
     assert refused.status_code == 400
     assert error_code(refused) == "Request_UnsupportedQuery"
@@ -162,8 +194,9 @@ def test_advanced_filters_need_consistency_level(emulator: EmulatorServer, graph
     assert {u["id"] for u in follow(graph_http, first, EVENTUAL)} == wanted
 
 
-def test_next_link_without_consistency_level_is_refused_for_advanced_query(emulator: EmulatorServer,
-                                                                           graph_http: httpx.Client) -> None:
+def test_next_link_without_consistency_level_is_refused_for_advanced_query(
+    emulator: EmulatorServer, graph_http: httpx.Client
+) -> None:
     # The SDK does not carry ConsistencyLevel to nextLink pages; the emulator must notice.
     first = graph_http.get("/users", params={"$filter": "userType ne 'Member'", "$top": "5"}, headers=EVENTUAL)
     link = first.json()["@odata.nextLink"]
@@ -174,12 +207,18 @@ def test_next_link_without_consistency_level_is_refused_for_advanced_query(emula
 @pytest.mark.parametrize(
     "text",
     [
-        pytest.param("signInActivity/lastSignInDateTime le 2025-01-01T00:00:00Z and userType eq 'Guest'",
-                     id="signInActivity-and-userType"),
-        pytest.param("userType eq 'Guest' or signInActivity/lastSuccessfulSignInDateTime ge 2025-01-01T00:00:00Z",
-                     id="signInActivity-or-userType"),
-        pytest.param("signInActivity/lastSignInDateTime le 2025-01-01T00:00:00Z and accountEnabled eq true",
-                     id="signInActivity-and-accountEnabled"),
+        pytest.param(
+            "signInActivity/lastSignInDateTime le 2025-01-01T00:00:00Z and userType eq 'Guest'",
+            id="signInActivity-and-userType",
+        ),
+        pytest.param(
+            "userType eq 'Guest' or signInActivity/lastSuccessfulSignInDateTime ge 2025-01-01T00:00:00Z",
+            id="signInActivity-or-userType",
+        ),
+        pytest.param(
+            "signInActivity/lastSignInDateTime le 2025-01-01T00:00:00Z and accountEnabled eq true",
+            id="signInActivity-and-accountEnabled",
+        ),
     ],
 )
 def test_sign_in_activity_filter_cannot_be_combined(graph_http: httpx.Client, text: str) -> None:
@@ -191,8 +230,13 @@ def test_sign_in_activity_filter_cannot_be_combined(graph_http: httpx.Client, te
 
 def test_sign_in_activity_filter_alone_works(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     cutoff = "2025-12-01T00:00:00Z"
-    items = follow(graph_http, graph_http.get("/users", params={
-        "$filter": f"signInActivity/lastSignInDateTime le {cutoff}", "$select": "id,signInActivity"}))
+    items = follow(
+        graph_http,
+        graph_http.get(
+            "/users",
+            params={"$filter": f"signInActivity/lastSignInDateTime le {cutoff}", "$select": "id,signInActivity"},
+        ),
+    )
     wanted = expected(emulator, lambda u: u.sign_in is not None and u.sign_in[0] is not None and u.sign_in[0] <= cutoff)
     assert {u["id"] for u in items} == wanted
 
@@ -202,13 +246,19 @@ def test_sign_in_activity_filter_alone_works(emulator: EmulatorServer, graph_htt
     [
         pytest.param("createdDateTime gt 2024-01-01T00:00:00Z", "Request_UnsupportedQuery", id="gt-not-supported"),
         pytest.param("createdDateTime ge '2024-01-01'", "Request_BadRequest", id="quoted-datetime-incompatible"),
-        pytest.param("externalUserStateChangeDateTime ge 2024-01-01T00:00:00Z", "Request_UnsupportedQuery",
-                     id="externalUserStateChangeDateTime-has-no-range"),
+        pytest.param(
+            "externalUserStateChangeDateTime ge 2024-01-01T00:00:00Z",
+            "Request_UnsupportedQuery",
+            id="externalUserStateChangeDateTime-has-no-range",
+        ),
         pytest.param("shoeSize eq 'x'", "Request_BadRequest", id="unknown-property"),
         pytest.param("userType eq", "Request_BadRequest", id="syntax-error"),
         pytest.param("contains(displayName,'a')", "Request_UnsupportedQuery", id="contains-not-supported"),
-        pytest.param("identities/any(c:c/issuerAssignedId eq 'a@b.com')", "Request_UnsupportedQuery",
-                     id="issuerAssignedId-needs-issuer"),
+        pytest.param(
+            "identities/any(c:c/issuerAssignedId eq 'a@b.com')",
+            "Request_UnsupportedQuery",
+            id="issuerAssignedId-needs-issuer",
+        ),
         pytest.param("accountEnabled eq 'true'", "Request_BadRequest", id="boolean-as-string"),
     ],
 )
@@ -247,14 +297,16 @@ def test_expand_is_refused_with_an_advanced_query(graph_http: httpx.Client) -> N
 
 
 def test_orderby_display_name(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
-    items = follow(graph_http, graph_http.get("/users", params={"$orderby": "displayName", "$select": "id,displayName",
-                                                                 "$top": "20"}))
+    items = follow(
+        graph_http,
+        graph_http.get("/users", params={"$orderby": "displayName", "$select": "id,displayName", "$top": "20"}),
+    )
     names = [u["displayName"].lower() for u in items]
-    assert names == sorted(names) and len(items) == len(emulator.tenant.users)
+    assert names == sorted(names)
+    assert len(items) == len(emulator.tenant.users)
 
 
-def test_get_user_by_id_and_by_guest_upn_with_encoded_hash(emulator: EmulatorServer,
-                                                           graph_http: httpx.Client) -> None:
+def test_get_user_by_id_and_by_guest_upn_with_encoded_hash(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     guest = next(u for u in emulator.tenant.users.values() if u.userType == "Guest")
     by_id = graph_http.get(f"/users/{guest.id}", params={"$select": "id,userPrincipalName,userType"})
     assert by_id.json()["userPrincipalName"] == guest.userPrincipalName
@@ -266,8 +318,9 @@ def test_get_user_by_id_and_by_guest_upn_with_encoded_hash(emulator: EmulatorSer
 
 
 def test_missing_user_is_404_with_graph_error_body(graph_http: httpx.Client) -> None:
-    response = graph_http.get("/users/00000000-0000-0000-0000-000000000000",
-                              headers={"client-request-id": "my-client-id"})
+    response = graph_http.get(
+        "/users/00000000-0000-0000-0000-000000000000", headers={"client-request-id": "my-client-id"}
+    )
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "Request_ResourceNotFound"
