@@ -52,7 +52,10 @@ def graph_error_from_response(response: httpx.Response, method: str, url: str) -
         retry_after=retry_after_seconds(response.headers),
         hint=_HINTS.get(status),
     )
-    log.warning(
+    # Client errors are often expected (404 when checking, "already exist" when ensuring): the caller decides
+    # whether they matter. Throttling and server errors are always worth a warning.
+    log.log(
+        logging.INFO if 400 <= status < 500 and status != 429 else logging.WARNING,
         "graph error %s %s: %s %s: %s (request-id %s)",
         method,
         error_obj.url,

@@ -32,6 +32,7 @@ from typing import Any
 from shared.clock import Clock, utc_now
 from shared.errors import AlreadyExistsError, GraphError, StaleVersionError
 from shared.graph import Graph
+from shared.graph.batch import BatchRequest
 from shared.invitations.plan import InvitationPlan, Outcome, RowPlan
 from shared.store import AuditEntry, Record, Store
 
@@ -322,32 +323,45 @@ class _Applier:
         )
 
     async def _ensure_references(self, state: _Row) -> None:
-        """Group memberships and sponsors; Graph's "already exist" counts as done."""
+        """Group memberships and sponsors, in one `$batch` round trip; Graph's "already exist" counts as done."""
         row = state.plan
         user_id = state.data["user_id"]
-        directory_object = f"{self.graph.options.base_url}/directoryObjects/{user_id}"
-        for group_id in row.group_ids:
-            if group_id in state.data["groups_done"]:
-                continue
-            await self._add_reference(f"/groups/{group_id}/members/$ref", directory_object)
-            await self._save(state, groups_done=[*state.data["groups_done"], group_id])
+        base = self.graph.options.base_url
+        wanted = [
+            ("groups_done", group_id, f"/groups/{group_id}/members/$ref", f"{base}/directoryObjects/{user_id}")
+            for group_id in row.group_ids
+            if group_id not in state.data["groups_done"]
+        ] + [
+            ("sponsors_done", sponsor_id, f"/users/{user_id}/sponsors/$ref", f"{base}/users/{sponsor_id}")
+            for sponsor_id in row.sponsor_ids
+            if sponsor_id not in state.data["sponsors_done"]
+        ]
+        if not wanted:
+            return
+        # Adding a reference twice only earns "already exist", so these writes are safe to repeat.
+        requests = [
+            BatchRequest(str(i), "POST", path, body={"@odata.id": target}, idempotent=True)
+            for i, (_, _, path, target) in enumerate(wanted)
+        ]
+        responses = await self.graph.batch(requests)
+        done = {"groups_done": list(state.data["groups_done"]), "sponsors_done": list(state.data["sponsors_done"])}
+        failures = []
+        for i, (field, target_id, path, _) in enumerate(wanted):
+            response = responses.get(str(i))
+            error = ((response.body or {}).get("error") or {}) if response else {}
+            if response is not None and (response.ok or _already_exists(response.status, error.get("message"))):
+                done[field].append(target_id)
+            else:
+                status = response.status if response else "no response"
+                failures.append(f"POST {path}: {status} {error.get('code', '')} {error.get('message', '')}".strip())
+        added = {name: [t for t in done[name] if t not in state.data[name]] for name in done}
+        await self._save(state, **done)
+        for group_id in added["groups_done"]:
             await self._audit(state, "group.add-member", user_id, after={"group": group_id})
-        for sponsor_id in row.sponsor_ids:
-            if sponsor_id in state.data["sponsors_done"]:
-                continue
-            await self._add_reference(
-                f"/users/{user_id}/sponsors/$ref", f"{self.graph.options.base_url}/users/{sponsor_id}"
-            )
-            await self._save(state, sponsors_done=[*state.data["sponsors_done"], sponsor_id])
+        for sponsor_id in added["sponsors_done"]:
             await self._audit(state, "guest.add-sponsor", user_id, after={"sponsor": sponsor_id})
-
-    async def _add_reference(self, path: str, target: str) -> None:
-        try:
-            await self.graph.request("POST", path, json_body={"@odata.id": target}, idempotent=True)
-        except GraphError as error:
-            if error.status == 400 and ALREADY_EXISTS.lower() in (error.message or "").lower():
-                return
-            raise
+        if failures:
+            raise GraphError("; ".join(failures))
 
     async def _find_by_address(self, address: str) -> str | None:
         literal = address.replace("'", "''")
@@ -382,3 +396,7 @@ class _Applier:
                 at=self.clock(),
             )
         )
+
+
+def _already_exists(status: int, message: str | None) -> bool:
+    return status == 400 and ALREADY_EXISTS.lower() in (message or "").lower()

@@ -20,7 +20,7 @@ from shared.invitations.rules import email_problem, normalise_email
 
 IN_CHUNK = 15  # short `in` lists keep URLs short and under Graph's filter-complexity limits
 USER_SELECT = "id,userType,mail,userPrincipalName,externalUserState"
-GROUP_SELECT = "id,displayName"
+GROUP_SELECT = "id,displayName,groupTypes"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
@@ -76,7 +76,8 @@ async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Direct
             )
         for item in (response.body or {}).get("value", []):
             if kind == "group":
-                group = DirectoryGroup(item["id"], item.get("displayName") or "")
+                dynamic = "DynamicMembership" in (item.get("groupTypes") or [])
+                group = DirectoryGroup(item["id"], item.get("displayName") or "", dynamic)
                 for key in {group.id.lower(), group.display_name.lower()}:
                     if group not in groups.setdefault(key, []):
                         groups[key].append(group)

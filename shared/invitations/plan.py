@@ -44,6 +44,7 @@ class DirectoryUser:
 class DirectoryGroup:
     id: str
     display_name: str
+    dynamic: bool = False  # members come from a rule; Graph refuses added members
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,5 +209,7 @@ def _resolve_groups(names: tuple[str, ...], directory: Directory) -> tuple[list[
             return [], f'group "{name}" not found'
         if len(matches) > 1:
             return [], f'group name "{name}" is ambiguous ({len(matches)} groups); use the group id'
+        if matches[0].dynamic:
+            return [], f'group "{name}" has dynamic membership; guests cannot be added to it'
         ids.append(matches[0].id)
     return ids, None

@@ -22,6 +22,7 @@ DIRECTORY = Directory(
         "g-fin": [FINANCE],
         "finance partners": [FINANCE],
         "projects": [DirectoryGroup("g-p1", "Projects"), DirectoryGroup("g-p2", "Projects")],
+        "all guests": [DirectoryGroup("g-dyn", "All Guests", dynamic=True)],
     },
     sponsors_by_key={"u-boss": SPONSOR, "boss@contoso.com": SPONSOR},
 )
@@ -73,6 +74,12 @@ def plan_one(r: InvitationRow, policy: InvitationPolicy = POLICY, resend: bool =
             Outcome.INVALID,
             "ambiguous (2 groups)",
             id="ambiguous-group-name",
+        ),
+        pytest.param(
+            row("n@fabrikam.com", groups=("All Guests",)),
+            Outcome.INVALID,
+            "dynamic membership",
+            id="dynamic-group-refused",
         ),
         pytest.param(
             row("n@fabrikam.com", sponsors=("who@contoso.com",)),
