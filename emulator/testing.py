@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import threading
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -312,6 +313,10 @@ class WebhookReceiver:
         return f"{self._server.root_url}/{path.lstrip('/')}"
 
     async def _handle(self, request: Request) -> Response:
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=499)
         if self.delay:
             await asyncio.sleep(self.delay)
         token = request.query_params.get("validationToken")
@@ -328,7 +333,7 @@ class WebhookReceiver:
             if self.mode == "error":
                 return PlainTextResponse("boom", status_code=500)
             return PlainTextResponse(token)
-        payload = await request.json()
+        payload = json.loads(raw)
         with self._lock:
             self.deliveries.append({"path": request.url.path, "query": dict(request.query_params), "payload": payload})
             self.notifications.extend(payload.get("value", []))

@@ -172,6 +172,12 @@ def test_dropped_connection(emulator: EmulatorServer, graph_http: httpx.Client) 
     assert graph_http.get("/users").status_code == 200
 
 
+def test_slow_responses(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
+    emulator.control.set_faults(slow_rate=1.0, slow_ms=30)
+    assert graph_http.get("/users", params={"$top": "1"}).status_code == 200
+    assert [f["delay_ms"] for f in emulator.control.injected_faults()] == [30.0]
+
+
 def test_latency_is_drawn_from_the_configured_range(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     emulator.control.set_faults(latency_ms=[20, 40], seed=3)
     for _ in range(5):

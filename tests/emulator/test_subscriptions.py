@@ -284,3 +284,32 @@ def test_at_most_100_subscriptions_per_app(
     assert response.status_code == 403
     listed = graph_http.get("/subscriptions").json()["value"]
     assert len(listed) == 100
+
+
+def test_endpoint_slow_for_15_percent_of_100_notifications_gets_dropped(
+    emulator: EmulatorServer, graph_http: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    subscribe(graph_http, emulator, receiver.url)
+    emulator.control.set_limits(time_scale=0.001)  # slow above 2.9 ms, retries after 10 ms
+    receiver.reset(delay=0.02)
+    guests = [u.id for u in emulator.tenant.users.values() if u.userType == "Guest"]
+    for start in range(0, 100, 20):
+        requests = [
+            {
+                "id": str(i),
+                "method": "PATCH",
+                "url": f"/users/{guests[i % len(guests)]}",
+                "headers": {"Content-Type": "application/json"},
+                "body": {"jobTitle": f"t{start}-{i}"},
+            }
+            for i in range(start, start + 20)
+        ]
+        graph_http.post("/$batch", json={"requests": requests})
+    assert emulator.control.wait_until_idle()
+    stats = next(iter(emulator.control.notifier()["urls"].values()))
+    assert stats["total"] >= 100
+    assert stats["slowRatio"] >= 0.15
+    graph_http.patch(f"/users/{guests[0]}", json={"jobTitle": "after the endpoint went slow"})
+    dropped = emulator.control.wait_for_deliveries(1, where=lambda d: d.get("dropped"))
+    assert dropped
+    assert dropped[0]["ok"] is False
