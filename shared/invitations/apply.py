@@ -4,19 +4,21 @@ Every row has a record in the store, keyed by (batch id, normalised address): th
 `stage` moves forward only, with conditional updates, so a rerun (or a second worker) continues where
 the last one stopped and never repeats a finished step:
 
-    new → inviting → invited → mailing → mailed → done          (custom message)
-    new → inviting → invited → done                             (Microsoft's email, or no email)
+    new → inviting → invited → drafted → mailed → done     (our own email: a custom message)
+    new → inviting → invited → done                        (Microsoft's email, or no email)
 
 - `inviting` is written just before POST /invitations leaves (inside the pacer slot). Finding a row in
   `inviting` means the outcome is unknown: the address is looked up first, and only re-invited if Graph
-  has no such user — so a crash never produces a second invitation email.
-- `mailing` is written just before our sendMail leaves. Finding a row in `mailing` means the email may
-  have gone: it is never sent again (at most one email); the row says so and names the sender mailbox.
+  has no such user — so a crash never produces a second invitation or a second Microsoft email.
+- Our own email is made exactly-once the way Exchange allows: a draft is created in the sender's mailbox
+  and its id recorded (`drafted`), then the draft is sent. Finding a row in `drafted`, the draft is read
+  first: still a draft → send it; gone from Drafts (404) or no longer a draft → it was sent. A crash
+  before the id was recorded leaves an unsent draft behind, never a second email.
 - Group and sponsor references are safe to repeat (Graph answers "already exist"), so they are simply
   ensured until recorded.
 
-The redeem URL lives only in memory between the invitation response and sendMail: never in the store,
-the audit log, a log line or a report.
+The redeem URL lives only in memory between the invitation response and the draft: never in the store,
+the audit log, a log line or a report (it is, of course, in the email).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.clock import Clock, utc_now
-from shared.errors import AlreadyExistsError, GraphError, StaleVersionError
+from shared.errors import AlreadyExistsError, GraphError, NotFoundError, StaleVersionError
 from shared.graph import Graph
 from shared.graph.batch import BatchRequest
 from shared.invitations.plan import InvitationPlan, Outcome, RowPlan
@@ -47,7 +49,7 @@ class Stage(StrEnum):
     NEW = "new"
     INVITING = "inviting"
     INVITED = "invited"
-    MAILING = "mailing"
+    DRAFTED = "drafted"
     MAILED = "mailed"
     DONE = "done"
 
@@ -190,6 +192,7 @@ class _Applier:
                 "mail_sent_at": None,
                 "groups_done": [],
                 "sponsors_done": [],
+                "draft_id": None,
                 "error": None,
                 "updated_at": self.clock().isoformat(),
             }
@@ -215,22 +218,15 @@ class _Applier:
                 await self._save(state, stage=Stage.INVITED.value, user_id=state.data["user_id"] or row.user_id)
                 if row.resend:
                     await self._resend(state)
-        note = ""
         wants_own_email = row.custom_message is not None and (intent is Outcome.INVITE or row.resend)
-        if wants_own_email and state.data["stage"] == Stage.MAILING:
-            await self._save(state, stage=Stage.MAILED.value)
-            note = (
-                f"; an earlier run may have sent the invitation email from {self.mailer.sender if self.mailer else '?'}"
-                " without recording it, so it was not sent again: check that mailbox's Sent Items"
-            )
-        elif wants_own_email and state.data["stage"] == Stage.INVITED:
+        if wants_own_email and state.data["stage"] in (Stage.INVITED, Stage.DRAFTED):
             await self._send_own_email(state)
         await self._ensure_references(state)
         await self._save(state, stage=Stage.DONE.value, error=None)
         user_id = state.data["user_id"]
         if intent is Outcome.INVITE:
-            return RowResult(row.row, row.email, Result.INVITED, user_id, f"invited {state.data['invited_at']}{note}")
-        return RowResult(row.row, row.email, Result.ADOPTED, user_id, row.reason + note)
+            return RowResult(row.row, row.email, Result.INVITED, user_id, f"invited {state.data['invited_at']}")
+        return RowResult(row.row, row.email, Result.ADOPTED, user_id, row.reason)
 
     async def _invite(self, state: _Row) -> None:
         row = state.plan
@@ -280,9 +276,29 @@ class _Applier:
         await self._audit(state, "guest.reinvite", state.data["user_id"], after={"email": row.email})
 
     async def _send_own_email(self, state: _Row) -> None:
-        row = state.plan
         if self.mailer is None:
             raise GraphError("a custom message needs a sender mailbox (invitations.sender_mailbox)")
+        mailbox = f"/users/{self.mailer.sender}/messages"
+        if state.data["stage"] == Stage.INVITED:
+            draft = await self.graph.request("POST", mailbox, json_body=await self._message(state))
+            await self._save(state, stage=Stage.DRAFTED.value, draft_id=json.loads(draft.content)["id"])
+        else:  # drafted by an earlier run: was it sent before that run stopped?
+            try:
+                found = await self.graph.get_json(f"{mailbox}/{state.data['draft_id']}", params={"$select": "isDraft"})
+                already_sent = not found.get("isDraft", True)
+            except NotFoundError:
+                already_sent = True  # sending moves the draft out of Drafts, so its id no longer resolves
+            if already_sent:
+                await self._mailed(state)
+                return
+        with contextlib.suppress(NotFoundError):  # our own retried attempt already sent it
+            await self.graph.request("POST", f"{mailbox}/{state.data['draft_id']}/send", idempotent=True)
+        await self._mailed(state)
+
+    async def _message(self, state: _Row) -> dict[str, Any]:
+        """The draft: the policy's template with a fresh redeem URL (re-inviting yields one, without email)."""
+        row = state.plan
+        assert self.mailer is not None
         if state.redeem_url is None:
             # Resumed after a crash: the URL was never stored. Re-inviting an existing guest's address is
             # Graph's resend mechanism: same user, fresh URL, and no Microsoft email with this flag.
@@ -298,28 +314,22 @@ class _Applier:
             state.redeem_url = json.loads(response.content).get("inviteRedeemUrl")
         content = (row.custom_message or "").replace("{redeem_url}", state.redeem_url or "")
         content = content.replace("{display_name}", row.display_name or row.email).replace("{email}", row.email)
-        message = {
-            "message": {
-                "subject": self.mailer.subject,
-                "body": {"contentType": "Text", "content": content},
-                "toRecipients": [{"emailAddress": {"address": row.email}}],
-            },
-            "saveToSentItems": True,
-        }
-        await self.graph.request(
-            "POST",
-            f"/users/{self.mailer.sender}/sendMail",
-            json_body=message,
-            before_send=self._marker(state, stage=Stage.MAILING.value),
-        )
         state.redeem_url = None
+        return {
+            "subject": self.mailer.subject,
+            "body": {"contentType": "Text", "content": content},
+            "toRecipients": [{"emailAddress": {"address": row.email}}],
+        }
+
+    async def _mailed(self, state: _Row) -> None:
         sent_at = self.clock().isoformat()
         await self._save(state, stage=Stage.MAILED.value, mail_sent_at=sent_at)
+        assert self.mailer is not None
         await self._audit(
             state,
             "guest.invitation-email",
             state.data["user_id"],
-            after={"to": row.email, "from": self.mailer.sender, "sentAt": sent_at},
+            after={"to": state.plan.email, "from": self.mailer.sender, "sentAt": sent_at},
         )
 
     async def _ensure_references(self, state: _Row) -> None:
