@@ -183,7 +183,11 @@ class Gateway:
                 f"Too many requests. {decision.information}: retry after the Retry-After interval.",
                 dict(decision.headers),
             )
-        reply = await route.handler(ctx)
+        try:
+            reply = await route.handler(ctx)
+        except GraphError as error:
+            error.headers.update(dict(decision.headers))  # x-ms-resource-unit on errors too
+            raise
         reply.headers.extend(decision.headers)
         reply.drop = fault.drop
         return reply

@@ -98,6 +98,9 @@ class Notifier:
         self._task = asyncio.create_task(self._run(), name="emulator-notifier")
 
     async def stop(self) -> None:
+        tenant = self.state.tenant
+        if self._on_change in tenant.listeners:
+            tenant.listeners.remove(self._on_change)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -188,8 +191,11 @@ class Notifier:
             running = None
         if running is self._loop:
             queue.put_nowait(pending)
-        else:
+            return
+        try:
             self._loop.call_soon_threadsafe(queue.put_nowait, pending)
+        except RuntimeError:  # the server has stopped: nobody is left to deliver to
+            log.debug("notification dropped: the emulator's event loop is closed")
 
     def lifecycle(self, subscription: dict[str, Any], event: str) -> None:
         url = subscription.get("lifecycleNotificationUrl")

@@ -676,45 +676,42 @@ def _direct_connect_people(gen: _Generator, orgs: list[_Org]) -> None:
 def _sign_in_log(
     gen: _Generator, tenant: Tenant, members: list[User], guests: list[User], orgs: list[_Org], limit: int
 ) -> None:
+    """Plan entries as small tuples, cap them, then build only the dicts that are kept (less memory churn)."""
     rng = gen.rng
     horizon = gen.now_epoch - 30 * 86400  # 30-day retention (graph-facts §7)
-    entries: list[dict[str, Any]] = []
+    plans: list[tuple[User | None, float, str, str | None, int, tuple[str, dict[str, str]] | None]] = []
     for user in guests:
         when = gen.last_success.get(user.id)
         if when is None or when < horizon:
             continue
-        entries.append(_sign_in_entry(gen, tenant, user, when, "b2bCollaboration", user.home_tenant_id, 0))
+        plans.append((user, when, "b2bCollaboration", user.home_tenant_id, 0, None))
         if rng.random() < 0.3:
             failed = when - rng.uniform(0, 5) * 86400
             if failed > horizon:
-                entries.append(
-                    _sign_in_entry(gen, tenant, user, failed, "b2bCollaboration", user.home_tenant_id, 50126)
-                )
+                plans.append((user, failed, "b2bCollaboration", user.home_tenant_id, 50126, None))
     for user in members:
         for _ in range(2):
-            entries.append(_sign_in_entry(gen, tenant, user, gen.days_ago(0, 29), "none", tenant.id, 0))
+            plans.append((user, gen.days_ago(0, 29), "none", tenant.id, 0, None))
+    direct: list[tuple[User | None, float, str, str | None, int, tuple[str, dict[str, str]] | None]] = []
     for org in orgs:
         for object_id, profile in org.external.users.items():
             if rng.random() < 0.6:
-                entry = _sign_in_entry(
-                    gen,
-                    tenant,
-                    None,
-                    gen.days_ago(0, 29),
-                    "b2bDirectConnect",
-                    org.external.tenant_id,
-                    0 if rng.random() < 0.9 else 90071,
+                error = 0 if rng.random() < 0.9 else 90071
+                direct.append(
+                    (None, gen.days_ago(0, 29), "b2bDirectConnect", org.external.tenant_id, error, (object_id, profile))
                 )
-                entry.update(
-                    {
-                        "userId": object_id,
-                        "userDisplayName": profile["displayName"],
-                        "userPrincipalName": profile["mail"],
-                    }
-                )
-                entries.append(entry)
-    if len(entries) > limit:
-        entries = rng.sample(entries, limit)
+    room = max(limit - len(direct), 0)
+    if len(plans) > room:
+        plans = rng.sample(plans, room)
+    entries: list[dict[str, Any]] = []
+    for user, when, access, home, error, person in [*plans, *direct][: max(limit, 0)]:
+        entry = _sign_in_entry(gen, tenant, user, when, access, home, error)
+        if person is not None:
+            object_id, profile = person
+            entry.update(
+                {"userId": object_id, "userDisplayName": profile["displayName"], "userPrincipalName": profile["mail"]}
+            )
+        entries.append(entry)
     entries.sort(key=lambda e: e["createdDateTime"])
     tenant.sign_ins = entries
 
