@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from emulator.notifications import Notifier
     from emulator.tenant import Tenant
 
-REQUEST_LOG_LIMIT = 100_000
+REQUEST_LOG_LIMIT = 20_000  # entries hold headers and bodies; keep a long-running demo server small
 
 
 class EmulatorState:
