@@ -7,6 +7,8 @@ webhooks must be answered within seconds of a cold start (ARCHITECTURE §3, grap
 import azure.functions as func
 
 from functions.health import bp as health
+from functions.invitations import bp as invitations
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health)
+app.register_functions(invitations)

@@ -46,6 +46,12 @@ class InputError(GuestctlError):
     """A file or request body given to a command is unusable."""
 
 
+class UnknownItemError(GuestctlError):
+    """A batch, plan or run id that does not exist."""
+
+    http_status = 404
+
+
 class RefusedError(GuestctlError):
     """A safety rule refused the operation as a whole (ARCHITECTURE §5)."""
 

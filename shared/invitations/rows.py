@@ -52,6 +52,8 @@ def parse_rows(data: bytes, *, name: str, json_lines: bool = False) -> list[Invi
         raise InputError(
             f"{name}: not UTF-8 (byte {error.start})", hint="save the file as UTF-8 (CSV UTF-8 in Excel)"
         ) from None
+    if not text.strip():
+        raise InputError(f"{name}: is empty", hint="send a header line and at least one row")
     rows = _json_rows(text, name) if json_lines else _csv_rows(text, name)
     if not rows:
         raise InputError(f"{name}: no rows to invite", hint="the file needs a header and at least one row")

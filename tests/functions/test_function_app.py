@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
 import azure.functions as func
@@ -15,24 +14,22 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("msgraph", "azure.identity", "kiota", "pydantic", "shared.graph", "shared.store")
 
 
-@cache
-def functions() -> dict[str, func.FunctionBuilder]:
-    """Index once: a second get_functions() raises 'does not have a unique function name' (platform-notes)."""
-    import function_app
-
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+def bindings(functions: dict, name: str) -> list[dict]:
+    return json.loads(functions[name].get_function_json())["bindings"]
 
 
-def bindings(name: str) -> list[dict]:
-    return json.loads(functions()[name].get_function_json())["bindings"]
+def test_app_indexes_the_expected_functions(functions: dict) -> None:
+    assert set(functions) == {
+        "health",
+        "submit_invitation_batch",
+        "invitation_batch_status",
+        "invite_rows",
+        "invitation_file_dropped",
+    }
 
 
-def test_app_indexes_the_expected_functions() -> None:
-    assert set(functions()) == {"health"}
-
-
-def test_health_binding() -> None:
-    assert bindings("health") == [
+def test_health_binding(functions: dict) -> None:
+    assert bindings(functions, "health") == [
         {
             "direction": "IN",
             "type": "httpTrigger",
@@ -55,15 +52,15 @@ def test_importing_function_app_stays_light() -> None:
     assert heavy == []
 
 
-def call_health(monkeypatch: pytest.MonkeyPatch, **env: str) -> func.HttpResponse:
+def call_health(functions: dict, monkeypatch: pytest.MonkeyPatch, **env: str) -> func.HttpResponse:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
-    return functions()["health"].get_user_function()(request)
+    return functions["health"].get_user_function()(request)
 
 
-def test_health_answers_with_version_and_policy_digest(monkeypatch: pytest.MonkeyPatch) -> None:
-    response = call_health(monkeypatch, GUESTCTL_POLICY=str(ROOT / "examples" / "policy.yaml"))
+def test_health_answers_with_version_and_policy_digest(functions: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    response = call_health(functions, monkeypatch, GUESTCTL_POLICY=str(ROOT / "examples" / "policy.yaml"))
     body = json.loads(response.get_body())
     assert response.status_code == 200
     assert body["status"] == "ok"
@@ -71,11 +68,11 @@ def test_health_answers_with_version_and_policy_digest(monkeypatch: pytest.Monke
 
 
 def test_health_reports_a_bad_policy_as_400_with_the_reason(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    functions: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("safety:\n  max_percent: 500\n")
-    response = call_health(monkeypatch, GUESTCTL_POLICY=str(policy))
+    response = call_health(functions, monkeypatch, GUESTCTL_POLICY=str(policy))
     assert response.status_code == 400
     assert "safety.max_percent: input should be less than or equal to 100" in json.loads(response.get_body())["error"]
 

@@ -1,0 +1,131 @@
+"""Invitation batches for the Functions app: accept a file, queue its rows, work chunks, report status.
+
+An uploaded file is checked whole before anything is queued (columns, addresses, duplicates, the policy's
+domain lists): a bad row refuses the upload with every row's reason, so a half-queued batch never exists.
+Accepted rows travel in chunks through a storage queue; each chunk is planned and applied by
+`apply_invitations`, whose per-row stages make at-least-once queue delivery safe. Every row's result is
+kept under the batch so `batch_status` can count them and list the failures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from shared.clock import Clock, utc_now
+from shared.config import Policy
+from shared.errors import InputError, UnknownItemError
+from shared.graph import Graph
+from shared.invitations.apply import BATCH_PARTITION, BATCHES_TABLE, OK_RESULTS, Mailer, Result, apply_invitations
+from shared.invitations.fetch import fetch_directory
+from shared.invitations.plan import plan_invitations
+from shared.invitations.rows import InvitationRow, parse_rows
+from shared.invitations.rules import domain_block_reason, email_problem, normalise_email
+from shared.store import Store
+
+RESULTS_TABLE = "inviteresults"
+ROWS_PER_MESSAGE = 20  # one $batch of lookups per chunk; well under the 64 KB queue message limit
+MAX_REASONS_SHOWN = 200
+
+
+def check_upload(content: bytes, *, name: str, json_lines: bool, policy: Policy) -> list[InvitationRow]:
+    """The rows of an upload, or InputError listing every row that cannot be invited as given."""
+    rows = parse_rows(content, name=name, json_lines=json_lines)
+    first_row_of: dict[str, int] = {}
+    reasons = []
+    for row in rows:
+        problem = "; ".join(row.problems) or email_problem(row.email)
+        if problem is None:
+            key = normalise_email(row.email)
+            if key in first_row_of:
+                problem = f"duplicate of row {first_row_of[key]}"
+            else:
+                first_row_of[key] = row.row
+                problem = domain_block_reason(key, policy.invitations)
+        if problem:
+            reasons.append(f"row {row.row} ({row.email or 'no email'}): {problem}")
+    if reasons:
+        shown = reasons[:MAX_REASONS_SHOWN]
+        more = f"; and {len(reasons) - len(shown)} more" if len(reasons) > len(shown) else ""
+        raise InputError(
+            f"{name}: {len(reasons)} row(s) cannot be invited: " + "; ".join(shown) + more,
+            hint="fix these rows and upload the file again; nothing was queued",
+        )
+    return rows
+
+
+async def submit_batch(
+    store: Store, rows: list[InvitationRow], *, batch_id: str, source: str, clock: Clock = utc_now
+) -> list[str]:
+    """Record the batch and return the queue messages that carry its rows (JSON text, one per chunk)."""
+    existing = await store.get(BATCHES_TABLE, BATCH_PARTITION, batch_id)
+    data = {"source": source, "rows": len(rows), "status": "queued", "submitted_at": clock().isoformat()}
+    if existing is None:
+        await store.create(BATCHES_TABLE, BATCH_PARTITION, batch_id, data)
+    return [
+        json.dumps(
+            {"batch_id": batch_id, "source": source, "rows": [asdict(r) for r in rows[i : i + ROWS_PER_MESSAGE]]}
+        )
+        for i in range(0, len(rows), ROWS_PER_MESSAGE)
+    ]
+
+
+async def process_chunk(
+    message: str, graph: Graph, store: Store, policy: Policy, *, actor: str, clock: Clock = utc_now
+) -> None:
+    """Plan and apply one queued chunk; record each row's result. Safe to run twice on the same message."""
+    chunk = json.loads(message)
+    rows = [
+        InvitationRow(
+            **{**r, "groups": tuple(r["groups"]), "sponsors": tuple(r["sponsors"]), "problems": tuple(r["problems"])}
+        )
+        for r in chunk["rows"]
+    ]
+    batch_id = chunk["batch_id"]
+    directory = await fetch_directory(graph, rows)
+    plan = plan_invitations(
+        rows,
+        directory,
+        policy.invitations,
+        batch_id=batch_id,
+        source=chunk["source"],
+        tenant_id=None,
+        policy_digest=policy.digest(),
+        now=clock(),
+    )
+    sender = policy.invitations.sender_mailbox
+    results = await apply_invitations(
+        plan, graph, store, mailer=Mailer(sender) if sender else None, actor=actor, clock=clock
+    )
+    for result in results:
+        await store.upsert(RESULTS_TABLE, batch_id, f"{result.row:07d}", result.to_json())
+
+
+async def batch_status(store: Store, batch_id: str) -> dict[str, Any]:
+    """Counts per outcome (rows not yet worked are `pending`) and the rows that did not succeed."""
+    batch = await store.get(BATCHES_TABLE, BATCH_PARTITION, batch_id)
+    if batch is None:
+        raise UnknownItemError(
+            f"no invitation batch {batch_id!r}", hint="use the batch_id returned when it was submitted"
+        )
+    counts: dict[str, int] = {}
+    problems = []
+    done = 0
+    async for record in store.query(RESULTS_TABLE, batch_id):
+        done += 1
+        outcome = record.data["outcome"]
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if Result(outcome) not in OK_RESULTS:
+            problems.append(record.data)
+    total = batch.data.get("rows", done)
+    counts["pending"] = max(total - done, 0)
+    return {
+        "batch_id": batch_id,
+        "source": batch.data.get("source"),
+        "submitted_at": batch.data.get("submitted_at"),
+        "rows": total,
+        "complete": done >= total,
+        "counts": counts,
+        "not_done": problems,
+    }

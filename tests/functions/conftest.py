@@ -1,0 +1,30 @@
+"""The Functions app indexed once per session (a second get_functions() raises, platform-notes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+
+@pytest.fixture(scope="session")
+def functions() -> dict[str, func.FunctionBuilder]:
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+class CapturedOut(func.Out[Any]):
+    """An output binding as the host provides it: the function sets a value, the host reads it."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.was_set = False
+
+    def set(self, val: Any) -> None:
+        self.value = val
+        self.was_set = True
+
+    def get(self) -> Any:
+        return self.value

@@ -1,0 +1,209 @@
+"""Invitation functions through real azure.functions objects: bindings, refusals, queue round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+
+from emulator.testing import EmulatorServer
+from tests.functions.conftest import CapturedOut
+
+GOOD_CSV = (
+    "email,display_name,groups,sponsors\n"
+    "ann.lee@fabrikam.com,Ann Lee,Finance Partners,megan.bowen@contoso.com\n"
+    "raj.patel@northwindtraders.com,Raj Patel,,\n"
+    "adele.vance@contoso.com,Adele,,\n"
+)
+
+
+def bindings(functions: dict, name: str) -> list[dict]:
+    return json.loads(functions[name].get_function_json())["bindings"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param(
+            "submit_invitation_batch",
+            [
+                {
+                    "direction": "OUT",
+                    "type": "queue",
+                    "name": "queue",
+                    "queueName": "invitations-rows",
+                    "connection": "AzureWebJobsStorage",
+                },
+                {
+                    "direction": "IN",
+                    "type": "httpTrigger",
+                    "name": "req",
+                    "methods": ["POST"],
+                    "authLevel": "FUNCTION",
+                    "route": "invitations/batches",
+                },
+                {"direction": "OUT", "type": "http", "name": "$return"},
+            ],
+            id="post-batches",
+        ),
+        pytest.param(
+            "invitation_batch_status",
+            [
+                {
+                    "direction": "IN",
+                    "type": "httpTrigger",
+                    "name": "req",
+                    "methods": ["GET"],
+                    "authLevel": "FUNCTION",
+                    "route": "invitations/batches/{batch_id}",
+                },
+                {"direction": "OUT", "type": "http", "name": "$return"},
+            ],
+            id="get-batch-status",
+        ),
+        pytest.param(
+            "invite_rows",
+            [
+                {
+                    "direction": "IN",
+                    "type": "queueTrigger",
+                    "name": "message",
+                    "queueName": "invitations-rows",
+                    "connection": "AzureWebJobsStorage",
+                }
+            ],
+            id="queue-worker",
+        ),
+        pytest.param(
+            "invitation_file_dropped",
+            [
+                {
+                    "direction": "OUT",
+                    "type": "queue",
+                    "name": "queue",
+                    "queueName": "invitations-rows",
+                    "connection": "AzureWebJobsStorage",
+                },
+                {
+                    "direction": "IN",
+                    "type": "blobTrigger",
+                    "name": "blob",
+                    "path": "invitations-inbox/{name}",
+                    "connection": "AzureWebJobsStorage",
+                    "source": "EventGrid",
+                },
+            ],
+            id="blob-inbox-event-grid",
+        ),
+    ],
+)
+def test_bindings(functions: dict, name: str, expected: list[dict]) -> None:
+    assert bindings(functions, name) == expected
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer) -> Path:
+    for name in ("GUESTCTL_POLICY", "GUESTCTL_CLOUD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GUESTCTL_GRAPH_URL", emulator.base_url)
+    monkeypatch.setenv("GUESTCTL_AUTH", "emulator")
+    monkeypatch.setenv("GUESTCTL_STATE", str(tmp_path / "state.db"))
+    return tmp_path
+
+
+async def post(functions: dict, body: bytes, content_type: str = "text/csv") -> tuple[func.HttpResponse, CapturedOut]:
+    queue = CapturedOut()
+    request = func.HttpRequest(
+        method="POST", url="/api/invitations/batches", body=body, headers={"Content-Type": content_type}
+    )
+    return await functions["submit_invitation_batch"].get_user_function()(request, queue), queue
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(b"email,group\na@fabrikam.com,x\n", "unknown column(s) 'group'", id="unknown-column"),
+        pytest.param(b"", "request body: is empty", id="empty-body"),
+        pytest.param(
+            b"email\nok@fabrikam.com\nbad+1@fabrikam.com\nOK@fabrikam.com\n",
+            "2 row(s) cannot be invited: row 2 (bad+1@fabrikam.com): email",
+            id="row-level-reasons",
+        ),
+        pytest.param(b"email\xff\n", "not UTF-8", id="not-utf8"),
+    ],
+)
+async def test_bad_bodies_are_refused_with_reasons_and_nothing_is_queued(
+    functions: dict, settings_env: Path, body: bytes, expected: str
+) -> None:
+    response, queue = await post(functions, body)
+    assert response.status_code == 400
+    assert expected in json.loads(response.get_body())["error"]
+    assert not queue.was_set
+    assert not (settings_env / "state.db").exists(), "nothing was recorded either"
+
+
+async def test_duplicate_reason_names_the_first_row(functions: dict, settings_env: Path) -> None:
+    response, _ = await post(functions, b"email\nok@fabrikam.com\nOK@fabrikam.com\n")
+    assert "row 2 (OK@fabrikam.com): duplicate of row 1" in json.loads(response.get_body())["error"]
+
+
+async def test_batch_goes_through_the_queue_and_reports_status(
+    functions: dict, settings_env: Path, emulator: EmulatorServer
+) -> None:
+    response, queue = await post(functions, GOOD_CSV.encode())
+    accepted = json.loads(response.get_body())
+    assert response.status_code == 202
+    assert accepted["rows"] == 3
+    assert accepted["status_url"] == f"/api/invitations/batches/{accepted['batch_id']}"
+    assert len(queue.value) == 1
+
+    async def status() -> dict:
+        request = func.HttpRequest(
+            method="GET", url=accepted["status_url"], body=b"", route_params={"batch_id": accepted["batch_id"]}
+        )
+        reply = await functions["invitation_batch_status"].get_user_function()(request)
+        assert reply.status_code == 200
+        return json.loads(reply.get_body())
+
+    before = await status()
+    assert (before["counts"], before["complete"]) == ({"pending": 3}, False)
+
+    worker = functions["invite_rows"].get_user_function()
+    for delivery in (1, 2):  # at-least-once: the same message twice changes nothing the second time
+        await worker(func.QueueMessage(id=f"m{delivery}", body=queue.value[0].encode()))
+
+    after = await status()
+    assert after["complete"] is True
+    assert after["counts"] == {"already-done": 2, "skipped-member": 1, "pending": 0}
+    assert [r["email"] for r in after["not_done"]] == ["adele.vance@contoso.com"]
+    invited = {m["to"][0] for m in emulator.control.outbox(kind="invitation")}
+    assert invited == {"ann.lee@fabrikam.com", "raj.patel@northwindtraders.com"}
+
+
+async def test_unknown_batch_is_404(functions: dict, settings_env: Path) -> None:
+    request = func.HttpRequest(
+        method="GET", url="/api/invitations/batches/nope", body=b"", route_params={"batch_id": "nope"}
+    )
+    reply = await functions["invitation_batch_status"].get_user_function()(request)
+    assert reply.status_code == 404
+
+
+async def test_dropped_file_is_queued_like_a_post(functions: dict, settings_env: Path) -> None:
+    queue = CapturedOut()
+    blob = func.blob.InputStream(data=GOOD_CSV.encode(), name="invitations-inbox/partners.csv")
+    await functions["invitation_file_dropped"].get_user_function()(blob, queue)
+    chunk = json.loads(queue.value[0])
+    assert [r["email"] for r in chunk["rows"]] == [
+        "ann.lee@fabrikam.com",
+        "raj.patel@northwindtraders.com",
+        "adele.vance@contoso.com",
+    ]
+
+
+async def test_dropped_bad_file_queues_nothing(functions: dict, settings_env: Path) -> None:
+    queue = CapturedOut()
+    blob = func.blob.InputStream(data=b"mail\nx@y.com\n", name="invitations-inbox/bad.csv")
+    await functions["invitation_file_dropped"].get_user_function()(blob, queue)
+    assert not queue.was_set
