@@ -128,8 +128,9 @@ async def _send_chunk(graph: Graph, chunk: list[BatchRequest]) -> dict[str, Batc
             return results
         waits = [retry_after_seconds(results[i].headers) for i in retry_ids if i in results]
         wait = max((1.0 if w is None else w for w in waits), default=1.0)
-        if any(results[i].status == 429 for i in retry_ids if i in results):
-            graph.pacer.on_throttled(wait)
+        throttled = sum(1 for i in retry_ids if i in results and results[i].status == 429)
+        if throttled:
+            graph.pacer.on_throttled(wait, throttled)
         if asyncio.get_running_loop().time() + wait > deadline:
             return results
         await asyncio.sleep(wait)

@@ -159,9 +159,10 @@ class Pacer:
         """Additive increase: one more request in flight per round of successes."""
         self.concurrency = min(self.max_concurrency, self.concurrency + 1.0 / max(self.concurrency, 1.0))
 
-    def on_throttled(self, retry_after: float | None) -> None:
-        """Multiplicative decrease, and everybody waits out Graph's Retry-After (the limit is app-wide)."""
-        self.throttled += 1
+    def on_throttled(self, retry_after: float | None, responses: int = 1) -> None:
+        """Multiplicative decrease, and everybody waits out Graph's Retry-After (the limit is app-wide).
+        `responses`: how many 429s this is about (a `$batch` round can carry several)."""
+        self.throttled += responses
         self.concurrency = max(float(self.min_concurrency), self.concurrency / 2)
         if retry_after:
             self._paused_until = max(self._paused_until, self._clock() + retry_after)
