@@ -207,20 +207,24 @@ def test_subscription_on_one_user_only_hears_that_user(
 
 
 def test_failed_deliveries_are_retried_then_discarded(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
-    emulator.control.set_limits(time_scale=0.001)  # retry delays 10 s, 60 s, 600 s -> 10, 60, 600 ms
+    emulator.control.set_limits(time_scale=0.002)  # retry delays 10 s, 60 s, 600 s -> 20, 120, 1200 ms
     with WebhookReceiver(status=500) as hook:
         subscribe(graph_http, emulator, hook.url)
         graph_http.patch(f"/users/{a_guest(emulator)}", json={"jobTitle": "x"})
         records = emulator.control.wait_for_deliveries(5, timeout=10)
     attempts = [(r["attempt"], r.get("discarded", False)) for r in records]
     assert attempts == [(1, False), (2, False), (3, False), (4, False), (4, True)]
-    assert all(r["ok"] is False and r["status"] == 500 for r in records)
+    assert all(r["ok"] is False for r in records)
+    # Each attempt failed: a 500, or (on a busy machine) the scaled 6 ms timeout.
+    assert {r["status"] for r in records} <= {500, None}
+    assert 500 in {r["status"] for r in records}
 
 
 def test_slow_webhook_is_recorded_against_the_3_second_rule(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
-    emulator.control.set_limits(time_scale=0.02)  # 3 s timeout -> 60 ms; validation deadline 200 ms
-    with WebhookReceiver(delay=0.12) as hook:
+    with WebhookReceiver() as hook:
         assert subscribe(graph_http, emulator, hook.url).status_code == 201
+        emulator.control.set_limits(time_scale=0.02)  # 3 s timeout -> 60 ms
+        hook.delay = 0.25
         graph_http.patch(f"/users/{a_guest(emulator)}", json={"jobTitle": "x"})
         [first, *_] = emulator.control.wait_for_deliveries(1)
     assert first["ok"] is False
