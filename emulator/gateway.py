@@ -209,10 +209,9 @@ class Gateway:
         ctx.app_id = str(uuid.UUID(bytes=hashlib.sha256(token.strip().encode()).digest()[:16]))
 
     def _match(self, ctx: Ctx) -> tuple[Route, dict[str, str]]:
-        lowered = ctx.path.lower()
         allowed: list[str] = []
         for route in self.routes:
-            match = route.regex.match(lowered)
+            match = route.regex.match(ctx.path)
             if match is None:
                 continue
             if route.method != ctx.method:

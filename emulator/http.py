@@ -81,7 +81,9 @@ class Route:
                 regex += f"(?P<{part[1:-1]}>[^/]+)"
             else:
                 regex += re.escape(part)
-        self.regex = re.compile(regex + "/?$")
+        # Literal segments match in any case (Graph's are case-insensitive); parameters keep their case
+        # (message ids, for one, are case-sensitive).
+        self.regex = re.compile(regex + "/?$", re.IGNORECASE)
         if self.cost is None:
             self.cost = Cost(1, 0) if self.method == "GET" else Cost(1, 1)
 

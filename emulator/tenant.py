@@ -305,6 +305,7 @@ class Tenant:
         self.external_tenants: dict[str, ExternalTenant] = {}
         self.invitations: dict[str, dict[str, Any]] = {}  # redeem code -> invitation record
         self.outbox: list[dict[str, Any]] = []
+        self.drafts: dict[str, dict[str, Any]] = {}  # message id -> draft (in its mailbox's Drafts folder)
         self.sign_ins: list[dict[str, Any]] = []  # ascending createdDateTime
         self.ground_truth: dict[str, Any] = {}
 

@@ -1,4 +1,7 @@
-"""POST /users/{id}/sendMail: 202, and the message lands in the emulator's outbox."""
+"""Mail: POST /users/{id}/sendMail (202, into the outbox), and drafts — POST /users/{id}/messages creates one
+in Drafts, GET /users/{id}/messages/{id} reads it, POST /users/{id}/messages/{id}/send sends it (202, into
+the outbox). A sent draft moves to Sent Items under a new id (ids are not immutable unless asked for with
+`Prefer: IdType="ImmutableId"`, which the emulator does not support), so its draft id answers 404."""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import binascii
 from typing import Any
 
 from emulator.errors import GraphError, bad_request
-from emulator.http import Cost, Ctx, Reply, Route
-from emulator.tenant import MEMBER
+from emulator.http import Cost, Ctx, Reply, Route, json_reply
+from emulator.tenant import MEMBER, User, new_id
 
 OUTLOOK = Cost(1, 0, service=None)  # Exchange Online limits, not emulated
 
@@ -27,10 +30,9 @@ def _addresses(recipients: Any, field: str) -> list[str]:
     return addresses
 
 
-async def send_mail(ctx: Ctx) -> Reply:
-    tenant = ctx.tenant
+def _mailbox(ctx: Ctx) -> User:
     key = ctx.params["id"]
-    user = tenant.find_user(key)
+    user = ctx.tenant.find_user(key)
     if user is None:
         raise GraphError(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
     if user.userType != MEMBER or not user.mail or user.creationType == "Invitation":
@@ -38,6 +40,12 @@ async def send_mail(ctx: Ctx) -> Reply:
         raise GraphError(
             404, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise."
         )
+    return user
+
+
+async def send_mail(ctx: Ctx) -> Reply:
+    tenant = ctx.tenant
+    user = _mailbox(ctx)
     content_type = ctx.headers.get("content-type", "").lower()
     if content_type.startswith("text/plain"):
         try:
@@ -60,6 +68,12 @@ async def send_mail(ctx: Ctx) -> Reply:
     message = payload.get("message")
     if not isinstance(message, dict):
         raise bad_request("The 'message' parameter is required.", code="ErrorInvalidParameter")
+    tenant.outbox.append(_outgoing(user, message, payload.get("saveToSentItems", True), tenant.now_iso()))
+    return Reply(202, b"", None)
+
+
+def _outgoing(user: User, message: dict[str, Any], save: Any, now: str) -> dict[str, Any]:
+    """The outbox entry for a message leaving `user`'s mailbox; 400 if it has no valid recipient."""
     to = _addresses(message.get("toRecipients"), "toRecipients")
     cc = _addresses(message.get("ccRecipients"), "ccRecipients")
     bcc = _addresses(message.get("bccRecipients"), "bccRecipients")
@@ -78,24 +92,74 @@ async def send_mail(ctx: Ctx) -> Reply:
                 "Invalid base64 string in attachment contentBytes.", code="ErrorInvalidParameter"
             ) from None
         attachments.append({"name": attachment.get("name"), "contentType": attachment.get("contentType"), "size": size})
-    save = payload.get("saveToSentItems", True)
-    tenant.outbox.append(
-        {
-            "kind": "mail",
-            "from": user.mail,
-            "userId": user.id,
-            "to": to,
-            "cc": cc,
-            "bcc": bcc,
-            "subject": message.get("subject"),
-            "bodyContentType": body.get("contentType", "text") if isinstance(body, dict) else "text",
-            "body": body.get("content") if isinstance(body, dict) else None,
-            "attachments": attachments,
-            "saveToSentItems": save is not False,
-            "sentDateTime": tenant.now_iso(),
-        }
-    )
+    return {
+        "kind": "mail",
+        "from": user.mail,
+        "userId": user.id,
+        "to": to,
+        "cc": cc,
+        "bcc": bcc,
+        "subject": message.get("subject"),
+        "bodyContentType": body.get("contentType", "text") if isinstance(body, dict) else "text",
+        "body": body.get("content") if isinstance(body, dict) else None,
+        "attachments": attachments,
+        "saveToSentItems": save is not False,
+        "sentDateTime": now,
+    }
+
+
+def _draft_json(draft: dict[str, Any], select: set[str] | None) -> dict[str, Any]:
+    shown = {k: v for k, v in draft.items() if not k.startswith("_")}
+    if select:
+        shown = {k: v for k, v in shown.items() if k in select or k == "id"}
+    return shown
+
+
+async def create_draft(ctx: Ctx) -> Reply:
+    user = _mailbox(ctx)
+    message = ctx.json_object()
+    draft_id = "AAMk" + new_id().replace("-", "")
+    draft = {
+        "id": draft_id,
+        "createdDateTime": ctx.tenant.now_iso(),
+        "isDraft": True,
+        "parentFolderId": "drafts",
+        "subject": message.get("subject"),
+        "body": message.get("body") or {"contentType": "text", "content": ""},
+        "toRecipients": message.get("toRecipients") or [],
+        "ccRecipients": message.get("ccRecipients") or [],
+        "bccRecipients": message.get("bccRecipients") or [],
+        "_owner": user.id,
+    }
+    ctx.tenant.drafts[draft_id] = draft
+    return json_reply(_draft_json(draft, None), 201)
+
+
+def _owned_draft(ctx: Ctx, user: User) -> dict[str, Any]:
+    draft = ctx.tenant.drafts.get(ctx.params["message_id"])
+    if draft is None or draft["_owner"] != user.id:
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+    return draft
+
+
+async def get_message(ctx: Ctx) -> Reply:
+    user = _mailbox(ctx)
+    select = {s.strip() for s in ctx.options.get("$select", "").split(",") if s.strip()} or None
+    return json_reply(_draft_json(_owned_draft(ctx, user), select))
+
+
+async def send_draft(ctx: Ctx) -> Reply:
+    user = _mailbox(ctx)
+    draft = _owned_draft(ctx, user)
+    entry = _outgoing(user, draft, True, ctx.tenant.now_iso())
+    del ctx.tenant.drafts[draft["id"]]
+    ctx.tenant.outbox.append(entry)
     return Reply(202, b"", None)
 
 
-ROUTES = [Route("POST", "/users/{id}/sendmail", send_mail, OUTLOOK)]
+ROUTES = [
+    Route("POST", "/users/{id}/sendmail", send_mail, OUTLOOK),
+    Route("POST", "/users/{id}/messages", create_draft, OUTLOOK),
+    Route("GET", "/users/{id}/messages/{message_id}", get_message, OUTLOOK),
+    Route("POST", "/users/{id}/messages/{message_id}/send", send_draft, OUTLOOK),
+]
