@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -74,6 +74,7 @@ class RowResult:
     result: Result
     user_id: str | None
     reason: str
+    transient: bool = False  # failed for a reason that may pass (throttling, Graph unavailable): try again
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -176,7 +177,8 @@ class _Applier:
             return result(Result.FAILED, "another worker is applying this row right now; run again to check")
         except GraphError as error:
             await self._record_error(state, error.one_line())
-            return result(Result.FAILED, error.one_line(), state.data.get("user_id"))
+            failed = result(Result.FAILED, error.one_line(), state.data.get("user_id") if state else None)
+            return replace(failed, transient=error.status is None or error.status == 429 or error.status >= 500)
 
     async def _load(self, row: RowPlan) -> _Row:
         """The row's record, created on first sight with the intent fixed by the first plan."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.clock import Clock, utc_now
 from shared.config import Policy
-from shared.errors import InputError, UnknownItemError
+from shared.errors import GraphError, InputError, UnknownItemError
 from shared.graph import Graph
 from shared.invitations.apply import BATCH_PARTITION, BATCHES_TABLE, OK_RESULTS, Mailer, Result, apply_invitations
 from shared.invitations.fetch import fetch_directory
@@ -100,6 +100,15 @@ async def process_chunk(
     )
     for result in results:
         await store.upsert(RESULTS_TABLE, batch_id, f"{result.row:07d}", result.to_json())
+    transient = [r for r in results if r.transient]
+    if transient:
+        # Hand the chunk back to the queue: finished rows are skipped on the next delivery, and after
+        # maxDequeueCount tries the message is kept in the poison queue.
+        raise GraphError(
+            f"{len(transient)} row(s) of batch {batch_id} failed for now, e.g. row "
+            f"{transient[0].row}: {transient[0].reason}",
+            hint="the queue will deliver the chunk again",
+        )
 
 
 async def batch_status(store: Store, batch_id: str) -> dict[str, Any]:

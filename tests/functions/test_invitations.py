@@ -207,3 +207,23 @@ async def test_dropped_bad_file_queues_nothing(functions: dict, settings_env: Pa
     blob = func.blob.InputStream(data=b"mail\nx@y.com\n", name="invitations-inbox/bad.csv")
     await functions["invitation_file_dropped"].get_user_function()(blob, queue)
     assert not queue.was_set
+
+
+async def test_transient_graph_failure_hands_the_chunk_back_to_the_queue(
+    functions: dict, settings_env: Path, emulator: EmulatorServer
+) -> None:
+    from shared.errors import GraphError
+
+    _, queue = await post(functions, b"email\nann.lee@fabrikam.com\nraj.patel@northwindtraders.com\n")
+    worker = functions["invite_rows"].get_user_function()
+    emulator.control.set_faults(rate_503=1.0, path_prefix="/invitations")
+    with pytest.raises(GraphError, match=r"2 row\(s\) of batch .* failed for now"):
+        await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()))
+    assert emulator.control.outbox(kind="invitation") == []
+
+    emulator.control.clear_faults()
+    await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()))  # the queue's next delivery
+    assert sorted(m["to"][0] for m in emulator.control.outbox(kind="invitation")) == [
+        "ann.lee@fabrikam.com",
+        "raj.patel@northwindtraders.com",
+    ]
