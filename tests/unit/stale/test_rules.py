@@ -1,0 +1,185 @@
+"""Last activity and categories: the table of cases in docs/stale.md, one row per test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.config import StalePolicy
+from shared.stale.records import ExternalState, Guest, SignIn, guest_from_graph
+from shared.stale.rules import Category, categorise, last_activity
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+POLICY = StalePolicy(inactive_days=90, never_redeemed_days=30)
+
+
+def days_ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def on(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+INVITED = datetime(2022, 1, 10, tzinfo=UTC)
+REDEEMED = datetime(2022, 1, 11, tzinfo=UTC)
+NO_SIGN_INS = SignIn()
+
+
+def guest(
+    *,
+    created: datetime = INVITED,
+    state: ExternalState = ExternalState.ACCEPTED,
+    state_changed: datetime | None = REDEEMED,
+    sign_in: SignIn | None = NO_SIGN_INS,
+) -> Guest:
+    return Guest(
+        "g1",
+        "Ann Lee",
+        "ann@fabrikam.com",
+        "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+        created,
+        state,
+        state_changed,
+        True,
+        "Fabrikam",
+        sign_in,
+    )
+
+
+@pytest.mark.parametrize(
+    ("sign_in", "created", "state_changed", "expected"),
+    [
+        pytest.param(
+            SignIn(successful=days_ago(5)), on(2022, 1, 10), on(2022, 1, 11), days_ago(5), id="successful-sign-in-wins"
+        ),
+        pytest.param(
+            SignIn(interactive=days_ago(2), successful=days_ago(200)),
+            on(2022, 1, 10),
+            on(2022, 1, 11),
+            days_ago(200),
+            id="failed-only-interactive-attempt-is-not-activity",
+        ),
+        pytest.param(
+            SignIn(non_interactive=days_ago(3), interactive=days_ago(300), successful=days_ago(3)),
+            on(2022, 1, 10),
+            on(2022, 1, 11),
+            days_ago(3),
+            id="token-refresh-counts-via-successful",
+        ),
+        pytest.param(
+            SignIn(non_interactive=on(2023, 11, 20)),
+            on(2022, 1, 10),
+            on(2022, 1, 11),
+            on(2023, 11, 20),
+            id="non-interactive-only-before-dec-2023-counts",
+        ),
+        pytest.param(
+            SignIn(interactive=on(2023, 6, 1), non_interactive=on(2023, 9, 1)),
+            on(2022, 1, 10),
+            on(2022, 1, 11),
+            on(2023, 9, 1),
+            id="dates-before-2023-12-01-latest-of-both",
+        ),
+        pytest.param(
+            SignIn(interactive=on(2024, 3, 1)),
+            on(2022, 1, 10),
+            on(2022, 1, 11),
+            on(2022, 1, 11),
+            id="attempt-after-2023-12-01-without-success-was-a-failure",
+        ),
+        pytest.param(SignIn(), days_ago(3), days_ago(1), days_ago(1), id="redeemed-yesterday-no-sign-ins"),
+        pytest.param(SignIn(), days_ago(400), None, days_ago(400), id="all-null-falls-back-to-creation"),
+        pytest.param(
+            SignIn(successful=on(2024, 1, 5)), on(2024, 6, 1), None, on(2024, 6, 1), id="never-earlier-than-creation"
+        ),
+    ],
+)
+def test_last_activity(sign_in: SignIn, created: datetime, state_changed: datetime | None, expected: datetime) -> None:
+    assert last_activity(guest(sign_in=sign_in, created=created, state_changed=state_changed)) == expected
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected", "reason"),
+    [
+        pytest.param(guest(sign_in=None), Category.UNKNOWN, "no signInActivity", id="no-signInActivity-is-unknown"),
+        pytest.param(
+            guest(sign_in=SignIn(successful=days_ago(5))), Category.ACTIVE, "last active", id="recent-success"
+        ),
+        pytest.param(
+            guest(sign_in=SignIn(successful=days_ago(91))),
+            Category.STALE,
+            "(91 days; limit 90)",
+            id="just-over-the-limit",
+        ),
+        pytest.param(
+            guest(sign_in=SignIn(successful=days_ago(89))), Category.ACTIVE, "89 days ago", id="just-under-the-limit"
+        ),
+        pytest.param(
+            guest(sign_in=SignIn(interactive=days_ago(1), successful=days_ago(400))),
+            Category.STALE,
+            "last active",
+            id="failed-attempt-does-not-rescue",
+        ),
+        pytest.param(
+            guest(sign_in=SignIn(interactive=on(2023, 5, 1))),
+            Category.STALE,
+            "2023-05-01",
+            id="legacy-pre-2023-data-only",
+        ),
+        pytest.param(
+            guest(sign_in=SignIn(), created=days_ago(3), state_changed=days_ago(1)),
+            Category.ACTIVE,
+            "last active",
+            id="redeemed-yesterday-not-stale",
+        ),
+        pytest.param(
+            guest(state=ExternalState.PENDING, created=days_ago(45), state_changed=days_ago(45), sign_in=None),
+            Category.NEVER_REDEEMED,
+            "not redeemed since",
+            id="pending-too-long",
+        ),
+        pytest.param(
+            guest(state=ExternalState.PENDING, created=days_ago(10), state_changed=days_ago(10), sign_in=None),
+            Category.ACTIVE,
+            "invited",
+            id="pending-recently",
+        ),
+    ],
+)
+def test_categorise(subject: Guest, expected: Category, reason: str) -> None:
+    verdict = categorise(subject, POLICY, NOW)
+    assert verdict.category is expected
+    assert reason in verdict.reason
+
+
+def test_exemption_wins_and_names_the_rule() -> None:
+    verdict = categorise(guest(sign_in=SignIn(successful=days_ago(500))), POLICY, NOW, "group Board Advisors")
+    assert (verdict.category, verdict.reason) == (Category.EXEMPT, "exempt: group Board Advisors")
+
+
+def test_verdict_carries_the_evidence() -> None:
+    verdict = categorise(guest(sign_in=SignIn(successful=days_ago(100))), POLICY, NOW)
+    assert verdict.evidence["lastSuccessfulSignInDateTime"] == days_ago(100).isoformat()
+    assert verdict.evidence["signInActivity"] == "returned"
+
+
+@pytest.mark.parametrize(
+    ("activity", "expected"),
+    [
+        pytest.param(None, None, id="property-absent"),
+        pytest.param({"lastSignInDateTime": None, "lastNonInteractiveSignInDateTime": None}, SignIn(), id="all-null"),
+        pytest.param(
+            {"lastSuccessfulSignInDateTime": "2025-02-03T04:05:06Z"},
+            SignIn(successful=datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)),
+            id="z-suffix",
+        ),
+        pytest.param({"lastSignInDateTime": "0001-01-01T00:00:00Z"}, SignIn(), id="placeholder-date-is-none"),
+    ],
+)
+def test_decoding_sign_in_activity(activity: dict | None, expected: SignIn | None) -> None:
+    item = {"id": "x", "createdDateTime": "2024-01-01T00:00:00Z", "externalUserState": "Accepted"}
+    if activity is not None:
+        item["signInActivity"] = activity
+    assert guest_from_graph(item).sign_in == expected
