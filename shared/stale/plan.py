@@ -1,0 +1,242 @@
+"""Pure planning of the staged removal: guests + what we did before + policy + now → a Plan. No I/O.
+
+Stages (ARCHITECTURE §5): flag (sponsor notified) → disable after `disable_after_days` → delete after
+`delete_after_days`. A flagged or disabled guest who is active again (signed in, re-invited) is un-flagged
+and, if we disabled them, re-enabled. Only guests are ever planned; members and directory-role holders
+never. A plan with more disable/delete actions than the blast-radius cap is refused whole, not trimmed.
+
+The planner takes guests page by page, so a 100,000-guest scan never holds every guest in memory: it keeps
+the counts and the actions only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from shared.config import Policy
+from shared.stale.records import ExternalState, Guest
+from shared.stale.rules import Category, Verdict, categorise
+
+
+class ActionKind(StrEnum):
+    FLAG = "flag"  # first stage: recorded, sponsor notified
+    DISABLE = "disable"  # accountEnabled=false
+    DELETE = "delete"  # soft delete: restorable for 30 days
+    UNFLAG = "unflag"  # active again while flagged
+    ENABLE = "enable"  # active again (re-invited) after we disabled them
+
+
+DESTRUCTIVE = frozenset({ActionKind.DISABLE, ActionKind.DELETE})
+
+
+class Stage(StrEnum):
+    FLAGGED = "flagged"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """What guestctl did to one guest before (from the store)."""
+
+    stage: Stage
+    flagged_at: datetime
+    disabled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exemptions:
+    """The policy's exemptions, resolved against the directory (ids are lower-case)."""
+
+    role_holders: frozenset[str] = frozenset()
+    group_members: dict[str, str] = field(default_factory=dict)  # member id → exempting group's name
+    domains: frozenset[str] = frozenset()
+    users: frozenset[str] = frozenset()  # ids, UPNs or mail addresses, lower-case
+    attested_until: dict[str, date] = field(default_factory=dict)  # id or mail (lower-case) → date
+
+    @classmethod
+    def from_policy(
+        cls, policy: Policy, *, role_holders: Iterable[str] = (), group_members: dict[str, str] | None = None
+    ) -> Exemptions:
+        rules = policy.exemptions
+        return cls(
+            role_holders=frozenset(i.lower() for i in role_holders),
+            group_members={k.lower(): v for k, v in (group_members or {}).items()},
+            domains=frozenset(d.lower() for d in rules.domains),
+            users=frozenset(u.lower() for u in rules.users),
+            attested_until={k.lower(): v for k, v in rules.attested_until.items()},
+        )
+
+    def reason(self, guest: Guest, today: date) -> str | None:
+        """The first exemption rule that protects this guest, or None."""
+        keys = {k.lower() for k in (guest.id, guest.mail, guest.user_principal_name) if k}
+        if guest.id.lower() in self.role_holders:
+            return "holds a directory role"
+        if guest.id.lower() in self.group_members:
+            return f"member of exemption group {self.group_members[guest.id.lower()]}"
+        if keys & self.users:
+            return "listed in exemptions.users"
+        if guest.domain and any(guest.domain == d or guest.domain.endswith("." + d) for d in self.domains):
+            return f"domain {guest.domain} in exemptions.domains"
+        attested = [self.attested_until[k] for k in keys if k in self.attested_until]
+        if attested and max(attested) >= today:
+            return f"sponsor attested the guest is needed until {max(attested):%Y-%m-%d}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: ActionKind
+    target_id: str
+    display: str  # display name and address, for people
+    reason: str
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    tenant_id: str | None
+    policy_digest: str
+    created_at: datetime
+    guests: int
+    counts: dict[str, int]
+    actions: tuple[Action, ...]
+    sign_in_activity_available: bool
+    refused: str | None  # set: the blast-radius cap refused the whole plan
+    notes: tuple[str, ...] = ()
+
+    def destructive(self) -> int:
+        return sum(1 for a in self.actions if a.kind in DESTRUCTIVE)
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["created_at"] = self.created_at.isoformat()
+        body["digest"] = self.digest()
+        return body
+
+    def digest(self) -> str:
+        body = asdict(self)
+        body["created_at"] = self.created_at.isoformat()
+        text = json.dumps(body, sort_keys=True, default=str)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class Planner:
+    """Feed guests page by page with `add`, then `finish`."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        now: datetime,
+        *,
+        lifecycle: dict[str, Lifecycle],
+        exemptions: Exemptions,
+        sign_in_activity_available: bool = True,
+        tenant_id: str | None = None,
+    ) -> None:
+        self.policy = policy
+        self.now = now
+        self.lifecycle = lifecycle
+        self.exemptions = exemptions
+        self.sign_in_activity_available = sign_in_activity_available
+        self.tenant_id = tenant_id
+        self.counts = {category.value: 0 for category in Category}
+        self.actions: list[Action] = []
+        self.guests = 0
+
+    def add(self, guests: Iterable[Guest]) -> None:
+        for guest in guests:
+            self.guests += 1
+            verdict = self._verdict(guest)
+            self.counts[verdict.category.value] += 1
+            action = self._action(guest, verdict)
+            if action is not None:
+                self.actions.append(action)
+
+    def _verdict(self, guest: Guest) -> Verdict:
+        exempt = self.exemptions.reason(guest, self.now.date())
+        verdict = categorise(guest, self.policy.stale, self.now, exempt)
+        if verdict.category is Category.STALE and not self.sign_in_activity_available:
+            return Verdict(Category.UNKNOWN, "signInActivity is not available in this tenant", None, verdict.evidence)
+        stage = self.lifecycle.get(guest.id)
+        if (
+            stage is not None
+            and stage.stage is Stage.DISABLED
+            and verdict.category in (Category.STALE, Category.NEVER_REDEEMED)
+        ):
+            due = stage.disabled_at + timedelta(days=self.policy.stale.delete_after_days)  # type: ignore[operator]
+            if self.now >= due:
+                return Verdict(
+                    Category.DISABLED_LONG,
+                    f"disabled by guestctl on {stage.disabled_at:%Y-%m-%d}; {verdict.reason}",
+                    verdict.last_active,
+                    verdict.evidence,
+                )
+        return verdict
+
+    def _action(self, guest: Guest, verdict: Verdict) -> Action | None:
+        stage = self.lifecycle.get(guest.id)
+        display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
+
+        def action(kind: ActionKind, reason: str) -> Action:
+            return Action(kind, guest.id, display, reason, verdict.evidence)
+
+        inactive = verdict.category in (Category.STALE, Category.NEVER_REDEEMED, Category.DISABLED_LONG)
+        if stage is None:
+            return action(ActionKind.FLAG, verdict.reason) if inactive and guest.enabled else None
+        if not inactive:
+            if verdict.category is Category.UNKNOWN:
+                return None  # no evidence either way: leave the stage as it is
+            if stage.stage is Stage.DISABLED:
+                if guest.state is ExternalState.PENDING or (
+                    guest.state_changed and stage.disabled_at and guest.state_changed > stage.disabled_at
+                ):
+                    return action(ActionKind.ENABLE, f"re-invited after guestctl disabled them: {verdict.reason}")
+                return action(ActionKind.ENABLE, f"active again: {verdict.reason}")
+            return action(ActionKind.UNFLAG, f"active again: {verdict.reason}")
+        if stage.stage is Stage.FLAGGED:
+            due = stage.flagged_at + timedelta(days=self.policy.stale.disable_after_days)
+            if self.now >= due and guest.enabled:
+                return action(ActionKind.DISABLE, f"flagged on {stage.flagged_at:%Y-%m-%d}; {verdict.reason}")
+            return None
+        if verdict.category is Category.DISABLED_LONG:
+            return action(ActionKind.DELETE, verdict.reason)
+        return None
+
+    def finish(self) -> Plan:
+        notes = []
+        if not self.sign_in_activity_available:
+            notes.append(
+                "signInActivity is not available (needs Entra ID P1/P2 and AuditLog.Read.All): no guest was "
+                "judged inactive; only never-redeemed invitations were planned"
+            )
+        destructive = sum(1 for a in self.actions if a.kind in DESTRUCTIVE)
+        safety = self.policy.safety
+        limit_by_share = safety.max_percent / 100 * self.guests
+        refused = None
+        if destructive > safety.max_actions:
+            refused = (
+                f"{destructive} disable/delete actions exceed safety.max_actions ({safety.max_actions}); "
+                "nothing will be applied"
+            )
+        elif destructive > limit_by_share:
+            refused = (
+                f"{destructive} disable/delete actions are {destructive / max(self.guests, 1):.1%} of "
+                f"{self.guests} guests, over safety.max_percent ({safety.max_percent}%); nothing will be applied"
+            )
+        return Plan(
+            tenant_id=self.tenant_id,
+            policy_digest=self.policy.digest(),
+            created_at=self.now,
+            guests=self.guests,
+            counts=dict(self.counts),
+            actions=tuple(self.actions),
+            sign_in_activity_available=self.sign_in_activity_available,
+            refused=refused,
+            notes=tuple(notes),
+        )

@@ -1,0 +1,153 @@
+"""Staged removal planning: which action each guest gets, exemptions, the blast-radius cap."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from shared.config import Policy
+from shared.stale.plan import ActionKind, Exemptions, Lifecycle, Planner, Stage
+from shared.stale.records import ExternalState, Guest, SignIn
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+POLICY = Policy.model_validate(
+    {
+        "stale": {"inactive_days": 90, "disable_after_days": 14, "delete_after_days": 30},
+        "safety": {"max_actions": 50, "max_percent": 50},
+    }
+)
+
+
+def ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def guest(
+    gid: str = "g1",
+    *,
+    active_days_ago: float | None = 200,
+    enabled: bool = True,
+    state: ExternalState = ExternalState.ACCEPTED,
+    mail: str = "ann@fabrikam.com",
+    state_changed: datetime | None = None,
+) -> Guest:
+    sign_in = None if active_days_ago is None else SignIn(successful=ago(active_days_ago))
+    return Guest(gid, "Ann", mail, None, ago(800), state, state_changed or ago(799), enabled, None, sign_in)
+
+
+def plan_for(
+    guests: list[Guest],
+    lifecycle: dict[str, Lifecycle] | None = None,
+    exemptions: Exemptions | None = None,
+    policy: Policy = POLICY,
+    available: bool = True,
+):
+    planner = Planner(
+        policy,
+        NOW,
+        lifecycle=lifecycle or {},
+        exemptions=exemptions or Exemptions(),
+        sign_in_activity_available=available,
+    )
+    planner.add(guests)
+    return planner.finish()
+
+
+@pytest.mark.parametrize(
+    ("subject", "stage", "expected"),
+    [
+        pytest.param(guest(), None, ActionKind.FLAG, id="stale-is-flagged-first"),
+        pytest.param(guest(active_days_ago=10), None, None, id="active-untouched"),
+        pytest.param(guest(active_days_ago=None), None, None, id="unknown-never-acted-on"),
+        pytest.param(guest(), Lifecycle(Stage.FLAGGED, ago(15)), ActionKind.DISABLE, id="flag-grace-over-disable"),
+        pytest.param(guest(), Lifecycle(Stage.FLAGGED, ago(13)), None, id="flag-grace-running"),
+        pytest.param(
+            guest(enabled=False),
+            Lifecycle(Stage.DISABLED, ago(60), ago(31)),
+            ActionKind.DELETE,
+            id="disabled-past-grace-deleted",
+        ),
+        pytest.param(
+            guest(enabled=False), Lifecycle(Stage.DISABLED, ago(40), ago(20)), None, id="disabled-grace-running"
+        ),
+        pytest.param(
+            guest(active_days_ago=2), Lifecycle(Stage.FLAGGED, ago(5)), ActionKind.UNFLAG, id="signed-in-while-flagged"
+        ),
+        pytest.param(
+            guest(active_days_ago=None, enabled=False, state=ExternalState.PENDING, state_changed=ago(1)),
+            Lifecycle(Stage.DISABLED, ago(40), ago(20)),
+            ActionKind.ENABLE,
+            id="re-invited-while-disabled",
+        ),
+        pytest.param(guest(enabled=False), None, None, id="disabled-by-someone-else-not-flagged"),
+    ],
+)
+def test_action_per_guest(subject: Guest, stage: Lifecycle | None, expected: ActionKind | None) -> None:
+    plan = plan_for([subject], {subject.id: stage} if stage else None)
+    assert [a.kind for a in plan.actions] == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("exemptions", "subject", "reason"),
+    [
+        pytest.param(Exemptions(role_holders=frozenset({"g1"})), guest(), "holds a directory role", id="role"),
+        pytest.param(
+            Exemptions(group_members={"g1": "Board Advisors"}), guest(), "exemption group Board Advisors", id="group"
+        ),
+        pytest.param(Exemptions(users=frozenset({"ann@fabrikam.com"})), guest(), "exemptions.users", id="user"),
+        pytest.param(
+            Exemptions(domains=frozenset({"fabrikam.com"})),
+            guest(mail="a@eu.fabrikam.com"),
+            "domain eu.fabrikam.com",
+            id="subdomain",
+        ),
+        pytest.param(
+            Exemptions(attested_until={"ann@fabrikam.com": date(2027, 1, 1)}),
+            guest(),
+            "attested the guest is needed until 2027-01-01",
+            id="attested-future",
+        ),
+    ],
+)
+def test_exempt_guests_are_counted_not_acted_on(exemptions: Exemptions, subject: Guest, reason: str) -> None:
+    plan = plan_for([subject], exemptions=exemptions)
+    assert plan.actions == ()
+    assert plan.counts["exempt"] == 1
+
+
+def test_expired_attestation_no_longer_protects() -> None:
+    plan = plan_for([guest()], exemptions=Exemptions(attested_until={"g1": date(2026, 11, 1)}))
+    assert [a.kind for a in plan.actions] == [ActionKind.FLAG]
+
+
+def test_without_sign_in_activity_no_inactivity_actions_and_the_plan_says_why() -> None:
+    pending = guest("g2", active_days_ago=None, state=ExternalState.PENDING, state_changed=ago(60))
+    plan = plan_for([guest(), pending], available=False)
+    assert [(a.kind, a.target_id) for a in plan.actions] == [(ActionKind.FLAG, "g2")]
+    assert plan.counts["unknown"] == 1
+    assert "signInActivity is not available" in plan.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("safety", "disables", "guests", "refused"),
+    [
+        pytest.param({"max_actions": 3, "max_percent": 100}, 3, 10, None, id="at-the-cap"),
+        pytest.param({"max_actions": 3, "max_percent": 100}, 4, 10, "exceed safety.max_actions (3)", id="over-count"),
+        pytest.param(
+            {"max_actions": 100, "max_percent": 10}, 2, 10, "over safety.max_percent (10.0%)", id="over-share"
+        ),
+    ],
+)
+def test_blast_radius_cap_refuses_the_whole_plan(safety: dict, disables: int, guests: int, refused: str | None):
+    policy = Policy.model_validate({**POLICY.model_dump(mode="json"), "safety": safety})
+    population = [guest(f"g{i}") for i in range(guests)]
+    lifecycle = {f"g{i}": Lifecycle(Stage.FLAGGED, ago(20)) for i in range(disables)}
+    plan = plan_for(population, lifecycle, policy=policy)
+    assert plan.destructive() == disables
+    assert (plan.refused is None) if refused is None else (refused in plan.refused)
+
+
+def test_plan_digest_changes_with_any_action() -> None:
+    assert plan_for([guest()]).digest() == plan_for([guest()]).digest()
+    assert plan_for([guest()]).digest() != plan_for([guest(active_days_ago=10)]).digest()
