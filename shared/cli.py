@@ -271,6 +271,172 @@ def _write_results_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
+@app.command("sweep")
+def sweep(
+    ctx: typer.Context,
+    apply: Annotated[bool, typer.Option("--apply", help="Carry out the plan. Without it: plan only.")] = False,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="Apply this saved plan (re-validated) instead of a new one.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the plan (with its digest) to this JSON file.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find stale and never-redeemed guests and plan (or --apply) the next stage: flag, disable, delete."""
+    import asyncio
+
+    from shared.config import load_policy, load_settings
+
+    settings = load_settings(**ctx.obj)
+    policy = load_policy(settings.policy)
+    saved = _read_plan(plan_file) if plan_file else None
+    results = asyncio.run(_sweep(settings, policy, saved, apply, out, as_json))
+    if any(r["outcome"] == "failed" for r in results):
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _read_plan(path: Path) -> Any:
+    from shared.stale import Plan
+
+    try:
+        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: not a usable plan: {error}") from None
+
+
+async def _sweep(
+    settings: Settings, policy: Policy, saved: Any, apply: bool, out: Path | None, as_json: bool
+) -> list[dict[str, Any]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from shared.clock import utc_now
+    from shared.errors import RefusedError
+    from shared.graph import Graph, graph_options
+    from shared.stale import apply_plan, check_saved_plan, exemptions_now, plan_sweep, run_id_for
+    from shared.store import open_state
+
+    now = utc_now()
+    graph = Graph(graph_options(settings))
+    try:
+        async with open_state(settings) as store:
+            if saved is not None:
+                check_saved_plan(saved, policy, tenant_id=settings.tenant_id, now=now)
+                plan = saved
+            else:
+                plan = await plan_sweep(
+                    graph, store, policy, now=now, scan_id=f"cli-{now:%Y%m%dT%H%M%S%f}", tenant_id=settings.tenant_id
+                )
+            if out is not None:
+                _write_plan(out, plan)
+            _show_plan(plan, as_json and not apply, run_id_for(plan))
+            if not apply:
+                return []
+            if plan.refused:
+                raise RefusedError(
+                    f"the plan was refused: {plan.refused}",
+                    hint="nothing was changed; review the plan, then raise the caps in the policy",
+                )
+            with Progress(
+                TextColumn("applying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=stderr,
+                disable=as_json or not stderr.is_terminal,
+            ) as progress:
+                task = progress.add_task("actions", total=len(plan.actions))
+                results = await apply_plan(
+                    plan,
+                    graph,
+                    store,
+                    policy,
+                    await exemptions_now(graph, policy),
+                    actor="guestctl sweep",
+                    on_action_done=lambda _: progress.advance(task),
+                )
+        rows = [
+            {
+                "action": r.action.kind.value,
+                "target_id": r.action.target_id,
+                "guest": r.action.display,
+                "outcome": r.outcome.value,
+                "detail": r.detail,
+            }
+            for r in results
+        ]
+        if as_json:
+            print(json.dumps({"run_id": run_id_for(plan), "results": rows}, indent=2))
+        else:
+            table = Table(
+                title=f"Run {run_id_for(plan)} (undo with: guestctl restore --run {run_id_for(plan)})",
+                title_justify="left",
+            )
+            for column in ("action", "guest", "outcome", "detail"):
+                table.add_column(column)
+            for r in rows:
+                table.add_row(r["action"], r["guest"], r["outcome"], r["detail"])
+            stdout.print(table)
+        return rows
+    finally:
+        await graph.close()
+
+
+def _write_plan(path: Path, plan: Any) -> None:
+    path.write_text(json.dumps(plan.to_json(), indent=2), encoding="utf-8")
+
+
+def _show_plan(plan: Any, as_json: bool, run_id: str) -> None:
+    if as_json:
+        print(json.dumps(plan.to_json(), indent=2))
+        return
+    stdout.print(f"Stale-guest plan: {plan.guests} guests, digest {plan.digest()}")
+    stdout.print("  " + "  ".join(f"{name}: {count}" for name, count in plan.counts.items()))
+    for note in plan.notes:
+        stdout.print(f"[yellow]note:[/yellow] {note}")
+    table = Table(title=f"Actions ({len(plan.actions)}; run id {run_id})", title_justify="left")
+    for column in ("action", "guest", "reason"):
+        table.add_column(column)
+    for action in plan.actions:
+        table.add_row(action.kind.value, action.display, action.reason)
+    if plan.actions:
+        stdout.print(table)
+    if plan.refused:
+        stdout.print(f"[red]refused:[/red] {plan.refused}")
+
+
+@app.command("restore")
+def restore_command(
+    ctx: typer.Context,
+    run: Annotated[str | None, typer.Option(help="Undo every disable and delete of this run.")] = None,
+    user: Annotated[str | None, typer.Option(help="Undo guestctl's disables and deletes of this user.")] = None,
+) -> None:
+    """Restore deleted guests from deleted items and re-enable disabled ones (within 30 days of deletion)."""
+    import asyncio
+
+    from shared.config import load_settings
+
+    if not run and not user:
+        raise InputError("restore needs --run RUN_ID or --user USER_ID")
+    settings = load_settings(**ctx.obj)
+
+    async def undo() -> list[str]:
+        from shared.graph import Graph, graph_options
+        from shared.stale import restore
+        from shared.store import open_state
+
+        graph = Graph(graph_options(settings))
+        try:
+            async with open_state(settings) as store:
+                return await restore(graph, store, actor="guestctl restore", run_id=run, user_id=user)
+        finally:
+            await graph.close()
+
+    lines = asyncio.run(undo())
+    for line in lines:
+        stdout.print(line)
+    stdout.print(f"{len(lines)} change(s) undone" if lines else "nothing to undo")
+
+
 @app.command("emulator")
 def run_emulator(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,

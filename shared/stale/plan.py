@@ -38,6 +38,7 @@ DESTRUCTIVE = frozenset({ActionKind.DISABLE, ActionKind.DELETE})
 class Stage(StrEnum):
     FLAGGED = "flagged"
     DISABLED = "disabled"
+    DELETED = "deleted"  # finished: kept for the record and for restore
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,27 @@ class Plan:
         body["created_at"] = self.created_at.isoformat()
         text = json.dumps(body, sort_keys=True, default=str)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Plan:
+        """A saved plan; refuses one whose content no longer matches its digest (edited by hand)."""
+        plan = cls(
+            tenant_id=body["tenant_id"],
+            policy_digest=body["policy_digest"],
+            created_at=datetime.fromisoformat(body["created_at"]),
+            guests=body["guests"],
+            counts=body["counts"],
+            actions=tuple(
+                Action(ActionKind(a["kind"]), a["target_id"], a["display"], a["reason"], a["evidence"])
+                for a in body["actions"]
+            ),
+            sign_in_activity_available=body["sign_in_activity_available"],
+            refused=body["refused"],
+            notes=tuple(body.get("notes", ())),
+        )
+        if plan.digest() != body.get("digest"):
+            raise ValueError("the plan's content does not match its digest: it was changed after it was made")
+        return plan
 
 
 class Planner:

@@ -1,0 +1,314 @@
+"""Apply a stale-guest plan: guarded, re-checked, once per action, audited, restorable.
+
+- The plan is refused whole if it is over the blast-radius cap (it says so) — nothing is changed.
+- Just before a disable or delete, the guest is read again (with signInActivity) and judged again with
+  fresh exemptions: no longer a guest, active again, or newly exempt → the action is skipped and says why.
+- Every action has a record (table `staleactions`, partition = run id, row = kind:target) written before the
+  tenant is touched and completed after. A rerun of the same plan skips completed actions and, for one left
+  half-way, looks at the tenant first (already disabled? already deleted?) instead of acting twice.
+- Each guest's stage (flagged/disabled/deleted, with dates) lives in table `staleguests`; every tenant
+  change goes to the audit log with before/after, the reason, the plan digest and the run id, which is
+  what `restore_run` undoes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from shared.clock import Clock, utc_now
+from shared.config import Policy
+from shared.errors import AlreadyExistsError, GraphError, NotFoundError, RefusedError, StaleVersionError
+from shared.graph import Graph
+from shared.stale.plan import DESTRUCTIVE, Action, ActionKind, Exemptions, Lifecycle, Plan, Stage
+from shared.stale.records import GUEST_SELECT, guest_from_graph
+from shared.stale.rules import Category, categorise
+from shared.store import AuditEntry, Record, Store
+
+ACTIONS_TABLE = "staleactions"
+GUESTS_TABLE = "staleguests"
+GUESTS_PARTITION = "guests"
+ACTIONS_IN_FLIGHT = 32
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    ALREADY_DONE = "already-done"
+    SKIPPED = "skipped"  # the re-check found a reason not to act
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    action: Action
+    outcome: Outcome
+    detail: str
+
+
+def run_id_for(plan: Plan) -> str:
+    """The same plan is the same run: its actions' records repeat, so a rerun finishes it, never redoes it."""
+    return "sweep-" + plan.digest().removeprefix("sha256:")[:16]
+
+
+async def load_lifecycle(store: Store) -> dict[str, Lifecycle]:
+    """Every guest guestctl has flagged or disabled (deleted ones are done and left out)."""
+    stages: dict[str, Lifecycle] = {}
+    async for record in store.query(GUESTS_TABLE, GUESTS_PARTITION):
+        stage = record.data["stage"]
+        if stage in (Stage.FLAGGED, Stage.DISABLED):
+            stages[record.row] = Lifecycle(
+                Stage(stage),
+                datetime.fromisoformat(record.data["flagged_at"]),
+                datetime.fromisoformat(record.data["disabled_at"]) if record.data.get("disabled_at") else None,
+            )
+    return stages
+
+
+async def apply_plan(
+    plan: Plan,
+    graph: Graph,
+    store: Store,
+    policy: Policy,
+    exemptions: Exemptions,
+    *,
+    actor: str,
+    clock: Clock = utc_now,
+    on_action_done: Callable[[ActionResult], None] | None = None,
+) -> list[ActionResult]:
+    if plan.refused:
+        raise RefusedError(
+            f"the plan was refused: {plan.refused}",
+            hint="raise the safety caps in the policy after review, or narrow the plan; nothing was changed",
+        )
+    if plan.policy_digest != policy.digest():
+        raise RefusedError("the plan was made under another policy", hint="make a new plan; nothing was changed")
+    applier = _Applier(plan, graph, store, policy, exemptions, actor, clock)
+    gate = asyncio.Semaphore(ACTIONS_IN_FLIGHT)
+
+    async def one(action: Action) -> ActionResult:
+        async with gate:
+            result = await applier.apply(action)
+        if on_action_done:
+            on_action_done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(action) for action in plan.actions)))
+
+
+class _Applier:
+    def __init__(
+        self, plan: Plan, graph: Graph, store: Store, policy: Policy, exemptions: Exemptions, actor: str, clock: Clock
+    ) -> None:
+        self.plan = plan
+        self.graph = graph
+        self.store = store
+        self.policy = policy
+        self.exemptions = exemptions
+        self.actor = actor
+        self.clock = clock
+        self.run_id = run_id_for(plan)
+        self.digest = plan.digest()
+
+    async def apply(self, action: Action) -> ActionResult:
+        key = f"{action.kind.value}:{action.target_id}"
+        try:
+            record = await self._claim(key)
+            if record.data["state"] == "done":
+                return ActionResult(action, Outcome.ALREADY_DONE, record.data["detail"])
+            outcome, detail = await self._carry_out(action, resumed=record.data["attempts"] > 1)
+            await self.store.update(
+                record,
+                {
+                    **record.data,
+                    "state": "done",
+                    "outcome": outcome.value,
+                    "detail": detail,
+                    "finished_at": self.clock().isoformat(),
+                },
+            )
+            return ActionResult(action, outcome, detail)
+        except StaleVersionError:
+            return ActionResult(action, Outcome.FAILED, "another worker is applying this action; run again to check")
+        except GraphError as error:
+            return ActionResult(action, Outcome.FAILED, error.one_line())
+
+    async def _claim(self, key: str) -> Record:
+        """The action's record: created before the tenant is touched, counting attempts."""
+        data = {"state": "started", "attempts": 1, "detail": "", "started_at": self.clock().isoformat()}
+        try:
+            return await self.store.create(ACTIONS_TABLE, self.run_id, key, data)
+        except AlreadyExistsError:
+            record = await self.store.get(ACTIONS_TABLE, self.run_id, key)
+            assert record is not None
+            if record.data["state"] == "done":
+                return record
+            return await self.store.update(record, {**record.data, "attempts": record.data["attempts"] + 1})
+
+    async def _carry_out(self, action: Action, *, resumed: bool) -> tuple[Outcome, str]:
+        if action.kind is ActionKind.FLAG:
+            await self._set_stage(action.target_id, Stage.FLAGGED, flagged_at=self.clock().isoformat())
+            return Outcome.DONE, "flagged"
+        if action.kind is ActionKind.UNFLAG:
+            await self._forget(action.target_id)
+            return Outcome.DONE, "un-flagged: active again"
+        current = await self._read_guest(action.target_id)
+        if action.kind is ActionKind.ENABLE:
+            if current is None:
+                return Outcome.SKIPPED, "the user no longer exists"
+            if current["accountEnabled"] is not True:
+                await self._patch_enabled(action, True)
+            await self._forget(action.target_id)
+            return Outcome.DONE, "re-enabled: active again"
+        if action.kind is ActionKind.DISABLE:
+            if current is None:
+                return Outcome.SKIPPED, "the user no longer exists"
+            if resumed and current["accountEnabled"] is False:
+                await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+                return Outcome.DONE, "found disabled by the interrupted run"
+            if reason := self._no_longer_due(current):
+                return Outcome.SKIPPED, reason
+            await self._patch_enabled(action, False)
+            await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+            return Outcome.DONE, "disabled"
+        if action.kind is ActionKind.DELETE:
+            if current is None:
+                if resumed:
+                    await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+                    return Outcome.DONE, "found deleted by the interrupted run"
+                return Outcome.SKIPPED, "the user no longer exists"
+            if reason := self._no_longer_due(current):
+                return Outcome.SKIPPED, reason
+            if current["accountEnabled"] is not False:
+                return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
+            with contextlib.suppress(NotFoundError):  # a retried DELETE finds it gone
+                await self.graph.request("DELETE", f"/users/{action.target_id}", idempotent=True)
+            await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+            await self._audit(
+                action,
+                "guest.delete",
+                before={"deletedDateTime": None},
+                after={"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
+            )
+            return Outcome.DONE, "deleted (restorable for 30 days)"
+        raise ValueError(f"unknown action {action.kind}")
+
+    def _no_longer_due(self, current: dict[str, Any]) -> str | None:
+        """Re-check just before acting: still a guest, still inactive, not newly exempt?"""
+        if current.get("userType") != "Guest":
+            return f"no longer a guest (userType {current.get('userType')})"
+        guest = guest_from_graph(current)
+        exempt = self.exemptions.reason(guest, self.clock().date())
+        verdict = categorise(guest, self.policy.stale, self.clock(), exempt)
+        if verdict.category not in (Category.STALE, Category.NEVER_REDEEMED):
+            return f"re-checked just before acting: {verdict.reason}"
+        return None
+
+    async def _read_guest(self, user_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.graph.get_json(f"/users/{user_id}", params={"$select": GUEST_SELECT})
+        except NotFoundError:
+            return None
+
+    async def _patch_enabled(self, action: Action, enabled: bool) -> None:
+        await self.graph.request(
+            "PATCH", f"/users/{action.target_id}", json_body={"accountEnabled": enabled}, idempotent=True
+        )
+        await self._audit(
+            action,
+            "guest.enable" if enabled else "guest.disable",
+            before={"accountEnabled": not enabled},
+            after={"accountEnabled": enabled},
+        )
+
+    async def _set_stage(self, user_id: str, stage: Stage, **dates: str) -> None:
+        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
+        data = {**(record.data if record else {}), **dates, "stage": stage.value, "run_id": self.run_id}
+        await self.store.upsert(GUESTS_TABLE, GUESTS_PARTITION, user_id, data)
+
+    async def _forget(self, user_id: str) -> None:
+        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
+        if record is not None:
+            with contextlib.suppress(StaleVersionError):
+                await self.store.delete(record)
+
+    async def _audit(self, action: Action, name: str, *, before: dict[str, Any], after: dict[str, Any]) -> None:
+        await self.store.append_audit(
+            AuditEntry(
+                action=name,
+                target_id=action.target_id,
+                actor=self.actor,
+                reason=action.reason,
+                before=before,
+                after=after,
+                plan_digest=self.digest,
+                run_id=self.run_id,
+                at=self.clock(),
+            )
+        )
+
+
+async def restore(
+    graph: Graph,
+    store: Store,
+    *,
+    actor: str,
+    run_id: str | None = None,
+    user_id: str | None = None,
+    clock: Clock = utc_now,
+) -> list[str]:
+    """Undo a run's (or one user's) disables and deletes, newest first; returns one line per change."""
+    if not run_id and not user_id:
+        raise ValueError("restore needs a run id or a user id")
+    changes = [
+        entry
+        async for entry in store.read_audit(run_id=run_id, target_id=user_id)
+        if entry.action in ("guest.delete", "guest.disable")
+    ]
+    done: list[str] = []
+    for entry in reversed(changes):
+        if entry.action == "guest.delete":
+            try:
+                await graph.request("POST", f"/directory/deletedItems/{entry.target_id}/restore", idempotent=True)
+            except NotFoundError:
+                done.append(f"{entry.target_id}: not in deleted items (already restored, or purged after 30 days)")
+                continue
+            # guestctl disabled the guest before deleting it: back means usable again.
+            await graph.request(
+                "PATCH", f"/users/{entry.target_id}", json_body={"accountEnabled": True}, idempotent=True
+            )
+            what = "restored from deleted items and re-enabled"
+        else:
+            try:
+                await graph.request(
+                    "PATCH", f"/users/{entry.target_id}", json_body={"accountEnabled": True}, idempotent=True
+                )
+            except NotFoundError:
+                done.append(f"{entry.target_id}: not found (still deleted?)")
+                continue
+            what = "re-enabled"
+        record = await store.get(GUESTS_TABLE, GUESTS_PARTITION, entry.target_id)
+        if record is not None:
+            with contextlib.suppress(StaleVersionError):
+                await store.delete(record)
+        await store.append_audit(
+            AuditEntry(
+                action="guest.restore" if entry.action == "guest.delete" else "guest.enable",
+                target_id=entry.target_id,
+                actor=actor,
+                reason=f"restore of {entry.action} from run {entry.run_id}",
+                before=entry.after,
+                after=entry.before,
+                run_id=entry.run_id,
+                at=clock(),
+            )
+        )
+        done.append(f"{entry.target_id}: {what}")
+    return done
+
+
+__all__ = ["DESTRUCTIVE", "ActionResult", "Outcome", "apply_plan", "load_lifecycle", "restore", "run_id_for"]

@@ -1,0 +1,331 @@
+"""Graph → records for the stale-guest sweep: the guest scan, role holders and exemption groups.
+
+The guest scan streams `GET /users?$filter=userType eq 'Guest'` page by page (constant memory) and is
+resumable: a 100,000-guest tenant with signInActivity selected is 200 pages of at most 500 users
+(graph-facts §2), possibly throttled to 10 requests per minute (graph-facts §5), so it may need more
+than one Functions invocation (ARCHITECTURE §7). The checkpoint lives in the store (table `scans`,
+partition `stale`, row = scan id).
+
+Delivery is at-least-once: a page counts as consumed when the consumer asks for the next one, so the
+page in hand when a consumer stops (or crashes) is delivered again on resume. Consumers key their own
+state by guest id. If Graph refuses the saved nextLink (an expired skip token) the scan restarts from
+the first page, which re-delivers guests seen before — the same rule covers it.
+
+Missing signInActivity (no Entra ID P1 licence or no AuditLog.Read.All; Graph answers 403 when it is
+selected) raises `SignInActivityUnavailable` instead of a page. The caller then stops every
+inactivity action, says why (ARCHITECTURE §5), and may scan again with `sign_in_activity=False` so that
+never-redeemed detection still works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from shared.clock import utc_now
+from shared.errors import ExitCode, GraphError, GuestctlError, NotFoundError, PermissionDeniedError, PolicyError
+from shared.graph import Graph
+from shared.stale.records import GUEST_SELECT, Guest, guest_from_graph
+from shared.store import Store
+
+log = logging.getLogger("guestctl.stale")
+
+USERS_PATH = "/users"
+GUEST_FILTER = "userType eq 'Guest'"
+# signInActivity cannot be combined with other filters (graph-facts §2), so it is only ever selected.
+GUEST_SELECT_WITHOUT_SIGN_IN = ",".join(name for name in GUEST_SELECT.split(",") if name != "signInActivity")
+MAX_PAGE_SIZE = 500  # graph-facts §2: the maximum $top when signInActivity is selected
+DIRECTORY_ROLES_PATH = "/directoryRoles"
+MEMBERS_TOP = 999  # membership collections page up to 999 objects
+GROUPS_PATH = "/groups"
+GROUP_SELECT = "id,displayName"
+GROUP_TYPE = "#microsoft.graph.group"
+NAME_CHUNK = 15  # short `in` lists keep the URL short and under Graph's filter-complexity limits
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+SCAN_TABLE = "scans"
+SCAN_PARTITION = "stale"
+# Statuses with which Graph refuses a stale cursor: 400 (malformed / not valid for this request), 404,
+# and 410 Gone (sync state expired). A saved nextLink refused this way means "start over".
+REFUSED_CURSOR_STATUSES = frozenset({400, 404, 410})
+NON_PREMIUM_CODE = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+
+
+class SignInActivityUnavailable(GuestctlError):
+    """Graph returns no signInActivity for this tenant/app, so inactivity cannot be judged.
+
+    Raised by `scan_guests(..., sign_in_activity=True)` instead of the first page Graph refuses (the
+    first page of the scan, unless the licence or permission went away mid-scan). `reason` is the
+    sentence the run prints and records ("no inactivity actions: ..."); `code` and `request_id` are
+    Graph's, for support.
+    """
+
+    exit_code = ExitCode.REFUSED
+    http_status = 403
+
+    def __init__(self, reason: str, *, code: str | None = None, request_id: str | None = None) -> None:
+        super().__init__(
+            f"signInActivity is not available: {reason}",
+            hint="assign Entra ID P1/P2 and grant the app AuditLog.Read.All; until then no guest is flagged "
+            "for inactivity (never-redeemed detection still runs: scan with sign_in_activity=False)",
+        )
+        self.reason = reason
+        self.code = code
+        self.request_id = request_id
+
+
+class GroupNotFoundError(PolicyError):
+    """An exemption group named in the policy does not exist (or the name is ambiguous)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanCheckpoint:
+    """What the store keeps about one scan. Holds a nextLink (a cursor), never tokens or redeem URLs."""
+
+    next_link: str | None  # None and not finished: start from the first page
+    pages: int
+    guests: int
+    started_at: str  # ISO 8601 UTC
+    finished: bool
+    sign_in_activity: bool  # a cursor is only reused for the same query
+    restarts: int = 0  # times a refused cursor made the scan start over
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> ScanCheckpoint:
+        return cls(
+            next_link=data.get("next_link"),
+            pages=int(data.get("pages", 0)),
+            guests=int(data.get("guests", 0)),
+            started_at=str(data.get("started_at", "")),
+            finished=bool(data.get("finished", False)),
+            sign_in_activity=bool(data.get("sign_in_activity", True)),
+            restarts=int(data.get("restarts", 0)),
+        )
+
+
+async def read_checkpoint(store: Store, scan_id: str) -> ScanCheckpoint | None:
+    """The saved checkpoint of a scan, or None if it never saved one."""
+    record = await store.get(SCAN_TABLE, SCAN_PARTITION, scan_id)
+    return ScanCheckpoint.from_data(record.data) if record is not None else None
+
+
+async def _save(store: Store, scan_id: str, checkpoint: ScanCheckpoint) -> None:
+    # upsert: a checkpoint is a cursor, not a decision (shared/store/protocol.py)
+    await store.upsert(SCAN_TABLE, SCAN_PARTITION, scan_id, asdict(checkpoint))
+
+
+async def scan_guests(
+    graph: Graph,
+    store: Store,
+    *,
+    scan_id: str,
+    page_size: int = MAX_PAGE_SIZE,
+    sign_in_activity: bool = True,
+) -> AsyncIterator[list[Guest]]:
+    """Every guest of the tenant, one page of `Guest` records at a time, resumable by `scan_id`.
+
+    A call with the `scan_id` of an unfinished scan continues from its saved nextLink; with a finished
+    (or no) checkpoint it starts a new scan. See the module docstring for the delivery guarantee and
+    for `SignInActivityUnavailable`.
+    """
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (got {page_size})")
+    select = GUEST_SELECT if sign_in_activity else GUEST_SELECT_WITHOUT_SIGN_IN
+    first_url = graph.url(USERS_PATH, {"$filter": GUEST_FILTER, "$select": select, "$top": page_size})
+
+    saved = await read_checkpoint(store, scan_id)
+    checkpoint = _resumable(graph, scan_id, saved, sign_in_activity)
+    if checkpoint is None:
+        checkpoint = ScanCheckpoint(None, 0, 0, utc_now().isoformat(), False, sign_in_activity)
+        await _save(store, scan_id, checkpoint)
+    resuming = checkpoint.next_link is not None
+    url: str | None = checkpoint.next_link or first_url
+
+    while url is not None:
+        try:
+            document = await graph.get_json(url)
+        except PermissionDeniedError as error:
+            if sign_in_activity:
+                raise await _sign_in_activity_error(graph, error) from error
+            raise
+        except GraphError as error:
+            if not (resuming and error.status in REFUSED_CURSOR_STATUSES):
+                raise
+            log.warning(
+                "scan %s: Graph refused the saved nextLink (%s %s); restarting from the first page, "
+                "guests already delivered will be delivered again",
+                scan_id,
+                error.status,
+                error.code,
+            )
+            checkpoint = ScanCheckpoint(
+                None, 0, 0, utc_now().isoformat(), False, sign_in_activity, restarts=checkpoint.restarts + 1
+            )
+            await _save(store, scan_id, checkpoint)
+            resuming = False
+            url = first_url
+            continue
+        resuming = False
+        guests = _guests(document.get("value", []), scan_id)
+        next_link = document.get("@odata.nextLink")
+        if guests:
+            yield guests  # the consumer coming back for more is what confirms this page
+        checkpoint = replace(
+            checkpoint,
+            next_link=next_link,
+            pages=checkpoint.pages + 1,
+            guests=checkpoint.guests + len(guests),
+            finished=next_link is None,
+        )
+        await _save(store, scan_id, checkpoint)
+        url = next_link
+
+
+def _resumable(
+    graph: Graph, scan_id: str, saved: ScanCheckpoint | None, sign_in_activity: bool
+) -> ScanCheckpoint | None:
+    """The saved checkpoint if this call may continue it, else None (start a new scan)."""
+    if saved is None or saved.finished:
+        return None
+    if saved.sign_in_activity != sign_in_activity:
+        log.info("scan %s: the saved checkpoint is for another $select; starting a new scan", scan_id)
+        return None
+    if saved.next_link is not None:
+        try:
+            graph.relative_path(saved.next_link)  # a cursor for another Graph host is never followed
+        except GraphError:
+            log.warning("scan %s: the saved nextLink is not on the configured Graph host; starting over", scan_id)
+            return None
+    return saved
+
+
+def _guests(items: list[dict[str, Any]], scan_id: str) -> list[Guest]:
+    guests = []
+    for item in items:
+        # Safety in depth (ARCHITECTURE §5): whatever the filter returned, only guests leave this function.
+        if item.get("userType") != "Guest":
+            log.error("scan %s: Graph returned non-guest %s for a guest filter; skipped", scan_id, item.get("id"))
+            continue
+        guests.append(guest_from_graph(item))
+    return guests
+
+
+async def _sign_in_activity_error(graph: Graph, error: PermissionDeniedError) -> GuestctlError:
+    """`SignInActivityUnavailable` if the same query without signInActivity is allowed, else the 403 itself.
+
+    One probe tells "no P1 / no AuditLog.Read.All" apart from "cannot read users at all", which no
+    fallback scan would fix.
+    """
+    probe = {"$filter": GUEST_FILTER, "$select": "id", "$top": 1}
+    try:
+        await graph.get_json(USERS_PATH, params=probe)
+    except PermissionDeniedError:
+        return error
+    if error.code == NON_PREMIUM_CODE:
+        reason = "the tenant has no Microsoft Entra ID P1/P2 licence (Graph: {code})"
+    else:
+        reason = "the app may lack AuditLog.Read.All or the tenant an Entra ID P1/P2 licence (Graph: {code})"
+    return SignInActivityUnavailable(
+        reason.format(code=error.code or error.status), code=error.code, request_id=error.request_id
+    )
+
+
+async def _member_objects(graph: Graph, path: str) -> AsyncIterator[dict[str, Any]]:
+    async for page in graph.pages(path, params={"$select": "id", "$top": MEMBERS_TOP}):
+        for item in page.items:
+            yield item
+
+
+async def directory_role_holders(graph: Graph) -> set[str]:
+    """Ids of every object holding a directory role, with members of role-holding groups expanded.
+
+    Role holders are never planned (ARCHITECTURE §5), whatever their other attributes say.
+    """
+    roles = [role async for page in graph.pages(DIRECTORY_ROLES_PATH) for role in page.items]
+
+    async def holders(role_id: str) -> list[dict[str, Any]]:
+        return [item async for item in _member_objects(graph, f"{DIRECTORY_ROLES_PATH}/{role_id}/members")]
+
+    members = [item for chunk in await asyncio.gather(*(holders(r["id"]) for r in roles)) for item in chunk]
+    ids = {item["id"] for item in members}
+    groups = [item["id"] for item in members if item.get("@odata.type") == GROUP_TYPE]
+    if groups:  # role-assignable groups: their members hold the role too
+        ids |= await transitive_group_members(graph, groups)
+    return ids
+
+
+async def transitive_group_members(graph: Graph, group_ids: Iterable[str]) -> set[str]:
+    """Ids of the non-group objects (users, mostly) nested anywhere inside these groups.
+
+    Uses `transitiveMembers` (one paged call per group, Graph does the nesting); nested groups are
+    left out of the result because exemptions apply to people.
+    """
+
+    async def members(group_id: str) -> set[str]:
+        try:
+            return {
+                item["id"]
+                async for item in _member_objects(graph, f"{GROUPS_PATH}/{group_id}/transitiveMembers")
+                if item.get("@odata.type") != GROUP_TYPE
+            }
+        except NotFoundError:
+            raise GroupNotFoundError(
+                f'group "{group_id}" not found', hint="check the policy's exemption groups"
+            ) from None
+
+    results = await asyncio.gather(*(members(g) for g in dict.fromkeys(group_ids)))
+    return set().union(*results)
+
+
+async def resolve_groups(graph: Graph, names_or_ids: Iterable[str]) -> dict[str, str]:
+    """Each policy exemption group (object id or display name, case-insensitive) → its object id.
+
+    An unknown or ambiguous name is an error naming it: an exemption that silently matches nothing
+    would let the sweep act on people the policy meant to protect.
+    """
+    wanted = list(dict.fromkeys(k.strip() for k in names_or_ids if k.strip()))
+    ids = [k for k in wanted if GUID.match(k)]
+    names = [k for k in wanted if not GUID.match(k)]
+    lookups = [f"id in ({_literals(chunk)})" for chunk in _chunks(ids)]
+    lookups += [f"displayName in ({_literals(chunk)})" for chunk in _chunks(names)]
+
+    async def found(filter_: str) -> list[dict[str, Any]]:
+        params = {"$filter": filter_, "$select": GROUP_SELECT, "$top": MEMBERS_TOP}
+        return [item async for page in graph.pages(GROUPS_PATH, params=params) for item in page.items]
+
+    groups = [g for chunk in await asyncio.gather(*(found(f) for f in lookups)) for g in chunk]
+    by_id = {g["id"].lower(): g["id"] for g in groups}
+    by_name: dict[str, list[str]] = {}
+    for group in groups:
+        by_name.setdefault((group.get("displayName") or "").lower(), []).append(group["id"])
+
+    resolved: dict[str, str] = {}
+    for key in wanted:
+        if GUID.match(key) and key.lower() in by_id:
+            resolved[key] = by_id[key.lower()]
+            continue
+        matches = sorted(set(by_name.get(key.lower(), [])))
+        if len(matches) > 1:
+            raise GroupNotFoundError(
+                f'exemption group "{key}" is ambiguous: {len(matches)} groups have that name ({", ".join(matches)})',
+                hint="name the group by its object id in the policy",
+            )
+        if not matches:
+            raise GroupNotFoundError(
+                f'exemption group "{key}" not found', hint="check the name or use the group's object id"
+            )
+        resolved[key] = matches[0]
+    return resolved
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), NAME_CHUNK):
+        yield values[start : start + NAME_CHUNK]
+
+
+def _literals(values: list[str]) -> str:
+    return ",".join("'" + value.replace("'", "''") + "'" for value in values)
