@@ -1,0 +1,346 @@
+"""Stale-guest scan at 100,000 guests: time, peak RSS, and ratios to baselines measured in the same run.
+
+The emulator runs in its own process (`python -m emulator --no-limits`), with 100,000 guests and 20,000
+members. Each measurement runs in a fresh child process of this script, so each peak RSS belongs to that
+measurement alone:
+
+- guestctl: `scan_guests` (our Graph client, $top=500 with signInActivity, a checkpoint per page in an
+  SQLite store in a temp dir) into `Guest` records, each categorised with `categorise(guest,
+  StalePolicy(), now)` to stand in for the plan.
+- httpx + json: a plain `httpx.AsyncClient` following the same nextLinks, `json.loads` only.
+- httpx + json + records: the same loop doing the same decode and categorise work as guestctl — the
+  like-for-like baseline for what our client, pacer, retry and checkpointing cost.
+- msgraph-sdk: `GraphServiceClient.users.get(...)` with the SDK's own models and nextLink paging
+  (`with_url`), over the first 2,000 guests, extrapolated to the whole tenant.
+
+guestctl and the httpx baselines run twice, alternating, and the faster run of each counts (the machine
+is noisy). Goals (issue 5): guestctl ≤ 1.3× the httpx loop, peak RSS < 200 MB. No assertions.
+
+    .venv/bin/python bench/sweep_scan.py [--guests 100000] [--members 20000] [--sdk-guests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RSS_GOAL_MB = 200
+RATIO_GOAL = 1.3
+TOKEN = "bench"
+
+
+# -- measurements (each runs in its own child process) -------------------------------------------------
+class RssSampler:
+    """Samples VmRSS every 20 ms: shows how memory behaves during the scan, beside ru_maxrss."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, current_rss_mb())
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+async def measure_guestctl(base_url: str) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from shared.config import StalePolicy
+    from shared.graph import Graph, GraphOptions
+    from shared.stale.fetch import read_checkpoint, scan_guests
+    from shared.stale.rules import categorise
+    from shared.store import open_store
+
+    policy = StalePolicy()
+    now = datetime.now(UTC)
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        graph = Graph(GraphOptions(base_url=base_url, auth="emulator", emulator_token=TOKEN))
+        async with open_store(str(Path(folder) / "state.db")) as store:
+            # Warm-up outside the timing: build the adapter, open the connection and the store.
+            async for _ in scan_guests(graph, store, scan_id="warm-up", page_size=10):
+                break
+            before = current_rss_mb()
+            with RssSampler() as sampler:
+                started = time.perf_counter()
+                async for page in scan_guests(graph, store, scan_id="bench", page_size=500):
+                    for guest in page:
+                        category = categorise(guest, policy, now).category.value
+                        counts[category] = counts.get(category, 0) + 1
+                seconds = time.perf_counter() - started
+            checkpoint = await read_checkpoint(store, "bench")
+        await graph.close()
+    return {
+        "seconds": seconds,
+        "guests": sum(counts.values()),
+        "categories": counts,
+        "pages": checkpoint.pages if checkpoint else None,
+        "finished": checkpoint.finished if checkpoint else None,
+        "rss_before_mb": before,
+        "sampled_peak_mb": sampler.peak_mb,
+        "max_rss_mb": max_rss_mb(),
+    }
+
+
+async def measure_httpx(base_url: str, *, records: bool) -> dict[str, Any]:
+    import httpx
+
+    from shared.stale.records import GUEST_SELECT
+
+    if records:
+        from datetime import UTC, datetime
+
+        from shared.config import StalePolicy
+        from shared.stale.records import guest_from_graph
+        from shared.stale.rules import categorise
+
+        policy = StalePolicy()
+        now = datetime.now(UTC)
+    params = {"$filter": "userType eq 'Guest'", "$select": GUEST_SELECT, "$top": "500"}
+    guests = 0
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60.0) as client:
+        (await client.get(f"{base_url}/users", params={**params, "$top": "10"})).raise_for_status()  # warm-up
+        before = current_rss_mb()
+        with RssSampler() as sampler:
+            started = time.perf_counter()
+            response = await client.get(f"{base_url}/users", params=params)
+            while True:
+                response.raise_for_status()
+                body = json.loads(response.content)
+                if records:
+                    for item in body["value"]:
+                        categorise(guest_from_graph(item), policy, now)
+                guests += len(body["value"])
+                link = body.get("@odata.nextLink")
+                if not link:
+                    break
+                response = await client.get(link)
+            seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "guests": guests,
+        "rss_before_mb": before,
+        "sampled_peak_mb": sampler.peak_mb,
+        "max_rss_mb": max_rss_mb(),
+    }
+
+
+async def measure_sdk(base_url: str, limit: int) -> dict[str, Any]:
+    """What a script would do: msgraph-sdk's own client, models and nextLink paging."""
+    from azure.core.credentials import AccessToken
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+
+    from shared.stale.records import GUEST_SELECT
+
+    class Token:
+        async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken(TOKEN, 4102444800)
+
+    adapter = GraphRequestAdapter(AzureIdentityAuthenticationProvider(Token(), allowed_hosts=["127.0.0.1"]))
+    adapter.base_url = base_url
+    client = GraphServiceClient(request_adapter=adapter)
+    config = RequestConfiguration(
+        query_parameters=UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter="userType eq 'Guest'", select=GUEST_SELECT.split(","), top=500
+        )
+    )
+    await client.users.get(
+        RequestConfiguration(query_parameters=UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(top=1))
+    )  # warm-up
+    guests = 0
+    with_sign_in = 0
+    started = time.perf_counter()
+    page = await client.users.get(config)
+    while page is not None:
+        for user in page.value or []:
+            guests += 1
+            with_sign_in += user.sign_in_activity is not None
+        if guests >= limit or not page.odata_next_link:
+            break
+        page = await client.users.with_url(page.odata_next_link).get()
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "guests": guests, "with_sign_in": with_sign_in, "max_rss_mb": max_rss_mb()}
+
+
+def child(args: argparse.Namespace) -> None:
+    if args.child == "guestctl":
+        result = asyncio.run(measure_guestctl(args.base_url))
+    elif args.child in ("httpx", "httpx-records"):
+        result = asyncio.run(measure_httpx(args.base_url, records=args.child == "httpx-records"))
+    else:
+        result = asyncio.run(measure_sdk(args.base_url, args.sdk_guests))
+    print(json.dumps(result))
+
+
+def run_child(kind: str, base_url: str, sdk_guests: int) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--base-url", base_url, "--sdk-guests", str(sdk_guests)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if output.returncode != 0:
+        raise SystemExit(f"{kind} measurement failed:\n{output.stderr[-4000:]}")
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+# -- orchestration -----------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_emulator(port: int, guests: int, members: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "--port",
+            str(port),
+            "--seed",
+            "1",
+            "--guests",
+            str(guests),
+            "--members",
+            str(members),
+            "--no-limits",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def wait_for_port(server: subprocess.Popen[str], port: int, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("the emulator exited during start-up")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the emulator did not open port {port} within {timeout:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--guests", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=20_000)
+    parser.add_argument("--sdk-guests", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--child", choices=["guestctl", "httpx", "httpx-records", "sdk"], help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/v1.0"
+    started = time.perf_counter()
+    server = start_emulator(port, args.guests, args.members)
+    try:
+        wait_for_port(server, port)
+        print(
+            f"tenant: {args.guests:,} guests + {args.members:,} members, emulator ready in "
+            f"{time.perf_counter() - started:.1f} s (separate process, limits off)"
+        )
+        runs: dict[str, list[dict[str, Any]]] = {"guestctl": [], "httpx": [], "httpx-records": []}
+        for _ in range(args.rounds):
+            for kind in runs:
+                runs[kind].append(run_child(kind, base_url, args.sdk_guests))
+        sdk = run_child("sdk", base_url, args.sdk_guests)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    best = {kind: min(results, key=lambda r: r["seconds"]) for kind, results in runs.items()}
+    all_runs = {kind: ", ".join(f"{r['seconds']:.2f} s" for r in results) for kind, results in runs.items()}
+    ours, plain, like = best["guestctl"], best["httpx"], best["httpx-records"]
+    n = ours["guests"]
+    print()
+    print(
+        f"guestctl scan_guests + categorise: {n:,} guests in {ours['seconds']:.2f} s = {n / ours['seconds']:,.0f} "
+        f"guests/s ({ours['pages']} pages of ≤ 500, checkpoint finished={ours['finished']})"
+    )
+    print(f"  categories: {', '.join(f'{k} {v:,}' for k, v in sorted(ours['categories'].items()))}")
+    print(
+        f"  peak RSS of the scanning process: {ours['max_rss_mb']:.0f} MB (ru_maxrss; goal < {RSS_GOAL_MB} MB, "
+        f"{ours['max_rss_mb'] / RSS_GOAL_MB:.2f}x the goal); sampled during the scan {ours['sampled_peak_mb']:.0f} MB, "
+        f"{ours['rss_before_mb']:.0f} MB before it"
+    )
+    print(f"  all runs: {all_runs['guestctl']}")
+    print()
+    print(
+        f"httpx + json loop (same pages, json.loads only): {plain['seconds']:.2f} s, "
+        f"peak RSS {plain['max_rss_mb']:.0f} MB; runs {all_runs['httpx']}"
+    )
+    print(
+        f"httpx + json + same records and categorise: {like['seconds']:.2f} s, "
+        f"peak RSS {like['max_rss_mb']:.0f} MB; runs {all_runs['httpx-records']}"
+    )
+    print(
+        f"  ratio guestctl / httpx+json+records (like for like): {ours['seconds'] / like['seconds']:.2f}x "
+        f"(goal ≤ {RATIO_GOAL}x)"
+    )
+    print(f"  ratio guestctl / httpx+json only:                     {ours['seconds'] / plain['seconds']:.2f}x")
+    print()
+    per_guest = sdk["seconds"] / sdk["guests"]
+    extrapolated = per_guest * n
+    print(
+        f"msgraph-sdk model loop: {sdk['guests']:,} guests in {sdk['seconds']:.2f} s "
+        f"({sdk['guests'] / sdk['seconds']:,.0f} guests/s, peak RSS {sdk['max_rss_mb']:.0f} MB) "
+        f"→ {extrapolated:,.0f} s for {n:,} (extrapolated)"
+    )
+    print(f"  ratio msgraph-sdk / guestctl: {extrapolated / ours['seconds']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
