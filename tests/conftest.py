@@ -9,7 +9,7 @@ import pytest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from shared.graph import Graph, GraphOptions, RetryPolicy
+from shared.graph import Budget, Graph, GraphOptions, RetryPolicy
 from tests.support.scripted_server import Handler, ScriptedServer
 
 
@@ -29,7 +29,13 @@ def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
 @pytest.fixture
 async def graph(emulator: EmulatorServer) -> AsyncIterator[Graph]:
     """Our real Graph client (kiota adapter, pacer, retry) against the emulator."""
-    client = Graph(GraphOptions(base_url=emulator.base_url, auth="emulator", retry=RetryPolicy(budget_seconds=30)))
+    # The emulator's limits are off unless a test turns them on, so the pacer's budget is unbounded too.
+    unlimited = Budget(resource_units=10**9, writes=10**9, reports=10**9)
+    client = Graph(
+        GraphOptions(
+            base_url=emulator.base_url, auth="emulator", budget=unlimited, retry=RetryPolicy(budget_seconds=30)
+        )
+    )
     yield client
     await client.close()
 
