@@ -329,7 +329,8 @@ async def _sweep(
                 )
             if out is not None:
                 _write_plan(out, plan)
-            _show_plan(plan, as_json and not apply, run_id_for(plan))
+            if not (as_json and apply):  # with --apply --json only the results are printed
+                _show_plan(plan, as_json, run_id_for(plan))
             if not apply:
                 return []
             if plan.refused:

@@ -223,7 +223,7 @@ class Planner:
             return action(ActionKind.UNFLAG, f"active again: {verdict.reason}")
         if stage.stage is Stage.FLAGGED:
             due = stage.flagged_at + timedelta(days=self.policy.stale.disable_after_days)
-            if self.now >= due and guest.enabled:
+            if self.now >= due:  # also when already disabled: apply then only records the stage
                 return action(ActionKind.DISABLE, f"flagged on {stage.flagged_at:%Y-%m-%d}; {verdict.reason}")
             return None
         if verdict.category is Category.DISABLED_LONG:
