@@ -7,8 +7,8 @@
   tenant is touched and completed after. A rerun of the same plan skips completed actions and, for one left
   half-way, looks at the tenant first (already disabled? already deleted?) instead of acting twice.
 - Each guest's stage (flagged/disabled/deleted, with dates) lives in table `staleguests`; every tenant
-  change goes to the audit log with before/after, the reason, the plan digest and the run id, which is
-  what `restore_run` undoes.
+  change goes to the audit log — written just before the change — with before/after, the reason, the plan
+  digest and the run id, which is what `restore` undoes.
 """
 
 from __future__ import annotations
@@ -157,43 +157,46 @@ class _Applier:
             await self._forget(action.target_id)
             return Outcome.DONE, "un-flagged: active again"
         current = await self._read_guest(action.target_id)
+        if current is None:
+            if action.kind is ActionKind.DELETE and resumed:
+                await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+                return Outcome.DONE, "found deleted by the interrupted run"
+            return Outcome.SKIPPED, "the user no longer exists"
         if action.kind is ActionKind.ENABLE:
-            if current is None:
-                return Outcome.SKIPPED, "the user no longer exists"
             if current["accountEnabled"] is not True:
+                await self._audit_once(
+                    action, "guest.enable", resumed, {"accountEnabled": False}, {"accountEnabled": True}
+                )
                 await self._patch_enabled(action, True)
             await self._forget(action.target_id)
             return Outcome.DONE, "re-enabled: active again"
         if action.kind is ActionKind.DISABLE:
-            if current is None:
-                return Outcome.SKIPPED, "the user no longer exists"
-            if resumed and current["accountEnabled"] is False:
+            if current["accountEnabled"] is False:
                 await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
-                return Outcome.DONE, "found disabled by the interrupted run"
+                return Outcome.DONE, "already disabled (by an interrupted run, or by someone else)"
             if reason := self._no_longer_due(current):
                 return Outcome.SKIPPED, reason
+            await self._audit_once(
+                action, "guest.disable", resumed, {"accountEnabled": True}, {"accountEnabled": False}
+            )
             await self._patch_enabled(action, False)
             await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
             return Outcome.DONE, "disabled"
         if action.kind is ActionKind.DELETE:
-            if current is None:
-                if resumed:
-                    await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
-                    return Outcome.DONE, "found deleted by the interrupted run"
-                return Outcome.SKIPPED, "the user no longer exists"
             if reason := self._no_longer_due(current):
                 return Outcome.SKIPPED, reason
             if current["accountEnabled"] is not False:
                 return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
+            await self._audit_once(
+                action,
+                "guest.delete",
+                resumed,
+                {"deletedDateTime": None},
+                {"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
+            )
             with contextlib.suppress(NotFoundError):  # a retried DELETE finds it gone
                 await self.graph.request("DELETE", f"/users/{action.target_id}", idempotent=True)
             await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
-            await self._audit(
-                action,
-                "guest.delete",
-                before={"deletedDateTime": None},
-                after={"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
-            )
             return Outcome.DONE, "deleted (restorable for 30 days)"
         raise ValueError(f"unknown action {action.kind}")
 
@@ -218,12 +221,6 @@ class _Applier:
         await self.graph.request(
             "PATCH", f"/users/{action.target_id}", json_body={"accountEnabled": enabled}, idempotent=True
         )
-        await self._audit(
-            action,
-            "guest.enable" if enabled else "guest.disable",
-            before={"accountEnabled": not enabled},
-            after={"accountEnabled": enabled},
-        )
 
     async def _set_stage(self, user_id: str, stage: Stage, **dates: str) -> None:
         record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
@@ -235,6 +232,17 @@ class _Applier:
         if record is not None:
             with contextlib.suppress(StaleVersionError):
                 await self.store.delete(record)
+
+    async def _audit_once(
+        self, action: Action, name: str, resumed: bool, before: dict[str, Any], after: dict[str, Any]
+    ) -> None:
+        """Audit a change just *before* making it, so a crash can never leave a change without its entry
+        (restore tolerates an entry whose change did not happen). A resumed action is audited once."""
+        if resumed:
+            async for entry in self.store.read_audit(run_id=self.run_id, target_id=action.target_id):
+                if entry.action == name:
+                    return
+        await self._audit(action, name, before=before, after=after)
 
     async def _audit(self, action: Action, name: str, *, before: dict[str, Any], after: dict[str, Any]) -> None:
         await self.store.append_audit(
