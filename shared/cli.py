@@ -438,6 +438,27 @@ def restore_command(
     stdout.print(f"{len(lines)} change(s) undone" if lines else "nothing to undo")
 
 
+@app.command("demo")
+def demo(ctx: typer.Context) -> None:
+    """Try the whole guest lifecycle against an emulated tenant: invite, redeem, sweep. No tenant needed."""
+    import asyncio
+
+    from shared.config import load_settings
+    from shared.demo import prepare_out, run_demo
+
+    settings = load_settings(**{k: v for k, v in ctx.obj.items() if k not in ("graph_url", "auth")})
+    try:
+        import emulator  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "the demo needs the emulator", hint="install the extra: pip install 'guestctl[emulator]'"
+        ) from None
+    written = asyncio.run(run_demo(prepare_out(settings.out), lambda line: stdout.print(line, highlight=False)))
+    stdout.print(f"\nFiles written under {settings.out}/:")
+    for path in written:
+        stdout.print(f"  {path.name}")
+
+
 @app.command("emulator")
 def run_emulator(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,

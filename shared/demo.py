@@ -1,0 +1,175 @@
+"""`guestctl demo`: the whole life of guest accounts, end to end, against an emulated tenant.
+
+Starts the Graph emulator in-process with its demo tenant, invites the example file, lets some guests
+redeem, moves the emulator's clock forward, and runs the stale-guest sweep twice (flag, then disable) —
+printing what happened and writing the plans, results and audit log under GUESTCTL_OUT.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from shared.config import Policy
+
+# The same rows as examples/invitations.csv (a test keeps the two identical).
+DEMO_INVITATIONS = "".join(
+    line + "\n"
+    for line in (
+        "email,display_name,redirect_url,groups,sponsors,message,send_email",
+        "ann.lee@fabrikam.com,Ann Lee,,Finance Partners,megan.bowen@contoso.com,,true",
+        "raj.patel@northwindtraders.com,Raj Patel,https://myapps.microsoft.com,Project Phoenix;All Partners,"
+        "adele.vance@contoso.com,,true",
+        "sofia.costa@adventure-works.com,Sofia Costa,,Supplier Collaboration,nestor.wilke@contoso.com,,",
+        "lucia.singh@fabrikam.com,Lucia Singh,,Project Phoenix,megan.bowen@contoso.com,,",
+        "adele.vance@contoso.com,Adele Vance,,,,,",
+        "tom.nguyen@gmail.com,Tom Nguyen,,,,,",
+        "kim+test@fabrikam.com,Kim Test,,,,,",
+        "ANN.LEE@fabrikam.com,Ann Lee again,,,,,",
+        "omar.haddad@tailspintoys.com,Omar Haddad,,Board of Directors,,,",
+    )
+)
+DEMO_POLICY = Policy.model_validate(
+    {
+        "invitations": {"denied_domains": ["gmail.com"]},
+        "stale": {"inactive_days": 90, "never_redeemed_days": 30, "disable_after_days": 14, "delete_after_days": 30},
+        "safety": {"max_actions": 100, "max_percent": 90},
+    }
+)
+
+
+def prepare_out(out: Path) -> Path:
+    """The output folder, with any state of an earlier demo removed (each demo starts fresh)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for leftover in out.glob("demo-state.db*"):
+        leftover.unlink()
+    return out
+
+
+async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
+    """Run the demo in `out` (see `prepare_out`); `say` prints a line. Returns the files written."""
+    from emulator.seed import seed_tenant
+    from emulator.testing import EmulatorServer
+    from shared.graph import Budget, Graph, GraphOptions
+    from shared.invitations import apply_invitations, parse_rows, plan_rows
+    from shared.stale import apply_plan, exemptions_now, plan_sweep, run_id_for
+    from shared.store import open_store
+
+    state = out / "demo-state.db"
+    written: list[Path] = []
+
+    def write(name: str, content: str) -> None:
+        path = out / name
+        path.write_text(content, encoding="utf-8")
+        written.append(path)
+
+    with EmulatorServer(seed_tenant("demo")) as emulator:
+        control = emulator.control
+        graph = Graph(
+            GraphOptions(
+                base_url=emulator.base_url,
+                auth="emulator",
+                budget=Budget(resource_units=10**9, writes=10**9, reports=10**9),
+            )
+        )
+
+        def now() -> datetime:
+            return datetime.fromisoformat(control.clock()["now"].replace("Z", "+00:00"))
+
+        say(f"Emulated tenant: {len(emulator.tenant.users)} users at {emulator.base_url}")
+        async with open_store(str(state)) as store:
+            rows = parse_rows(DEMO_INVITATIONS.encode(), name="examples/invitations.csv")
+            plan = await plan_rows(
+                rows,
+                graph,
+                DEMO_POLICY,
+                batch_id="demo",
+                source="examples/invitations.csv",
+                tenant_id=emulator.tenant.id,
+                now=now(),
+            )
+            results = await apply_invitations(plan, graph, store, mailer=None, actor="guestctl demo", clock=now)
+            say("\n1. Invited examples/invitations.csv:")
+            for result in results:
+                say(f"   row {result.row}: {result.email:<34} {result.result.value:<15} {result.reason[:70]}")
+            write("invitations-results.json", json.dumps([r.to_json() for r in results], indent=2))
+            emails = len(control.outbox(kind="invitation"))
+            say(f"   {emails} invitation emails sent (Microsoft's); a rerun would send none.")
+
+            redeemed = [r.user_id for r in results if r.result.value == "invited"][:2]
+            for user_id in redeemed:
+                control.redeem(user_id)
+            say(f"\n2. {len(redeemed)} new guests redeemed their invitation.")
+
+            for step, days in (("3", 100), ("4", 15)):
+                control.advance(days=days)
+                moment = now()
+                sweep = await plan_sweep(
+                    graph, store, DEMO_POLICY, now=moment, scan_id=f"demo-{step}", tenant_id=emulator.tenant.id
+                )
+                counts = "  ".join(f"{k}: {v}" for k, v in sweep.counts.items() if v)
+                kinds: dict[str, int] = {}
+                for action in sweep.actions:
+                    kinds[action.kind.value] = kinds.get(action.kind.value, 0) + 1
+                say(f"\n{step}. {days} days later ({moment:%Y-%m-%d}), stale-guest sweep of {sweep.guests} guests:")
+                say(f"   {counts}")
+                say(f"   plan: {kinds or 'nothing to do'}" + (f" — REFUSED: {sweep.refused}" if sweep.refused else ""))
+                write(f"sweep-plan-{step}.json", json.dumps(sweep.to_json(), indent=2))
+                if sweep.refused:
+                    continue
+                applied = await apply_plan(
+                    sweep,
+                    graph,
+                    store,
+                    DEMO_POLICY,
+                    await exemptions_now(graph, DEMO_POLICY),
+                    actor="guestctl demo",
+                    clock=lambda moment=moment: moment,
+                )
+                outcomes: dict[str, int] = {}
+                for result in applied:
+                    label = f"{result.action.kind.value} {result.outcome.value}"
+                    outcomes[label] = outcomes.get(label, 0) + 1
+                say(f"   applied as run {run_id_for(sweep)}: {outcomes or 'nothing'}")
+                write(
+                    f"sweep-results-{step}.json",
+                    json.dumps(
+                        [
+                            {
+                                "action": r.action.kind.value,
+                                "guest": r.action.display,
+                                "outcome": r.outcome.value,
+                                "detail": r.detail,
+                            }
+                            for r in applied
+                        ],
+                        indent=2,
+                    ),
+                )
+
+            audit = [entry async for entry in store.read_audit()]
+            write(
+                "audit.jsonl",
+                "".join(
+                    json.dumps(
+                        {
+                            "at": e.at.isoformat() if e.at else None,
+                            "action": e.action,
+                            "target": e.target_id,
+                            "reason": e.reason,
+                            "run": e.run_id,
+                        }
+                    )
+                    + "\n"
+                    for e in audit
+                ),
+            )
+            say(
+                f"\n5. The audit log holds {len(audit)} tenant changes; undo a sweep with "
+                "`guestctl restore --run <run id>` (against a real tenant)."
+            )
+        await graph.close()
+    written.append(state)
+    return written
