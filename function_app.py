@@ -8,7 +8,9 @@ import azure.functions as func
 
 from functions.health import bp as health
 from functions.invitations import bp as invitations
+from functions.stale import bp as stale
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health)
 app.register_functions(invitations)
+app.register_functions(stale)

@@ -32,9 +32,12 @@ __all__ = [
     "apply_plan",
     "check_saved_plan",
     "exemptions_now",
+    "load_plan",
+    "plan_id_for",
     "plan_sweep",
     "restore",
     "run_id_for",
+    "save_plan",
 ]
 
 
@@ -94,3 +97,50 @@ def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: 
             "the plan was made under another policy (its digest differs)",
             hint="make a new plan with the current policy; nothing was changed",
         )
+
+
+PLANS_TABLE = "staleplans"
+PLAN_CHUNK_CHARS = 25_000  # each stored part stays under the store's 30,000-character record limit
+
+
+def plan_id_for(plan: Plan) -> str:
+    return plan.digest().removeprefix("sha256:")[:16]
+
+
+async def save_plan(store: Store, plan: Plan) -> str:
+    """Keep a plan in the store (split into parts) so it can be approved later; returns its id."""
+    import json
+
+    plan_id = plan_id_for(plan)
+    text = json.dumps(plan.to_json())
+    parts = [text[i : i + PLAN_CHUNK_CHARS] for i in range(0, len(text), PLAN_CHUNK_CHARS)]
+    for index, part in enumerate(parts):
+        await store.upsert(PLANS_TABLE, plan_id, f"part-{index:05d}", {"text": part})
+    await store.upsert(
+        PLANS_TABLE,
+        plan_id,
+        "meta",
+        {
+            "parts": len(parts),
+            "created_at": plan.created_at.isoformat(),
+            "guests": plan.guests,
+            "actions": len(plan.actions),
+            "refused": plan.refused,
+            "counts": plan.counts,
+        },
+    )
+    return plan_id
+
+
+async def load_plan(store: Store, plan_id: str) -> Plan:
+    import json
+
+    from shared.errors import UnknownItemError
+
+    meta = await store.get(PLANS_TABLE, plan_id, "meta")
+    if meta is None:
+        raise UnknownItemError(f"no saved sweep plan {plan_id!r}", hint="use the plan id the sweep reported")
+    parts = [record.data["text"] async for record in store.query(PLANS_TABLE, plan_id, row_prefix="part-")]
+    if len(parts) != meta.data["parts"]:
+        raise UnknownItemError(f"sweep plan {plan_id!r} is incomplete ({len(parts)} of {meta.data['parts']} parts)")
+    return Plan.from_json(json.loads("".join(parts)))

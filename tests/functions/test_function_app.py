@@ -25,6 +25,8 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "invitation_batch_status",
         "invite_rows",
         "invitation_file_dropped",
+        "stale_sweep",
+        "approve_sweep",
     }
 
 

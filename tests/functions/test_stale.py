@@ -1,0 +1,113 @@
+"""Stale-guest functions through real azure.functions objects: timer plans, approval applies."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+
+from emulator.seed import seed_tenant
+from emulator.testing import EmulatorServer
+
+
+def bindings(functions: dict, name: str) -> list[dict]:
+    return json.loads(functions[name].get_function_json())["bindings"]
+
+
+def test_timer_binding_reads_its_schedule_from_an_app_setting(functions: dict) -> None:
+    assert bindings(functions, "stale_sweep") == [
+        {
+            "direction": "IN",
+            "type": "timerTrigger",
+            "name": "timer",
+            "schedule": "%GUESTCTL_SWEEP_SCHEDULE%",
+            "runOnStartup": False,
+        }
+    ]
+
+
+def test_approve_binding(functions: dict) -> None:
+    assert bindings(functions, "approve_sweep") == [
+        {
+            "direction": "IN",
+            "type": "httpTrigger",
+            "name": "req",
+            "methods": ["POST"],
+            "authLevel": "FUNCTION",
+            "route": "sweeps/{plan_id}/approve",
+        },
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ]
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer) -> Path:
+    emulator.reset(seed_tenant(3, guests=120, members=20, now=datetime.now(UTC)))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("safety:\n  max_actions: 1000\n  max_percent: 100\n")
+    for name in ("GUESTCTL_CLOUD", "GUESTCTL_TENANT_ID", "GUESTCTL_SWEEP_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GUESTCTL_GRAPH_URL", emulator.base_url)
+    monkeypatch.setenv("GUESTCTL_AUTH", "emulator")
+    monkeypatch.setenv("GUESTCTL_STATE", str(tmp_path / "state.db"))
+    monkeypatch.setenv("GUESTCTL_POLICY", str(policy))
+    return tmp_path
+
+
+async def approve(functions: dict, plan_id: str) -> func.HttpResponse:
+    request = func.HttpRequest(
+        method="POST",
+        url=f"/api/sweeps/{plan_id}/approve",
+        body=b"",
+        route_params={"plan_id": plan_id},
+        headers={"x-approver": "ann@contoso.com"},
+    )
+    return await functions["approve_sweep"].get_user_function()(request)
+
+
+async def test_timer_plans_without_changes_and_approval_applies(
+    functions: dict, settings_env: Path, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shared.store import open_store
+
+    caplog.set_level("INFO", logger="guestctl.functions.stale")
+    await functions["stale_sweep"].get_user_function()(TimerRequest())
+    assert [r for r in emulator.control.requests() if r["method"] != "GET" and not r["path"].endswith("$batch")] == []
+    summary = next(r.getMessage() for r in caplog.records if "stale-guest sweep" in r.getMessage())
+    plan_id = summary.split("'plan_id': '")[1].split("'")[0]
+
+    response = await approve(functions, plan_id)
+    body = json.loads(response.get_body())
+    assert response.status_code == 200
+    assert body["outcomes"]
+    assert set(body["outcomes"]) == {"flag done"}
+    async with open_store(str(settings_env / "state.db")) as store:
+        flagged = [r async for r in store.query("staleguests", "guests")]
+    assert len(flagged) == body["outcomes"]["flag done"]
+
+
+async def test_unknown_plan_is_404(functions: dict, settings_env: Path) -> None:
+    assert (await approve(functions, "0123456789abcdef")).status_code == 404
+
+
+async def test_old_plan_is_refused_with_409(functions: dict, settings_env: Path, emulator: EmulatorServer) -> None:
+    from shared.config import load_policy
+    from shared.graph import Graph, GraphOptions
+    from shared.stale import plan_sweep, save_plan
+    from shared.store import open_store
+
+    policy = load_policy(settings_env / "policy.yaml")
+    graph = Graph(GraphOptions(base_url=emulator.base_url, auth="emulator"))
+    async with open_store(str(settings_env / "state.db")) as store:
+        plan = await plan_sweep(
+            graph, store, policy, now=datetime.now(UTC) - timedelta(days=3), scan_id="old", tenant_id=None
+        )
+        plan_id = await save_plan(store, plan)
+    await graph.close()
+    response = await approve(functions, plan_id)
+    assert response.status_code == 409
+    assert "hours old" in json.loads(response.get_body())["error"]
