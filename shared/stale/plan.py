@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.config import Policy
 from shared.stale.records import ExternalState, Guest
-from shared.stale.rules import Category, Verdict, categorise
+from shared.stale.rules import Category, Verdict, categorise, evidence
 
 
 class ActionKind(StrEnum):
@@ -184,7 +184,7 @@ class Planner:
         exempt = self.exemptions.reason(guest, self.now.date())
         verdict = categorise(guest, self.policy.stale, self.now, exempt)
         if verdict.category is Category.STALE and not self.sign_in_activity_available:
-            return Verdict(Category.UNKNOWN, "signInActivity is not available in this tenant", None, verdict.evidence)
+            return Verdict(Category.UNKNOWN, "signInActivity is not available in this tenant")
         stage = self.lifecycle.get(guest.id)
         if (
             stage is not None
@@ -197,7 +197,6 @@ class Planner:
                     Category.DISABLED_LONG,
                     f"disabled by guestctl on {stage.disabled_at:%Y-%m-%d}; {verdict.reason}",
                     verdict.last_active,
-                    verdict.evidence,
                 )
         return verdict
 
@@ -206,7 +205,7 @@ class Planner:
         display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
 
         def action(kind: ActionKind, reason: str) -> Action:
-            return Action(kind, guest.id, display, reason, verdict.evidence)
+            return Action(kind, guest.id, display, reason, evidence(guest))
 
         inactive = verdict.category in (Category.STALE, Category.NEVER_REDEEMED, Category.DISABLED_LONG)
         if stage is None:

@@ -49,11 +49,14 @@ class Guest:
         return address.rsplit("@", 1)[-1].lower() if "@" in address else None
 
 
+_STATES = {"PendingAcceptance": ExternalState.PENDING, "Accepted": ExternalState.ACCEPTED}
+
+
 def parse_time(value: str | None) -> datetime | None:
     """Graph's ISO 8601 UTC timestamps (with Z) → aware datetimes; Graph's 0001-01-01 placeholder → None."""
     if not value or value.startswith("0001-01-01"):
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromisoformat(value)  # Python 3.11 reads the trailing Z itself
 
 
 def guest_from_graph(item: dict[str, Any]) -> Guest:
@@ -75,7 +78,7 @@ def guest_from_graph(item: dict[str, Any]) -> Guest:
         mail=item.get("mail"),
         user_principal_name=item.get("userPrincipalName"),
         created=created,
-        state=ExternalState(state) if state in ("PendingAcceptance", "Accepted") else ExternalState.NONE,
+        state=_STATES.get(state, ExternalState.NONE),  # type: ignore[arg-type]
         state_changed=parse_time(item.get("externalUserStateChangeDateTime")),
         enabled=item.get("accountEnabled") is not False,
         company=item.get("companyName"),

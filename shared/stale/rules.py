@@ -13,7 +13,7 @@ A guest for whom Graph returned no signInActivity is `unknown`, never `stale`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -37,7 +37,6 @@ class Verdict:
     category: Category
     reason: str  # what an admin reads in the plan, the report and the audit log
     last_active: datetime | None = None
-    evidence: dict[str, str | None] = field(default_factory=dict)
 
 
 def sign_in_evidence(guest: Guest) -> datetime | None:
@@ -62,7 +61,8 @@ def last_activity(guest: Guest) -> datetime:
 
 
 def evidence(guest: Guest) -> dict[str, str | None]:
-    """The raw facts behind a verdict, as they go into plans and the audit log."""
+    """The raw facts behind a verdict, as they go into plans and the audit log (built only for guests that
+    get an action: at 100,000 guests it is a third of the planning time)."""
 
     def iso(moment: datetime | None) -> str | None:
         return moment.isoformat() if moment else None
@@ -81,9 +81,8 @@ def evidence(guest: Guest) -> dict[str, str | None]:
 
 def categorise(guest: Guest, policy: StalePolicy, now: datetime, exempt_because: str | None = None) -> Verdict:
     """The guest's category. `exempt_because` names the exemption rule that matched, if any."""
-    facts = evidence(guest)
     if exempt_because:
-        return Verdict(Category.EXEMPT, f"exempt: {exempt_because}", None, facts)
+        return Verdict(Category.EXEMPT, f"exempt: {exempt_because}", None)
     if guest.state is ExternalState.PENDING:
         invited = guest.state_changed or guest.created
         waiting = now - invited
@@ -93,11 +92,10 @@ def categorise(guest: Guest, policy: StalePolicy, now: datetime, exempt_because:
                 f"invitation not redeemed since {invited:%Y-%m-%d} ({waiting.days} days; "
                 f"limit {policy.never_redeemed_days})",
                 invited,
-                facts,
             )
-        return Verdict(Category.ACTIVE, f"invited {invited:%Y-%m-%d}, {waiting.days} days ago", invited, facts)
+        return Verdict(Category.ACTIVE, f"invited {invited:%Y-%m-%d}, {waiting.days} days ago", invited)
     if guest.sign_in is None:
-        return Verdict(Category.UNKNOWN, "Graph returned no signInActivity for this guest", None, facts)
+        return Verdict(Category.UNKNOWN, "Graph returned no signInActivity for this guest", None)
     seen = last_activity(guest)
     idle = now - seen
     if idle > timedelta(days=policy.inactive_days):
@@ -105,6 +103,5 @@ def categorise(guest: Guest, policy: StalePolicy, now: datetime, exempt_because:
             Category.STALE,
             f"last active {seen:%Y-%m-%d} ({idle.days} days; limit {policy.inactive_days})",
             seen,
-            facts,
         )
-    return Verdict(Category.ACTIVE, f"last active {seen:%Y-%m-%d} ({idle.days} days ago)", seen, facts)
+    return Verdict(Category.ACTIVE, f"last active {seen:%Y-%m-%d} ({idle.days} days ago)", seen)
