@@ -314,6 +314,7 @@ async def _sweep(
     from shared.errors import RefusedError
     from shared.graph import Graph, graph_options
     from shared.stale import apply_plan, check_saved_plan, exemptions_now, plan_sweep, run_id_for
+    from shared.stale.notify import notify_sponsors
     from shared.store import open_state
 
     now = utc_now()
@@ -355,6 +356,7 @@ async def _sweep(
                     actor="guestctl sweep",
                     on_action_done=lambda _: progress.advance(task),
                 )
+            notices, unsponsored = await notify_sponsors(plan, results, graph, store, policy, now=now)
         rows = [
             {
                 "action": r.action.kind.value,
@@ -365,8 +367,19 @@ async def _sweep(
             }
             for r in results
         ]
+        notified = [{"sponsor": n.sponsor, "guests": n.guests, "outcome": n.outcome} for n in notices]
         if as_json:
-            print(json.dumps({"run_id": run_id_for(plan), "results": rows}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "run_id": run_id_for(plan),
+                        "results": rows,
+                        "sponsor_notices": notified,
+                        "flagged_without_sponsor": unsponsored,
+                    },
+                    indent=2,
+                )
+            )
         else:
             table = Table(
                 title=f"Run {run_id_for(plan)} (undo with: guestctl restore --run {run_id_for(plan)})",
@@ -377,6 +390,10 @@ async def _sweep(
             for r in rows:
                 table.add_row(r["action"], r["guest"], r["outcome"], r["detail"])
             stdout.print(table)
+            for notice in notices:
+                stdout.print(f"sponsor notice to {notice.sponsor} ({notice.guests} guests): {notice.outcome}")
+            if unsponsored:
+                stdout.print(f"[yellow]{len(unsponsored)} flagged guests have no sponsor to notify[/yellow]")
         return rows
     finally:
         await graph.close()

@@ -36,6 +36,7 @@ async def scheduled_sweep(*, apply: bool) -> dict[str, Any]:
                 plan, graph, store, policy, await exemptions_now(graph, policy), actor="function stale_sweep"
             )
             summary["applied"] = _outcomes(results)
+            summary["sponsor_notices"] = await _notify(plan, results, graph, store, policy)
     return summary
 
 
@@ -60,10 +61,12 @@ async def approve(plan_id: str, *, approver: str | None) -> dict[str, Any]:
             await exemptions_now(graph, policy),
             actor=f"function approve_sweep (approved by {approver or 'function key holder'})",
         )
+        notices = await _notify(plan, results, graph, store, policy)
     return {
         "plan_id": plan_id,
         "run_id": run_id_for(plan),
         "outcomes": _outcomes(results),
+        "sponsor_notices": notices,
         "not_done": [
             {
                 "action": r.action.kind.value,
@@ -75,6 +78,26 @@ async def approve(plan_id: str, *, approver: str | None) -> dict[str, Any]:
             if r.outcome.value in ("skipped", "failed")
         ],
     }
+
+
+async def _notify(plan: Any, results: list[Any], graph: Any, store: Any, policy: Any) -> list[dict[str, Any]]:
+    from shared.stale.notify import notify_sponsors
+
+    notices, unsponsored = await notify_sponsors(plan, results, graph, store, policy, now=utc_now())
+    listed = [{"sponsor": n.sponsor, "guests": n.guests, "outcome": n.outcome} for n in notices]
+    if unsponsored:
+        listed.append({"sponsor": None, "guests": len(unsponsored), "outcome": "no sponsor to notify"})
+    return listed
+
+
+async def _notify(plan: Any, results: list[Any], graph: Any, store: Any, policy: Any) -> list[dict[str, Any]]:
+    from shared.stale.notify import notify_sponsors
+
+    notices, unsponsored = await notify_sponsors(plan, results, graph, store, policy, now=utc_now())
+    listed = [{"sponsor": n.sponsor, "guests": n.guests, "outcome": n.outcome} for n in notices]
+    if unsponsored:
+        listed.append({"sponsor": None, "guests": len(unsponsored), "outcome": "no sponsor to notify"})
+    return listed
 
 
 def _outcomes(results: list[Any]) -> dict[str, int]:
