@@ -236,12 +236,13 @@ class _Applier:
             # An earlier attempt's outcome is unknown: if Graph has the guest, that attempt worked.
             existing = await self._find_by_address(row.key)
             if existing is not None:
-                await self._save(
-                    state,
-                    stage=Stage.INVITED.value,
-                    user_id=existing,
-                    invited_at=state.data["invited_at"] or self.clock().isoformat(),
-                )
+                invited_at = state.data["invited_at"] or self.clock().isoformat()
+                await self._save(state, stage=Stage.INVITED.value, user_id=existing, invited_at=invited_at)
+                # The interrupted run made the change but could not audit it: every change is audited.
+                if not [e async for e in self.store.read_audit(run_id=self.plan.batch_id, target_id=existing)]:
+                    await self._audit(
+                        state, "guest.invite", existing, after={"email": row.email, "confirmedAfterInterruption": True}
+                    )
                 return
         body: dict[str, Any] = {
             "invitedUserEmailAddress": row.email,
@@ -257,13 +258,15 @@ class _Applier:
         state.redeem_url = invitation.get("inviteRedeemUrl")
         user_id = invitation["invitedUser"]["id"]
         invited_at = self.clock().isoformat()
-        await self._save(state, stage=Stage.INVITED.value, user_id=user_id, invited_at=invited_at)
+        # Audit first: a crash before the save leaves the row `inviting`, and the resumed run finds the guest
+        # and this entry, so the change is audited exactly once.
         await self._audit(
             state,
             "guest.invite",
             user_id,
             after={"email": row.email, "sendInvitationMessage": body["sendInvitationMessage"], "invitedAt": invited_at},
         )
+        await self._save(state, stage=Stage.INVITED.value, user_id=user_id, invited_at=invited_at)
 
     async def _resend(self, state: _Row) -> None:
         """--resend for an existing guest: a new invitation email, once per batch."""
@@ -324,15 +327,23 @@ class _Applier:
         }
 
     async def _mailed(self, state: _Row) -> None:
+        """Audit (once, even across an interruption), then record the email as sent."""
         sent_at = self.clock().isoformat()
-        await self._save(state, stage=Stage.MAILED.value, mail_sent_at=sent_at)
         assert self.mailer is not None
-        await self._audit(
-            state,
-            "guest.invitation-email",
-            state.data["user_id"],
-            after={"to": state.plan.email, "from": self.mailer.sender, "sentAt": sent_at},
-        )
+        user_id = state.data["user_id"]
+        earlier = [
+            e
+            async for e in self.store.read_audit(run_id=self.plan.batch_id, target_id=user_id)
+            if e.action == "guest.invitation-email"
+        ]
+        if not earlier:
+            await self._audit(
+                state,
+                "guest.invitation-email",
+                user_id,
+                after={"to": state.plan.email, "from": self.mailer.sender, "sentAt": sent_at},
+            )
+        await self._save(state, stage=Stage.MAILED.value, mail_sent_at=sent_at)
 
     async def _ensure_references(self, state: _Row) -> None:
         """Group memberships and sponsors, in one `$batch` round trip; Graph's "already exist" counts as done."""
@@ -366,12 +377,20 @@ class _Applier:
             else:
                 status = response.status if response else "no response"
                 failures.append(f"POST {path}: {status} {error.get('code', '')} {error.get('message', '')}".strip())
-        added = {name: [t for t in done[name] if t not in state.data[name]] for name in done}
+        # Audit before recording, skipping what an interrupted run already audited: exactly one entry each.
+        audited = {
+            (e.action, json.dumps(e.after, sort_keys=True))
+            async for e in self.store.read_audit(run_id=self.plan.batch_id, target_id=user_id)
+        }
+        for name, action, key in (
+            ("groups_done", "group.add-member", "group"),
+            ("sponsors_done", "guest.add-sponsor", "sponsor"),
+        ):
+            for target in done[name]:
+                after = {key: target}
+                if target not in state.data[name] and (action, json.dumps(after, sort_keys=True)) not in audited:
+                    await self._audit(state, action, user_id, after=after)
         await self._save(state, **done)
-        for group_id in added["groups_done"]:
-            await self._audit(state, "group.add-member", user_id, after={"group": group_id})
-        for sponsor_id in added["sponsors_done"]:
-            await self._audit(state, "guest.add-sponsor", user_id, after={"sponsor": sponsor_id})
         if failures:
             raise GraphError("; ".join(failures))
 

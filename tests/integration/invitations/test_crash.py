@@ -3,6 +3,7 @@ invited exactly once and got exactly one invitation email — Microsoft's, or ou
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
 import signal
@@ -143,3 +144,14 @@ def test_killed_runs_finish_with_each_guest_invited_and_emailed_once(
     for user in users:
         assert any(user.id in g.members for g in emulator.tenant.groups.values())
         assert len(user.sponsors) == 1
+    from shared.store import open_store
+
+    async def audited() -> Counter[tuple[str, str]]:
+        async with open_store(str(tmp_path / "state.db")) as store:
+            return Counter([(e.action, e.target_id) async for e in store.read_audit()])
+
+    changes = ["guest.invite", "group.add-member", "guest.add-sponsor"]
+    if own_email:
+        changes.append("guest.invitation-email")
+    expected = Counter((action, u.id) for u in users for action in changes)
+    assert asyncio.run(audited()) == expected, "every change (invitation, membership, sponsor, email) audited once"
