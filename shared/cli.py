@@ -39,7 +39,7 @@ stderr = Console(stderr=True)
 
 def _version(value: bool) -> None:
     if value:
-        stdout.print(f"guestctl {__version__}")
+        stdout.print(f"guestctl {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -181,8 +181,6 @@ async def _invite(
     apply: bool,
     as_json: bool,
 ) -> list[dict[str, Any]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from shared.clock import utc_now
     from shared.graph import Graph, graph_options
     from shared.invitations import Mailer, apply_invitations, plan_rows
@@ -215,14 +213,7 @@ async def _invite(
             return planned
         sender = policy.invitations.sender_mailbox
         async with open_state(settings) as store:
-            with Progress(
-                TextColumn("inviting"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=stderr,
-                disable=as_json or not stderr.is_terminal,
-            ) as progress:
+            with _progress("inviting", quiet=as_json) as progress:
                 task = progress.add_task("rows", total=len(plan.rows))
                 results = await apply_invitations(
                     plan,
@@ -240,6 +231,20 @@ async def _invite(
         return applied
     finally:
         await graph.close()
+
+
+def _progress(label: str, *, quiet: bool) -> Any:
+    """A progress bar on stderr for people at a terminal; silent for --json and pipes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=quiet or not stderr.is_terminal,
+    )
 
 
 def _show_rows(
@@ -308,8 +313,6 @@ def _read_plan(path: Path) -> Any:
 async def _sweep(
     settings: Settings, policy: Policy, saved: Any, apply: bool, out: Path | None, as_json: bool
 ) -> list[dict[str, Any]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from shared.clock import utc_now
     from shared.errors import RefusedError
     from shared.graph import Graph, graph_options
@@ -339,13 +342,7 @@ async def _sweep(
                     f"the plan was refused: {plan.refused}",
                     hint="nothing was changed; review the plan, then raise the caps in the policy",
                 )
-            with Progress(
-                TextColumn("applying"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                console=stderr,
-                disable=as_json or not stderr.is_terminal,
-            ) as progress:
+            with _progress("applying", quiet=as_json) as progress:
                 task = progress.add_task("actions", total=len(plan.actions))
                 results = await apply_plan(
                     plan,

@@ -23,7 +23,6 @@ the audit log, a log line or a report (it is, of course, in the email).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.clock import Clock, utc_now
+from shared.concurrency import map_bounded
 from shared.errors import AlreadyExistsError, GraphError, NotFoundError, StaleVersionError
 from shared.graph import Graph
 from shared.graph.batch import BatchRequest
@@ -120,16 +120,7 @@ async def apply_invitations(
     """Carry out `plan`; return one result per row, in row order. Safe to run again at any time."""
     await _record_batch(plan, store, clock)
     applier = _Applier(plan, graph, store, mailer, actor, clock)
-    gate = asyncio.Semaphore(ROWS_IN_FLIGHT)
-
-    async def one(row: RowPlan) -> RowResult:
-        async with gate:
-            result = await applier.apply_row(row)
-        if on_row_done:
-            on_row_done(result)
-        return result
-
-    return list(await asyncio.gather(*(one(row) for row in plan.rows)))
+    return await map_bounded(plan.rows, applier.apply_row, limit=ROWS_IN_FLIGHT, on_done=on_row_done)
 
 
 async def _record_batch(plan: InvitationPlan, store: Store, clock: Clock) -> None:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.clock import Clock, utc_now
+from shared.concurrency import map_bounded
 from shared.config import Policy
 from shared.errors import AlreadyExistsError, GraphError, NotFoundError, RefusedError, StaleVersionError
 from shared.graph import Graph
@@ -88,16 +88,7 @@ async def apply_plan(
     if plan.policy_digest != policy.digest():
         raise RefusedError("the plan was made under another policy", hint="make a new plan; nothing was changed")
     applier = _Applier(plan, graph, store, policy, exemptions, actor, clock)
-    gate = asyncio.Semaphore(ACTIONS_IN_FLIGHT)
-
-    async def one(action: Action) -> ActionResult:
-        async with gate:
-            result = await applier.apply(action)
-        if on_action_done:
-            on_action_done(result)
-        return result
-
-    return list(await asyncio.gather(*(one(action) for action in plan.actions)))
+    return await map_bounded(plan.actions, applier.apply, limit=ACTIONS_IN_FLIGHT, on_done=on_action_done)
 
 
 class _Applier:
