@@ -3,6 +3,8 @@
 timer  GUESTCTL_SWEEP_SCHEDULE (app setting, NCRONTAB; the deployment copies policy schedules.sweep)
        GUESTCTL_SWEEP_MODE=plan (default): scan, plan, keep the plan for approval, log a summary
        GUESTCTL_SWEEP_MODE=apply: also apply it, within the policy's caps
+       GUESTCTL_SWEEP_TIME_BUDGET (seconds, default 420): past it the sweep continues through the queue
+queue  stale-sweeps: continues a sweep that ran out of time, from its checkpoint
 POST /api/sweeps/{plan_id}/approve   apply a kept plan after review (re-validated: age, tenant, policy)
 """
 
@@ -20,12 +22,41 @@ bp = func.Blueprint()
 log = logging.getLogger("guestctl.functions.stale")
 
 
-@bp.timer_trigger(arg_name="timer", schedule="%GUESTCTL_SWEEP_SCHEDULE%", run_on_startup=False)
-async def stale_sweep(timer: func.TimerRequest) -> None:
+QUEUE = "stale-sweeps"
+STORAGE = "AzureWebJobsStorage"
+DEFAULT_TIME_BUDGET = 420.0  # seconds: well inside the 10-minute function timeout (host.json)
+
+
+async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:
+    import json
+
     from shared.stale.service import scheduled_sweep
 
-    summary = await scheduled_sweep(apply=os.environ.get("GUESTCTL_SWEEP_MODE", "plan").lower() == "apply")
-    log.info("stale-guest sweep: %s", summary)
+    summary = await scheduled_sweep(
+        apply=os.environ.get("GUESTCTL_SWEEP_MODE", "plan").lower() == "apply",
+        scan_id=scan_id,
+        time_budget=float(os.environ.get("GUESTCTL_SWEEP_TIME_BUDGET", DEFAULT_TIME_BUDGET)),
+    )
+    if "continue" in summary:
+        more.set(json.dumps({"scan_id": summary["continue"]}))  # the next invocation resumes this sweep
+        log.info("stale-guest sweep %s continues in the next invocation", summary["continue"])
+    else:
+        log.info("stale-guest sweep: %s", summary)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%GUESTCTL_SWEEP_SCHEDULE%", run_on_startup=False)
+@bp.queue_output(arg_name="more", queue_name=QUEUE, connection=STORAGE)
+async def stale_sweep(timer: func.TimerRequest, more: func.Out[str]) -> None:
+    await _sweep(None, more)
+
+
+@bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=STORAGE)
+@bp.queue_output(arg_name="more", queue_name=QUEUE, connection=STORAGE)
+async def continue_stale_sweep(message: func.QueueMessage, more: func.Out[str]) -> None:
+    """A large tenant's sweep, continued where the previous invocation ran out of time."""
+    import json
+
+    await _sweep(json.loads(message.get_body())["scan_id"], more)
 
 
 @bp.route(route="sweeps/{plan_id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

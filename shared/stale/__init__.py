@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from shared.config import Policy
@@ -12,11 +15,13 @@ from shared.stale.apply import ActionResult, Outcome, apply_plan, load_lifecycle
 from shared.stale.fetch import (
     SignInActivityUnavailable,
     directory_role_holders,
+    read_checkpoint,
     resolve_groups,
     scan_guests,
     transitive_group_members,
 )
 from shared.stale.plan import Action, ActionKind, Exemptions, Plan, Planner
+from shared.stale.records import Guest
 from shared.stale.rules import Category
 from shared.store import Store
 
@@ -52,33 +57,105 @@ async def exemptions_now(graph: Graph, policy: Policy) -> Exemptions:
     return Exemptions.from_policy(policy, role_holders=holders, group_members=members)
 
 
+PROGRESS_TABLE = "staleprogress"
+ACTIONS_PER_PART = 25  # keeps each stored part well under the store's 30,000-character record limit
+
+
 async def plan_sweep(
-    graph: Graph, store: Store, policy: Policy, *, now: datetime, scan_id: str, tenant_id: str | None
-) -> Plan:
-    """Scan every guest and plan the next stage for each, within the policy's caps. No tenant changes."""
+    graph: Graph,
+    store: Store,
+    policy: Policy,
+    *,
+    now: datetime,
+    scan_id: str,
+    tenant_id: str | None,
+    time_budget: float | None = None,
+) -> Plan | None:
+    """Scan every guest and plan the next stage for each, within the policy's caps. No tenant changes.
+
+    Resumable: each finished page's part of the plan is kept under `scan_id`. With a `time_budget`
+    (seconds) the scan stops once it is spent and returns None; calling again with the same `scan_id`
+    continues where it stopped (a 100,000-guest tenant may need several Functions invocations). A resumed
+    sweep keeps the moment of its first call as "now", so the whole plan judges guests at one instant.
+    """
+    meta = await store.get(PROGRESS_TABLE, scan_id, "meta")
+    finished = await read_checkpoint(store, scan_id)
+    if meta is not None and finished is not None and finished.finished:
+        # A completed sweep under this id: start a new one rather than count its pages twice.
+        async for record in store.query(PROGRESS_TABLE, scan_id):
+            await store.delete(record)
+        meta = None
+    if meta is None:
+        meta = await store.upsert(PROGRESS_TABLE, scan_id, "meta", {"now": now.isoformat(), "sign_in": True})
+    now = datetime.fromisoformat(meta.data["now"])
+    available = bool(meta.data["sign_in"])
     exemptions = await exemptions_now(graph, policy)
     lifecycle = await load_lifecycle(store)
-    available = True
-    planner = Planner(policy, now, lifecycle=lifecycle, exemptions=exemptions, tenant_id=tenant_id)
+    planner = Planner(
+        policy,
+        now,
+        lifecycle=lifecycle,
+        exemptions=exemptions,
+        tenant_id=tenant_id,
+        sign_in_activity_available=available,
+    )
+    scan = scan_id if available else scan_id + "-no-sign-in"
+    checkpoint = await read_checkpoint(store, scan)
+    await _restore_progress(store, scan_id, planner, before_page=checkpoint.pages if checkpoint else 0)
+    started = time.monotonic()
     try:
-        async for page in scan_guests(graph, store, scan_id=scan_id):
-            planner.add(page)
+        async with contextlib.aclosing(scan_guests(graph, store, scan_id=scan, sign_in_activity=available)) as pages:
+            first = True
+            async for page in pages:
+                index = (await read_checkpoint(store, scan)).pages  # type: ignore[union-attr]
+                # Checked before a page (never before the first): asking for this page has saved the
+                # checkpoint past the previous one, so the next invocation starts exactly here.
+                if not first and time_budget is not None and time.monotonic() - started > time_budget:
+                    log.info("sweep %s: time budget spent before page %d; call again to continue", scan_id, index)
+                    return None
+                first = False
+                await _record_page(store, scan_id, index, planner, page)
     except SignInActivityUnavailable as missing:
+        if not available:
+            raise
         log.warning("%s", missing.one_line())
-        available = False
-        planner = Planner(
-            policy,
-            now,
-            lifecycle=lifecycle,
-            exemptions=exemptions,
-            tenant_id=tenant_id,
-            sign_in_activity_available=False,
+        await store.upsert(PROGRESS_TABLE, scan_id, "meta", {"now": now.isoformat(), "sign_in": False})
+        async for record in store.query(PROGRESS_TABLE, scan_id, row_prefix="page-"):
+            await store.delete(record)
+        return await plan_sweep(
+            graph, store, policy, now=now, scan_id=scan_id, tenant_id=tenant_id, time_budget=time_budget
         )
-        async for page in scan_guests(graph, store, scan_id=scan_id + "-no-sign-in", sign_in_activity=False):
-            planner.add(page)
-    plan = planner.finish()
-    assert plan.sign_in_activity_available is available
-    return plan
+    return planner.finish()
+
+
+async def _record_page(store: Store, scan_id: str, index: int, planner: Planner, page: list[Guest]) -> None:
+    """Plan one page and keep its share (counts, actions) so a later invocation can resume."""
+    counts_before, actions_before, guests_before = dict(planner.counts), len(planner.actions), planner.guests
+    planner.add(page)
+    counts = {k: v - counts_before.get(k, 0) for k, v in planner.counts.items() if v != counts_before.get(k, 0)}
+    actions = [asdict(a) for a in planner.actions[actions_before:]]
+    parts = [actions[i : i + ACTIONS_PER_PART] for i in range(0, len(actions), ACTIONS_PER_PART)] or [[]]
+    for number, part in enumerate(parts):
+        data: dict[str, object] = {"actions": part}
+        if number == 0:
+            data.update(counts=counts, guests=planner.guests - guests_before, parts=len(parts))
+        await store.upsert(PROGRESS_TABLE, scan_id, f"page-{index:06d}-{number:03d}", data)
+
+
+async def _restore_progress(store: Store, scan_id: str, planner: Planner, *, before_page: int) -> None:
+    pages: dict[int, dict[int, dict[str, object]]] = {}
+    async for record in store.query(PROGRESS_TABLE, scan_id, row_prefix="page-"):
+        _, page, part = record.row.split("-")
+        if int(page) < before_page:
+            pages.setdefault(int(page), {})[int(part)] = record.data
+    for parts in pages.values():
+        head = parts[0]
+        actions = [a for number in range(int(head["parts"])) for a in parts[number]["actions"]]  # type: ignore[index, arg-type]
+        planner.absorb(
+            head["counts"],  # type: ignore[arg-type]
+            int(head["guests"]),  # type: ignore[arg-type]
+            [Action(ActionKind(a["kind"]), a["target_id"], a["display"], a["reason"], a["evidence"]) for a in actions],
+        )
 
 
 def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:

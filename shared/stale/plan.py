@@ -229,6 +229,13 @@ class Planner:
             return action(ActionKind.DELETE, verdict.reason)
         return None
 
+    def absorb(self, counts: dict[str, int], guests: int, actions: list[Action]) -> None:
+        """Take in what an earlier invocation planned for the pages it finished (resumable sweeps)."""
+        for name, count in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + count
+        self.guests += guests
+        self.actions.extend(actions)
+
     def finish(self) -> Plan:
         notes = []
         if not self.sign_in_activity_available:

@@ -7,8 +7,14 @@ from typing import Any
 from shared.clock import utc_now
 
 
-async def scheduled_sweep(*, apply: bool) -> dict[str, Any]:
-    """Plan (and in apply mode, apply) a sweep; the plan is kept in the store for approval."""
+async def scheduled_sweep(
+    *, apply: bool, scan_id: str | None = None, time_budget: float | None = None
+) -> dict[str, Any]:
+    """Plan (and in apply mode, apply) a sweep; the plan is kept in the store for approval.
+
+    With a time budget the sweep may stop early: the result is then `{"continue": scan_id}` and the
+    caller hands that to the next invocation (the queue), which resumes the same sweep.
+    """
     from shared.config import load_policy, load_settings
     from shared.graph import get_graph
     from shared.stale import apply_plan, exemptions_now, plan_sweep, save_plan
@@ -18,10 +24,13 @@ async def scheduled_sweep(*, apply: bool) -> dict[str, Any]:
     policy = load_policy(settings.policy)
     graph = get_graph(settings)
     now = utc_now()
+    scan_id = scan_id or f"timer-{now:%Y%m%dT%H%M%S}"
     async with open_state(settings) as store:
         plan = await plan_sweep(
-            graph, store, policy, now=now, scan_id=f"timer-{now:%Y%m%dT%H%M%S}", tenant_id=settings.tenant_id
+            graph, store, policy, now=now, scan_id=scan_id, tenant_id=settings.tenant_id, time_budget=time_budget
         )
+        if plan is None:
+            return {"continue": scan_id}
         plan_id = await save_plan(store, plan)
         summary: dict[str, Any] = {
             "plan_id": plan_id,

@@ -26,6 +26,7 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "invite_rows",
         "invitation_file_dropped",
         "stale_sweep",
+        "continue_stale_sweep",
         "approve_sweep",
     }
 

@@ -12,21 +12,45 @@ from azure.functions.timer import TimerRequest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
+from tests.functions.conftest import CapturedOut
 
 
 def bindings(functions: dict, name: str) -> list[dict]:
     return json.loads(functions[name].get_function_json())["bindings"]
 
 
+QUEUE_OUT = {
+    "direction": "OUT",
+    "type": "queue",
+    "name": "more",
+    "queueName": "stale-sweeps",
+    "connection": "AzureWebJobsStorage",
+}
+
+
 def test_timer_binding_reads_its_schedule_from_an_app_setting(functions: dict) -> None:
     assert bindings(functions, "stale_sweep") == [
+        QUEUE_OUT,
         {
             "direction": "IN",
             "type": "timerTrigger",
             "name": "timer",
             "schedule": "%GUESTCTL_SWEEP_SCHEDULE%",
             "runOnStartup": False,
-        }
+        },
+    ]
+
+
+def test_continuation_binding(functions: dict) -> None:
+    assert bindings(functions, "continue_stale_sweep") == [
+        QUEUE_OUT,
+        {
+            "direction": "IN",
+            "type": "queueTrigger",
+            "name": "message",
+            "queueName": "stale-sweeps",
+            "connection": "AzureWebJobsStorage",
+        },
     ]
 
 
@@ -75,7 +99,7 @@ async def test_timer_plans_without_changes_and_approval_applies(
     from shared.store import open_store
 
     caplog.set_level("INFO", logger="guestctl.functions.stale")
-    await functions["stale_sweep"].get_user_function()(TimerRequest())
+    await functions["stale_sweep"].get_user_function()(TimerRequest(), CapturedOut())
     assert [r for r in emulator.control.requests() if r["method"] != "GET" and not r["path"].endswith("$batch")] == []
     summary = next(r.getMessage() for r in caplog.records if "stale-guest sweep" in r.getMessage())
     plan_id = summary.split("'plan_id': '")[1].split("'")[0]
@@ -111,3 +135,25 @@ async def test_old_plan_is_refused_with_409(functions: dict, settings_env: Path,
     response = await approve(functions, plan_id)
     assert response.status_code == 409
     assert "hours old" in json.loads(response.get_body())["error"]
+
+
+async def test_a_sweep_out_of_time_continues_through_the_queue(
+    functions: dict,
+    settings_env: Path,
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emulator.reset(seed_tenant(3, guests=1_200, members=20, now=datetime.now(UTC)))  # three pages of 500
+    caplog.set_level("INFO", logger="guestctl.functions.stale")
+    monkeypatch.setenv("GUESTCTL_SWEEP_TIME_BUDGET", "0")
+    more = CapturedOut()
+    await functions["stale_sweep"].get_user_function()(TimerRequest(), more)
+    handoffs = 0
+    while more.was_set:  # the host would deliver each message to continue_stale_sweep
+        message, more = more.value, CapturedOut()
+        handoffs += 1
+        await functions["continue_stale_sweep"].get_user_function()(func.QueueMessage(body=message.encode()), more)
+        assert handoffs < 10
+    assert handoffs == 2, "three pages, one per invocation with no time to spare"
+    assert any("'plan_id'" in r.getMessage() for r in caplog.records), "the last invocation kept the plan"
