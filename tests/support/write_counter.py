@@ -44,9 +44,10 @@ def main() -> None:
             self.wfile.write(body)
 
         def do_PATCH(self) -> None:
-            now = time.monotonic()
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with lock:
+                # Stamped under the lock, so `arrivals` stays sorted for bisect (threads race otherwise).
+                now = time.monotonic()
                 recent = len(arrivals) - bisect.bisect_right(arrivals, now - args.window)
                 if recent >= args.limit:
                     throttled.append(now)
