@@ -58,9 +58,7 @@ print(time.perf_counter() - t)
 def measure(code: str, runs: int) -> float:
     times = []
     for _ in range(runs):
-        result = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-        )
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
         times.append(float(result.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(16, ge=1, le=64)
     retry_budget_seconds: float = Field(120.0, gt=0, le=900)
     time_scale: float = Field(1.0, gt=0, le=1, description="Shrinks Graph's limit windows (emulator only)")
+    sign_in_activity_per_minute: int = Field(
+        10, ge=1, le=1_000_000, description="Pages of /users with signInActivity per minute (Graph: 10, unconfirmed)"
+    )
 
     @field_validator("graph_url")
     @classmethod

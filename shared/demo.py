@@ -71,7 +71,7 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
             GraphOptions(
                 base_url=emulator.base_url,
                 auth="emulator",
-                budget=Budget(resource_units=10**9, writes=10**9, reports=10**9),
+                budget=Budget(resource_units=10**9, writes=10**9, reports=10**9, sign_in_activity=10**9),
             )
         )
 

@@ -30,7 +30,7 @@ def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
 async def graph(emulator: EmulatorServer) -> AsyncIterator[Graph]:
     """Our real Graph client (kiota adapter, pacer, retry) against the emulator."""
     # The emulator's limits are off unless a test turns them on, so the pacer's budget is unbounded too.
-    unlimited = Budget(resource_units=10**9, writes=10**9, reports=10**9)
+    unlimited = Budget(resource_units=10**9, writes=10**9, reports=10**9, sign_in_activity=10**9)
     client = Graph(
         GraphOptions(
             base_url=emulator.base_url, auth="emulator", budget=unlimited, retry=RetryPolicy(budget_seconds=30)

@@ -337,7 +337,9 @@ def graph_options(settings: Settings) -> GraphOptions:
         auth=settings.auth,
         tenant_id=settings.tenant_id,
         client_id=settings.client_id,
-        budget=Budget.for_tenant(settings.tenant_size, settings.budget_fraction, settings.time_scale),
+        budget=Budget.for_tenant(
+            settings.tenant_size, settings.budget_fraction, settings.time_scale, settings.sign_in_activity_per_minute
+        ),
         retry=RetryPolicy(budget_seconds=settings.retry_budget_seconds),
         max_concurrency=settings.max_concurrency,
     )

@@ -41,9 +41,17 @@ class Budget:
     write_window: float = 150.0
     reports: int = 5
     report_window: float = 10.0
+    sign_in_activity: int = 10  # pages of /users with signInActivity (graph-facts §5, unconfirmed: budgeted)
+    sign_in_activity_window: float = 60.0
 
     @classmethod
-    def for_tenant(cls, size: TenantSize = "L", fraction: float = 1.0, time_scale: float = 1.0) -> Budget:
+    def for_tenant(
+        cls,
+        size: TenantSize = "L",
+        fraction: float = 1.0,
+        time_scale: float = 1.0,
+        sign_in_activity_per_minute: int = 10,
+    ) -> Budget:
         """`time_scale` < 1 shrinks the windows (for an emulator running with the same time scale)."""
         return cls(
             resource_units=max(1, int(RESOURCE_UNITS_PER_10S[size] * fraction)),
@@ -52,6 +60,8 @@ class Budget:
             write_window=150.0 * time_scale,
             reports=max(1, int(5 * fraction)),
             report_window=10.0 * time_scale,
+            sign_in_activity=max(1, sign_in_activity_per_minute),
+            sign_in_activity_window=60.0 * time_scale,
         )
 
 
@@ -111,6 +121,7 @@ class Pacer:
             SlidingWindow(self.budget.resource_units, self.budget.resource_unit_window, clock),
             SlidingWindow(self.budget.writes, self.budget.write_window, clock),
             SlidingWindow(self.budget.reports, self.budget.report_window, clock),
+            SlidingWindow(self.budget.sign_in_activity, self.budget.sign_in_activity_window, clock),
         )
         self.max_concurrency = max_concurrency
         self.min_concurrency = min_concurrency
@@ -122,8 +133,8 @@ class Pacer:
         self.throttled = 0  # 429s seen, for reports and benchmarks
 
     @staticmethod
-    def _units(cost: Cost) -> tuple[int, int, int]:
-        return cost.resource_units, cost.writes, cost.reports
+    def _units(cost: Cost) -> tuple[int, int, int, int]:
+        return cost.resource_units, cost.writes, cost.reports, cost.sign_in_activity
 
     def _wait_time(self, cost: Cost) -> float | None:
         if self._in_flight >= int(self.concurrency):

@@ -23,6 +23,14 @@ from shared.graph.costs import Cost, request_cost
         pytest.param("DELETE", "/groups/g/members/u/$ref", None, Cost(1, 1), id="remove-member-is-a-write"),
         pytest.param("POST", "/invitations", None, Cost(1, 1), id="invite-is-a-write"),
         pytest.param("GET", "/auditLogs/signIns", None, Cost(0, 0, 1), id="sign-in-logs-use-reports-budget"),
+        pytest.param(
+            "GET",
+            "/users",
+            {"$select": "id,signInActivity"},
+            Cost(1, sign_in_activity=1),
+            id="user-list-with-signInActivity-budgeted",
+        ),
+        pytest.param("GET", "/users/abc", {"$select": "id,signInActivity"}, Cost(1), id="single-user-recheck-not"),
     ],
 )
 def test_request_cost(method: str, path: str, query: dict[str, str] | None, expected: Cost) -> None:
