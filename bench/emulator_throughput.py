@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emulator.testing import EmulatorProcess
 
 TARGET_USERS_PER_SECOND = 20_000
 RSS_LIMIT_MB = 400
@@ -33,12 +33,6 @@ LISTINGS = {
         "$top": "500",
     },
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -90,41 +84,10 @@ def main() -> None:
     parser.add_argument("--guests", type=int, default=100_000)
     parser.add_argument("--members", type=int, default=2_000)
     args = parser.parse_args()
-    port = free_port()
-    root = Path(__file__).resolve().parent.parent
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "--port",
-            str(port),
-            "--seed",
-            "42",
-            "--guests",
-            str(args.guests),
-            "--members",
-            str(args.members),
-            "--no-limits",
-        ],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    try:
-        base = server.stdout.readline().strip() if server.stdout else ""
-        with httpx.Client(timeout=60.0) as probe:
-            while True:
-                try:
-                    probe.get(f"http://127.0.0.1:{port}/_emulator/health").raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if server.poll() is not None:
-                        raise SystemExit("the emulator exited during start-up") from None
-                    time.sleep(0.1)
+    tenant = ("--seed", "42", "--guests", str(args.guests), "--members", str(args.members), "--no-limits")
+    with EmulatorProcess(*tenant) as server:
+        base = server.base_url
         seeded = time.perf_counter() - started
         idle_rss = current_rss_mb(server.pid)
         print(
@@ -147,9 +110,6 @@ def main() -> None:
             f"server peak RSS: {peak:.0f} MB ({peak / RSS_LIMIT_MB:.2f}x the {RSS_LIMIT_MB} MB budget); "
             f"client peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from emulator.testing import ControlClient  # noqa: E402
+from emulator.testing import ControlClient, EmulatorProcess  # noqa: E402
 from shared.config import Policy  # noqa: E402
 from shared.graph import Budget, Graph, GraphOptions, RetryPolicy  # noqa: E402
 from shared.invitations import InvitationRow, apply_invitations, plan_rows  # noqa: E402
@@ -32,44 +30,6 @@ from shared.store import open_store  # noqa: E402
 
 WRITES_PER_WINDOW = 3_000  # graph-facts §5: per app+tenant, per 150 s
 WINDOW_SECONDS = 150.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_emulator(port: int, time_scale: float) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "--port",
-            str(port),
-            "--seed",
-            "5",
-            "--guests",
-            "200",
-            "--members",
-            "50",
-            "--time-scale",
-            str(time_scale),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    process.stdout.readline()  # the base URL line: the server is about to listen
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the emulator did not start")
 
 
 def make_rows(base_url: str, count: int, offset: int = 0) -> list[InvitationRow]:
@@ -158,29 +118,27 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.2)
     parser.add_argument("--baseline-rows", type=int, default=40)
     args = parser.parse_args()
-    port = free_port()
-    emulator = start_emulator(port, args.time_scale)
-    control = ControlClient(f"http://127.0.0.1:{port}")
-    base_url = f"http://127.0.0.1:{port}/v1.0"
-    try:
-        control.set_faults(seed=1, latency_ms=[150, 300])
-        control.set_limits(enabled=True, time_scale=args.time_scale, sign_in_activity_limit=False)
-        rows = make_rows(base_url, args.rows)
-        with tempfile.TemporaryDirectory() as folder:
-            elapsed, throttled = asyncio.run(run_guestctl(base_url, rows, args.time_scale, Path(folder) / "s.db"))
-        writes = 3 * len(rows)
-        window = WINDOW_SECONDS * args.time_scale
-        budget_rate = WRITES_PER_WINDOW / window
-        requests = 3 * len(rows)  # Graph evaluates each $batch item as one request
-        fastest = (math.ceil(writes / WRITES_PER_WINDOW) - 1) * window
-        control.set_limits(enabled=False)
-        baseline_rows = make_rows(base_url, args.baseline_rows, offset=10 * args.rows)
-        baseline = asyncio.run(run_sdk_loop(base_url, baseline_rows))
-        baseline_full = baseline / len(baseline_rows) * len(rows)
-    finally:
-        control.close()
-        emulator.kill()
-        emulator.wait()
+    tenant = ("--seed", "5", "--guests", "200", "--members", "50", "--time-scale", str(args.time_scale))
+    with EmulatorProcess(*tenant) as em:
+        base_url = em.base_url
+        control = ControlClient(em.root_url)
+        try:
+            control.set_faults(seed=1, latency_ms=[150, 300])
+            control.set_limits(enabled=True, time_scale=args.time_scale, sign_in_activity_limit=False)
+            rows = make_rows(base_url, args.rows)
+            with tempfile.TemporaryDirectory() as folder:
+                elapsed, throttled = asyncio.run(run_guestctl(base_url, rows, args.time_scale, Path(folder) / "s.db"))
+            writes = 3 * len(rows)
+            window = WINDOW_SECONDS * args.time_scale
+            budget_rate = WRITES_PER_WINDOW / window
+            requests = 3 * len(rows)  # Graph evaluates each $batch item as one request
+            fastest = (math.ceil(writes / WRITES_PER_WINDOW) - 1) * window
+            control.set_limits(enabled=False)
+            baseline_rows = make_rows(base_url, args.baseline_rows, offset=10 * args.rows)
+            baseline = asyncio.run(run_sdk_loop(base_url, baseline_rows))
+            baseline_full = baseline / len(baseline_rows) * len(rows)
+        finally:
+            control.close()
     print(
         f"guestctl: {len(rows)} rows, {writes} writes in {elapsed:.1f} s "
         f"(write budget {WRITES_PER_WINDOW} per {window:.0f} s = {budget_rate:.0f}/s, latency 150-300 ms)"

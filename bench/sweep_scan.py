@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from emulator.testing import EmulatorProcess  # noqa: E402
 
 RSS_GOAL_MB = 200
 RATIO_GOAL = 1.3
@@ -228,49 +228,6 @@ def run_child(kind: str, base_url: str, sdk_guests: int) -> dict[str, Any]:
 
 
 # -- orchestration -----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_emulator(port: int, guests: int, members: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "--port",
-            str(port),
-            "--seed",
-            "1",
-            "--guests",
-            str(guests),
-            "--members",
-            str(members),
-            "--no-limits",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-def wait_for_port(server: subprocess.Popen[str], port: int, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("the emulator exited during start-up")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the emulator did not open port {port} within {timeout:.0f} s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--guests", type=int, default=100_000)
@@ -284,12 +241,11 @@ def main() -> None:
         child(args)
         return
 
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}/v1.0"
     started = time.perf_counter()
-    server = start_emulator(port, args.guests, args.members)
-    try:
-        wait_for_port(server, port)
+    with EmulatorProcess(
+        "--seed", "1", "--guests", str(args.guests), "--members", str(args.members), "--no-limits"
+    ) as emulator:
+        base_url = emulator.base_url
         print(
             f"tenant: {args.guests:,} guests + {args.members:,} members, emulator ready in "
             f"{time.perf_counter() - started:.1f} s (separate process, limits off)"
@@ -299,9 +255,6 @@ def main() -> None:
             for kind in runs:
                 runs[kind].append(run_child(kind, base_url, args.sdk_guests))
         sdk = run_child("sdk", base_url, args.sdk_guests)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     best = {kind: min(results, key=lambda r: r["seconds"]) for kind, results in runs.items()}
     all_runs = {kind: ", ".join(f"{r['seconds']:.2f} s" for r in results) for kind, results in runs.items()}
