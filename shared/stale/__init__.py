@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
-from dataclasses import asdict
 from datetime import datetime, timedelta
 
+import msgspec
+
 from shared.config import Policy
-from shared.errors import RefusedError
+from shared.errors import RefusedError, UnknownItemError
 from shared.graph import Graph
 from shared.stale.apply import ActionResult, Outcome, apply_plan, load_lifecycle, restore, run_id_for
 from shared.stale.fetch import (
@@ -24,6 +26,7 @@ from shared.stale.plan import Action, ActionKind, Exemptions, Plan, Planner
 from shared.stale.records import Guest
 from shared.stale.rules import Category
 from shared.store import Store
+from shared.store.text import put_text, read_text, read_texts
 
 log = logging.getLogger("guestctl.stale")
 
@@ -58,7 +61,6 @@ async def exemptions_now(graph: Graph, policy: Policy) -> Exemptions:
 
 
 PROGRESS_TABLE = "staleprogress"
-ACTIONS_PER_PART = 25  # keeps each stored part well under the store's 30,000-character record limit
 
 
 async def plan_sweep(
@@ -128,34 +130,35 @@ async def plan_sweep(
     return planner.finish()
 
 
+class _PageShare(msgspec.Struct):
+    """What one page of a sweep added to the plan, kept so that a later invocation can resume."""
+
+    counts: dict[str, int]
+    guests: int
+    actions: list[Action]
+
+
 async def _record_page(store: Store, scan_id: str, index: int, planner: Planner, page: list[Guest]) -> None:
     """Plan one page and keep its share (counts, actions) so a later invocation can resume."""
     counts_before, actions_before, guests_before = dict(planner.counts), len(planner.actions), planner.guests
     planner.add(page)
-    counts = {k: v - counts_before.get(k, 0) for k, v in planner.counts.items() if v != counts_before.get(k, 0)}
-    actions = [asdict(a) for a in planner.actions[actions_before:]]
-    parts = [actions[i : i + ACTIONS_PER_PART] for i in range(0, len(actions), ACTIONS_PER_PART)] or [[]]
-    for number, part in enumerate(parts):
-        data: dict[str, object] = {"actions": part}
-        if number == 0:
-            data.update(counts=counts, guests=planner.guests - guests_before, parts=len(parts))
-        await store.upsert(PROGRESS_TABLE, scan_id, f"page-{index:06d}-{number:03d}", data)
+    share = _PageShare(
+        counts={k: v - counts_before.get(k, 0) for k, v in planner.counts.items() if v != counts_before.get(k, 0)},
+        guests=planner.guests - guests_before,
+        actions=planner.actions[actions_before:],
+    )
+    await put_text(store, PROGRESS_TABLE, scan_id, f"page-{index:06d}", msgspec.json.encode(share).decode())
 
 
 async def _restore_progress(store: Store, scan_id: str, planner: Planner, *, before_page: int) -> None:
-    pages: dict[int, dict[int, dict[str, object]]] = {}
-    async for record in store.query(PROGRESS_TABLE, scan_id, row_prefix="page-"):
-        _, page, part = record.row.split("-")
-        if int(page) < before_page:
-            pages.setdefault(int(page), {})[int(part)] = record.data
-    for parts in pages.values():
-        head = parts[0]
-        actions = [a for number in range(int(head["parts"])) for a in parts[number]["actions"]]  # type: ignore[index, arg-type]
-        planner.absorb(
-            head["counts"],  # type: ignore[arg-type]
-            int(head["guests"]),  # type: ignore[arg-type]
-            [Action(ActionKind(a["kind"]), a["target_id"], a["display"], a["reason"], a["evidence"]) for a in actions],
-        )
+    texts = await read_texts(store, PROGRESS_TABLE, scan_id, prefix="page-")
+    for key in sorted(texts):
+        if int(key.removeprefix("page-")) < before_page:
+            share = _share_decoder.decode(texts[key])
+            planner.absorb(share.counts, share.guests, share.actions)
+
+
+_share_decoder = msgspec.json.Decoder(_PageShare)
 
 
 def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
@@ -177,7 +180,6 @@ def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: 
 
 
 PLANS_TABLE = "staleplans"
-PLAN_CHUNK_CHARS = 25_000  # each stored part stays under the store's 30,000-character record limit
 
 
 def plan_id_for(plan: Plan) -> str:
@@ -185,20 +187,15 @@ def plan_id_for(plan: Plan) -> str:
 
 
 async def save_plan(store: Store, plan: Plan) -> str:
-    """Keep a plan in the store (split into parts) so it can be approved later; returns its id."""
-    import json
-
+    """Keep a plan in the store so it can be approved later; returns its id."""
     plan_id = plan_id_for(plan)
-    text = json.dumps(plan.to_json())
-    parts = [text[i : i + PLAN_CHUNK_CHARS] for i in range(0, len(text), PLAN_CHUNK_CHARS)]
-    for index, part in enumerate(parts):
-        await store.upsert(PLANS_TABLE, plan_id, f"part-{index:05d}", {"text": part})
+    parts = await put_text(store, PLANS_TABLE, plan_id, "plan", json.dumps(plan.to_json()))
     await store.upsert(
         PLANS_TABLE,
         plan_id,
         "meta",
         {
-            "parts": len(parts),
+            "parts": parts,
             "created_at": plan.created_at.isoformat(),
             "guests": plan.guests,
             "actions": len(plan.actions),
@@ -210,14 +207,12 @@ async def save_plan(store: Store, plan: Plan) -> str:
 
 
 async def load_plan(store: Store, plan_id: str) -> Plan:
-    import json
-
-    from shared.errors import UnknownItemError
-
     meta = await store.get(PLANS_TABLE, plan_id, "meta")
     if meta is None:
         raise UnknownItemError(f"no saved sweep plan {plan_id!r}", hint="use the plan id the sweep reported")
-    parts = [record.data["text"] async for record in store.query(PLANS_TABLE, plan_id, row_prefix="part-")]
-    if len(parts) != meta.data["parts"]:
-        raise UnknownItemError(f"sweep plan {plan_id!r} is incomplete ({len(parts)} of {meta.data['parts']} parts)")
-    return Plan.from_json(json.loads("".join(parts)))
+    text = await read_text(store, PLANS_TABLE, plan_id, "plan")
+    if text is None:
+        raise UnknownItemError(
+            f"sweep plan {plan_id!r} is incomplete (saving it was interrupted)", hint="make a new plan"
+        )
+    return Plan.from_json(json.loads(text))

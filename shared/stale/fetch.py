@@ -11,6 +11,10 @@ page in hand when a consumer stops (or crashes) is delivered again on resume. Co
 state by guest id. If Graph refuses the saved nextLink (an expired skip token) the scan restarts from
 the first page, which re-delivers guests seen before — the same rule covers it.
 
+Pages are read one ahead: the request for page N+1 leaves when page N is handed over, so Graph works on
+it while the consumer plans page N. A consumer that stops early wastes that one request (cancelled; it
+may already have been sent and counted against the signInActivity budget).
+
 Missing signInActivity (no Entra ID P1 licence or no AuditLog.Read.All; Graph answers 403 when it is
 selected) raises `SignInActivityUnavailable` instead of a page. The caller then stops every
 inactivity action, says why (ARCHITECTURE §5), and may scan again with `sign_in_activity=False` so that
@@ -20,6 +24,7 @@ never-redeemed detection still works.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable
@@ -29,7 +34,7 @@ from typing import Any
 from shared.clock import utc_now
 from shared.errors import ExitCode, GraphError, GuestctlError, NotFoundError, PermissionDeniedError, PolicyError
 from shared.graph import Graph
-from shared.stale.records import GUEST_SELECT, Guest, guest_from_graph
+from shared.stale.records import GUEST_SELECT, Guest, GuestPage, decode_page
 from shared.store import Store
 
 log = logging.getLogger("guestctl.stale")
@@ -145,44 +150,59 @@ async def scan_guests(
     resuming = checkpoint.next_link is not None
     url: str | None = checkpoint.next_link or first_url
 
-    while url is not None:
-        try:
-            document = await graph.get_json(url)
-        except PermissionDeniedError as error:
-            if sign_in_activity:
-                raise await _sign_in_activity_error(graph, error) from error
-            raise
-        except GraphError as error:
-            if not (resuming and error.status in REFUSED_CURSOR_STATUSES):
+    prefetched: asyncio.Task[GuestPage] | None = None
+    try:
+        while url is not None:
+            try:
+                page = await prefetched if prefetched is not None else await _read_page(graph, url)
+            except PermissionDeniedError as error:
+                if sign_in_activity:
+                    raise await _sign_in_activity_error(graph, error) from error
                 raise
-            log.warning(
-                "scan %s: Graph refused the saved nextLink (%s %s); restarting from the first page, "
-                "guests already delivered will be delivered again",
-                scan_id,
-                error.status,
-                error.code,
-            )
-            checkpoint = ScanCheckpoint(
-                None, 0, 0, utc_now().isoformat(), False, sign_in_activity, restarts=checkpoint.restarts + 1
+            except GraphError as error:
+                if not (resuming and error.status in REFUSED_CURSOR_STATUSES):
+                    raise
+                log.warning(
+                    "scan %s: Graph refused the saved nextLink (%s %s); restarting from the first page, "
+                    "guests already delivered will be delivered again",
+                    scan_id,
+                    error.status,
+                    error.code,
+                )
+                checkpoint = ScanCheckpoint(
+                    None, 0, 0, utc_now().isoformat(), False, sign_in_activity, restarts=checkpoint.restarts + 1
+                )
+                await _save(store, scan_id, checkpoint)
+                resuming = False
+                url = first_url
+                continue
+            prefetched = None
+            resuming = False
+            guests = _guests(page.value, scan_id)
+            if page.next_link is not None:
+                # Ask for the next page now: Graph prepares it while the consumer works on this one.
+                prefetched = asyncio.create_task(_read_page(graph, page.next_link))
+            if guests:
+                yield guests  # the consumer coming back for more is what confirms this page
+            checkpoint = replace(
+                checkpoint,
+                next_link=page.next_link,
+                pages=checkpoint.pages + 1,
+                guests=checkpoint.guests + len(guests),
+                finished=page.next_link is None,
             )
             await _save(store, scan_id, checkpoint)
-            resuming = False
-            url = first_url
-            continue
-        resuming = False
-        guests = _guests(document.get("value", []), scan_id)
-        next_link = document.get("@odata.nextLink")
-        if guests:
-            yield guests  # the consumer coming back for more is what confirms this page
-        checkpoint = replace(
-            checkpoint,
-            next_link=next_link,
-            pages=checkpoint.pages + 1,
-            guests=checkpoint.guests + len(guests),
-            finished=next_link is None,
-        )
-        await _save(store, scan_id, checkpoint)
-        url = next_link
+            url = page.next_link
+    finally:
+        if prefetched is not None:  # the consumer stopped early: the page read ahead is not needed
+            prefetched.cancel()
+            with contextlib.suppress(BaseException):
+                await prefetched
+
+
+async def _read_page(graph: Graph, url: str) -> GuestPage:
+    response = await graph.request("GET", url)
+    return decode_page(response.content)
 
 
 def _resumable(
@@ -203,14 +223,13 @@ def _resumable(
     return saved
 
 
-def _guests(items: list[dict[str, Any]], scan_id: str) -> list[Guest]:
-    guests = []
-    for item in items:
-        # Safety in depth (ARCHITECTURE §5): whatever the filter returned, only guests leave this function.
-        if item.get("userType") != "Guest":
-            log.error("scan %s: Graph returned non-guest %s for a guest filter; skipped", scan_id, item.get("id"))
-            continue
-        guests.append(guest_from_graph(item))
+def _guests(users: list[Guest], scan_id: str) -> list[Guest]:
+    # Safety in depth (ARCHITECTURE §5): whatever the filter returned, only guests leave this function.
+    guests = [user for user in users if user.user_type == "Guest"]
+    if len(guests) != len(users):
+        for user in users:
+            if user.user_type != "Guest":
+                log.error("scan %s: Graph returned non-guest %s for a guest filter; skipped", scan_id, user.id)
     return guests
 
 

@@ -19,9 +19,11 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 from shared.config import Policy
-from shared.stale.records import ExternalState, Guest
-from shared.stale.rules import Category, Verdict, categorise, evidence
+from shared.stale.records import Guest
+from shared.stale.rules import Category, Verdict, categorise, day, evidence
 
 
 class ActionKind(StrEnum):
@@ -74,19 +76,23 @@ class Exemptions:
         )
 
     def reason(self, guest: Guest, today: date) -> str | None:
-        """The first exemption rule that protects this guest, or None."""
-        keys = {k.lower() for k in (guest.id, guest.mail, guest.user_principal_name) if k}
-        if guest.id.lower() in self.role_holders:
+        """The first exemption rule that protects this guest, or None (runs for every guest: keep it cheap)."""
+        user_id = guest.id.lower()
+        if user_id in self.role_holders:
             return "holds a directory role"
-        if guest.id.lower() in self.group_members:
-            return f"member of exemption group {self.group_members[guest.id.lower()]}"
-        if keys & self.users:
-            return "listed in exemptions.users"
-        if guest.domain and any(guest.domain == d or guest.domain.endswith("." + d) for d in self.domains):
-            return f"domain {guest.domain} in exemptions.domains"
-        attested = [self.attested_until[k] for k in keys if k in self.attested_until]
-        if attested and max(attested) >= today:
-            return f"sponsor attested the guest is needed until {max(attested):%Y-%m-%d}"
+        if user_id in self.group_members:
+            return f"member of exemption group {self.group_members[user_id]}"
+        if self.users or self.attested_until:
+            keys = {k.lower() for k in (guest.id, guest.mail, guest.user_principal_name) if k}
+            if keys & self.users:
+                return "listed in exemptions.users"
+        domain = guest.domain if self.domains else None
+        if domain and any(domain == d or domain.endswith("." + d) for d in self.domains):
+            return f"domain {domain} in exemptions.domains"
+        if self.attested_until:
+            attested = [self.attested_until[k] for k in keys if k in self.attested_until]
+            if attested and max(attested) >= today:
+                return f"sponsor attested the guest is needed until {max(attested):%Y-%m-%d}"
         return None
 
 
@@ -163,6 +169,7 @@ class Planner:
     ) -> None:
         self.policy = policy
         self.now = now
+        self.today = now.date()
         self.lifecycle = lifecycle
         self.exemptions = exemptions
         self.sign_in_activity_available = sign_in_activity_available
@@ -181,10 +188,10 @@ class Planner:
                 self.actions.append(action)
 
     def _verdict(self, guest: Guest) -> Verdict:
-        exempt = self.exemptions.reason(guest, self.now.date())
+        exempt = self.exemptions.reason(guest, self.today)
         verdict = categorise(guest, self.policy.stale, self.now, exempt)
         if verdict.category is Category.STALE and not self.sign_in_activity_available:
-            return Verdict(Category.UNKNOWN, "signInActivity is not available in this tenant")
+            return Verdict(Category.UNKNOWN, note="signInActivity is not available in this tenant")
         stage = self.lifecycle.get(guest.id)
         if (
             stage is not None
@@ -193,28 +200,27 @@ class Planner:
         ):
             due = stage.disabled_at + timedelta(days=self.policy.stale.delete_after_days)  # type: ignore[operator]
             if self.now >= due:
-                return Verdict(
-                    Category.DISABLED_LONG,
-                    f"disabled by guestctl on {stage.disabled_at:%Y-%m-%d}; {verdict.reason}",
-                    verdict.last_active,
+                return msgspec.structs.replace(
+                    verdict, category=Category.DISABLED_LONG, note=f"disabled by guestctl on {day(stage.disabled_at)}"
                 )
         return verdict
 
     def _action(self, guest: Guest, verdict: Verdict) -> Action | None:
         stage = self.lifecycle.get(guest.id)
-        display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
 
         def action(kind: ActionKind, reason: str) -> Action:
+            display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
             return Action(kind, guest.id, display, reason, evidence(guest))
 
         inactive = verdict.category in (Category.STALE, Category.NEVER_REDEEMED, Category.DISABLED_LONG)
         if stage is None:
-            return action(ActionKind.FLAG, verdict.reason) if inactive and guest.enabled else None
+            # a guest someone else disabled is left to them (accountEnabled null counts as enabled)
+            return action(ActionKind.FLAG, verdict.reason) if inactive and guest.enabled is not False else None
         if not inactive:
             if verdict.category is Category.UNKNOWN:
                 return None  # no evidence either way: leave the stage as it is
             if stage.stage is Stage.DISABLED:
-                if guest.state is ExternalState.PENDING or (
+                if guest.pending or (
                     guest.state_changed and stage.disabled_at and guest.state_changed > stage.disabled_at
                 ):
                     return action(ActionKind.ENABLE, f"re-invited after guestctl disabled them: {verdict.reason}")

@@ -13,9 +13,11 @@ A guest for whom Graph returned no signInActivity is `unknown`, never `stale`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
+
+import msgspec
 
 from shared.config import StalePolicy
 from shared.stale.records import ExternalState, Guest
@@ -32,11 +34,33 @@ class Category(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True, gc=False):
+    """A category and the facts it rests on. `reason`, the sentence an admin reads in the plan, the report
+    and the audit log, is written from them on demand: most guests are active and nobody reads theirs."""
+
     category: Category
-    reason: str  # what an admin reads in the plan, the report and the audit log
-    last_active: datetime | None = None
+    last_active: datetime | None = None  # for a pending invitation: when it was sent
+    days: int = 0  # whole days since last_active
+    limit_days: int = 0  # the policy limit it was judged against
+    invited: bool = False  # judged as a pending invitation, not by sign-ins
+    note: str = ""  # the exemption rule, why the category is unknown, or what guestctl did before
+
+    @property
+    def reason(self) -> str:
+        if self.category is Category.EXEMPT:
+            return f"exempt: {self.note}"
+        if self.category is Category.UNKNOWN or self.last_active is None:
+            return self.note
+        since = day(self.last_active)
+        if self.category is Category.ACTIVE:
+            if self.invited:
+                return f"invited {since}, {self.days} days ago"
+            return f"last active {since} ({self.days} days ago)"
+        if self.invited:
+            sentence = f"invitation not redeemed since {since} ({self.days} days; limit {self.limit_days})"
+        else:
+            sentence = f"last active {since} ({self.days} days; limit {self.limit_days})"
+        return f"{self.note}; {sentence}" if self.note else sentence
 
 
 def sign_in_evidence(guest: Guest) -> datetime | None:
@@ -46,23 +70,26 @@ def sign_in_evidence(guest: Guest) -> datetime | None:
         return None
     if sign_in.successful is not None:
         return sign_in.successful
-    before_tracking = [
-        moment
-        for moment in (sign_in.interactive, sign_in.non_interactive)
-        if moment is not None and moment < SUCCESS_TRACKING_SINCE
-    ]
-    return max(before_tracking, default=None)
+    latest = None
+    for moment in (sign_in.interactive, sign_in.non_interactive):
+        if moment is not None and moment < SUCCESS_TRACKING_SINCE and (latest is None or moment > latest):
+            latest = moment
+    return latest
 
 
-def last_activity(guest: Guest) -> datetime:
-    """Latest of real sign-in, redemption and creation (rule 3): never earlier than the creation date."""
-    moments = [guest.created, guest.state_changed, sign_in_evidence(guest)]
-    return max(moment for moment in moments if moment is not None)
+def last_activity(guest: Guest) -> datetime | None:
+    """Latest of real sign-in, redemption and creation (rule 3); None only if Graph gave none of them
+    (createdDateTime is null for some users created before June 2018)."""
+    latest = guest.created
+    for moment in (guest.state_changed, sign_in_evidence(guest)):
+        if moment is not None and (latest is None or moment > latest):
+            latest = moment
+    return latest
 
 
 def evidence(guest: Guest) -> dict[str, str | None]:
     """The raw facts behind a verdict, as they go into plans and the audit log (built only for guests that
-    get an action: at 100,000 guests it is a third of the planning time)."""
+    get an action)."""
 
     def iso(moment: datetime | None) -> str | None:
         return moment.isoformat() if moment else None
@@ -70,7 +97,7 @@ def evidence(guest: Guest) -> dict[str, str | None]:
     sign_in = guest.sign_in
     return {
         "createdDateTime": iso(guest.created),
-        "externalUserState": guest.state.value,
+        "externalUserState": guest.state,
         "externalUserStateChangeDateTime": iso(guest.state_changed),
         "lastSuccessfulSignInDateTime": iso(sign_in.successful) if sign_in else None,
         "lastSignInDateTime": iso(sign_in.interactive) if sign_in else None,
@@ -79,29 +106,36 @@ def evidence(guest: Guest) -> dict[str, str | None]:
     }
 
 
+def day(moment: datetime) -> str:
+    """2026-11-27: how dates appear in reasons."""
+    return str(moment.date())
+
+
+@cache
+def _days(count: int) -> timedelta:
+    return timedelta(days=count)
+
+
 def categorise(guest: Guest, policy: StalePolicy, now: datetime, exempt_because: str | None = None) -> Verdict:
-    """The guest's category. `exempt_because` names the exemption rule that matched, if any."""
+    """The guest's category. `exempt_because` names the exemption rule that matched, if any.
+
+    "Inactive for more than N days" is exact to the second: N days and an hour is more than N days.
+    """
     if exempt_because:
-        return Verdict(Category.EXEMPT, f"exempt: {exempt_because}", None)
-    if guest.state is ExternalState.PENDING:
+        return Verdict(Category.EXEMPT, note=exempt_because)
+    if guest.state == ExternalState.PENDING:
         invited = guest.state_changed or guest.created
+        if invited is None:
+            return Verdict(Category.UNKNOWN, note="pending invitation without an invitation or creation date")
         waiting = now - invited
-        if waiting > timedelta(days=policy.never_redeemed_days):
-            return Verdict(
-                Category.NEVER_REDEEMED,
-                f"invitation not redeemed since {invited:%Y-%m-%d} ({waiting.days} days; "
-                f"limit {policy.never_redeemed_days})",
-                invited,
-            )
-        return Verdict(Category.ACTIVE, f"invited {invited:%Y-%m-%d}, {waiting.days} days ago", invited)
+        limit = policy.never_redeemed_days
+        category = Category.NEVER_REDEEMED if waiting > _days(limit) else Category.ACTIVE
+        return Verdict(category, invited, waiting.days, limit, invited=True)
     if guest.sign_in is None:
-        return Verdict(Category.UNKNOWN, "Graph returned no signInActivity for this guest", None)
+        return Verdict(Category.UNKNOWN, note="Graph returned no signInActivity for this guest")
     seen = last_activity(guest)
+    if seen is None:
+        return Verdict(Category.UNKNOWN, note="no sign-in, redemption or creation date to judge by")
     idle = now - seen
-    if idle > timedelta(days=policy.inactive_days):
-        return Verdict(
-            Category.STALE,
-            f"last active {seen:%Y-%m-%d} ({idle.days} days; limit {policy.inactive_days})",
-            seen,
-        )
-    return Verdict(Category.ACTIVE, f"last active {seen:%Y-%m-%d} ({idle.days} days ago)", seen)
+    limit = policy.inactive_days
+    return Verdict(Category.STALE if idle > _days(limit) else Category.ACTIVE, seen, idle.days, limit)

@@ -212,7 +212,7 @@ async def test_no_signInActivity_is_reported_and_scan_without_it_still_works(
     guests = [g async for page in scan_guests(graph, store, scan_id="no-p1", sign_in_activity=False) for g in page]
     assert {g.id for g in guests} == guest_ids(big)
     assert all(g.sign_in is None for g in guests)
-    pending = {g.id for g in guests if g.state.value == "PendingAcceptance"}
+    pending = {g.id for g in guests if g.pending}
     expected_pending = {
         u.id for u in big.tenant.users.values() if u.userType == "Guest" and u.externalUserState == "PendingAcceptance"
     }

@@ -33,7 +33,17 @@ def guest(
     state_changed: datetime | None = None,
 ) -> Guest:
     sign_in = None if active_days_ago is None else SignIn(successful=ago(active_days_ago))
-    return Guest(gid, "Ann", mail, None, ago(800), state, state_changed or ago(799), enabled, None, sign_in)
+    return Guest(
+        id=gid,
+        display_name="Ann",
+        mail=mail,
+        user_type="Guest",
+        created=ago(800),
+        state=state,
+        state_changed=state_changed or ago(799),
+        enabled=enabled,
+        sign_in=sign_in,
+    )
 
 
 def plan_for(

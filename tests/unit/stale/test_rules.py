@@ -35,16 +35,17 @@ def guest(
     sign_in: SignIn | None = NO_SIGN_INS,
 ) -> Guest:
     return Guest(
-        "g1",
-        "Ann Lee",
-        "ann@fabrikam.com",
-        "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
-        created,
-        state,
-        state_changed,
-        True,
-        "Fabrikam",
-        sign_in,
+        id="g1",
+        display_name="Ann Lee",
+        mail="ann@fabrikam.com",
+        user_principal_name="ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+        user_type="Guest",
+        created=created,
+        state=state,
+        state_changed=state_changed,
+        enabled=True,
+        company="Fabrikam",
+        sign_in=sign_in,
     )
 
 
