@@ -15,9 +15,10 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 
@@ -26,7 +27,7 @@ from shared.errors import ConfigError, GraphError
 from shared.graph.batch import BatchRequest, BatchResponse, send_batch
 from shared.graph.clouds import CLOUDS, Cloud
 from shared.graph.costs import Cost, request_cost
-from shared.graph.errors import graph_error_from_response, redact_url
+from shared.graph.errors import RedactedRequest, graph_error_from_response
 from shared.graph.pacer import Budget, Pacer
 from shared.graph.retry import RetryPolicy, send_with_retry
 
@@ -113,6 +114,28 @@ class Page:
     count: int | None
 
 
+_ON_SENT: ContextVar[Callable[[], None] | None] = ContextVar("guestctl_graph_on_sent", default=None)
+
+
+class _SignallingTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, which also tells `Graph.request(on_sent=...)` when the request has left.
+
+    Kiota's middleware rebuilds request extensions, so the signal travels in a context variable and is
+    attached here, at the bottom of the stack, as httpcore's `trace` extension.
+    """
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        on_sent = _ON_SENT.get()
+        if on_sent is not None:
+
+            async def trace(event: str, info: dict[str, Any]) -> None:
+                if event.endswith("send_request_body.complete"):
+                    on_sent()
+
+            request.extensions = {**request.extensions, "trace": trace}
+        return await super().handle_async_request(request)
+
+
 class Graph:
     """Graph client for one tenant: `request`, `get_json`, `pages`, `batch`, and `sdk` for request builders."""
 
@@ -139,12 +162,11 @@ class Graph:
         from msgraph_core import BaseGraphRequestAdapter, GraphClientFactory
 
         options = self.options
+        connections = options.max_concurrency
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(options.timeout_seconds, connect=5.0),
-            limits=httpx.Limits(
-                max_connections=options.max_concurrency, max_keepalive_connections=options.max_concurrency
-            ),
-            http2=True,
+            transport=_SignallingTransport(http2=True, limits=limits),
         )
         http = GraphClientFactory.create_with_default_middleware(
             client=self._http,
@@ -206,6 +228,7 @@ class Graph:
         idempotent: bool | None = None,
         cost: Cost | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """Send one request; return the 2xx response or raise the mapped `GraphError`.
 
@@ -213,17 +236,19 @@ class Graph:
         (PATCH to a value, DELETE where a second 404 is fine) so 503/504 may be retried.
         `before_send` runs once, after pacing and just before the first attempt goes out: the place to
         record "about to send" so that a crash leaves the smallest possible window of doubt.
+        `on_sent` is called when a request's bytes have been written to the connection (each attempt):
+        a caller reading ahead can wait for it before starting CPU work that would hold the request back.
         """
         method = method.upper()
         url = self.url(path_or_url, params)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         if cost is None:
-            parts = urlsplit(url)
-            query = dict(httpx.URL(url).params)
-            cost = request_cost(method, self.relative_path(url), query if parts.query else None)
+            query = urlsplit(url).query
+            cost = request_cost(method, self.relative_path(url), dict(parse_qsl(query, True)) if query else None)
         body = json.dumps(json_body).encode() if json_body is not None else None
         adapter = self.adapter
+        described = RedactedRequest(method, url)  # redacted only if a log line or error prints it
 
         pending_hook = [before_send] if before_send else []
 
@@ -236,9 +261,8 @@ class Graph:
                     _request_information(method, url, body, headers), "bytes", None
                 )
                 log.debug(
-                    "%s %s → %s in %.0f ms (request-id %s)",
-                    method,
-                    redact_url(url),
+                    "%s → %s in %.0f ms (request-id %s)",
+                    described,
                     response.status_code,
                     (time.perf_counter() - started) * 1000,
                     response.headers.get("request-id"),
@@ -247,12 +271,14 @@ class Graph:
                 self.pacer.on_success()
             return response
 
+        if on_sent is not None:
+            _ON_SENT.set(on_sent)  # this task's context only: the transport below reads it
         response = await send_with_retry(
             send_once,
             idempotent=idempotent,
             policy=self.options.retry,
             on_throttled=self.pacer.on_throttled,
-            describe=f"{method} {redact_url(url)}",
+            describe=described,
         )
         if response.status_code >= 400:
             raise graph_error_from_response(response, method, url)

@@ -75,3 +75,17 @@ def redact_url(url: str) -> str:
         for k, v in parsed.params.multi_items()
     ]
     return str(parsed.copy_with(params=params)) if params else str(parsed)
+
+
+class RedactedRequest:
+    """`GET https://…` with cursors redacted, worked out only when printed: logging formats lazily, and
+    parsing every long nextLink just in case would cost more than the request itself."""
+
+    __slots__ = ("method", "url")
+
+    def __init__(self, method: str, url: str) -> None:
+        self.method = method
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"{self.method} {redact_url(self.url)}"

@@ -72,7 +72,7 @@ async def send_with_retry(
     idempotent: bool,
     policy: RetryPolicy,
     on_throttled: Callable[[float | None], None] | None = None,
-    describe: str = "Graph request",
+    describe: object = "Graph request",  # printed with %s, so it may format itself lazily
 ) -> httpx.Response:
     """Send, retrying per the module rules. Returns the last response (which may be an error response);
     transport errors that exhaust the budget propagate."""

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -44,6 +44,7 @@ GUEST_FILTER = "userType eq 'Guest'"
 # signInActivity cannot be combined with other filters (graph-facts §2), so it is only ever selected.
 GUEST_SELECT_WITHOUT_SIGN_IN = ",".join(name for name in GUEST_SELECT.split(",") if name != "signInActivity")
 MAX_PAGE_SIZE = 500  # graph-facts §2: the maximum $top when signInActivity is selected
+READ_AHEAD_WAIT_SECONDS = 0.005  # longest wait for the next page's request to leave before handing one over
 DIRECTORY_ROLES_PATH = "/directoryRoles"
 MEMBERS_TOP = 999  # membership collections page up to 999 objects
 GROUPS_PATH = "/groups"
@@ -180,8 +181,13 @@ async def scan_guests(
             resuming = False
             guests = _guests(page.value, scan_id)
             if page.next_link is not None:
-                # Ask for the next page now: Graph prepares it while the consumer works on this one.
-                prefetched = asyncio.create_task(_read_page(graph, page.next_link))
+                # Ask for the next page now, so that Graph prepares it while the consumer works on this one.
+                # The consumer's CPU work would hold the request back, so wait until it has left (or, if
+                # the pacer holds it, for a moment only).
+                sent = asyncio.Event()
+                prefetched = asyncio.create_task(_read_page(graph, page.next_link, on_sent=sent.set))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sent.wait(), READ_AHEAD_WAIT_SECONDS)
             if guests:
                 yield guests  # the consumer coming back for more is what confirms this page
             checkpoint = replace(
@@ -200,8 +206,8 @@ async def scan_guests(
                 await prefetched
 
 
-async def _read_page(graph: Graph, url: str) -> GuestPage:
-    response = await graph.request("GET", url)
+async def _read_page(graph: Graph, url: str, on_sent: Callable[[], None] | None = None) -> GuestPage:
+    response = await graph.request("GET", url, on_sent=on_sent)
     return decode_page(response.content)
 
 

@@ -12,9 +12,8 @@ the counts and the actions only.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -23,7 +22,7 @@ import msgspec
 
 from shared.config import Policy
 from shared.stale.records import Guest
-from shared.stale.rules import Category, Verdict, categorise, day, evidence
+from shared.stale.rules import Category, Verdict, categorise, day
 
 
 class ActionKind(StrEnum):
@@ -35,6 +34,7 @@ class ActionKind(StrEnum):
 
 
 DESTRUCTIVE = frozenset({ActionKind.DISABLE, ActionKind.DELETE})
+INACTIVE = frozenset({Category.STALE, Category.NEVER_REDEEMED, Category.DISABLED_LONG})
 
 
 class Stage(StrEnum):
@@ -96,17 +96,15 @@ class Exemptions:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
+class Action(msgspec.Struct, frozen=True, gc=False):
     kind: ActionKind
     target_id: str
     display: str  # display name and address, for people
     reason: str
-    evidence: dict[str, Any]
+    evidence: Guest  # the facts behind it: the user as Graph returned them, with Graph's property names
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     tenant_id: str | None
     policy_digest: str
     created_at: datetime
@@ -121,34 +119,24 @@ class Plan:
         return sum(1 for a in self.actions if a.kind in DESTRUCTIVE)
 
     def to_json(self) -> dict[str, Any]:
-        body = asdict(self)
-        body["created_at"] = self.created_at.isoformat()
+        body = msgspec.to_builtins(self)
         body["digest"] = self.digest()
         return body
 
     def digest(self) -> str:
-        body = asdict(self)
-        body["created_at"] = self.created_at.isoformat()
-        text = json.dumps(body, sort_keys=True, default=str)
-        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+        """sha256 of the plan's canonical JSON (keys sorted): any change to any field changes it."""
+        return "sha256:" + hashlib.sha256(msgspec.json.encode(self, order="sorted")).hexdigest()
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Plan:
-        """A saved plan; refuses one whose content no longer matches its digest (edited by hand)."""
-        plan = cls(
-            tenant_id=body["tenant_id"],
-            policy_digest=body["policy_digest"],
-            created_at=datetime.fromisoformat(body["created_at"]),
-            guests=body["guests"],
-            counts=body["counts"],
-            actions=tuple(
-                Action(ActionKind(a["kind"]), a["target_id"], a["display"], a["reason"], a["evidence"])
-                for a in body["actions"]
-            ),
-            sign_in_activity_available=body["sign_in_activity_available"],
-            refused=body["refused"],
-            notes=tuple(body.get("notes", ())),
-        )
+        """A saved plan; refuses one whose content no longer matches its digest (edited by hand).
+
+        Raises ValueError (msgspec's ValidationError names the field) for anything that is not a plan.
+        """
+        if not isinstance(body, dict):
+            raise ValueError(f"expected a JSON object, got {type(body).__name__}")
+        fields = {key: value for key, value in body.items() if key != "digest"}
+        plan = msgspec.convert(fields, cls)
         if plan.digest() != body.get("digest"):
             raise ValueError("the plan's content does not match its digest: it was changed after it was made")
         return plan
@@ -179,20 +167,23 @@ class Planner:
         self.guests = 0
 
     def add(self, guests: Iterable[Guest]) -> None:
+        counts, actions = self.counts, self.actions
         for guest in guests:
             self.guests += 1
-            verdict = self._verdict(guest)
-            self.counts[verdict.category.value] += 1
-            action = self._action(guest, verdict)
-            if action is not None:
-                self.actions.append(action)
+            stage = self.lifecycle.get(guest.id)
+            verdict = self._verdict(guest, stage)
+            counts[verdict.category] += 1  # a StrEnum member finds its value's key
+            step = self._next_step(guest, verdict, stage)
+            if step is not None:
+                kind, reason = step
+                display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
+                actions.append(Action(kind, guest.id, display, reason, guest))
 
-    def _verdict(self, guest: Guest) -> Verdict:
+    def _verdict(self, guest: Guest, stage: Lifecycle | None) -> Verdict:
         exempt = self.exemptions.reason(guest, self.today)
         verdict = categorise(guest, self.policy.stale, self.now, exempt)
         if verdict.category is Category.STALE and not self.sign_in_activity_available:
             return Verdict(Category.UNKNOWN, note="signInActivity is not available in this tenant")
-        stage = self.lifecycle.get(guest.id)
         if (
             stage is not None
             and stage.stage is Stage.DISABLED
@@ -205,17 +196,12 @@ class Planner:
                 )
         return verdict
 
-    def _action(self, guest: Guest, verdict: Verdict) -> Action | None:
-        stage = self.lifecycle.get(guest.id)
-
-        def action(kind: ActionKind, reason: str) -> Action:
-            display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
-            return Action(kind, guest.id, display, reason, evidence(guest))
-
-        inactive = verdict.category in (Category.STALE, Category.NEVER_REDEEMED, Category.DISABLED_LONG)
+    def _next_step(self, guest: Guest, verdict: Verdict, stage: Lifecycle | None) -> tuple[ActionKind, str] | None:
+        """The action this guest is due, with its reason, or None."""
+        inactive = verdict.category in INACTIVE
         if stage is None:
             # a guest someone else disabled is left to them (accountEnabled null counts as enabled)
-            return action(ActionKind.FLAG, verdict.reason) if inactive and guest.enabled is not False else None
+            return (ActionKind.FLAG, verdict.reason) if inactive and guest.enabled is not False else None
         if not inactive:
             if verdict.category is Category.UNKNOWN:
                 return None  # no evidence either way: leave the stage as it is
@@ -223,16 +209,16 @@ class Planner:
                 if guest.pending or (
                     guest.state_changed and stage.disabled_at and guest.state_changed > stage.disabled_at
                 ):
-                    return action(ActionKind.ENABLE, f"re-invited after guestctl disabled them: {verdict.reason}")
-                return action(ActionKind.ENABLE, f"active again: {verdict.reason}")
-            return action(ActionKind.UNFLAG, f"active again: {verdict.reason}")
+                    return ActionKind.ENABLE, f"re-invited after guestctl disabled them: {verdict.reason}"
+                return ActionKind.ENABLE, f"active again: {verdict.reason}"
+            return ActionKind.UNFLAG, f"active again: {verdict.reason}"
         if stage.stage is Stage.FLAGGED:
             due = stage.flagged_at + timedelta(days=self.policy.stale.disable_after_days)
             if self.now >= due:  # also when already disabled: apply then only records the stage
-                return action(ActionKind.DISABLE, f"flagged on {stage.flagged_at:%Y-%m-%d}; {verdict.reason}")
+                return ActionKind.DISABLE, f"flagged on {day(stage.flagged_at)}; {verdict.reason}"
             return None
         if verdict.category is Category.DISABLED_LONG:
-            return action(ActionKind.DELETE, verdict.reason)
+            return ActionKind.DELETE, verdict.reason
         return None
 
     def absorb(self, counts: dict[str, int], guests: int, actions: list[Action]) -> None:

@@ -48,9 +48,12 @@ class SignIn(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     successful: datetime | None = msgspec.field(default=None, name="lastSuccessfulSignInDateTime")
 
     def __post_init__(self) -> None:
-        for name in ("interactive", "non_interactive", "successful"):
-            if _placeholder(getattr(self, name)):
-                force_setattr(self, name, None)
+        if _placeholder(self.interactive):
+            force_setattr(self, "interactive", None)
+        if _placeholder(self.non_interactive):
+            force_setattr(self, "non_interactive", None)
+        if _placeholder(self.successful):
+            force_setattr(self, "successful", None)
 
 
 class Guest(msgspec.Struct, frozen=True, gc=False, kw_only=True):

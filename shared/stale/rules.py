@@ -87,25 +87,6 @@ def last_activity(guest: Guest) -> datetime | None:
     return latest
 
 
-def evidence(guest: Guest) -> dict[str, str | None]:
-    """The raw facts behind a verdict, as they go into plans and the audit log (built only for guests that
-    get an action)."""
-
-    def iso(moment: datetime | None) -> str | None:
-        return moment.isoformat() if moment else None
-
-    sign_in = guest.sign_in
-    return {
-        "createdDateTime": iso(guest.created),
-        "externalUserState": guest.state,
-        "externalUserStateChangeDateTime": iso(guest.state_changed),
-        "lastSuccessfulSignInDateTime": iso(sign_in.successful) if sign_in else None,
-        "lastSignInDateTime": iso(sign_in.interactive) if sign_in else None,
-        "lastNonInteractiveSignInDateTime": iso(sign_in.non_interactive) if sign_in else None,
-        "signInActivity": "returned" if sign_in else "not returned",
-    }
-
-
 def day(moment: datetime) -> str:
     """2026-11-27: how dates appear in reasons."""
     return str(moment.date())

@@ -150,6 +150,8 @@ def _check_size(text: str, *, where: str, field: str) -> None:
 
 def utf16_length(text: str) -> int:
     """Length as Azure counts it: UTF-16 code units."""
+    if text.isascii():  # O(1) in CPython, and the common case (compressed texts are base64)
+        return len(text)
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
@@ -167,6 +169,8 @@ def _check_unicode(text: str, what: str) -> None:
 def json_text(value: object) -> str:
     """Compact JSON that survives SQLite's and Azure's text handling unchanged (noncharacters escaped)."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if text.isascii():
+        return text
     # Raw U+FFFE/U+FFFF can only occur inside JSON strings, where the escape means the same character.
     return _NONCHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 

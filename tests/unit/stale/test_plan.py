@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from shared.config import Policy
-from shared.stale.plan import ActionKind, Exemptions, Lifecycle, Planner, Stage
+from shared.stale.plan import ActionKind, Exemptions, Lifecycle, Plan, Planner, Stage
 from shared.stale.records import ExternalState, Guest, SignIn
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -161,3 +164,29 @@ def test_blast_radius_cap_refuses_the_whole_plan(safety: dict, disables: int, gu
 def test_plan_digest_changes_with_any_action() -> None:
     assert plan_for([guest()]).digest() == plan_for([guest()]).digest()
     assert plan_for([guest()]).digest() != plan_for([guest(active_days_ago=10)]).digest()
+
+
+def test_a_saved_plan_reads_back_identical_and_shows_graphs_facts() -> None:
+    pending = guest("g2", active_days_ago=None, state=ExternalState.PENDING, state_changed=ago(60))
+    plan = plan_for([guest("g1"), pending])
+    body = json.loads(json.dumps(plan.to_json()))
+    evidence = body["actions"][0]["evidence"]
+    assert evidence["id"] == "g1"
+    assert evidence["signInActivity"]["lastSuccessfulSignInDateTime"] == ago(200).isoformat().replace("+00:00", "Z")
+    assert Plan.from_json(body) == plan
+    assert Plan.from_json(body).digest() == plan.digest() == body["digest"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "error"),
+    [
+        pytest.param(lambda body: body["actions"][0].update(kind="delete"), "does not match its digest", id="edited"),
+        pytest.param(lambda body: body["actions"][0].update(kind="purge"), "Invalid enum value 'purge'", id="bad-kind"),
+        pytest.param(lambda body: body.pop("created_at"), "missing required field `created_at`", id="missing"),
+    ],
+)
+def test_a_changed_or_broken_plan_is_refused_with_the_reason(edit: Callable[[dict], object], error: str) -> None:
+    body = json.loads(json.dumps(plan_for([guest("g1")]).to_json()))
+    edit(body)
+    with pytest.raises(ValueError, match=re.escape(error)):
+        Plan.from_json(body)

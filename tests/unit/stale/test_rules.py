@@ -8,7 +8,7 @@ import pytest
 
 from shared.config import StalePolicy
 from shared.stale.records import ExternalState, Guest, SignIn, guest_from_graph
-from shared.stale.rules import Category, categorise, evidence, last_activity
+from shared.stale.rules import Category, categorise, last_activity
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICY = StalePolicy(inactive_days=90, never_redeemed_days=30)
@@ -158,13 +158,6 @@ def test_categorise(subject: Guest, expected: Category, reason: str) -> None:
 def test_exemption_wins_and_names_the_rule() -> None:
     verdict = categorise(guest(sign_in=SignIn(successful=days_ago(500))), POLICY, NOW, "group Board Advisors")
     assert (verdict.category, verdict.reason) == (Category.EXEMPT, "exempt: group Board Advisors")
-
-
-def test_evidence_lists_the_facts_behind_the_verdict() -> None:
-    facts = evidence(guest(sign_in=SignIn(successful=days_ago(100))))
-    assert facts["lastSuccessfulSignInDateTime"] == days_ago(100).isoformat()
-    assert facts["signInActivity"] == "returned"
-    assert evidence(guest(sign_in=None))["signInActivity"] == "not returned"
 
 
 @pytest.mark.parametrize(
