@@ -265,7 +265,8 @@ def main() -> None:
         f"httpx + json loop (same pages, json.loads only): {plain['seconds']:.2f} s, "
         f"peak RSS {plain['max_rss_mb']:.0f} MB; runs {all_runs['httpx']}"
     )
-    print(f"  ratio guestctl / httpx+json: {ours['seconds'] / plain['seconds']:.2f}x (goal ≤ {RATIO_GOAL}x), best of each")
+    ratio = ours["seconds"] / plain["seconds"]
+    print(f"  ratio guestctl / httpx+json: {ratio:.2f}x (goal ≤ {RATIO_GOAL}x), best of each")
     paired = [g["seconds"] / h["seconds"] for g, h in zip(runs["guestctl"], runs["httpx"], strict=True)]
     print(f"  ratio per round (guestctl run i / httpx run i): {', '.join(f'{r:.2f}x' for r in paired)}")
     print()
