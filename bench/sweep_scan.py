@@ -98,9 +98,7 @@ async def measure_guestctl(base_url: str) -> dict[str, Any]:
             before = current_rss_mb()
             with RssSampler() as sampler:
                 started = time.perf_counter()
-                plan = await plan_sweep(
-                    graph, store, Policy(), now=datetime.now(UTC), scan_id="bench", tenant_id=None
-                )
+                plan = await plan_sweep(graph, store, Policy(), now=datetime.now(UTC), scan_id="bench", tenant_id=None)
                 seconds = time.perf_counter() - started
             assert plan is not None
             checkpoint = await read_checkpoint(store, "bench")
