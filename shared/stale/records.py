@@ -110,14 +110,14 @@ class UnreadableUserError(GuestctlError):
 def decode_page(content: bytes) -> GuestPage:
     try:
         return _page_decoder.decode(content)
-    except msgspec.ValidationError as error:
+    except msgspec.DecodeError as error:  # ValidationError included
         raise UnreadableUserError(f"a page of users from Graph could not be read: {error}") from None
 
 
 def decode_guest(content: bytes) -> Guest:
     try:
         return _guest_decoder.decode(content)
-    except msgspec.ValidationError as error:
+    except msgspec.DecodeError as error:  # ValidationError included
         raise UnreadableUserError(f"a user from Graph could not be read: {error}") from None
 
 
@@ -125,5 +125,5 @@ def guest_from_graph(item: dict[str, Any]) -> Guest:
     """A Guest from an already decoded user object (tests, small lookups)."""
     try:
         return msgspec.convert(item, Guest, strict=False)
-    except msgspec.ValidationError as error:
+    except msgspec.DecodeError as error:  # ValidationError included
         raise UnreadableUserError(f"user {item.get('id')} from Graph could not be read: {error}") from None

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator
+import re
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +17,7 @@ import pytest
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
 from shared.errors import PermissionDeniedError
-from shared.graph import Graph
+from shared.graph import Graph, GraphOptions
 from shared.stale.fetch import (
     GroupNotFoundError,
     SignInActivityUnavailable,
@@ -22,8 +27,9 @@ from shared.stale.fetch import (
     scan_guests,
     transitive_group_members,
 )
-from shared.stale.records import Guest
+from shared.stale.records import Guest, UnreadableUserError
 from shared.store import Store, open_store
+from tests.support.scripted_server import Handler, Reply, ScriptedServer
 
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 GUESTS = 1_200
@@ -75,6 +81,47 @@ async def test_scan_streams_every_guest_and_no_member(big: EmulatorServer, graph
     assert not set(ids) & non_guests
     assert max(sizes) == 250
     assert sum(g.sign_in is not None for g in seen) > GUESTS // 2, "signInActivity was selected and decoded"
+
+
+async def test_the_next_page_is_requested_while_the_consumer_works_on_this_one(
+    big: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    seen_by_graph = []
+    async for _ in scan_guests(graph, store, scan_id="ahead", page_size=500):
+        time.sleep(0.2)  # noqa: ASYNC251 - the consumer's CPU work holds the loop: only a request already sent counts
+        seen_by_graph.append(len(user_requests(big)))
+    assert seen_by_graph == [2, 3, 3], "page N+1 was asked for before page N was handed over; none after the last"
+
+
+async def test_a_consumer_that_stops_early_leaves_no_request_running(
+    big: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    async with contextlib.aclosing(scan_guests(graph, store, scan_id="early", page_size=100)) as scan:
+        async for _ in scan:
+            break
+    assert asyncio.all_tasks() == {asyncio.current_task()}, "the read-ahead was cancelled"
+    checkpoint = await read_checkpoint(store, "early")
+    assert checkpoint is not None
+    assert checkpoint.pages == 0, "the page in hand was not confirmed"
+
+
+async def test_a_user_graph_sends_in_an_unexpected_shape_stops_the_scan_and_says_where(
+    scripted_server: Callable[[Handler], ScriptedServer], store: Store
+) -> None:
+    users = [
+        {"id": "g1", "userType": "Guest", "createdDateTime": "2024-01-01T00:00:00Z"},
+        {"id": "g2", "userType": "Guest", "createdDateTime": "yesterday"},
+    ]
+    server = scripted_server(lambda _: Reply(200, json.dumps({"value": users}).encode()))
+    graph = Graph(GraphOptions(base_url=server.base_url, auth="emulator"))
+    try:
+        with pytest.raises(UnreadableUserError, match=re.escape("at `$.value[1].createdDateTime`")):
+            await drain(scan_guests(graph, store, scan_id="odd"))
+    finally:
+        await graph.close()
+    checkpoint = await read_checkpoint(store, "odd")
+    assert checkpoint is not None
+    assert checkpoint.pages == 0, "nothing was confirmed past the unreadable page"
 
 
 @pytest.mark.parametrize(

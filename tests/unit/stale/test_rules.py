@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.config import StalePolicy
-from shared.stale.records import ExternalState, Guest, SignIn, guest_from_graph
+from shared.stale.records import ExternalState, Guest, SignIn, UnreadableUserError, decode_page, guest_from_graph
 from shared.stale.rules import Category, categorise, last_activity
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -29,7 +29,7 @@ NO_SIGN_INS = SignIn()
 
 def guest(
     *,
-    created: datetime = INVITED,
+    created: datetime | None = INVITED,
     state: ExternalState = ExternalState.ACCEPTED,
     state_changed: datetime | None = REDEEMED,
     sign_in: SignIn | None = NO_SIGN_INS,
@@ -95,9 +95,14 @@ def guest(
         pytest.param(
             SignIn(successful=on(2024, 1, 5)), on(2024, 6, 1), None, on(2024, 6, 1), id="never-earlier-than-creation"
         ),
+        pytest.param(SignIn(), None, on(2019, 3, 4), on(2019, 3, 4), id="no-creation-date-uses-redemption"),
+        pytest.param(SignIn(successful=days_ago(7)), None, None, days_ago(7), id="no-creation-date-uses-sign-in"),
+        pytest.param(SignIn(), None, None, None, id="no-date-at-all"),
     ],
 )
-def test_last_activity(sign_in: SignIn, created: datetime, state_changed: datetime | None, expected: datetime) -> None:
+def test_last_activity(
+    sign_in: SignIn, created: datetime | None, state_changed: datetime | None, expected: datetime | None
+) -> None:
     assert last_activity(guest(sign_in=sign_in, created=created, state_changed=state_changed)) == expected
 
 
@@ -147,6 +152,18 @@ def test_last_activity(sign_in: SignIn, created: datetime, state_changed: dateti
             "invited",
             id="pending-recently",
         ),
+        pytest.param(
+            guest(sign_in=SignIn(), created=None, state_changed=None),
+            Category.UNKNOWN,
+            "no sign-in, redemption or creation date",
+            id="no-date-at-all-is-unknown",
+        ),
+        pytest.param(
+            guest(state=ExternalState.PENDING, created=None, state_changed=None, sign_in=None),
+            Category.UNKNOWN,
+            "pending invitation without",
+            id="pending-without-dates-is-unknown",
+        ),
     ],
 )
 def test_categorise(subject: Guest, expected: Category, reason: str) -> None:
@@ -178,3 +195,33 @@ def test_decoding_sign_in_activity(activity: dict | None, expected: SignIn | Non
     if activity is not None:
         item["signInActivity"] = activity
     assert guest_from_graph(item).sign_in == expected
+
+
+def test_a_page_decodes_to_records_with_graphs_names_and_ignores_other_properties() -> None:
+    page = decode_page(
+        b'{"@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=x", "value": ['
+        b'{"id": "g1", "userType": "Guest", "createdDateTime": null, "externalUserState": "Accepted",'
+        b' "externalUserStateChangeDateTime": "2019-03-04T05:06:07Z", "accountEnabled": null,'
+        b' "onPremisesSyncEnabled": true, "signInActivity": {"lastSignInRequestId": "r1"}}]}'
+    )
+    assert page.next_link == "https://graph.microsoft.com/v1.0/users?$skiptoken=x"
+    (only,) = page.value
+    assert (only.id, only.user_type, only.created, only.enabled, only.sign_in) == ("g1", "Guest", None, None, SignIn())
+    assert only.state_changed == datetime(2019, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert not only.pending
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        pytest.param(b'{"value": [{"id": "a"}, {"id": "b", "accountEnabled": "yes"}]}', "$.value[1].accountEnabled"),
+        pytest.param(b'{"value": [{"displayName": "no id"}]}', "missing required field `id`"),
+        pytest.param(b'{"value": [{"id": "a", "signInActivity": {"lastSignInDateTime": 5}}]}', "lastSignInDateTime"),
+        pytest.param(b"<html>gateway error</html>", "malformed"),
+    ],
+)
+def test_an_unreadable_page_is_an_error_that_says_where(content: bytes, where: str) -> None:
+    with pytest.raises(UnreadableUserError) as raised:
+        decode_page(content)
+    assert where in raised.value.one_line()
+    assert "nothing was changed" in raised.value.one_line()
