@@ -81,35 +81,45 @@ async def plan_sweep(
     sweep keeps the moment of its first call as "now", so the whole plan judges guests at one instant.
     """
     meta = await store.get(PROGRESS_TABLE, scan_id, "meta")
-    finished = await read_checkpoint(store, scan_id)
-    if meta is not None and finished is not None and finished.finished:
-        # A completed sweep under this id: start a new one rather than count its pages twice.
-        async for record in store.query(PROGRESS_TABLE, scan_id):
-            await store.delete(record)
-        meta = None
+    if meta is not None:
+        done = await read_checkpoint(store, _scan_name(scan_id, bool(meta.data["sign_in"])))
+        if done is not None and done.finished:
+            # A completed sweep under this id: start a new one rather than count its pages twice.
+            async for record in store.query(PROGRESS_TABLE, scan_id):
+                await store.delete(record)
+            meta = None
     if meta is None:
         meta = await store.upsert(PROGRESS_TABLE, scan_id, "meta", {"now": now.isoformat(), "sign_in": True})
     now = datetime.fromisoformat(meta.data["now"])
     available = bool(meta.data["sign_in"])
     exemptions = await exemptions_now(graph, policy)
     lifecycle = await load_lifecycle(store)
-    planner = Planner(
-        policy,
-        now,
-        lifecycle=lifecycle,
-        exemptions=exemptions,
-        tenant_id=tenant_id,
-        sign_in_activity_available=available,
-    )
-    scan = scan_id if available else scan_id + "-no-sign-in"
+
+    def new_planner() -> Planner:
+        return Planner(
+            policy,
+            now,
+            lifecycle=lifecycle,
+            exemptions=exemptions,
+            tenant_id=tenant_id,
+            sign_in_activity_available=available,
+        )
+
+    planner = new_planner()
+    scan = _scan_name(scan_id, available)
     checkpoint = await read_checkpoint(store, scan)
-    await _restore_progress(store, scan_id, planner, before_page=checkpoint.pages if checkpoint else 0)
+    expected = checkpoint.pages if checkpoint and not checkpoint.finished else 0
+    await _restore_progress(store, scan_id, planner, before_page=expected)
     started = time.monotonic()
     try:
         async with contextlib.aclosing(scan_guests(graph, store, scan_id=scan, sign_in_activity=available)) as pages:
             first = True
             async for page in pages:
                 index = (await read_checkpoint(store, scan)).pages  # type: ignore[union-attr]
+                if index != expected:
+                    # Graph refused the saved cursor and the scan started over (scan_guests logs it): drop
+                    # what the earlier pages added, or they would be counted twice.
+                    planner = new_planner()
                 # Checked before a page (never before the first): asking for this page has saved the
                 # checkpoint past the previous one, so the next invocation starts exactly here.
                 if not first and time_budget is not None and time.monotonic() - started > time_budget:
@@ -117,6 +127,7 @@ async def plan_sweep(
                     return None
                 first = False
                 await _record_page(store, scan_id, index, planner, page)
+                expected = index + 1
     except SignInActivityUnavailable as missing:
         if not available:
             raise
@@ -128,6 +139,11 @@ async def plan_sweep(
             graph, store, policy, now=now, scan_id=scan_id, tenant_id=tenant_id, time_budget=time_budget
         )
     return planner.finish()
+
+
+def _scan_name(scan_id: str, sign_in_activity: bool) -> str:
+    """The guest scan behind a sweep: a tenant without signInActivity gets a second scan without it."""
+    return scan_id if sign_in_activity else scan_id + "-no-sign-in"
 
 
 class _PageShare(msgspec.Struct):

@@ -40,3 +40,25 @@ async def test_budgeted_sweep_resumes_to_the_same_plan(emulator: EmulatorServer,
     assert plan.guests == whole.guests == 1_600
     assert sorted((a.kind, a.target_id) for a in plan.actions) == sorted((a.kind, a.target_id) for a in whole.actions)
     assert plan.created_at == NOW
+
+
+async def test_a_refused_cursor_between_invocations_does_not_count_pages_twice(
+    emulator: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    def tenant() -> object:
+        return seed_tenant(22, guests=1_600, members=50, now=NOW)
+
+    emulator.reset(tenant())
+    async with open_store(str(tmp_path / "state.db")) as store:
+        whole = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="whole", tenant_id=None)
+        first = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
+        assert first is None
+        first = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
+        assert first is None, "two pages planned and kept"
+        emulator.reset(tenant())  # same directory, new instance: Graph no longer accepts the saved skip token
+        plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None)
+    assert whole is not None
+    assert plan is not None
+    assert plan.guests == whole.guests == 1_600
+    assert plan.counts == whole.counts
+    assert sorted((a.kind, a.target_id) for a in plan.actions) == sorted((a.kind, a.target_id) for a in whole.actions)
