@@ -467,7 +467,11 @@ def demo(ctx: typer.Context) -> None:
         raise InputError(
             "the demo needs the emulator", hint="install the extra: pip install 'guestctl[emulator]'"
         ) from None
-    written = asyncio.run(run_demo(prepare_out(settings.out), lambda line: stdout.print(line, highlight=False)))
+
+    def say(line: str) -> None:
+        stdout.print(line, highlight=False, markup=False, soft_wrap=True)  # lines as written, never re-wrapped
+
+    written = asyncio.run(run_demo(prepare_out(settings.out), say))
     stdout.print(f"\nFiles written under {settings.out}/:")
     for path in written:
         stdout.print(f"  {path.name}")

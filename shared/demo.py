@@ -8,6 +8,7 @@ printing what happened and writing the plans, results and audit log under GUESTC
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -93,7 +94,7 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
             results = await apply_invitations(plan, graph, store, mailer=None, actor="guestctl demo", clock=now)
             say("\n1. Invited examples/invitations.csv:")
             for result in results:
-                say(f"   row {result.row}: {result.email:<34} {result.result.value:<15} {result.reason[:70]}")
+                say(f"   row {result.row}: {result.email:<34} {result.result.value:<15} {result.reason}")
             write("invitations-results.json", json.dumps([r.to_json() for r in results], indent=2))
             emails = len(control.outbox(kind="invitation"))
             say(f"   {emails} invitation emails sent (Microsoft's); a rerun would send none.")
@@ -110,12 +111,11 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
                     graph, store, DEMO_POLICY, now=moment, scan_id=f"demo-{step}", tenant_id=emulator.tenant.id
                 )
                 counts = "  ".join(f"{k}: {v}" for k, v in sweep.counts.items() if v)
-                kinds: dict[str, int] = {}
-                for action in sweep.actions:
-                    kinds[action.kind.value] = kinds.get(action.kind.value, 0) + 1
+                kinds = Counter(action.kind.value for action in sweep.actions)
                 say(f"\n{step}. {days} days later ({moment:%Y-%m-%d}), stale-guest sweep of {sweep.guests} guests:")
                 say(f"   {counts}")
-                say(f"   plan: {kinds or 'nothing to do'}" + (f" — REFUSED: {sweep.refused}" if sweep.refused else ""))
+                planned = ", ".join(f"{kind} {count}" for kind, count in kinds.items()) or "nothing to do"
+                say(f"   plan: {planned}" + (f" — REFUSED: {sweep.refused}" if sweep.refused else ""))
                 write(f"sweep-plan-{step}.json", json.dumps(sweep.to_json(), indent=2))
                 if sweep.refused:
                     continue
@@ -128,11 +128,9 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
                     actor="guestctl demo",
                     clock=lambda moment=moment: moment,
                 )
-                outcomes: dict[str, int] = {}
-                for result in applied:
-                    label = f"{result.action.kind.value} {result.outcome.value}"
-                    outcomes[label] = outcomes.get(label, 0) + 1
-                say(f"   applied as run {run_id_for(sweep)}: {outcomes or 'nothing'}")
+                outcomes = Counter(f"{r.action.kind.value} {r.outcome.value}" for r in applied)
+                done = ", ".join(f"{label}: {count}" for label, count in outcomes.items()) or "nothing"
+                say(f"   applied as run {run_id_for(sweep)}: {done}")
                 write(
                     f"sweep-results-{step}.json",
                     json.dumps(

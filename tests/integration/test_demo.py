@@ -19,8 +19,8 @@ async def test_demo_invites_then_flags_then_disables(tmp_path: Path) -> None:
     written = await run_demo(prepare_out(tmp_path / "out"), lines.append)
     text = "\n".join(lines)
     assert "3 invitation emails sent" in text
-    assert "plan: {'flag':" in text
-    assert "plan: {'disable':" in text
+    assert "plan: flag " in text
+    assert "plan: disable " in text
     assert {p.name for p in written} >= {"invitations-results.json", "sweep-plan-3.json", "audit.jsonl"}
     results = json.loads((tmp_path / "out" / "invitations-results.json").read_text())
     assert [r["outcome"] for r in results].count("invited") == 3
