@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -316,7 +317,7 @@ async def _sweep(
     from shared.clock import utc_now
     from shared.errors import RefusedError
     from shared.graph import Graph, graph_options
-    from shared.stale import apply_plan, check_saved_plan, exemptions_now, plan_sweep, run_id_for
+    from shared.stale import apply_plan, check_saved_plan, count_guests, exemptions_now, plan_sweep, run_id_for
     from shared.stale.notify import notify_sponsors
     from shared.store import open_state
 
@@ -328,9 +329,18 @@ async def _sweep(
                 check_saved_plan(saved, policy, tenant_id=settings.tenant_id, now=now)
                 plan = saved
             else:
-                plan = await plan_sweep(
-                    graph, store, policy, now=now, scan_id=f"cli-{now:%Y%m%dT%H%M%S%f}", tenant_id=settings.tenant_id
-                )
+                with _progress("planning", quiet=as_json) as progress:
+                    # signInActivity pages are paced (about 10 a minute): a big tenant takes a while
+                    task = progress.add_task("guests", total=None if progress.disable else await count_guests(graph))
+                    plan = await plan_sweep(
+                        graph,
+                        store,
+                        policy,
+                        now=now,
+                        scan_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
+                        tenant_id=settings.tenant_id,
+                        on_page=lambda guests: progress.advance(task, guests),
+                    )
             if out is not None:
                 _write_plan(out, plan)
             if not (as_json and apply):  # with --apply --json only the results are printed
@@ -384,9 +394,14 @@ async def _sweep(
             )
             for column in ("action", "guest", "outcome", "detail"):
                 table.add_column(column)
-            for r in rows:
+            # every skipped or failed action is listed; "done" ones only when there are few
+            shown = [r for r in rows if r["outcome"] != "done"] if len(rows) > LISTED_ROWS else rows
+            for r in shown:
                 table.add_row(r["action"], r["guest"], r["outcome"], r["detail"])
-            stdout.print(table)
+            if shown:
+                stdout.print(table)
+            outcomes = Counter(f"{r['action']} {r['outcome']}" for r in rows)
+            stdout.print("  ".join(f"{label}: {count}" for label, count in outcomes.items()) or "nothing to do")
             for notice in notices:
                 stdout.print(f"sponsor notice to {notice.sponsor} ({notice.guests} guests): {notice.outcome}")
             if unsponsored:
@@ -394,6 +409,10 @@ async def _sweep(
         return rows
     finally:
         await graph.close()
+
+
+LISTED_ROWS = 50  # more than this many rows go to --out / --json, not the terminal
+SHOWN_FIRST = ("delete", "disable", "enable", "unflag", "flag")
 
 
 def _write_plan(path: Path, plan: Any) -> None:
@@ -411,10 +430,16 @@ def _show_plan(plan: Any, as_json: bool, run_id: str) -> None:
     table = Table(title=f"Actions ({len(plan.actions)}; run id {run_id})", title_justify="left")
     for column in ("action", "guest", "reason"):
         table.add_column(column)
-    for action in plan.actions:
+    # the disruptive actions first; a first sweep of a big tenant can flag tens of thousands
+    ordered = sorted(plan.actions, key=lambda a: SHOWN_FIRST.index(a.kind.value))
+    for action in ordered[:LISTED_ROWS]:
         table.add_row(action.kind.value, action.display, action.reason)
     if plan.actions:
         stdout.print(table)
+    if len(ordered) > LISTED_ROWS:
+        stdout.print(f"({len(ordered) - LISTED_ROWS} more actions not listed; --out FILE or --json has them all)")
+    kinds = Counter(action.kind.value for action in plan.actions)
+    stdout.print("actions: " + ("  ".join(f"{kind}: {count}" for kind, count in kinds.items()) or "none"))
     if plan.refused:
         stdout.print(f"[red]refused:[/red] {plan.refused}")
 

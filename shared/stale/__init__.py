@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import msgspec
@@ -16,6 +17,7 @@ from shared.graph import Graph
 from shared.stale.apply import ActionResult, Outcome, apply_plan, load_lifecycle, restore, run_id_for
 from shared.stale.fetch import (
     SignInActivityUnavailable,
+    count_guests,
     directory_role_holders,
     read_checkpoint,
     resolve_groups,
@@ -39,6 +41,7 @@ __all__ = [
     "Plan",
     "apply_plan",
     "check_saved_plan",
+    "count_guests",
     "exemptions_now",
     "load_plan",
     "plan_id_for",
@@ -72,8 +75,11 @@ async def plan_sweep(
     scan_id: str,
     tenant_id: str | None,
     time_budget: float | None = None,
+    on_page: Callable[[int], None] | None = None,
 ) -> Plan | None:
     """Scan every guest and plan the next stage for each, within the policy's caps. No tenant changes.
+
+    `on_page` is called with the number of guests in each page once it is planned (progress bars).
 
     Resumable: each finished page's part of the plan is kept under `scan_id`. With a `time_budget`
     (seconds) the scan stops once it is spent and returns None; calling again with the same `scan_id`
@@ -128,6 +134,8 @@ async def plan_sweep(
                 first = False
                 await _record_page(store, scan_id, index, planner, page)
                 expected = index + 1
+                if on_page is not None:
+                    on_page(len(page))
     except SignInActivityUnavailable as missing:
         if not available:
             raise
@@ -136,7 +144,14 @@ async def plan_sweep(
         async for record in store.query(PROGRESS_TABLE, scan_id, row_prefix="page-"):
             await store.delete(record)
         return await plan_sweep(
-            graph, store, policy, now=now, scan_id=scan_id, tenant_id=tenant_id, time_budget=time_budget
+            graph,
+            store,
+            policy,
+            now=now,
+            scan_id=scan_id,
+            tenant_id=tenant_id,
+            time_budget=time_budget,
+            on_page=on_page,
         )
     return planner.finish()
 

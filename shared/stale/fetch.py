@@ -206,6 +206,22 @@ async def scan_guests(
                 await prefetched
 
 
+async def count_guests(graph: Graph) -> int | None:
+    """How many guests the tenant has (for a progress bar), or None if Graph will not say.
+
+    `/users/$count` is an advanced query: it needs `ConsistencyLevel: eventual` (graph-facts §2) and may
+    lag recent changes by a little, which is fine for showing progress and never used for decisions.
+    """
+    try:
+        response = await graph.request(
+            "GET", f"{USERS_PATH}/$count", params={"$filter": GUEST_FILTER}, headers={"ConsistencyLevel": "eventual"}
+        )
+        return int(response.text)
+    except (GraphError, ValueError) as error:
+        log.debug("guest count unavailable: %s", error)
+        return None
+
+
 async def _read_page(graph: Graph, url: str, on_sent: Callable[[], None] | None = None) -> GuestPage:
     response = await graph.request("GET", url, on_sent=on_sent)
     return decode_page(response.content)

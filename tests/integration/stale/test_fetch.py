@@ -21,6 +21,7 @@ from shared.graph import Graph, GraphOptions
 from shared.stale.fetch import (
     GroupNotFoundError,
     SignInActivityUnavailable,
+    count_guests,
     directory_role_holders,
     read_checkpoint,
     resolve_groups,
@@ -350,3 +351,7 @@ async def test_resolve_groups_by_name_or_id(emulator: EmulatorServer, graph: Gra
 async def test_resolve_groups_names_the_unknown_group(graph: Graph, key: str) -> None:
     with pytest.raises(GroupNotFoundError, match=f'"{key}" not found'):
         await resolve_groups(graph, ["Finance Partners", key])
+
+
+async def test_the_guest_count_for_progress_matches_the_scan(big: EmulatorServer, graph: Graph) -> None:
+    assert await count_guests(graph) == GUESTS

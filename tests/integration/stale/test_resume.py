@@ -19,7 +19,9 @@ POLICY = Policy.model_validate({"safety": {"max_actions": 10_000, "max_percent":
 async def test_budgeted_sweep_resumes_to_the_same_plan(emulator: EmulatorServer, graph: Graph, tmp_path: Path) -> None:
     emulator.reset(seed_tenant(21, guests=1_600, members=50, now=NOW))
     async with open_store(str(tmp_path / "state.db")) as store:
-        whole = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="whole", tenant_id=None)
+        pages: list[int] = []
+        whole = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="whole", tenant_id=None, on_page=pages.append)
+        assert pages == [500, 500, 500, 100], "progress is reported page by page"
         invocations = 0
         plan = None
         while plan is None:
