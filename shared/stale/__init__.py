@@ -114,18 +114,21 @@ async def plan_sweep(
     planner = new_planner()
     scan = _scan_name(scan_id, available)
     checkpoint = await read_checkpoint(store, scan)
-    expected = checkpoint.pages if checkpoint and not checkpoint.finished else 0
-    await _restore_progress(store, scan_id, planner, before_page=expected)
+    resumable = checkpoint is not None and not checkpoint.finished
+    restarts = checkpoint.restarts if checkpoint is not None and resumable else 0
+    await _restore_progress(store, scan_id, planner, before_page=checkpoint.pages if resumable else 0)
     started = time.monotonic()
     try:
         async with contextlib.aclosing(scan_guests(graph, store, scan_id=scan, sign_in_activity=available)) as pages:
             first = True
             async for page in pages:
-                index = (await read_checkpoint(store, scan)).pages  # type: ignore[union-attr]
-                if index != expected:
+                position = await read_checkpoint(store, scan)
+                assert position is not None  # scan_guests saves one before the first page
+                index = position.pages
+                if position.restarts != restarts:
                     # Graph refused the saved cursor and the scan started over (scan_guests logs it): drop
                     # what the earlier pages added, or they would be counted twice.
-                    planner = new_planner()
+                    planner, restarts = new_planner(), position.restarts
                 # Checked before a page (never before the first): asking for this page has saved the
                 # checkpoint past the previous one, so the next invocation starts exactly here.
                 if not first and time_budget is not None and time.monotonic() - started > time_budget:
@@ -133,7 +136,6 @@ async def plan_sweep(
                     return None
                 first = False
                 await _record_page(store, scan_id, index, planner, page)
-                expected = index + 1
                 if on_page is not None:
                     on_page(len(page))
     except SignInActivityUnavailable as missing:

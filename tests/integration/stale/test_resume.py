@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
 from shared.config import Policy
-from shared.graph import Graph
+from shared.graph import Graph, GraphOptions
 from shared.stale import plan_sweep
 from shared.store import open_store
+from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICY = Policy.model_validate({"safety": {"max_actions": 10_000, "max_percent": 100}})
@@ -64,3 +67,36 @@ async def test_a_refused_cursor_between_invocations_does_not_count_pages_twice(
     assert plan.guests == whole.guests == 1_600
     assert plan.counts == whole.counts
     assert sorted((a.kind, a.target_id) for a in plan.actions) == sorted((a.kind, a.target_id) for a in whole.actions)
+
+
+async def test_a_page_without_guests_keeps_what_earlier_pages_planned(
+    scripted_server: Callable[[Handler], ScriptedServer], tmp_path: Path
+) -> None:
+    def user(number: int, kind: str = "Guest") -> dict[str, object]:
+        return {"id": f"u{number}", "userType": kind, "createdDateTime": "2020-01-01T00:00:00Z", "signInActivity": {}}
+
+    pages = {
+        "1": [user(1), user(2)],
+        "2": [user(3, "Member")],  # a member in a guest scan is dropped (safety in depth): an empty page
+        "3": [user(4)],
+    }
+
+    def answer(request: SeenRequest) -> Reply:
+        if request.path.startswith("/v1.0/directoryRoles"):
+            return Reply(200, b'{"value": []}')
+        page = request.path.rsplit("$skiptoken=", 1)[-1] if "$skiptoken=" in request.path else "1"
+        body: dict[str, object] = {"value": pages[page]}
+        if page != "3":
+            body["@odata.nextLink"] = f"{server.base_url}/users?$skiptoken={int(page) + 1}"
+        return Reply(200, json.dumps(body).encode())
+
+    server = scripted_server(answer)
+    graph = Graph(GraphOptions(base_url=server.base_url, auth="emulator"))
+    try:
+        async with open_store(str(tmp_path / "state.db")) as store:
+            plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="gap", tenant_id=None)
+    finally:
+        await graph.close()
+    assert plan is not None
+    assert plan.guests == 3
+    assert sorted(a.target_id for a in plan.actions) == ["u1", "u2", "u4"]
