@@ -25,7 +25,7 @@ from shared.concurrency import map_bounded
 from shared.config import Policy
 from shared.errors import AlreadyExistsError, GraphError, NotFoundError, RefusedError, StaleVersionError
 from shared.graph import Graph
-from shared.stale.plan import DESTRUCTIVE, Action, ActionKind, Exemptions, Lifecycle, Plan, Stage
+from shared.stale.plan import DESTRUCTIVE, Action, ActionKind, Exemptions, Lifecycle, Plan, Stage, cap_refusal
 from shared.stale.records import GUEST_SELECT, guest_from_graph
 from shared.stale.rules import Category, categorise
 from shared.store import AuditEntry, Record, Store
@@ -87,6 +87,9 @@ async def apply_plan(
         )
     if plan.policy_digest != policy.digest():
         raise RefusedError("the plan was made under another policy", hint="make a new plan; nothing was changed")
+    if over_cap := cap_refusal(policy, destructive=plan.destructive(), guests=plan.guests):
+        # Checked again here, not taken from the plan: a plan file is only as trustworthy as its last editor.
+        raise RefusedError(f"the plan is over the blast-radius cap: {over_cap}", hint="nothing was changed")
     applier = _Applier(plan, graph, store, policy, exemptions, actor, clock)
     return await map_bounded(plan.actions, applier.apply, limit=ACTIONS_IN_FLIGHT, on_done=on_action_done)
 
@@ -153,7 +156,15 @@ class _Applier:
                 await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
                 return Outcome.DONE, "found deleted by the interrupted run"
             return Outcome.SKIPPED, "the user no longer exists"
+        if current.get("userType") != "Guest":
+            return Outcome.SKIPPED, f"not a guest (userType {current.get('userType')}): guestctl acts on guests only"
         if action.kind is ActionKind.ENABLE:
+            if resumed and await self._audited(action, "guest.enable"):
+                await self._forget(action.target_id)
+                return Outcome.DONE, "re-enabled by the interrupted run"
+            if await self._stage(action.target_id) is not Stage.DISABLED:
+                # Only an account guestctl itself disabled is ever re-enabled by it.
+                return Outcome.SKIPPED, "guestctl has no record of disabling this account; left as it is"
             if current["accountEnabled"] is not True:
                 await self._audit_once(
                     action, "guest.enable", resumed, {"accountEnabled": False}, {"accountEnabled": True}
@@ -163,8 +174,13 @@ class _Applier:
             return Outcome.DONE, "re-enabled: active again"
         if action.kind is ActionKind.DISABLE:
             if current["accountEnabled"] is False:
-                await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
-                return Outcome.DONE, "already disabled (by an interrupted run, or by someone else)"
+                if resumed and await self._audited(action, "guest.disable"):
+                    await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+                    return Outcome.DONE, "disabled by the interrupted run"
+                # Someone else disabled it (a compromised account, an offboarding): theirs to handle. Taking
+                # it over would let a later delete, or a restore that re-enables, undo their decision.
+                await self._forget(action.target_id)
+                return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
             if reason := self._no_longer_due(current):
                 return Outcome.SKIPPED, reason
             await self._audit_once(
@@ -229,11 +245,20 @@ class _Applier:
     ) -> None:
         """Audit a change just *before* making it, so a crash can never leave a change without its entry
         (restore tolerates an entry whose change did not happen). A resumed action is audited once."""
-        if resumed:
-            async for entry in self.store.read_audit(run_id=self.run_id, target_id=action.target_id):
-                if entry.action == name:
-                    return
+        if resumed and await self._audited(action, name):
+            return
         await self._audit(action, name, before=before, after=after)
+
+    async def _audited(self, action: Action, name: str) -> bool:
+        """Whether this run already audited `name` for the action's guest (an interrupted attempt did)."""
+        async for entry in self.store.read_audit(run_id=self.run_id, target_id=action.target_id):
+            if entry.action == name:
+                return True
+        return False
+
+    async def _stage(self, user_id: str) -> Stage | None:
+        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
+        return Stage(record.data["stage"]) if record is not None else None
 
     async def _audit(self, action: Action, name: str, *, before: dict[str, Any], after: dict[str, Any]) -> None:
         await self.store.append_audit(

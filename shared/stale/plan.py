@@ -142,6 +142,22 @@ class Plan(msgspec.Struct, frozen=True):
         return plan
 
 
+def cap_refusal(policy: Policy, *, destructive: int, guests: int) -> str | None:
+    """Why `destructive` disable/delete actions among `guests` guests break the blast-radius cap, or None."""
+    safety = policy.safety
+    if destructive > safety.max_actions:
+        return (
+            f"{destructive} disable/delete actions exceed safety.max_actions ({safety.max_actions}); "
+            "nothing will be applied"
+        )
+    if destructive > safety.max_percent / 100 * guests:
+        return (
+            f"{destructive} disable/delete actions are {destructive / max(guests, 1):.1%} of {guests} guests, "
+            f"over safety.max_percent ({safety.max_percent}%); nothing will be applied"
+        )
+    return None
+
+
 class Planner:
     """Feed guests page by page with `add`, then `finish`."""
 
@@ -236,19 +252,7 @@ class Planner:
                 "judged inactive; only never-redeemed invitations were planned"
             )
         destructive = sum(1 for a in self.actions if a.kind in DESTRUCTIVE)
-        safety = self.policy.safety
-        limit_by_share = safety.max_percent / 100 * self.guests
-        refused = None
-        if destructive > safety.max_actions:
-            refused = (
-                f"{destructive} disable/delete actions exceed safety.max_actions ({safety.max_actions}); "
-                "nothing will be applied"
-            )
-        elif destructive > limit_by_share:
-            refused = (
-                f"{destructive} disable/delete actions are {destructive / max(self.guests, 1):.1%} of "
-                f"{self.guests} guests, over safety.max_percent ({safety.max_percent}%); nothing will be applied"
-            )
+        refused = cap_refusal(self.policy, destructive=destructive, guests=self.guests)
         return Plan(
             tenant_id=self.tenant_id,
             policy_digest=self.policy.digest(),

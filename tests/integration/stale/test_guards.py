@@ -1,0 +1,101 @@
+"""What apply refuses to take over: accounts someone else disabled, non-guests, edited plans."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from emulator.seed import seed_tenant
+from emulator.testing import EmulatorServer
+from shared.config import Policy
+from shared.errors import RefusedError
+from shared.graph import Graph
+from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
+from shared.store import open_store
+from tests.integration.stale.test_lifecycle import NOW, POLICY
+
+
+@pytest.fixture
+def tenant(emulator: EmulatorServer) -> EmulatorServer:
+    emulator.reset(seed_tenant(31, guests=300, members=30, now=NOW))
+    return emulator
+
+
+async def test_an_account_someone_else_disabled_is_left_to_them(
+    tenant: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    async with open_store(str(tmp_path / "state.db")) as store:
+        flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
+        await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
+        taken = flags.actions[0].target_id
+        # An admin disables the flagged guest themselves (say, a compromised account).
+        await graph.request("PATCH", f"/users/{taken}", json_body={"accountEnabled": False}, idempotent=True)
+
+        later = NOW + timedelta(days=15)
+        tenant.control.set_clock(later)
+        plan = await plan_sweep(graph, store, POLICY, now=later, scan_id="d", tenant_id=None)
+        results = await apply_plan(
+            plan, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: later
+        )
+        (theirs,) = [r for r in results if r.action.target_id == taken]
+        assert (theirs.outcome, theirs.detail) == (
+            Outcome.SKIPPED,
+            "someone else disabled the account: guestctl leaves it to them",
+        )
+        assert not [e async for e in store.read_audit(target_id=taken) if e.action == "guest.disable"]
+
+        # Later sweeps plan nothing for them, and undoing guestctl's run does not re-enable them.
+        last = later + timedelta(days=31)
+        tenant.control.set_clock(last)
+        again = await plan_sweep(graph, store, POLICY, now=last, scan_id="e", tenant_id=None)
+        assert taken not in {a.target_id for a in again.actions}
+        await restore(graph, store, actor="t", run_id=run_id_for(plan), clock=lambda: last)
+        assert tenant.tenant.users[taken].accountEnabled is False
+
+
+async def test_a_plan_cannot_enable_members_or_accounts_guestctl_did_not_disable(
+    tenant: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    plain = [u for u in tenant.tenant.users.values() if u.accountEnabled and not tenant.tenant.role_of.get(u.id)]
+    member = next(u for u in plain if u.userType == "Member")
+    guest = next(u for u in plain if u.userType == "Guest")
+    for user in (member, guest):
+        await graph.request("PATCH", f"/users/{user.id}", json_body={"accountEnabled": False}, idempotent=True)
+    async with open_store(str(tmp_path / "state.db")) as store:
+        plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="p", tenant_id=None)
+        template = plan.actions[0]
+        # An edited plan (a fresh digest is no protection against whoever can write the file)
+        forged = msgspec.structs.replace(
+            plan,
+            actions=tuple(
+                Action(ActionKind.ENABLE, user.id, "x", "forged", template.evidence) for user in (member, guest)
+            ),
+        )
+        results = await apply_plan(
+            forged, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW
+        )
+    details = {r.action.target_id: (r.outcome, r.detail) for r in results}
+    assert details[member.id] == (Outcome.SKIPPED, "not a guest (userType Member): guestctl acts on guests only")
+    assert details[guest.id] == (
+        Outcome.SKIPPED,
+        "guestctl has no record of disabling this account; left as it is",
+    )
+    assert tenant.tenant.users[member.id].accountEnabled is False
+    assert tenant.tenant.users[guest.id].accountEnabled is False
+
+
+async def test_apply_checks_the_cap_itself_and_does_not_trust_the_plan(
+    tenant: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    capped = Policy.model_validate({**POLICY.model_dump(mode="json"), "safety": {"max_actions": 2, "max_percent": 100}})
+    async with open_store(str(tmp_path / "state.db")) as store:
+        plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="c", tenant_id=None)
+        deletes = tuple(msgspec.structs.replace(a, kind=ActionKind.DELETE) for a in plan.actions[:3])
+        forged = msgspec.structs.replace(plan, actions=deletes, refused=None, policy_digest=capped.digest())
+        tenant.control.clear_requests()
+        with pytest.raises(RefusedError, match=r"exceed safety\.max_actions"):
+            await apply_plan(forged, graph, store, capped, await exemptions_now(graph, capped), actor="t")
+    assert [r for r in tenant.control.requests() if r["method"] in ("PATCH", "DELETE")] == []
