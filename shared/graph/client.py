@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -351,7 +352,7 @@ def _request_information(method: str, url: str, body: bytes | None, headers: Map
 
 
 # -- one client per process ------------------------------------------------------------------------------
-_clients: dict[tuple[int, GraphOptions], Graph] = {}
+_clients: dict[GraphOptions, tuple[weakref.ref[asyncio.AbstractEventLoop], Graph]] = {}
 
 
 def graph_options(settings: Settings) -> GraphOptions:
@@ -378,10 +379,12 @@ def get_graph(settings: Settings) -> Graph:
     """
     options = graph_options(settings)
     loop = asyncio.get_running_loop()
-    key = (id(loop), options)
-    graph = _clients.get(key)
-    if graph is None:
-        for stale in [k for k in _clients if k[0] != id(loop)]:
-            del _clients[stale]
-        graph = _clients[key] = Graph(options)
+    held = _clients.get(options)
+    if held is not None and held[0]() is loop:
+        return held[1]
+    for stale in [k for k, (owner, _) in _clients.items() if owner() is not loop]:
+        del _clients[stale]
+    # A weak reference, not id(loop): a new loop can reuse a collected one's id.
+    graph = Graph(options)
+    _clients[options] = (weakref.ref(loop), graph)
     return graph
