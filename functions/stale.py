@@ -1,6 +1,7 @@
 """Stale-guest sweeps in Azure Functions (docs/stale.md).
 
-timer  GUESTCTL_SWEEP_SCHEDULE (app setting, NCRONTAB; the deployment copies policy schedules.sweep)
+timer  GUESTCTL_SWEEP_SCHEDULE (app setting, NCRONTAB, UTC; default weekly, Mondays 06:00 — the policy's
+       schedules.sweep default). Read when the app starts: changing the setting restarts the app.
        GUESTCTL_SWEEP_MODE=plan (default): scan, plan, keep the plan for approval, log a summary
        GUESTCTL_SWEEP_MODE=apply: also apply it, within the policy's caps
        GUESTCTL_SWEEP_TIME_BUDGET (seconds, default 420): past it the sweep continues through the queue
@@ -25,6 +26,10 @@ log = logging.getLogger("guestctl.functions.stale")
 QUEUE = "stale-sweeps"
 STORAGE = "AzureWebJobsStorage"
 DEFAULT_TIME_BUDGET = 420.0  # seconds: well inside the 10-minute function timeout (host.json)
+DEFAULT_SCHEDULE = "0 0 6 * * 1"  # weekly, Mondays 06:00 UTC (policy schedules.sweep's default)
+# Not "%GUESTCTL_SWEEP_SCHEDULE%": a binding expression has no default, and an app without the setting
+# would fail to load the function.
+SCHEDULE = os.environ.get("GUESTCTL_SWEEP_SCHEDULE") or DEFAULT_SCHEDULE
 
 
 async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:
@@ -44,7 +49,7 @@ async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:
         log.info("stale-guest sweep: %s", summary)
 
 
-@bp.timer_trigger(arg_name="timer", schedule="%GUESTCTL_SWEEP_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False)
 @bp.queue_output(arg_name="more", queue_name=QUEUE, connection=STORAGE)
 async def stale_sweep(timer: func.TimerRequest, more: func.Out[str]) -> None:
     await _sweep(None, more)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +16,8 @@ from azure.functions.timer import TimerRequest
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
 from tests.functions.conftest import CapturedOut
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bindings(functions: dict, name: str) -> list[dict]:
@@ -28,17 +33,33 @@ QUEUE_OUT = {
 }
 
 
-def test_timer_binding_reads_its_schedule_from_an_app_setting(functions: dict) -> None:
-    assert bindings(functions, "stale_sweep") == [
-        QUEUE_OUT,
-        {
-            "direction": "IN",
-            "type": "timerTrigger",
-            "name": "timer",
-            "schedule": "%GUESTCTL_SWEEP_SCHEDULE%",
-            "runOnStartup": False,
-        },
-    ]
+def timer_schedule(environment: dict[str, str]) -> str:
+    """The timer's schedule as the Functions host would index it, in a fresh process with these settings."""
+    script = (
+        "import json, function_app\n"
+        "(timer,) = [f for f in function_app.app.get_functions() if f.get_function_name() == 'stale_sweep']\n"
+        "bindings = json.loads(timer.get_function_json())['bindings']\n"
+        "print(json.dumps([b for b in bindings if b['type'] == 'timerTrigger']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GUESTCTL_SWEEP_SCHEDULE"} | environment
+    output = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    (binding,) = json.loads(output.stdout)
+    assert binding == {
+        "direction": "IN",
+        "type": "timerTrigger",
+        "name": "timer",
+        "schedule": binding["schedule"],
+        "runOnStartup": False,
+    }
+    return binding["schedule"]
+
+
+def test_timer_schedule_comes_from_the_app_setting_and_defaults_to_weekly(functions: dict) -> None:
+    assert bindings(functions, "stale_sweep")[0] == QUEUE_OUT
+    assert timer_schedule({}) == "0 0 6 * * 1"
+    assert timer_schedule({"GUESTCTL_SWEEP_SCHEDULE": "0 30 2 * * *"}) == "0 30 2 * * *"
 
 
 def test_continuation_binding(functions: dict) -> None:
