@@ -17,7 +17,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError, PolicyError
@@ -167,7 +176,10 @@ class InvitationPolicy(StrictModel):
 class StalePolicy(StrictModel):
     inactive_days: Days = Field(90, description="No activity for longer than this → stale")
     never_redeemed_days: Days = Field(30, description="PendingAcceptance for longer than this → never-redeemed")
-    notify_sponsors: bool = Field(True, description="Email each sponsor the list of their guests before acting")
+    notify_sponsors: bool = Field(
+        False,
+        description="Email each sponsor the list of their guests before acting (needs invitations.sender_mailbox)",
+    )
     disable_after_days: Days = Field(14, description="Days between flagging (and notice) and disabling")
     delete_after_days: Days = Field(30, description="Days between disabling and (soft) deleting")
 
@@ -207,6 +219,15 @@ class Policy(StrictModel):
     exemptions: Exemptions = Field(default_factory=Exemptions)
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
     schedules: Schedules = Field(default_factory=Schedules)
+
+    @model_validator(mode="after")
+    def _notices_need_a_sender(self) -> Policy:
+        if self.stale.notify_sponsors and not self.invitations.sender_mailbox:
+            raise ValueError(
+                "stale.notify_sponsors is on but invitations.sender_mailbox is not set: name the mailbox that "
+                "sends the sponsor notices, or turn the notices off"
+            )
+        return self
 
     def digest(self) -> str:
         """Stable id of this exact policy; plans carry it so a changed policy invalidates old plans."""
@@ -277,12 +298,14 @@ def load_policy(path: Path | None) -> Policy:
 def _policy_error_line(name: str, error: ValidationError) -> str:
     problems = error.errors()
     first = problems[0]
-    key_path = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    key_path = ".".join(str(part) for part in first["loc"])
+    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+    if not key_path:  # a rule across sections: its message names the keys
+        return f"{name}: {_lower_first(first['msg'].removeprefix('Value error, '))}{more}"
     if first["type"] == "extra_forbidden":
         message = f"unknown key{_suggestion(first['loc'])}"
     else:
         message = f"{_lower_first(first['msg'].removeprefix('Value error, '))} (got {first.get('input')!r})"
-    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
     return f"{name}: {key_path}: {message}{more}"
 
 

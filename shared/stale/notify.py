@@ -35,12 +35,13 @@ async def notify_sponsors(
 ) -> tuple[list[Notice], list[str]]:
     """Email each sponsor of the guests flagged by this run; returns the notices and the guests that have
     no sponsor (display strings)."""
-    flagged = [r.action for r in results if r.action.kind is ActionKind.FLAG and r.outcome is Outcome.DONE]
+    # Flags done now or by an earlier attempt at this run: a rerun sends what a crash left unsent.
+    in_effect = (Outcome.DONE, Outcome.ALREADY_DONE)
+    flagged = [r.action for r in results if r.action.kind is ActionKind.FLAG and r.outcome in in_effect]
     if not flagged or not policy.stale.notify_sponsors:
         return [], []
     sender = policy.invitations.sender_mailbox
-    if not sender:
-        return [Notice("-", len(flagged), "failed: no invitations.sender_mailbox in the policy to send from")], []
+    assert sender, "the policy requires invitations.sender_mailbox when stale.notify_sponsors is on"
     requests = [
         BatchRequest(str(i), "GET", f"/users/{a.target_id}/sponsors?$select=id,mail,displayName")
         for i, a in enumerate(flagged)

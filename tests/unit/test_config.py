@@ -62,6 +62,11 @@ ROOT = Path(__file__).resolve().parents[2]
             id="several-problems-one-line",
         ),
         pytest.param("version: 2\n", "version: input should be 1 (got 2)", id="unknown-version"),
+        pytest.param(
+            "stale:\n  notify_sponsors: true\n",
+            "policy.yaml: stale.notify_sponsors is on but invitations.sender_mailbox is not set: name the mailbox",
+            id="notices-without-a-sender",
+        ),
     ],
 )
 def test_bad_policy_is_one_line_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:

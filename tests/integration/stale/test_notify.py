@@ -27,6 +27,7 @@ async def test_each_sponsor_gets_one_notice_listing_their_flagged_guests(
     policy = Policy.model_validate(
         {
             "invitations": {"sender_mailbox": sender.userPrincipalName},
+            "stale": {"notify_sponsors": True},
             "safety": {"max_actions": 1000, "max_percent": 100},
         }
     )
@@ -56,3 +57,32 @@ async def test_each_sponsor_gets_one_notice_listing_their_flagged_guests(
         again, _ = await notify_sponsors(plan, results, graph, store, policy, now=NOW)
         assert {n.outcome for n in again} == {"already sent"}
         assert len(emulator.control.outbox(kind="mail")) == len(expected)
+
+
+async def test_notices_a_crash_left_unsent_go_out_when_the_run_is_applied_again(
+    emulator: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    emulator.reset(seed_tenant(13, guests=120, members=25, now=NOW))
+    sender = next(
+        u
+        for u in emulator.tenant.users.values()
+        if u.userType == "Member" and u.mail and "#EXT#" not in u.userPrincipalName
+    )
+    policy = Policy.model_validate(
+        {
+            "invitations": {"sender_mailbox": sender.userPrincipalName},
+            "stale": {"notify_sponsors": True},
+            "safety": {"max_actions": 1000, "max_percent": 100},
+        }
+    )
+    async with open_store(str(tmp_path / "state.db")) as store:
+        plan = await plan_sweep(graph, store, policy, now=NOW, scan_id="n2", tenant_id=None)
+        exemptions = await exemptions_now(graph, policy)
+        await apply_plan(plan, graph, store, policy, exemptions, actor="t", clock=lambda: NOW)
+        # ...the process died here, before any notice was sent. The rerun finds every flag already done:
+        rerun = await apply_plan(plan, graph, store, policy, exemptions, actor="t", clock=lambda: NOW)
+        assert {r.outcome.value for r in rerun} == {"already-done"}
+        notices, _ = await notify_sponsors(plan, rerun, graph, store, policy, now=NOW)
+    assert notices
+    assert {n.outcome for n in notices} == {"sent"}
+    assert len(emulator.control.outbox(kind="mail")) == len(notices)
