@@ -459,7 +459,7 @@ def restore_command(
         raise InputError("restore needs --run RUN_ID or --user USER_ID")
     settings = load_settings(**ctx.obj)
 
-    async def undo() -> list[str]:
+    async def undo() -> list[Any]:
         from shared.graph import Graph, graph_options
         from shared.stale import restore
         from shared.store import open_state
@@ -471,10 +471,13 @@ def restore_command(
         finally:
             await graph.close()
 
-    lines = asyncio.run(undo())
-    for line in lines:
-        stdout.print(line)
-    stdout.print(f"{len(lines)} change(s) undone" if lines else "nothing to undo")
+    results = asyncio.run(undo())
+    for result in results:
+        stdout.print(result.line(), highlight=False, markup=False)
+    outcomes = Counter(result.outcome.value for result in results)
+    stdout.print("  ".join(f"{outcome}: {count}" for outcome, count in outcomes.items()) or "nothing to undo")
+    if outcomes.get("failed"):
+        raise typer.Exit(int(ExitCode.PARTIAL))  # run it again: what was restored is not repeated
 
 
 @app.command("demo")

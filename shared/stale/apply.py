@@ -276,6 +276,16 @@ class _Applier:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Restored:
+    target_id: str
+    outcome: Outcome  # DONE, ALREADY_DONE (a rerun), SKIPPED (cannot be undone) or FAILED (try again)
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.target_id}: {self.outcome.value}: {self.detail}"
+
+
 async def restore(
     graph: Graph,
     store: Store,
@@ -284,8 +294,13 @@ async def restore(
     run_id: str | None = None,
     user_id: str | None = None,
     clock: Clock = utc_now,
-) -> list[str]:
-    """Undo a run's (or one user's) disables and deletes, newest first; returns one line per change."""
+) -> list[Restored]:
+    """Undo a run's (or one user's) disables and deletes, newest first, one result per change.
+
+    Safe to run again: a guest already restored and enabled is reported, not changed or audited twice. A
+    Graph failure on one guest is reported and the others are still restored. Only accounts guestctl
+    itself disabled are ever re-enabled.
+    """
     if not run_id and not user_id:
         raise ValueError("restore needs a run id or a user id")
     changes = [
@@ -293,46 +308,82 @@ async def restore(
         async for entry in store.read_audit(run_id=run_id, target_id=user_id)
         if entry.action in ("guest.delete", "guest.disable")
     ]
-    done: list[str] = []
+    results = []
     for entry in reversed(changes):
-        if entry.action == "guest.delete":
-            try:
-                await graph.request("POST", f"/directory/deletedItems/{entry.target_id}/restore", idempotent=True)
-            except NotFoundError:
-                done.append(f"{entry.target_id}: not in deleted items (already restored, or purged after 30 days)")
-                continue
-            # guestctl disabled the guest before deleting it: back means usable again.
-            await graph.request(
-                "PATCH", f"/users/{entry.target_id}", json_body={"accountEnabled": True}, idempotent=True
-            )
-            what = "restored from deleted items and re-enabled"
-        else:
-            try:
-                await graph.request(
-                    "PATCH", f"/users/{entry.target_id}", json_body={"accountEnabled": True}, idempotent=True
-                )
-            except NotFoundError:
-                done.append(f"{entry.target_id}: not found (still deleted?)")
-                continue
-            what = "re-enabled"
-        record = await store.get(GUESTS_TABLE, GUESTS_PARTITION, entry.target_id)
-        if record is not None:
-            with contextlib.suppress(StaleVersionError):
-                await store.delete(record)
-        await store.append_audit(
-            AuditEntry(
-                action="guest.restore" if entry.action == "guest.delete" else "guest.enable",
-                target_id=entry.target_id,
-                actor=actor,
-                reason=f"restore of {entry.action} from run {entry.run_id}",
-                before=entry.after,
-                after=entry.before,
-                run_id=entry.run_id,
-                at=clock(),
-            )
+        try:
+            results.append(await _undo(graph, store, entry, actor=actor, clock=clock))
+        except GraphError as error:
+            results.append(Restored(entry.target_id, Outcome.FAILED, error.one_line()))
+    return results
+
+
+async def _undo(graph: Graph, store: Store, entry: AuditEntry, *, actor: str, clock: Clock) -> Restored:
+    user_path = f"/users/{entry.target_id}"
+    select = {"$select": "id,userType,accountEnabled"}
+    current = await _read(graph, user_path, select)
+    restored = False
+    if entry.action == "guest.delete" and current is None:
+        await _audit_undo(store, entry, "guest.restore", actor=actor, clock=clock)
+        try:
+            await graph.request("POST", f"/directory/deletedItems/{entry.target_id}/restore", idempotent=True)
+        except NotFoundError:
+            return Restored(entry.target_id, Outcome.SKIPPED, "not in deleted items (purged after 30 days?)")
+        restored = True
+        current = await _read(graph, user_path, select)
+    if current is None:
+        return Restored(entry.target_id, Outcome.SKIPPED, "not found (deleted since?)")
+    disables = [e async for e in store.read_audit(target_id=entry.target_id) if e.action == "guest.disable"]
+    enabled = False
+    if current.get("accountEnabled") is False and disables:  # only what guestctl itself disabled
+        await _audit_undo(store, disables[-1], "guest.enable", actor=actor, clock=clock)
+        await graph.request("PATCH", user_path, json_body={"accountEnabled": True}, idempotent=True)
+        enabled = True
+    record = await store.get(GUESTS_TABLE, GUESTS_PARTITION, entry.target_id)
+    if record is not None:
+        with contextlib.suppress(StaleVersionError):
+            await store.delete(record)
+    if restored or enabled:
+        what = ("restored from deleted items" if restored else "") + (" and " if restored and enabled else "")
+        return Restored(entry.target_id, Outcome.DONE, what + ("re-enabled" if enabled else ""))
+    if current.get("accountEnabled") is False:
+        return Restored(entry.target_id, Outcome.SKIPPED, "disabled, but not by guestctl: left as it is")
+    return Restored(entry.target_id, Outcome.ALREADY_DONE, "already restored and enabled")
+
+
+async def _read(graph: Graph, path: str, params: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        return await graph.get_json(path, params=params)
+    except NotFoundError:
+        return None
+
+
+async def _audit_undo(store: Store, entry: AuditEntry, action: str, *, actor: str, clock: Clock) -> None:
+    """The audit entry of an undo, written just before it is made (as every change is) — once: a rerun
+    after a crash between entry and change finds the entry and does not write another."""
+    async for earlier in store.read_audit(target_id=entry.target_id):
+        if earlier.action == action and earlier.at >= entry.at:
+            return
+    await store.append_audit(
+        AuditEntry(
+            action=action,
+            target_id=entry.target_id,
+            actor=actor,
+            reason=f"restore of {entry.action} from run {entry.run_id}",
+            before=entry.after,
+            after=entry.before,
+            run_id=entry.run_id,
+            at=clock(),
         )
-        done.append(f"{entry.target_id}: {what}")
-    return done
+    )
 
 
-__all__ = ["DESTRUCTIVE", "ActionResult", "Outcome", "apply_plan", "load_lifecycle", "restore", "run_id_for"]
+__all__ = [
+    "DESTRUCTIVE",
+    "ActionResult",
+    "Outcome",
+    "Restored",
+    "apply_plan",
+    "load_lifecycle",
+    "restore",
+    "run_id_for",
+]

@@ -99,3 +99,32 @@ async def test_apply_checks_the_cap_itself_and_does_not_trust_the_plan(
         with pytest.raises(RefusedError, match=r"exceed safety\.max_actions"):
             await apply_plan(forged, graph, store, capped, await exemptions_now(graph, capped), actor="t")
     assert [r for r in tenant.control.requests() if r["method"] in ("PATCH", "DELETE")] == []
+
+
+async def test_restore_run_twice_changes_and_audits_nothing_the_second_time(
+    tenant: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    async with open_store(str(tmp_path / "state.db")) as store:
+        flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
+        await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
+        later = NOW + timedelta(days=15)
+        tenant.control.set_clock(later)
+        plan = await plan_sweep(graph, store, POLICY, now=later, scan_id="d", tenant_id=None)
+        await apply_plan(
+            plan, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: later
+        )
+        disabled = {a.target_id for a in plan.actions if a.kind is ActionKind.DISABLE}
+        assert disabled
+
+        first = await restore(graph, store, actor="t", run_id=run_id_for(plan), clock=lambda: later)
+        audit_after_first = [e async for e in store.read_audit()]
+        tenant.control.clear_requests()
+        second = await restore(graph, store, actor="t", run_id=run_id_for(plan), clock=lambda: later)
+
+        assert {r.target_id: (r.outcome, r.detail) for r in first} == {
+            g: (Outcome.DONE, "re-enabled") for g in disabled
+        }
+        assert {r.outcome for r in second} == {Outcome.ALREADY_DONE}
+        assert [e async for e in store.read_audit()] == audit_after_first
+    assert [r for r in tenant.control.requests() if r["method"] != "GET"] == []
+    assert all(tenant.tenant.users[g].accountEnabled for g in disabled)
