@@ -1,6 +1,7 @@
 """Apply a stale-guest plan: guarded, re-checked, once per action, audited, restorable.
 
 - The plan is refused whole if it is over the blast-radius cap (it says so) — nothing is changed.
+- One applier per plan at a time (a lease in the store): a second one is refused, not run alongside.
 - Just before a disable or delete, the guest is read again (with signInActivity) and judged again with
   fresh exemptions: no longer a guest, active again, or newly exempt → the action is skipped and says why.
 - Every action has a record (table `staleactions`, partition = run id, row = kind:target) written before the
@@ -29,6 +30,7 @@ from shared.stale.plan import DESTRUCTIVE, Action, ActionKind, Exemptions, Lifec
 from shared.stale.records import GUEST_SELECT, guest_from_graph
 from shared.stale.rules import Category, categorise
 from shared.store import AuditEntry, Record, Store
+from shared.store.lease import lease
 
 ACTIONS_TABLE = "staleactions"
 GUESTS_TABLE = "staleguests"
@@ -91,7 +93,8 @@ async def apply_plan(
         # Checked again here, not taken from the plan: a plan file is only as trustworthy as its last editor.
         raise RefusedError(f"the plan is over the blast-radius cap: {over_cap}", hint="nothing was changed")
     applier = _Applier(plan, graph, store, policy, exemptions, actor, clock)
-    return await map_bounded(plan.actions, applier.apply, limit=ACTIONS_IN_FLIGHT, on_done=on_action_done)
+    async with lease(store, ACTIONS_TABLE, applier.run_id, what=f"applying {applier.run_id}"):
+        return await map_bounded(plan.actions, applier.apply, limit=ACTIONS_IN_FLIGHT, on_done=on_action_done)
 
 
 class _Applier:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from shared.errors import RefusedError
 from shared.graph import Graph
 from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
 from shared.store import open_store
+from shared.store.lease import LeaseHeldError
 from tests.integration.stale.test_lifecycle import NOW, POLICY
 
 
@@ -128,3 +130,35 @@ async def test_restore_run_twice_changes_and_audits_nothing_the_second_time(
         assert [e async for e in store.read_audit()] == audit_after_first
     assert [r for r in tenant.control.requests() if r["method"] != "GET"] == []
     assert all(tenant.tenant.users[g].accountEnabled for g in disabled)
+
+
+async def test_two_appliers_of_one_plan_cannot_run_at_once(
+    tenant: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    async with open_store(str(tmp_path / "state.db")) as store:
+        flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
+        await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
+        later = NOW + timedelta(days=15)
+        tenant.control.set_clock(later)
+        plan = await plan_sweep(graph, store, POLICY, now=later, scan_id="d", tenant_id=None)
+        exemptions = await exemptions_now(graph, POLICY)
+        tenant.control.clear_requests()
+
+        both = await asyncio.gather(
+            apply_plan(plan, graph, store, POLICY, exemptions, actor="first", clock=lambda: later),
+            apply_plan(plan, graph, store, POLICY, exemptions, actor="second", clock=lambda: later),
+            return_exceptions=True,
+        )
+        refused = [r for r in both if isinstance(r, LeaseHeldError)]
+        (results,) = [r for r in both if isinstance(r, list)]
+        assert len(refused) == 1
+        assert "is in progress elsewhere" in refused[0].one_line()
+        disables = [r for r in results if r.action.kind is ActionKind.DISABLE]
+        assert {r.outcome for r in disables} == {Outcome.DONE}
+        audited = [e async for e in store.read_audit(run_id=run_id_for(plan)) if e.action == "guest.disable"]
+        assert len(audited) == len(disables), "each disable audited once"
+        patches = tenant.control.requests(path="/v1.0/users/", method="PATCH")
+        assert len(patches) == len(disables), "each disable sent once"
+
+        again = await apply_plan(plan, graph, store, POLICY, exemptions, actor="third", clock=lambda: later)
+        assert {r.outcome for r in again} == {Outcome.ALREADY_DONE}, "the lease is let go when the run ends"

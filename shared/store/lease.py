@@ -1,0 +1,103 @@
+"""One holder at a time for a long job (applying a plan): a lease record with a heartbeat.
+
+Two appliers of the same plan at once — an approval retried after an HTTP timeout, a CLI run racing the
+Functions app — would each act and audit. The first takes the lease; the second is refused with who holds
+it. A holder that stopped renewing for `STALE_AFTER_SECONDS` (it crashed or was killed), or that was a
+process on this machine that no longer exists, is taken over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from shared.errors import AlreadyExistsError, RefusedError, StaleVersionError
+from shared.store.protocol import Record, Store
+
+log = logging.getLogger("guestctl.store")
+
+STALE_AFTER_SECONDS = 90.0
+RENEW_EVERY_SECONDS = 20.0
+
+
+class LeaseHeldError(RefusedError):
+    """Someone else is doing this job right now."""
+
+
+@contextlib.asynccontextmanager
+async def lease(store: Store, table: str, partition: str, *, what: str, row: str = "lease") -> AsyncIterator[None]:
+    """Hold the lease `table/partition/row` while the block runs; `what` names the job in messages."""
+    me = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
+    record = await _acquire(store, table, partition, row, me, what)
+    renewing = asyncio.create_task(_renew(store, record, me["owner"]))
+    try:
+        yield
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        current = await store.get(table, partition, row)
+        if current is not None and current.data.get("owner") == me["owner"]:
+            with contextlib.suppress(StaleVersionError):
+                await store.delete(current)
+
+
+async def _acquire(store: Store, table: str, partition: str, row: str, me: dict[str, Any], what: str) -> Record:
+    data = {**me, "heartbeat": time.time()}
+    for _ in range(2):  # the holder may let go between our create and our read
+        try:
+            return await store.create(table, partition, row, data)
+        except AlreadyExistsError:
+            held = await store.get(table, partition, row)
+        if held is None:
+            continue
+        if _alive(held.data):
+            age = time.time() - float(held.data.get("heartbeat", 0))
+            raise LeaseHeldError(
+                f"{what} is in progress elsewhere (host {held.data.get('host')}, process {held.data.get('pid')}, "
+                f"last seen {age:.0f} s ago)",
+                hint=f"wait for it to finish — or, if it died, {STALE_AFTER_SECONDS:.0f} s — then run again; "
+                "nothing was changed",
+            )
+        log.warning(
+            "%s: taking over from %s (process %s), which stopped", what, held.data.get("host"), held.data.get("pid")
+        )
+        try:
+            return await store.update(held, data)
+        except StaleVersionError:
+            break
+    raise LeaseHeldError(f"{what} was just started by another run", hint="nothing was changed; run again later")
+
+
+def _alive(data: dict[str, Any]) -> bool:
+    if time.time() - float(data.get("heartbeat", 0)) > STALE_AFTER_SECONDS:
+        return False
+    if data.get("host") != socket.gethostname():
+        return True  # another machine: only its heartbeat can tell
+    pid = int(data.get("pid", 0))
+    if pid == os.getpid():
+        return True  # this very process (another invocation or task)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _renew(store: Store, record: Record, owner: str) -> None:
+    while True:
+        await asyncio.sleep(RENEW_EVERY_SECONDS)
+        try:
+            record = await store.update(record, {**record.data, "heartbeat": time.time()})
+        except StaleVersionError:
+            log.error("lease %s/%s was taken over after %s stopped renewing it", record.table, record.partition, owner)
+            return

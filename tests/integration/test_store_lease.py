@@ -1,0 +1,59 @@
+"""One holder at a time (shared/store/lease.py), on SQLite and on Azurite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+
+import pytest
+
+from shared.store import Store
+from shared.store.lease import STALE_AFTER_SECONDS, LeaseHeldError, lease
+
+
+def holder(pid: int, *, host: str | None = None, seconds_ago: float = 0) -> dict[str, object]:
+    return {"owner": "other", "host": host or socket.gethostname(), "pid": pid, "heartbeat": time.time() - seconds_ago}
+
+
+async def dead_pid() -> int:
+    process = await asyncio.create_subprocess_exec("true")
+    await process.wait()  # gone, and reaped: its pid names no process
+    return process.pid
+
+
+async def test_a_held_lease_refuses_a_second_holder_and_is_let_go_after(store: Store) -> None:
+    async with lease(store, "jobs", "run-1", what="applying run-1"):
+        with pytest.raises(LeaseHeldError, match="applying run-1 is in progress elsewhere"):
+            async with lease(store, "jobs", "run-1", what="applying run-1"):
+                pass
+    assert await store.get("jobs", "run-1", "lease") is None
+    async with lease(store, "jobs", "run-1", what="applying run-1"):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("left_by", "taken_over"),
+    [
+        pytest.param("dead-process-here", True, id="dead-process-on-this-machine"),
+        pytest.param("silent-elsewhere", True, id="no-heartbeat-for-too-long"),
+        pytest.param("live-elsewhere", False, id="another-machine-still-renewing"),
+    ],
+)
+async def test_a_lease_left_behind(store: Store, left_by: str, taken_over: bool) -> None:
+    data = {
+        "dead-process-here": holder(await dead_pid()),
+        "silent-elsewhere": holder(1, host="other-host", seconds_ago=STALE_AFTER_SECONDS + 1),
+        "live-elsewhere": holder(1, host="other-host", seconds_ago=5),
+    }[left_by]
+    await store.create("jobs", "run-2", "lease", data)
+    if not taken_over:
+        with pytest.raises(LeaseHeldError, match="host other-host, process 1"):
+            async with lease(store, "jobs", "run-2", what="applying run-2"):
+                pass
+        return
+    async with lease(store, "jobs", "run-2", what="applying run-2"):
+        held = await store.get("jobs", "run-2", "lease")
+        assert held is not None
+        assert held.data["pid"] == os.getpid()
