@@ -216,6 +216,7 @@ PLANS_TABLE = "staleplans"
 
 
 def plan_id_for(plan: Plan) -> str:
+    """A kept plan's id: the start of its digest (so `run_id_of(plan_id)` is the run that applies it)."""
     return plan.digest().removeprefix("sha256:")[:16]
 
 

@@ -54,7 +54,12 @@ class ActionResult:
 
 def run_id_for(plan: Plan) -> str:
     """The same plan is the same run: its actions' records repeat, so a rerun finishes it, never redoes it."""
-    return "sweep-" + plan.digest().removeprefix("sha256:")[:16]
+    return run_id_of(plan.digest().removeprefix("sha256:")[:16])
+
+
+def run_id_of(plan_id: str) -> str:
+    """The run that applies the kept plan `plan_id` (a plan's id is the start of its digest)."""
+    return "sweep-" + plan_id
 
 
 async def load_lifecycle(store: Store) -> dict[str, Lifecycle]:

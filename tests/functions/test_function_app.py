@@ -28,6 +28,7 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "stale_sweep",
         "continue_stale_sweep",
         "approve_sweep",
+        "sweep_status",
     }
 
 

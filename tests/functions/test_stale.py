@@ -75,8 +75,9 @@ def test_continuation_binding(functions: dict) -> None:
     ]
 
 
-def test_approve_binding(functions: dict) -> None:
+def test_approve_and_status_bindings(functions: dict) -> None:
     assert bindings(functions, "approve_sweep") == [
+        QUEUE_OUT,
         {
             "direction": "IN",
             "type": "httpTrigger",
@@ -84,6 +85,17 @@ def test_approve_binding(functions: dict) -> None:
             "methods": ["POST"],
             "authLevel": "FUNCTION",
             "route": "sweeps/{plan_id}/approve",
+        },
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ]
+    assert bindings(functions, "sweep_status") == [
+        {
+            "direction": "IN",
+            "type": "httpTrigger",
+            "name": "req",
+            "methods": ["GET"],
+            "authLevel": "FUNCTION",
+            "route": "sweeps/{plan_id}",
         },
         {"direction": "OUT", "type": "http", "name": "$return"},
     ]
@@ -103,7 +115,7 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Emul
     return tmp_path
 
 
-async def approve(functions: dict, plan_id: str) -> func.HttpResponse:
+async def approve(functions: dict, plan_id: str, queued: CapturedOut | None = None) -> func.HttpResponse:
     request = func.HttpRequest(
         method="POST",
         url=f"/api/sweeps/{plan_id}/approve",
@@ -111,32 +123,83 @@ async def approve(functions: dict, plan_id: str) -> func.HttpResponse:
         route_params={"plan_id": plan_id},
         headers={"x-approver": "ann@contoso.com"},
     )
-    return await functions["approve_sweep"].get_user_function()(request)
+    return await functions["approve_sweep"].get_user_function()(request, queued or CapturedOut())
 
 
-async def test_timer_plans_without_changes_and_approval_applies(
+async def status(functions: dict, plan_id: str) -> func.HttpResponse:
+    request = func.HttpRequest(method="GET", url=f"/api/sweeps/{plan_id}", body=b"", route_params={"plan_id": plan_id})
+    return await functions["sweep_status"].get_user_function()(request)
+
+
+async def run_queue(functions: dict, message: str) -> CapturedOut:
+    """Deliver one queue message to the worker, as the host would; returns what it queued next."""
+    more = CapturedOut()
+    await functions["continue_stale_sweep"].get_user_function()(func.QueueMessage(body=message.encode()), more)
+    return more
+
+
+async def test_timer_plans_without_changes_and_approval_queues_the_apply(
     functions: dict, settings_env: Path, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     from shared.store import open_store
 
     caplog.set_level("INFO", logger="guestctl.functions.stale")
-    await functions["stale_sweep"].get_user_function()(TimerRequest(), CapturedOut())
+    timer_out = CapturedOut()
+    await functions["stale_sweep"].get_user_function()(TimerRequest(), timer_out)
+    assert not timer_out.was_set, "plan mode queues nothing"
     assert [r for r in emulator.control.requests() if r["method"] != "GET" and not r["path"].endswith("$batch")] == []
     summary = next(r.getMessage() for r in caplog.records if "stale-guest sweep" in r.getMessage())
     plan_id = summary.split("'plan_id': '")[1].split("'")[0]
 
-    response = await approve(functions, plan_id)
+    queued = CapturedOut()
+    response = await approve(functions, plan_id, queued)
     body = json.loads(response.get_body())
-    assert response.status_code == 200
-    assert body["outcomes"]
-    assert set(body["outcomes"]) == {"flag done"}
+    assert response.status_code == 202
+    assert body == {
+        "plan_id": plan_id,
+        "run_id": f"sweep-{plan_id}",
+        "actions": body["actions"],
+        "status": f"/api/sweeps/{plan_id}",
+    }
+    assert [r for r in emulator.control.requests() if r["method"] == "PATCH"] == [], "nothing applied in the request"
+    before = json.loads((await status(functions, plan_id)).get_body())
+    assert (before["progress"], before["applying"]) == ({}, False)
+
+    message = json.loads(queued.value)
+    assert message["apply"] == plan_id
+    assert "approver stated: ann@contoso.com" in message["actor"]
+    assert not (await run_queue(functions, queued.value)).was_set
+    after = json.loads((await status(functions, plan_id)).get_body())
+    assert after["progress"] == {"flag done": body["actions"]}
     async with open_store(str(settings_env / "state.db")) as store:
         flagged = [r async for r in store.query("staleguests", "guests")]
-    assert len(flagged) == body["outcomes"]["flag done"]
+        audit = [e async for e in store.read_audit()]
+    assert len(flagged) == body["actions"]
+
+    again = await run_queue(functions, queued.value)  # delivered twice: the run is finished, nothing repeats
+    assert not again.was_set
+    async with open_store(str(settings_env / "state.db")) as store:
+        assert [e async for e in store.read_audit()] == audit
+
+
+async def test_apply_mode_queues_the_apply_of_a_plan_within_the_caps(
+    functions: dict, settings_env: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GUESTCTL_SWEEP_MODE", "apply")
+    timer_out = CapturedOut()
+    await functions["stale_sweep"].get_user_function()(TimerRequest(), timer_out)
+    step = json.loads(timer_out.value)
+    assert "GUESTCTL_SWEEP_MODE=apply" in step["actor"]
+    await run_queue(functions, timer_out.value)
+    progress = json.loads((await status(functions, step["apply"])).get_body())["progress"]
+    assert set(progress) == {"flag done"}
 
 
 async def test_unknown_plan_is_404(functions: dict, settings_env: Path) -> None:
-    assert (await approve(functions, "0123456789abcdef")).status_code == 404
+    queued = CapturedOut()
+    assert (await approve(functions, "0123456789abcdef", queued)).status_code == 404
+    assert not queued.was_set
+    assert (await status(functions, "0123456789abcdef")).status_code == 404
 
 
 async def test_old_plan_is_refused_with_409(functions: dict, settings_env: Path, emulator: EmulatorServer) -> None:
@@ -153,9 +216,11 @@ async def test_old_plan_is_refused_with_409(functions: dict, settings_env: Path,
         )
         plan_id = await save_plan(store, plan)
     await graph.close()
-    response = await approve(functions, plan_id)
+    queued = CapturedOut()
+    response = await approve(functions, plan_id, queued)
     assert response.status_code == 409
     assert "hours old" in json.loads(response.get_body())["error"]
+    assert not queued.was_set, "a refused approval queues nothing"
 
 
 async def test_a_sweep_out_of_time_continues_through_the_queue(
@@ -172,9 +237,8 @@ async def test_a_sweep_out_of_time_continues_through_the_queue(
     await functions["stale_sweep"].get_user_function()(TimerRequest(), more)
     handoffs = 0
     while more.was_set:  # the host would deliver each message to continue_stale_sweep
-        message, more = more.value, CapturedOut()
         handoffs += 1
-        await functions["continue_stale_sweep"].get_user_function()(func.QueueMessage(body=message.encode()), more)
+        more = await run_queue(functions, more.value)
         assert handoffs < 10
     assert handoffs == 2, "three pages, one per invocation with no time to spare"
     assert any("'plan_id'" in r.getMessage() for r in caplog.records), "the last invocation kept the plan"
