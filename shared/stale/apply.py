@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -174,10 +174,14 @@ class _Applier:
                 # Only an account guestctl itself disabled is ever re-enabled by it.
                 return Outcome.SKIPPED, "guestctl has no record of disabling this account; left as it is"
             if current["accountEnabled"] is not True:
-                await self._audit_once(
-                    action, "guest.enable", resumed, {"accountEnabled": False}, {"accountEnabled": True}
+                await self._change(
+                    action,
+                    "guest.enable",
+                    resumed,
+                    {"accountEnabled": False},
+                    {"accountEnabled": True},
+                    lambda: self._patch_enabled(action, True),
                 )
-                await self._patch_enabled(action, True)
             await self._forget(action.target_id)
             return Outcome.DONE, "re-enabled: active again"
         if action.kind is ActionKind.DISABLE:
@@ -191,10 +195,14 @@ class _Applier:
                 return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
             if reason := self._no_longer_due(current):
                 return Outcome.SKIPPED, reason
-            await self._audit_once(
-                action, "guest.disable", resumed, {"accountEnabled": True}, {"accountEnabled": False}
+            await self._change(
+                action,
+                "guest.disable",
+                resumed,
+                {"accountEnabled": True},
+                {"accountEnabled": False},
+                lambda: self._patch_enabled(action, False),
             )
-            await self._patch_enabled(action, False)
             await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
             return Outcome.DONE, "disabled"
         if action.kind is ActionKind.DELETE:
@@ -202,15 +210,14 @@ class _Applier:
                 return Outcome.SKIPPED, reason
             if current["accountEnabled"] is not False:
                 return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
-            await self._audit_once(
+            await self._change(
                 action,
                 "guest.delete",
                 resumed,
                 {"deletedDateTime": None},
                 {"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
+                lambda: self._delete(action),
             )
-            with contextlib.suppress(NotFoundError):  # a retried DELETE finds it gone
-                await self.graph.request("DELETE", f"/users/{action.target_id}", idempotent=True)
             await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
             return Outcome.DONE, "deleted (restorable for 30 days)"
         raise ValueError(f"unknown action {action.kind}")
@@ -231,6 +238,28 @@ class _Applier:
             return await self.graph.get_json(f"/users/{user_id}", params={"$select": GUEST_SELECT})
         except NotFoundError:
             return None
+
+    async def _change(
+        self,
+        action: Action,
+        name: str,
+        resumed: bool,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        send: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Audit a change, then make it. If Graph refuses it, the audit log says so as well: the entry
+        written before the change would otherwise claim a change that did not happen."""
+        await self._audit_once(action, name, resumed, before, after)
+        try:
+            await send()
+        except GraphError as error:
+            await self._audit(action, f"{name}.failed", before=after, after={**before, "error": error.one_line()})
+            raise
+
+    async def _delete(self, action: Action) -> None:
+        with contextlib.suppress(NotFoundError):  # a retried DELETE finds it gone
+            await self.graph.request("DELETE", f"/users/{action.target_id}", idempotent=True)
 
     async def _patch_enabled(self, action: Action, enabled: bool) -> None:
         await self.graph.request(

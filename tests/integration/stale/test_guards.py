@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,11 +15,14 @@ from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
 from shared.config import Policy
 from shared.errors import RefusedError
-from shared.graph import Graph
+from shared.graph import Graph, GraphOptions
 from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
+from shared.stale.plan import Exemptions, Planner
+from shared.stale.records import guest_from_graph
 from shared.store import open_store
 from shared.store.lease import LeaseHeldError
 from tests.integration.stale.test_lifecycle import NOW, POLICY
+from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest, graph_error
 
 
 @pytest.fixture
@@ -162,3 +167,38 @@ async def test_two_appliers_of_one_plan_cannot_run_at_once(
 
         again = await apply_plan(plan, graph, store, POLICY, exemptions, actor="third", clock=lambda: later)
         assert {r.outcome for r in again} == {Outcome.ALREADY_DONE}, "the lease is let go when the run ends"
+
+
+async def test_a_change_graph_refuses_is_audited_as_failed_too(
+    scripted_server: Callable[[Handler], ScriptedServer], tmp_path: Path
+) -> None:
+    stale_guest = {
+        "id": "g1",
+        "userType": "Guest",
+        "accountEnabled": True,
+        "createdDateTime": "2020-01-01T00:00:00Z",
+        "externalUserState": "Accepted",
+        "signInActivity": {"lastSuccessfulSignInDateTime": "2024-01-01T00:00:00Z"},
+    }
+
+    def answer(request: SeenRequest) -> Reply:
+        if request.method == "PATCH":
+            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        return Reply(200, json.dumps(stale_guest).encode())
+
+    server = scripted_server(answer)
+    graph = Graph(GraphOptions(base_url=server.base_url, auth="emulator"))
+    plan = Planner(POLICY, NOW, lifecycle={}, exemptions=Exemptions()).finish()
+    disable = Action(
+        ActionKind.DISABLE, "g1", "Ann <ann@fabrikam.com>", "flagged on 2026-11-01", guest_from_graph(stale_guest)
+    )
+    plan = msgspec.structs.replace(plan, actions=(disable,), guests=1000)
+    try:
+        async with open_store(str(tmp_path / "state.db")) as store:
+            (result,) = await apply_plan(plan, graph, store, POLICY, Exemptions(), actor="t", clock=lambda: NOW)
+            entries = [(e.action, e.after.get("error", "")) async for e in store.read_audit(target_id="g1")]
+    finally:
+        await graph.close()
+    assert result.outcome is Outcome.FAILED
+    assert [name for name, _ in entries] == ["guest.disable", "guest.disable.failed"]
+    assert "403 Authorization_RequestDenied" in entries[1][1]
