@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -195,7 +196,9 @@ async def test_a_change_graph_refuses_is_audited_as_failed_too(
     plan = msgspec.structs.replace(plan, actions=(disable,), guests=1000)
     try:
         async with open_store(str(tmp_path / "state.db")) as store:
-            (result,) = await apply_plan(plan, graph, store, POLICY, Exemptions(), actor="t", clock=lambda: NOW)
+            ticks = itertools.count()
+            clock = lambda: NOW + timedelta(milliseconds=next(ticks))  # noqa: E731 - entries in order
+            (result,) = await apply_plan(plan, graph, store, POLICY, Exemptions(), actor="t", clock=clock)
             entries = [(e.action, e.after.get("error", "")) async for e in store.read_audit(target_id="g1")]
     finally:
         await graph.close()
