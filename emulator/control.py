@@ -39,6 +39,7 @@ def tenant_summary(tenant: Tenant) -> dict[str, Any]:
         "sizeClass": tenant.size_class,
         "now": tenant.now_iso(),
         "signInActivityAvailable": tenant.sign_in_activity_available,
+        "pimAvailable": tenant.pim_available,
     }
 
 
@@ -64,6 +65,8 @@ def control_routes(state: EmulatorState) -> list[Route]:
             payload = await body(request)
             if "signInActivityAvailable" in payload:
                 state.tenant.sign_in_activity_available = bool(payload["signInActivityAvailable"])
+            if "pimAvailable" in payload:
+                state.tenant.pim_available = bool(payload["pimAvailable"])
         return ok(tenant_summary(state.tenant))
 
     async def reset(request: Request) -> Response:
@@ -229,6 +232,35 @@ def control_routes(state: EmulatorState) -> list[Route]:
     async def ground_truth(request: Request) -> Response:
         return ok(state.tenant.ground_truth)
 
+    async def role_assignment(request: Request) -> Response:
+        """{role, principalId, directoryScopeId} or, with "eligible": true, a PIM eligibility
+        ({role, principalId, directoryScopeId, start, end}); role: definition id, template id or name."""
+        payload = await body(request)
+        tenant = state.tenant
+        try:
+            role = str(payload["role"])
+            principal = str(payload["principalId"])
+            scope = str(payload.get("directoryScopeId", "/"))
+            if payload.get("eligible"):
+                start = parse_datetime(payload["start"]) if payload.get("start") else None
+                end = parse_datetime(payload["end"]) if payload.get("end") else None
+                made = tenant.make_eligible(role, principal, scope, start=start, end=end)
+            elif scope == "/" and tenant.role_definition(role).isBuiltIn:
+                definition = tenant.role_definition(role)
+                directory_role = next(
+                    (r for r in tenant.roles.values() if r.roleTemplateId == definition.templateId), None
+                )
+                if directory_role is None:
+                    return problem(f"the built-in role {definition.displayName!r} is not activated in this tenant")
+                principal = tenant._principal(principal)  # a user or a role-assignable group
+                tenant.assign_role(directory_role, principal)
+                return ok({"principalId": principal, "roleDefinitionId": definition.id}, 201)
+            else:
+                made = tenant.assign_role_scoped(role, principal, scope)
+        except (KeyError, ValueError) as error:
+            return problem(str(error))
+        return ok({"id": made.id, "principalId": made.principalId, "roleDefinitionId": made.roleDefinitionId}, 201)
+
     async def external_tenants(request: Request) -> Response:
         tenant = state.tenant
         if request.method == "PATCH":
@@ -272,6 +304,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         Route("/_emulator/notifier", notifier_status, methods=["GET"]),
         Route("/_emulator/subscriptions/{sub_id}/lifecycle", lifecycle, methods=["POST"]),
         Route("/_emulator/ground-truth", ground_truth, methods=["GET"]),
+        Route("/_emulator/role-assignments", role_assignment, methods=["POST"]),
         Route("/_emulator/external-tenants", external_tenants, methods=["GET"]),
         Route("/_emulator/external-tenants/{tenant_id}", external_tenants, methods=["PATCH"]),
     ]

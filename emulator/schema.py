@@ -374,3 +374,79 @@ SIGN_IN = EntitySchema(
         "correlationId": rule("eq"),
     },
 )
+
+# /roleManagement/directory: unifiedRoleAssignment, unifiedRoleEligibilitySchedule, unifiedRoleDefinition.
+# Filterable properties and operators as their resource pages document them (eq/in on the ids and scopes);
+# anything else is refused with 400 Request_UnsupportedQuery (the exact code is unconfirmed, see README).
+ROLE_ASSIGNMENT_TYPES: dict[str, str] = {
+    "id": STRING,
+    "principalId": STRING,
+    "roleDefinitionId": STRING,
+    "directoryScopeId": STRING,
+    "appScopeId": STRING,
+}
+
+ROLE_ASSIGNMENT = EntitySchema(
+    name="unifiedRoleAssignment",
+    types=ROLE_ASSIGNMENT_TYPES,
+    default_select=tuple(ROLE_ASSIGNMENT_TYPES),
+    filters={
+        "principalId": rule("eq in"),
+        "roleDefinitionId": rule("eq in"),
+        "directoryScopeId": rule("eq in"),
+        "appScopeId": rule("eq in"),
+    },
+)
+
+ROLE_ELIGIBILITY_TYPES: dict[str, str] = {
+    "id": STRING,
+    "principalId": STRING,
+    "roleDefinitionId": STRING,
+    "directoryScopeId": STRING,
+    "appScopeId": STRING,
+    "createdUsing": STRING,
+    "createdDateTime": DATETIME,
+    "modifiedDateTime": DATETIME,
+    "status": STRING,
+    "memberType": STRING,
+    "scheduleInfo": OBJECT,
+}
+
+ROLE_ELIGIBILITY = EntitySchema(
+    name="unifiedRoleEligibilitySchedule",
+    types=ROLE_ELIGIBILITY_TYPES,
+    default_select=tuple(ROLE_ELIGIBILITY_TYPES),
+    filters={
+        "id": rule("eq"),
+        "principalId": rule("eq in"),
+        "roleDefinitionId": rule("eq in"),
+        "directoryScopeId": rule("eq"),
+        "appScopeId": rule("eq"),
+        "memberType": rule("eq"),
+        "status": rule("eq"),
+    },
+)
+
+ROLE_DEFINITION_TYPES: dict[str, str] = {
+    "id": STRING,
+    "description": STRING,
+    "displayName": STRING,
+    "isBuiltIn": BOOLEAN,
+    "isEnabled": BOOLEAN,
+    "resourceScopes": COLLECTION,
+    "templateId": STRING,
+    "version": STRING,
+    "rolePermissions": COLLECTION,
+}
+
+ROLE_DEFINITION = EntitySchema(
+    name="unifiedRoleDefinition",
+    types=ROLE_DEFINITION_TYPES,
+    default_select=tuple(ROLE_DEFINITION_TYPES),
+    filters={
+        "id": rule("eq in"),
+        "displayName": rule("eq in startsWith"),
+        "isBuiltIn": rule("eq"),
+        "templateId": rule("eq in"),
+    },
+)

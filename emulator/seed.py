@@ -27,6 +27,7 @@ from emulator.tenant import (
     DirectoryRole,
     ExternalTenant,
     Group,
+    RoleDefinition,
     Tenant,
     User,
 )
@@ -539,6 +540,10 @@ def seed_tenant(
     groups = _groups(gen, tenant, member_users, guest_users, orgs, kinds)
     _direct_connect_people(gen, orgs)
     _sign_in_log(gen, tenant, member_users, guest_users, orgs, sign_in_log_limit)
+    # After everything else, from its own random stream: the rest of the tenant is what it was before
+    # these role forms existed.
+    holder_ids = {u.id for u in role_holders}
+    hidden = _hidden_role_holders(seed, gen.now, tenant, [u for u in guest_users if u.id not in holder_ids], kinds)
     tenant.ground_truth = {
         "seed": seed,
         "now": _iso(gen.now_epoch),
@@ -548,7 +553,19 @@ def seed_tenant(
         "members": [u.id for u in member_users],
         "external_members": [u.id for u in external_members],
         "admins": [member_users[i].id for i in range(min(3, len(member_users)))],
-        "role_holding_guests": [u.id for u in role_holders],
+        "role_holding_guests": [u.id for u in role_holders],  # activated directoryRole members
+        "eligible_role_guests": hidden["eligible"],  # PIM eligibility only
+        "scoped_role_guests": hidden["scoped"],  # built-in role scoped to an administrative unit only
+        "custom_role_guests": hidden["custom"],  # tenant-wide custom role only
+        # Guests holding a role in any form, and every principal (users and groups) with any assignment
+        # or eligibility: what Tenant.all_role_principals() returns at seeding time.
+        "all_role_holding_guests": [u.id for u in role_holders]
+        + hidden["eligible"]
+        + hidden["scoped"]
+        + hidden["custom"],
+        "role_principals": sorted(tenant.all_role_principals()),
+        "administrative_units": hidden["administrative_units"],
+        "custom_roles": hidden["custom_roles"],
         "partners": [
             {
                 "tenantId": o.external.tenant_id,
@@ -562,6 +579,51 @@ def seed_tenant(
     }
     tenant.journal_reset()
     return tenant
+
+
+CUSTOM_ROLE = (
+    "Partner Access Reviewer",
+    "Reads guest accounts and their sponsors for partner access reviews (custom role)",
+    ("microsoft.directory/users/standard/read", "microsoft.directory/users/sponsors/read"),
+)
+
+
+def _hidden_role_holders(
+    seed: int | str, now: datetime, tenant: Tenant, candidates: list[User], kinds: dict[str, str]
+) -> dict[str, Any]:
+    """A few stale guests who hold a role only in a form /directoryRoles does not show: a PIM
+    eligibility, an administrative-unit scoped built-in role, a custom role."""
+    rng = random.Random(f"{seed}/role-management")
+
+    def new_uuid() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    au_name = "Partner Guests"
+    au_id = new_uuid()
+    name, description, actions = CUSTOM_ROLE
+    custom = tenant.add_role_definition(
+        RoleDefinition(new_uuid(), name, description, False, "", allowedResourceActions=actions)
+    )
+    custom.templateId = custom.id
+    stale = [u for u in candidates if kinds[u.id] == "stale"]
+    each = max(1, len(kinds) // 1000) if kinds else 0
+    chosen = {"eligible": stale[:each], "scoped": stale[each : 2 * each], "custom": stale[2 * each : 3 * each]}
+    now_epoch = now.timestamp()
+    for index, user in enumerate(chosen["eligible"]):
+        role = "User Administrator" if index % 2 == 0 else "Global Administrator"
+        start = datetime.fromtimestamp(now_epoch - rng.uniform(60, 400) * 86400, UTC).replace(microsecond=0)
+        end = None if index % 2 == 0 else start + timedelta(days=730)
+        tenant.make_eligible(role, user.id, "/", start=start, end=end, eligibility_id=new_uuid())
+    for user in chosen["scoped"]:
+        tenant.assign_role_scoped(
+            "Helpdesk Administrator", user.id, f"/administrativeUnits/{au_id}", assignment_id=new_uuid()
+        )
+    for user in chosen["custom"]:
+        tenant.assign_role_scoped(custom, user.id, "/", assignment_id=new_uuid())
+    result: dict[str, Any] = {key: [u.id for u in users] for key, users in chosen.items()}
+    result["administrative_units"] = {au_name: au_id}
+    result["custom_roles"] = {name: custom.id}
+    return result
 
 
 def _groups(

@@ -8,6 +8,7 @@ change notifications read.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import uuid
@@ -219,6 +220,57 @@ class DirectoryRole:
 
 
 @dataclass(slots=True)
+class RoleDefinition:
+    """A unifiedRoleDefinition: a built-in role (id = its template id) or a custom role."""
+
+    id: str
+    displayName: str
+    description: str
+    isBuiltIn: bool
+    templateId: str
+    isEnabled: bool = True
+    allowedResourceActions: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class RoleAssignment:
+    """A unifiedRoleAssignment that is NOT an activated tenant-wide directoryRole membership.
+
+    Custom-role assignments and assignments scoped to an administrative unit live here; they never
+    show up in /directoryRoles/{id}/members or memberOf. Activated memberships are derived from
+    `DirectoryRole.members` when /roleManagement is listed (see `Tenant.unified_role_assignments`).
+    """
+
+    id: str
+    principalId: str
+    roleDefinitionId: str
+    directoryScopeId: str = "/"
+    appScopeId: str | None = None
+
+
+@dataclass(slots=True)
+class RoleEligibility:
+    """A PIM eligibility (unifiedRoleEligibilitySchedule): the principal may activate the role."""
+
+    id: str
+    principalId: str
+    roleDefinitionId: str
+    directoryScopeId: str
+    createdDateTime: str
+    startDateTime: str
+    endDateTime: str | None = None  # None: noExpiration
+    appScopeId: str | None = None
+    memberType: str = "Direct"
+    status: str = "Provisioned"
+
+
+def directory_assignment_id(role_definition_id: str, principal_id: str) -> str:
+    """Entra's id of a tenant-wide directory assignment: base64url of both GUIDs (little-endian) + "-1"."""
+    raw = uuid.UUID(role_definition_id).bytes_le + uuid.UUID(principal_id).bytes_le
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=") + "-1"
+
+
+@dataclass(slots=True)
 class ConversationMember:
     id: str
     userId: str
@@ -258,6 +310,8 @@ class DeletedUser:
     deleted_at: datetime
     groups: tuple[str, ...]
     roles: tuple[str, ...]
+    assignments: tuple[RoleAssignment, ...] = ()
+    eligibilities: tuple[RoleEligibility, ...] = ()
 
 
 @dataclass(slots=True)
@@ -288,6 +342,7 @@ class Tenant:
         self.epoch = secrets.token_hex(4)  # tokens from another tenant instance are rejected
         self.lock = threading.RLock()
         self.sign_in_activity_available = True  # False: tenant without Entra ID P1/P2
+        self.pim_available = True  # False: tenant without Entra ID P2 / ID Governance (no PIM)
 
         self.user_slots: list[User | None] = []
         self.users: dict[str, User] = {}
@@ -299,7 +354,10 @@ class Tenant:
         self.group_slots: list[Group | None] = []
         self.member_of: dict[str, tuple[str, ...]] = {}  # object id -> group ids (direct); tuples are small
         self.roles: dict[str, DirectoryRole] = {}
-        self.role_of: dict[str, set[str]] = {}  # object id -> role ids
+        self.role_of: dict[str, set[str]] = {}  # object id -> role ids (activated directoryRoles only)
+        self.role_definitions: dict[str, RoleDefinition] = {}  # built-in (by template id) and custom
+        self.role_assignments: dict[str, RoleAssignment] = {}  # scoped and custom-role assignments
+        self.role_eligibilities: dict[str, RoleEligibility] = {}  # PIM eligibility schedules
         self.channels: dict[str, Channel] = {}  # channel id -> channel (team id on the channel)
 
         self.external_tenants: dict[str, ExternalTenant] = {}
@@ -462,6 +520,12 @@ class Tenant:
                 self.roles[role_id].members.pop(user.id, None)
             self.member_of.pop(user.id, None)
             self.role_of.pop(user.id, None)
+            assignments = tuple(a for a in self.role_assignments.values() if a.principalId == user.id)
+            eligibilities = tuple(e for e in self.role_eligibilities.values() if e.principalId == user.id)
+            for assignment in assignments:
+                del self.role_assignments[assignment.id]
+            for eligibility in eligibilities:
+                del self.role_eligibilities[eligibility.id]
             for channel in self.channels.values():
                 for membership_id, member in list(channel.members.items()):
                     if member.userId == user.id and member.tenantId == self.id:
@@ -470,7 +534,7 @@ class Tenant:
             self.user_slots[user.seq] = None
             now = self.now()
             user.deletedDateTime = format_datetime(now)
-            entry = DeletedUser(user, now, groups, roles)
+            entry = DeletedUser(user, now, groups, roles, assignments, eligibilities)
             self.deleted[user.id] = entry
             self.version += 1
             self.record(user.id, CHANGE_SOFT_DELETED, None)
@@ -490,6 +554,12 @@ class Tenant:
                 if role_id in self.roles:
                     self.roles[role_id].members[user.id] = None
                     self.role_of.setdefault(user.id, set()).add(role_id)
+            for assignment in entry.assignments:
+                if assignment.roleDefinitionId in self.role_definitions:
+                    self.role_assignments[assignment.id] = assignment
+            for eligibility in entry.eligibilities:
+                if eligibility.roleDefinitionId in self.role_definitions:
+                    self.role_eligibilities[eligibility.id] = eligibility
             self.version += 1
             self.record(user.id, CHANGE_RESTORED, None)
             return user
@@ -545,8 +615,149 @@ class Tenant:
             self.version += 1
 
     def add_role(self, role: DirectoryRole) -> DirectoryRole:
+        """An activated directoryRole; its built-in role definition (id = template id) comes with it."""
         self.roles[role.id] = role
+        template = role.roleTemplateId.lower()
+        if template not in self.role_definitions:
+            self.role_definitions[template] = RoleDefinition(
+                template, role.displayName, role.description, True, template
+            )
         return role
+
+    def add_role_definition(self, definition: RoleDefinition) -> RoleDefinition:
+        """A built-in role that is not activated, or a custom role (`isBuiltIn=False`)."""
+        with self.lock:
+            definition.id = definition.id.lower()
+            self.role_definitions[definition.id] = definition
+            self.version += 1
+            return definition
+
+    def role_definition(self, role: DirectoryRole | RoleDefinition | str) -> RoleDefinition:
+        """The role definition for a directoryRole, a definition, or an id / template id / display name."""
+        if isinstance(role, RoleDefinition):
+            key = role.id
+        elif isinstance(role, DirectoryRole):
+            key = role.roleTemplateId
+        else:
+            key = role
+        found = self.role_definitions.get(key.lower())
+        if found is None and key.lower() in self.roles:
+            found = self.role_definitions.get(self.roles[key.lower()].roleTemplateId.lower())
+        if found is None:
+            found = next((d for d in self.role_definitions.values() if d.displayName.lower() == key.lower()), None)
+        if found is None:
+            raise KeyError(f"no role definition {key!r}")
+        return found
+
+    def _principal(self, principal_id: str) -> str:
+        """A user or role-assignable group id, lower-cased; KeyError / ValueError otherwise."""
+        principal_id = principal_id.lower()
+        if principal_id in self.users:
+            return principal_id
+        group = self.groups.get(principal_id)
+        if group is None:
+            raise KeyError(f"no user or group {principal_id!r}")
+        if not group.isAssignableToRole:
+            raise ValueError(f"group {group.displayName!r} is not role-assignable (isAssignableToRole)")
+        return principal_id
+
+    def assign_role_scoped(
+        self,
+        role: DirectoryRole | RoleDefinition | str,
+        principal_id: str,
+        directory_scope_id: str = "/",
+        *,
+        assignment_id: str | None = None,
+    ) -> RoleAssignment:
+        """A role assignment that is not an activated directoryRole membership: an administrative-unit
+        scope (`/administrativeUnits/{id}`) of any role, or a custom role at any scope. It appears in
+        /roleManagement/directory/roleAssignments only (never in /directoryRoles/{id}/members)."""
+        with self.lock:
+            definition = self.role_definition(role)
+            principal = self._principal(principal_id)
+            if directory_scope_id == "/" and definition.isBuiltIn:
+                raise ValueError(
+                    "a tenant-wide built-in role assignment is a directoryRole membership: use assign_role"
+                )
+            for existing in self.role_assignments.values():
+                if (existing.principalId, existing.roleDefinitionId, existing.directoryScopeId) == (
+                    principal,
+                    definition.id,
+                    directory_scope_id,
+                ):
+                    return existing
+            assignment = RoleAssignment(assignment_id or new_id(), principal, definition.id, directory_scope_id)
+            self.role_assignments[assignment.id] = assignment
+            self.version += 1
+            return assignment
+
+    def make_eligible(
+        self,
+        role: DirectoryRole | RoleDefinition | str,
+        principal_id: str,
+        directory_scope_id: str = "/",
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        eligibility_id: str | None = None,
+    ) -> RoleEligibility:
+        """A PIM eligible assignment (Entra ID P2): listed by roleEligibilitySchedules until `end`
+        (None: no expiration); not a directoryRole membership until activated."""
+        with self.lock:
+            definition = self.role_definition(role)
+            principal = self._principal(principal_id)
+            now = self.now_iso()
+            begins = format_datetime(start) if start is not None else now
+            eligibility = RoleEligibility(
+                id=eligibility_id or new_id(),
+                principalId=principal,
+                roleDefinitionId=definition.id,
+                directoryScopeId=directory_scope_id,
+                createdDateTime=min(now, begins),
+                startDateTime=begins,
+                endDateTime=format_datetime(end) if end is not None else None,
+            )
+            self.role_eligibilities[eligibility.id] = eligibility
+            self.version += 1
+            return eligibility
+
+    def unified_role_assignments(self) -> list[RoleAssignment]:
+        """Every role assignment as /roleManagement sees it: each activated directoryRole membership
+        (tenant-wide, roleDefinitionId = the role's template id), then scoped and custom ones."""
+        derived = [
+            RoleAssignment(
+                directory_assignment_id(role.roleTemplateId, member), member, role.roleTemplateId.lower(), "/"
+            )
+            for role in self.roles.values()
+            for member in role.members
+        ]
+        return [*derived, *self.role_assignments.values()]
+
+    def current_eligibilities(self) -> list[RoleEligibility]:
+        """Eligibility schedules not yet expired on the virtual clock."""
+        now = self.now_iso()
+        return [e for e in self.role_eligibilities.values() if e.endDateTime is None or e.endDateTime > now]
+
+    def all_role_principals(self, *, expand_groups: bool = False) -> set[str]:
+        """Every principal id holding a role in any form: activated directoryRole membership, scoped or
+        custom-role assignment, or a current PIM eligibility. `expand_groups`: add the transitive
+        members of role-assignable groups that hold one."""
+        principals = {member for role in self.roles.values() for member in role.members}
+        principals.update(a.principalId for a in self.role_assignments.values())
+        principals.update(e.principalId for e in self.current_eligibilities())
+        if expand_groups:
+            frontier = [p for p in principals if p in self.groups]
+            seen: set[str] = set()
+            while frontier:
+                group_id = frontier.pop()
+                if group_id in seen:
+                    continue
+                seen.add(group_id)
+                for member in self.groups[group_id].members:
+                    principals.add(member)
+                    if member in self.groups:
+                        frontier.append(member)
+        return principals
 
     def assign_role(self, role: DirectoryRole, object_id: str) -> None:
         with self.lock:

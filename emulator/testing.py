@@ -122,6 +122,39 @@ class ControlClient:
     def set_sign_in_activity_available(self, available: bool) -> dict[str, Any]:
         return self._call("PATCH", "/tenant", json={"signInActivityAvailable": available})
 
+    def assign_role(self, role: str, principal_id: str, directory_scope_id: str = "/") -> dict[str, Any]:
+        """A role assignment: tenant-wide built-in → directoryRole membership; else scoped / custom."""
+        return self._call(
+            "POST",
+            "/role-assignments",
+            json={"role": role, "principalId": principal_id, "directoryScopeId": directory_scope_id},
+        )
+
+    def make_eligible(
+        self,
+        role: str,
+        principal_id: str,
+        directory_scope_id: str = "/",
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """A PIM eligibility (roleEligibilitySchedules)."""
+        payload: dict[str, Any] = {
+            "role": role,
+            "principalId": principal_id,
+            "directoryScopeId": directory_scope_id,
+            "eligible": True,
+        }
+        for name, value in (("start", start), ("end", end)):
+            if value is not None:
+                payload[name] = value.isoformat() if isinstance(value, datetime) else value
+        return self._call("POST", "/role-assignments", json=payload)
+
+    def set_pim_available(self, available: bool) -> dict[str, Any]:
+        """False: a tenant without Entra ID P2 (PIM eligibility schedules answer with the licence error)."""
+        return self._call("PATCH", "/tenant", json={"pimAvailable": available})
+
     def ground_truth(self) -> dict[str, Any]:
         return self._call("GET", "/ground-truth")
 

@@ -82,6 +82,7 @@ def _members(ctx: Ctx, transitive: bool) -> Reply:
         ids = list(group.members)
     objects = [obj for obj in (tenant.find_object(i) for i in ids) if obj is not None]
     cast = ctx.params.get("cast")
+    cast = cast.lower() if cast is not None else None  # type casts match in any case
     if cast == "microsoft.graph.user":
         from emulator.tenant import User
 

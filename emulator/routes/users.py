@@ -413,6 +413,7 @@ def _member_of(ctx: Ctx, transitive: bool) -> Reply:
     user = require_user(ctx)
     tenant = ctx.tenant
     cast = ctx.params.get("cast")
+    cast = cast.lower() if cast is not None else None  # type casts match in any case
     if transitive:
         group_ids = tenant.transitive_groups(user.id)
         role_ids = tenant.transitive_roles(user.id)
