@@ -45,7 +45,10 @@ GUEST_FILTER = "userType eq 'Guest'"
 GUEST_SELECT_WITHOUT_SIGN_IN = ",".join(name for name in GUEST_SELECT.split(",") if name != "signInActivity")
 MAX_PAGE_SIZE = 500  # graph-facts §2: the maximum $top when signInActivity is selected
 READ_AHEAD_WAIT_SECONDS = 0.005  # longest wait for the next page's request to leave before handing one over
-DIRECTORY_ROLES_PATH = "/directoryRoles"
+ROLE_ASSIGNMENTS_PATH = "/roleManagement/directory/roleAssignments"
+ROLE_ELIGIBILITY_PATH = "/roleManagement/directory/roleEligibilitySchedules"
+# Graph's answer for PIM without an Entra ID P2 licence (unconfirmed: seen in public reports, see emulator/README)
+NO_PIM_LICENCE_CODE = "AadPremiumLicenseRequired"
 MEMBERS_TOP = 999  # membership collections page up to 999 objects
 GROUPS_PATH = "/groups"
 GROUP_SELECT = "id,displayName"
@@ -282,18 +285,27 @@ async def _member_objects(graph: Graph, path: str) -> AsyncIterator[dict[str, An
 
 
 async def directory_role_holders(graph: Graph) -> set[str]:
-    """Ids of every object holding a directory role, with members of role-holding groups expanded.
+    """Ids of every principal holding a directory role in any form, with role-holding groups expanded.
 
-    Role holders are never planned (ARCHITECTURE §5), whatever their other attributes say.
+    Role holders are never planned (ARCHITECTURE §5), whatever their other attributes say. Active
+    assignments cover built-in and custom roles at any scope (tenant-wide and administrative units, which
+    `/directoryRoles` members leave out); PIM eligibility adds those who can activate a role at will. A
+    tenant without the licence for PIM (Entra ID P2) has no eligible holders. Any other failure is raised:
+    planning without knowing who holds roles would not be safe.
     """
-    roles = [role async for page in graph.pages(DIRECTORY_ROLES_PATH) for role in page.items]
-
-    async def holders(role_id: str) -> list[dict[str, Any]]:
-        return [item async for item in _member_objects(graph, f"{DIRECTORY_ROLES_PATH}/{role_id}/members")]
-
-    members = [item for chunk in await asyncio.gather(*(holders(r["id"]) for r in roles)) for item in chunk]
-    ids = {item["id"] for item in members}
-    groups = [item["id"] for item in members if item.get("@odata.type") == GROUP_TYPE]
+    # documented query options: $filter, $expand, $select (no $top: Graph pages these itself)
+    params = {"$select": "id,principalId", "$expand": "principal"}
+    principals = [item async for page in graph.pages(ROLE_ASSIGNMENTS_PATH, params=params) for item in page.items]
+    try:
+        principals += [item async for page in graph.pages(ROLE_ELIGIBILITY_PATH, params=params) for item in page.items]
+    except GraphError as error:
+        if error.code != NO_PIM_LICENCE_CODE:
+            raise
+        log.info("no PIM role eligibility in this tenant (%s): active role assignments only", error.code)
+    ids = {item["principalId"] for item in principals}
+    groups = [
+        item["principalId"] for item in principals if (item.get("principal") or {}).get("@odata.type") == GROUP_TYPE
+    ]
     if groups:  # role-assignable groups: their members hold the role too
         ids |= await transitive_group_members(graph, groups)
     return ids

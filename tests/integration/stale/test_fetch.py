@@ -296,15 +296,27 @@ async def test_which_403_means_no_signInActivity(
     assert says in raised.value.one_line()
 
 
-async def test_directory_role_holders_are_every_role_member(big: EmulatorServer, graph: Graph) -> None:
-    expected = {member for role in big.tenant.roles.values() for member in role.members}
+async def test_directory_role_holders_are_every_role_holder_in_any_form(big: EmulatorServer, graph: Graph) -> None:
     truth = big.control.ground_truth()
 
     holders = await directory_role_holders(graph)
 
-    assert holders == expected
+    assert holders == big.tenant.all_role_principals(expand_groups=True)
     assert set(truth["role_holding_guests"]) <= holders
+    for form in ("eligible_role_guests", "scoped_role_guests", "custom_role_guests"):
+        assert truth[form], f"the seed has {form}"
+        assert set(truth[form]) <= holders, f"{form} are role holders"
     assert set(truth["admins"]) <= holders
+
+
+async def test_without_a_pim_licence_active_assignments_still_count(big: EmulatorServer, graph: Graph) -> None:
+    big.control.set_pim_available(False)
+    truth = big.control.ground_truth()
+
+    holders = await directory_role_holders(graph)
+
+    assert set(truth["role_holding_guests"]) | set(truth["scoped_role_guests"]) <= holders
+    assert not set(truth["eligible_role_guests"]) & holders, "no P2: no eligibility to honour"
 
 
 async def test_transitive_members_include_nested_groups(emulator: EmulatorServer, graph: Graph) -> None:

@@ -47,7 +47,7 @@ def tenant(emulator: EmulatorServer) -> EmulatorServer:
 def independent_expectation(emulator: EmulatorServer) -> tuple[Counter[str], set[str]]:
     """Category counts and the guests to flag, from the seed's ground truth (not from our rules)."""
     truth = emulator.control.ground_truth()
-    role_holders = {u.id for u in emulator.tenant.users.values() if emulator.tenant.role_of.get(u.id)}
+    role_holders = emulator.tenant.all_role_principals(expand_groups=True)  # every form: active, scoped, eligible
     counts: Counter[str] = Counter()
     to_flag = set()
     for guest_id, kind in truth["guest_kinds"].items():
