@@ -18,12 +18,14 @@ from shared.config import Policy
 from shared.errors import RefusedError
 from shared.graph import Graph, GraphOptions
 from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
-from shared.stale.plan import Exemptions, Planner
+from shared.stale.plan import Exemptions, Plan, Planner
 from shared.stale.records import guest_from_graph
-from shared.store import open_store
+from shared.store import Store, open_store
 from shared.store.lease import LeaseHeldError
 from tests.integration.stale.test_lifecycle import NOW, POLICY
 from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest, graph_error
+
+LATER = NOW + timedelta(days=15)
 
 
 @pytest.fixture
@@ -109,15 +111,20 @@ async def test_apply_checks_the_cap_itself_and_does_not_trust_the_plan(
     assert [r for r in tenant.control.requests() if r["method"] in ("PATCH", "DELETE")] == []
 
 
+async def flagged_then_disable_plan(tenant: EmulatorServer, graph: Graph, store: Store) -> Plan:
+    """Flag the inactive guests now; the plan two weeks later disables them (the clock is moved there)."""
+    flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
+    await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
+    tenant.control.set_clock(LATER)
+    return await plan_sweep(graph, store, POLICY, now=LATER, scan_id="d", tenant_id=None)
+
+
 async def test_restore_run_twice_changes_and_audits_nothing_the_second_time(
     tenant: EmulatorServer, graph: Graph, tmp_path: Path
 ) -> None:
+    later = LATER
     async with open_store(str(tmp_path / "state.db")) as store:
-        flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
-        await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
-        later = NOW + timedelta(days=15)
-        tenant.control.set_clock(later)
-        plan = await plan_sweep(graph, store, POLICY, now=later, scan_id="d", tenant_id=None)
+        plan = await flagged_then_disable_plan(tenant, graph, store)
         await apply_plan(
             plan, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: later
         )
@@ -141,12 +148,9 @@ async def test_restore_run_twice_changes_and_audits_nothing_the_second_time(
 async def test_two_appliers_of_one_plan_cannot_run_at_once(
     tenant: EmulatorServer, graph: Graph, tmp_path: Path
 ) -> None:
+    later = LATER
     async with open_store(str(tmp_path / "state.db")) as store:
-        flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
-        await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
-        later = NOW + timedelta(days=15)
-        tenant.control.set_clock(later)
-        plan = await plan_sweep(graph, store, POLICY, now=later, scan_id="d", tenant_id=None)
+        plan = await flagged_then_disable_plan(tenant, graph, store)
         exemptions = await exemptions_now(graph, POLICY)
         tenant.control.clear_requests()
 

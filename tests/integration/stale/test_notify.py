@@ -16,21 +16,28 @@ from shared.store import open_store
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-async def test_each_sponsor_gets_one_notice_listing_their_flagged_guests(
-    emulator: EmulatorServer, graph: Graph, tmp_path: Path
-) -> None:
-    emulator.reset(seed_tenant(12, guests=150, members=25, now=NOW))
-    tenant = emulator.tenant
+def notifying_policy(emulator: EmulatorServer) -> Policy:
+    """Sponsor notices on, sent from a member's mailbox of the emulated tenant."""
     sender = next(
-        u for u in tenant.users.values() if u.userType == "Member" and u.mail and "#EXT#" not in u.userPrincipalName
+        u
+        for u in emulator.tenant.users.values()
+        if u.userType == "Member" and u.mail and "#EXT#" not in u.userPrincipalName
     )
-    policy = Policy.model_validate(
+    return Policy.model_validate(
         {
             "invitations": {"sender_mailbox": sender.userPrincipalName},
             "stale": {"notify_sponsors": True},
             "safety": {"max_actions": 1000, "max_percent": 100},
         }
     )
+
+
+async def test_each_sponsor_gets_one_notice_listing_their_flagged_guests(
+    emulator: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    emulator.reset(seed_tenant(12, guests=150, members=25, now=NOW))
+    tenant = emulator.tenant
+    policy = notifying_policy(emulator)
     async with open_store(str(tmp_path / "state.db")) as store:
         plan = await plan_sweep(graph, store, policy, now=NOW, scan_id="n1", tenant_id=None)
         results = await apply_plan(
@@ -63,18 +70,7 @@ async def test_notices_a_crash_left_unsent_go_out_when_the_run_is_applied_again(
     emulator: EmulatorServer, graph: Graph, tmp_path: Path
 ) -> None:
     emulator.reset(seed_tenant(13, guests=120, members=25, now=NOW))
-    sender = next(
-        u
-        for u in emulator.tenant.users.values()
-        if u.userType == "Member" and u.mail and "#EXT#" not in u.userPrincipalName
-    )
-    policy = Policy.model_validate(
-        {
-            "invitations": {"sender_mailbox": sender.userPrincipalName},
-            "stale": {"notify_sponsors": True},
-            "safety": {"max_actions": 1000, "max_percent": 100},
-        }
-    )
+    policy = notifying_policy(emulator)
     async with open_store(str(tmp_path / "state.db")) as store:
         plan = await plan_sweep(graph, store, policy, now=NOW, scan_id="n2", tenant_id=None)
         exemptions = await exemptions_now(graph, policy)
