@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from shared.errors import AlreadyExistsError, RefusedError, StaleVersionError
+from shared.errors import AlreadyExistsError, RefusedError, StaleVersionError, StoreError
 from shared.store.protocol import Record, Store
 
 log = logging.getLogger("guestctl.store")
@@ -33,19 +33,31 @@ class LeaseHeldError(RefusedError):
 
 @contextlib.asynccontextmanager
 async def lease(store: Store, table: str, partition: str, *, what: str, row: str = "lease") -> AsyncIterator[None]:
-    """Hold the lease `table/partition/row` while the block runs; `what` names the job in messages."""
+    """Hold the lease `table/partition/row` while the block runs; `what` names the job in messages.
+
+    If another run takes the lease over (this one stopped renewing it for too long), the block is
+    cancelled at once and `LeaseHeldError` raised: two holders never carry on side by side.
+    """
     me = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
     record = await _acquire(store, table, partition, row, me, what)
-    renewing = asyncio.create_task(_renew(store, record, me["owner"]))
+    holder = asyncio.current_task()
+    lost = asyncio.Event()
+    renewing = asyncio.create_task(_renew(store, record, lost, holder))
     try:
         yield
+    except asyncio.CancelledError:
+        if lost.is_set():
+            raise LeaseHeldError(
+                f"{what} stopped: another run took it over after this one could not renew its lease",
+                hint="the other run carries on; actions this one finished are kept",
+            ) from None
+        raise
     finally:
         renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
-        current = await store.get(table, partition, row)
-        if current is not None and current.data.get("owner") == me["owner"]:
-            with contextlib.suppress(StaleVersionError):
+        await asyncio.gather(renewing, return_exceptions=True)
+        with contextlib.suppress(StoreError):  # left behind, the lease expires on its own
+            current = await store.get(table, partition, row)
+            if current is not None and current.data.get("owner") == me["owner"]:
                 await store.delete(current)
 
 
@@ -93,11 +105,28 @@ def _alive(data: dict[str, Any]) -> bool:
     return True
 
 
-async def _renew(store: Store, record: Record, owner: str) -> None:
+async def _renew(store: Store, record: Record, lost: asyncio.Event, holder: asyncio.Task[object] | None) -> None:
+    """Renew the heartbeat; a failed renewal is retried at the next beat (a store hiccup must not end it)."""
     while True:
         await asyncio.sleep(RENEW_EVERY_SECONDS)
         try:
             record = await store.update(record, {**record.data, "heartbeat": time.time()})
         except StaleVersionError:
-            log.error("lease %s/%s was taken over after %s stopped renewing it", record.table, record.partition, owner)
+            current = await _read(store, record)
+            if current is not None and current.data.get("owner") == record.data.get("owner"):
+                record = current  # our own renewal went through although its answer was lost
+                continue
+            log.error("lease %s/%s was taken over by another run; stopping this one", record.table, record.partition)
+            lost.set()
+            if holder is not None:
+                holder.cancel()
             return
+        except StoreError as error:
+            log.warning("lease %s/%s: renewal failed, retrying: %s", record.table, record.partition, error.one_line())
+
+
+async def _read(store: Store, record: Record) -> Record | None:
+    try:
+        return await store.get(record.table, record.partition, record.row)
+    except StoreError:
+        return None
