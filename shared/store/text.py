@@ -1,14 +1,17 @@
 """Texts longer than one store record (a saved plan, one page's share of a sweep plan).
 
 A text is compressed (zlib) and base64-encoded, then split into records `{key}-00000`, `{key}-00001`, …
-in one partition, each carrying the number of parts. base64 needs no JSON escaping, so every part's size
-is known exactly and stays under MAX_DATA_CHARS whatever the text contains (quotes, non-Latin names).
+in one partition, each carrying the number of parts and the id of the write it belongs to: a rewrite
+that stopped half way leaves parts of two writes, which never pass for one text. base64 needs no JSON
+escaping, so every part's size is known exactly and stays under MAX_DATA_CHARS whatever the text contains
+(quotes, non-Latin names).
 Plans compress about tenfold, which also saves store round trips on Azure Tables.
 """
 
 from __future__ import annotations
 
 import base64
+import uuid
 import zlib
 
 from shared.store.protocol import Store
@@ -21,8 +24,9 @@ async def put_text(store: Store, table: str, partition: str, key: str, text: str
     """Keep `text` under `key`; returns the number of parts. Writing again under a key replaces it."""
     packed = base64.b64encode(zlib.compress(text.encode(), 1)).decode("ascii")
     parts = [packed[i : i + PART_CHARS] for i in range(0, len(packed), PART_CHARS)]
+    write = uuid.uuid4().hex
     for number, part in enumerate(parts):
-        await store.upsert(table, partition, f"{key}-{number:05d}", {"z": part, "parts": len(parts)})
+        await store.upsert(table, partition, f"{key}-{number:05d}", {"z": part, "parts": len(parts), "write": write})
     return len(parts)
 
 
@@ -39,8 +43,11 @@ async def read_texts(store: Store, table: str, partition: str, prefix: str = "")
             found.setdefault(key, {})[int(number)] = record.data
     texts = {}
     for key, parts in found.items():
-        count = parts.get(0, {}).get("parts")
-        if not isinstance(count, int) or any(parts.get(n, {}).get("parts") != count for n in range(count)):
+        head = parts.get(0, {})
+        count, write = head.get("parts"), head.get("write")
+        if not isinstance(count, int) or any(
+            (parts.get(n, {}).get("parts"), parts.get(n, {}).get("write")) != (count, write) for n in range(count)
+        ):
             continue
         packed = "".join(str(parts[n]["z"]) for n in range(count))
         texts[key] = zlib.decompress(base64.b64decode(packed)).decode()

@@ -50,3 +50,14 @@ async def test_an_incomplete_text_is_left_out_and_others_are_read(store: Store) 
     assert await read_texts(store, "plans", "p1", prefix="page-") == {"page-000002": "whole"}
     assert await read_text(store, "plans", "p1", "page-000001") is None
     assert await read_text(store, "plans", "p1", "missing") is None
+
+
+async def test_a_rewrite_that_stopped_half_way_never_mixes_with_the_old_text(store: Store) -> None:
+    await put_text(store, "plans", "p1", "page-000001", incompressible(120_000, seed=3))
+    first_part_of_old = await store.get("plans", "p1", "page-000001-00000")
+    await put_text(store, "plans", "p1", "page-000001", incompressible(120_000, seed=4))
+    assert first_part_of_old is not None
+    # As if the rewrite had stopped after every part but the first: the old first part is still there.
+    await store.upsert("plans", "p1", "page-000001-00000", first_part_of_old.data)
+
+    assert await read_text(store, "plans", "p1", "page-000001") is None
