@@ -360,31 +360,52 @@ async def _undo(graph: Graph, store: Store, entry: AuditEntry, *, actor: str, cl
     current = await _read(graph, user_path, select)
     restored = False
     if entry.action == "guest.delete" and current is None:
-        await _audit_undo(store, entry, "guest.restore", actor=actor, clock=clock)
+        restore_path = f"/directory/deletedItems/{entry.target_id}/restore"
         try:
-            await graph.request("POST", f"/directory/deletedItems/{entry.target_id}/restore", idempotent=True)
+            await _undo_change(
+                store,
+                entry,
+                "guest.restore",
+                actor,
+                clock,
+                lambda: graph.request("POST", restore_path, idempotent=True),
+            )
         except NotFoundError:
             return Restored(entry.target_id, Outcome.SKIPPED, "not in deleted items (purged after 30 days?)")
         restored = True
         current = await _read(graph, user_path, select)
     if current is None:
         return Restored(entry.target_id, Outcome.SKIPPED, "not found (deleted since?)")
-    disables = [e async for e in store.read_audit(target_id=entry.target_id) if e.action == "guest.disable"]
+    if current.get("userType") != "Guest":
+        return Restored(entry.target_id, Outcome.SKIPPED, f"not a guest now (userType {current.get('userType')})")
+    # guestctl re-enables only while its own last word on the account is a disable that went through
+    history = [e async for e in store.read_audit(target_id=entry.target_id) if e.action in ENABLING_HISTORY]
     enabled = False
-    if current.get("accountEnabled") is False and disables:  # only what guestctl itself disabled
-        await _audit_undo(store, disables[-1], "guest.enable", actor=actor, clock=clock)
-        await graph.request("PATCH", user_path, json_body={"accountEnabled": True}, idempotent=True)
+    if current.get("accountEnabled") is False and history and history[-1].action == "guest.disable":
+        await _undo_change(
+            store,
+            history[-1],
+            "guest.enable",
+            actor,
+            clock,
+            lambda: graph.request("PATCH", user_path, json_body={"accountEnabled": True}, idempotent=True),
+        )
         enabled = True
     record = await store.get(GUESTS_TABLE, GUESTS_PARTITION, entry.target_id)
     if record is not None:
         with contextlib.suppress(StaleVersionError):
             await store.delete(record)
     if restored or enabled:
-        what = ("restored from deleted items" if restored else "") + (" and " if restored and enabled else "")
-        return Restored(entry.target_id, Outcome.DONE, what + ("re-enabled" if enabled else ""))
+        what = " and ".join(
+            w for w, done in (("restored from deleted items", restored), ("re-enabled", enabled)) if done
+        )
+        return Restored(entry.target_id, Outcome.DONE, what)
     if current.get("accountEnabled") is False:
         return Restored(entry.target_id, Outcome.SKIPPED, "disabled, but not by guestctl: left as it is")
     return Restored(entry.target_id, Outcome.ALREADY_DONE, "already restored and enabled")
+
+
+ENABLING_HISTORY = frozenset({"guest.disable", "guest.disable.failed", "guest.enable", "guest.enable.failed"})
 
 
 async def _read(graph: Graph, path: str, params: dict[str, str]) -> dict[str, Any] | None:
@@ -394,24 +415,45 @@ async def _read(graph: Graph, path: str, params: dict[str, str]) -> dict[str, An
         return None
 
 
-async def _audit_undo(store: Store, entry: AuditEntry, action: str, *, actor: str, clock: Clock) -> None:
-    """The audit entry of an undo, written just before it is made (as every change is) — once: a rerun
-    after a crash between entry and change finds the entry and does not write another."""
-    async for earlier in store.read_audit(target_id=entry.target_id):
-        if earlier.action == action and earlier.at >= entry.at:
-            return
-    await store.append_audit(
-        AuditEntry(
-            action=action,
-            target_id=entry.target_id,
-            actor=actor,
-            reason=f"restore of {entry.action} from run {entry.run_id}",
-            before=entry.after,
-            after=entry.before,
-            run_id=entry.run_id,
-            at=clock(),
+async def _undo_change(
+    store: Store, entry: AuditEntry, action: str, actor: str, clock: Clock, send: Callable[[], Awaitable[object]]
+) -> None:
+    """Audit an undo, then make it (as every change is); a refusal by Graph is audited as `.failed`.
+
+    Written once: after a crash between the entry and the change, the rerun finds the entry (the newest
+    of this kind for the guest, after what it undoes) and sends the change without a second one.
+    """
+    related = {entry.action, action, f"{action}.failed"}
+    history = [e async for e in store.read_audit(target_id=entry.target_id) if e.action in related]
+    if not (history and history[-1].action == action and history[-1].at >= entry.at):
+        await store.append_audit(
+            AuditEntry(
+                action=action,
+                target_id=entry.target_id,
+                actor=actor,
+                reason=f"restore of {entry.action} from run {entry.run_id}",
+                before=entry.after,
+                after=entry.before,
+                run_id=entry.run_id,
+                at=clock(),
+            )
         )
-    )
+    try:
+        await send()
+    except GraphError as error:
+        await store.append_audit(
+            AuditEntry(
+                action=f"{action}.failed",
+                target_id=entry.target_id,
+                actor=actor,
+                reason=f"Graph refused the restore of {entry.action}",
+                before=entry.after,
+                after={**entry.after, "error": error.one_line()},
+                run_id=entry.run_id,
+                at=clock(),
+            )
+        )
+        raise
 
 
 __all__ = [

@@ -209,3 +209,40 @@ async def test_a_change_graph_refuses_is_audited_as_failed_too(
     assert result.outcome is Outcome.FAILED
     assert [name for name, _ in entries] == ["guest.disable", "guest.disable.failed"]
     assert "403 Authorization_RequestDenied" in entries[1][1]
+
+
+async def test_restore_leaves_an_account_disabled_by_someone_after_guestctl_re_enabled_it(
+    tenant: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    async with open_store(str(tmp_path / "state.db")) as store:
+        plan = await flagged_then_disable_plan(tenant, graph, store)
+        exemptions = await exemptions_now(graph, POLICY)
+        await apply_plan(plan, graph, store, POLICY, exemptions, actor="t", clock=lambda: LATER)
+        back = next(
+            a.target_id
+            for a in plan.actions
+            if a.kind is ActionKind.DISABLE and tenant.tenant.users[a.target_id].externalUserState == "Accepted"
+        )
+        # Re-invited (redemption reset): the next sweep re-enables them.
+        invitation = {
+            "invitedUserEmailAddress": tenant.tenant.users[back].mail,
+            "inviteRedirectUrl": "https://myapplications.microsoft.com",
+            "invitedUser": {"id": back},
+            "resetRedemption": True,
+            "sendInvitationMessage": False,
+        }
+        await graph.request("POST", "/invitations", json_body=invitation)
+        again = LATER + timedelta(days=1)
+        tenant.control.set_clock(again)
+        enable = await plan_sweep(graph, store, POLICY, now=again, scan_id="e", tenant_id=None)
+        assert (ActionKind.ENABLE, back) in {(a.kind, a.target_id) for a in enable.actions}
+        await apply_plan(enable, graph, store, POLICY, exemptions, actor="t", clock=lambda: again)
+        assert tenant.tenant.users[back].accountEnabled is True
+        # Then an admin disables the account for a reason of their own.
+        await graph.request("PATCH", f"/users/{back}", json_body={"accountEnabled": False}, idempotent=True)
+
+        results = await restore(graph, store, actor="t", run_id=run_id_for(plan), clock=lambda: again)
+
+    (theirs,) = [r for r in results if r.target_id == back]
+    assert (theirs.outcome, theirs.detail) == (Outcome.SKIPPED, "disabled, but not by guestctl: left as it is")
+    assert tenant.tenant.users[back].accountEnabled is False
