@@ -272,15 +272,17 @@ class Graph:
                 self.pacer.on_success()
             return response
 
-        if on_sent is not None:
-            _ON_SENT.set(on_sent)  # this task's context only: the transport below reads it
-        response = await send_with_retry(
-            send_once,
-            idempotent=idempotent,
-            policy=self.options.retry,
-            on_throttled=self.pacer.on_throttled,
-            describe=described,
-        )
+        token = _ON_SENT.set(on_sent)  # this task's context, this request only: the transport below reads it
+        try:
+            response = await send_with_retry(
+                send_once,
+                idempotent=idempotent,
+                policy=self.options.retry,
+                on_throttled=self.pacer.on_throttled,
+                describe=described,
+            )
+        finally:
+            _ON_SENT.reset(token)
         if response.status_code >= 400:
             raise graph_error_from_response(response, method, url)
         return response

@@ -149,7 +149,9 @@ async def scan_guests(
     saved = await read_checkpoint(store, scan_id)
     checkpoint = _resumable(graph, scan_id, saved, sign_in_activity)
     if checkpoint is None:
-        checkpoint = ScanCheckpoint(None, 0, 0, utc_now().isoformat(), False, sign_in_activity)
+        # Starting over an unfinished scan counts as a restart: a consumer that kept earlier pages drops them.
+        restarts = saved.restarts + 1 if saved is not None and not saved.finished else 0
+        checkpoint = ScanCheckpoint(None, 0, 0, utc_now().isoformat(), False, sign_in_activity, restarts=restarts)
         await _save(store, scan_id, checkpoint)
     resuming = checkpoint.next_link is not None
     url: str | None = checkpoint.next_link or first_url
@@ -205,8 +207,7 @@ async def scan_guests(
     finally:
         if prefetched is not None:  # the consumer stopped early: the page read ahead is not needed
             prefetched.cancel()
-            with contextlib.suppress(BaseException):
-                await prefetched
+            await asyncio.gather(prefetched, return_exceptions=True)  # its outcome no longer matters
 
 
 async def count_guests(graph: Graph) -> int | None:

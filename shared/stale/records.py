@@ -75,6 +75,8 @@ class Guest(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     def __post_init__(self) -> None:
         if _placeholder(self.state_changed):
             force_setattr(self, "state_changed", None)
+        if _placeholder(self.created):
+            force_setattr(self, "created", None)
 
     @property
     def pending(self) -> bool:
@@ -82,8 +84,13 @@ class Guest(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 
     @property
     def domain(self) -> str | None:
-        address = self.mail or ""
-        return address.rsplit("@", 1)[-1].lower() if "@" in address else None
+        """The guest's home domain: from `mail`, else from a B2B UPN (`ann_fabrikam.com#EXT#@contoso…`)."""
+        if self.mail and "@" in self.mail:
+            return self.mail.rsplit("@", 1)[-1].lower()
+        local = (self.user_principal_name or "").partition("#EXT#")[0]
+        if local != (self.user_principal_name or "") and "_" in local:
+            return local.rsplit("_", 1)[-1].lower() or None
+        return None
 
 
 class GuestPage(msgspec.Struct, gc=False):

@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from shared.errors import PermissionDeniedError
 from shared.graph import Graph, GraphOptions
 from shared.stale.fetch import (
     GroupNotFoundError,
+    ScanCheckpoint,
     SignInActivityUnavailable,
     count_guests,
     directory_role_holders,
@@ -367,3 +369,19 @@ async def test_resolve_groups_names_the_unknown_group(graph: Graph, key: str) ->
 
 async def test_the_guest_count_for_progress_matches_the_scan(big: EmulatorServer, graph: Graph) -> None:
     assert await count_guests(graph) == GUESTS
+
+
+async def test_a_cursor_for_another_host_starts_over_and_says_so(
+    big: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    foreign = ScanCheckpoint(
+        "https://graph.example.invalid/v1.0/users?$skiptoken=x", 2, 1000, "2026-01-01", False, True
+    )
+    await store.upsert("scans", "stale", "moved", asdict(foreign))
+
+    delivered = [g.id async for page in scan_guests(graph, store, scan_id="moved") for g in page]
+
+    assert sorted(delivered) == sorted(guest_ids(big))
+    checkpoint = await read_checkpoint(store, "moved")
+    assert checkpoint is not None
+    assert (checkpoint.finished, checkpoint.restarts, checkpoint.guests) == (True, 1, GUESTS), "a restart, counted"

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 import pytest
 
 from shared.config import Policy
@@ -116,6 +117,14 @@ def test_action_per_guest(subject: Guest, stage: Lifecycle | None, expected: Act
             id="subdomain",
         ),
         pytest.param(
+            Exemptions(domains=frozenset({"fabrikam.com"})),
+            msgspec.structs.replace(
+                guest(mail=None), user_principal_name="ann_fabrikam.com#EXT#@contoso.onmicrosoft.com"
+            ),
+            "domain fabrikam.com",
+            id="domain-from-the-guest-upn-without-mail",
+        ),
+        pytest.param(
             Exemptions(attested_until={"ann@fabrikam.com": date(2027, 1, 1)}),
             guest(),
             "attested the guest is needed until 2027-01-01",
@@ -127,6 +136,7 @@ def test_exempt_guests_are_counted_not_acted_on(exemptions: Exemptions, subject:
     plan = plan_for([subject], exemptions=exemptions)
     assert plan.actions == ()
     assert plan.counts["exempt"] == 1
+    assert reason in (exemptions.reason(subject, NOW.date()) or "")
 
 
 def test_expired_attestation_no_longer_protects() -> None:

@@ -225,3 +225,11 @@ def test_an_unreadable_page_is_an_error_that_says_where(content: bytes, where: s
         decode_page(content)
     assert where in raised.value.one_line()
     assert "nothing was changed" in raised.value.one_line()
+
+
+def test_a_placeholder_creation_date_is_no_date() -> None:
+    subject = guest_from_graph(
+        {"id": "x", "userType": "Guest", "createdDateTime": "0001-01-01T00:00:00Z", "signInActivity": {}}
+    )
+    assert subject.created is None
+    assert categorise(subject, POLICY, NOW).category is Category.UNKNOWN
