@@ -423,7 +423,7 @@ def _show_plan(plan: Any, as_json: bool, run_id: str) -> None:
     if as_json:
         print(json.dumps(plan.to_json(), indent=2))
         return
-    stdout.print(f"Stale-guest plan: {plan.guests} guests, digest {plan.digest()}")
+    stdout.print(f"Stale-guest plan: {plan.guests} guests, digest {plan.digest()}", highlight=False)
     stdout.print("  " + "  ".join(f"{name}: {count}" for name, count in plan.counts.items()))
     for note in plan.notes:
         stdout.print(f"[yellow]note:[/yellow] {note}")
