@@ -317,16 +317,25 @@ async def _sweep(
     from shared.clock import utc_now
     from shared.errors import RefusedError
     from shared.graph import Graph, graph_options
-    from shared.stale import apply_plan, check_saved_plan, count_guests, exemptions_now, plan_sweep, run_id_for
+    from shared.stale import (
+        apply_plan,
+        check_saved_plan,
+        count_guests,
+        exemptions_now,
+        plan_sweep,
+        plan_tenant,
+        run_id_for,
+    )
     from shared.stale.notify import notify_sponsors
     from shared.store import open_state
 
     now = utc_now()
+    tenant_id = plan_tenant(settings)  # before anything is read or written
     graph = Graph(graph_options(settings))
     try:
         async with open_state(settings) as store:
             if saved is not None:
-                check_saved_plan(saved, policy, tenant_id=settings.tenant_id, now=now)
+                check_saved_plan(saved, policy, tenant_id=tenant_id, now=now)
                 plan = saved
             else:
                 with _progress("planning", quiet=as_json) as progress:
@@ -338,7 +347,7 @@ async def _sweep(
                         policy,
                         now=now,
                         scan_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
-                        tenant_id=settings.tenant_id,
+                        tenant_id=tenant_id,
                         on_page=lambda guests: progress.advance(task, guests),
                     )
             if out is not None:

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from shared.config import Policy
-from shared.errors import RefusedError, UnknownItemError
+from shared.config import Policy, Settings
+from shared.errors import ConfigError, RefusedError, UnknownItemError
 from shared.graph import Graph
 from shared.stale.apply import ActionResult, Outcome, apply_plan, load_lifecycle, restore, run_id_for
 from shared.stale.fetch import (
@@ -46,6 +46,7 @@ __all__ = [
     "load_plan",
     "plan_id_for",
     "plan_sweep",
+    "plan_tenant",
     "restore",
     "run_id_for",
     "save_plan",
@@ -192,6 +193,22 @@ async def _restore_progress(store: Store, scan_id: str, planner: Planner, *, bef
 
 
 _share_decoder = msgspec.json.Decoder(_PageShare)
+
+
+def plan_tenant(settings: Settings) -> str | None:
+    """The tenant plans are made for and checked against (`check_saved_plan`).
+
+    Required outside the emulator: with no tenant id on either side, a plan made in one tenant would pass
+    the tenant check in another.
+    """
+    if settings.tenant_id:
+        return settings.tenant_id
+    if settings.auth == "emulator":
+        return None
+    raise ConfigError(
+        "GUESTCTL_TENANT_ID is not set: stale-guest plans are tied to one tenant and checked against it",
+        hint="set GUESTCTL_TENANT_ID (or --tenant-id) to the id of the tenant to manage; nothing was changed",
+    )
 
 
 def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:

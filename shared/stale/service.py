@@ -23,17 +23,18 @@ async def scheduled_sweep(
     """
     from shared.config import load_policy, load_settings
     from shared.graph import get_graph
-    from shared.stale import plan_sweep, run_id_for, save_plan
+    from shared.stale import plan_sweep, plan_tenant, run_id_for, save_plan
     from shared.store import open_state
 
     settings = load_settings()
     policy = load_policy(settings.policy)
+    tenant_id = plan_tenant(settings)
     graph = get_graph(settings)
     now = utc_now()
     scan_id = scan_id or f"timer-{now:%Y%m%dT%H%M%S}"
     async with open_state(settings) as store:
         plan = await plan_sweep(
-            graph, store, policy, now=now, scan_id=scan_id, tenant_id=settings.tenant_id, time_budget=time_budget
+            graph, store, policy, now=now, scan_id=scan_id, tenant_id=tenant_id, time_budget=time_budget
         )
         if plan is None:
             return {"continue": scan_id}
@@ -60,7 +61,7 @@ async def check_approval(plan_id: str) -> dict[str, Any]:
     """
     from shared.config import load_policy, load_settings
     from shared.errors import RefusedError
-    from shared.stale import check_saved_plan, load_plan, run_id_for
+    from shared.stale import check_saved_plan, load_plan, plan_tenant, run_id_for
     from shared.stale.plan import cap_refusal
     from shared.store import open_state
 
@@ -68,7 +69,7 @@ async def check_approval(plan_id: str) -> dict[str, Any]:
     policy = load_policy(settings.policy)
     async with open_state(settings) as store:
         plan = await load_plan(store, plan_id)
-    check_saved_plan(plan, policy, tenant_id=settings.tenant_id, now=utc_now())
+    check_saved_plan(plan, policy, tenant_id=plan_tenant(settings), now=utc_now())
     if over_cap := cap_refusal(policy, destructive=plan.destructive(), guests=plan.guests):
         raise RefusedError(f"the plan is over the blast-radius cap: {over_cap}", hint="nothing was changed")
     return {"plan_id": plan_id, "run_id": run_id_for(plan), "actions": len(plan.actions)}
@@ -78,7 +79,7 @@ async def apply_kept_plan(plan_id: str, *, actor: str) -> dict[str, Any]:
     """Apply a kept plan (again checked first) and send the sponsor notices; a rerun continues the run."""
     from shared.config import load_policy, load_settings
     from shared.graph import get_graph
-    from shared.stale import apply_plan, check_saved_plan, exemptions_now, load_plan, run_id_for
+    from shared.stale import apply_plan, check_saved_plan, exemptions_now, load_plan, plan_tenant, run_id_for
     from shared.store import open_state
 
     settings = load_settings()
@@ -86,7 +87,7 @@ async def apply_kept_plan(plan_id: str, *, actor: str) -> dict[str, Any]:
     graph = get_graph(settings)
     async with open_state(settings) as store:
         plan = await load_plan(store, plan_id)
-        check_saved_plan(plan, policy, tenant_id=settings.tenant_id, now=utc_now())
+        check_saved_plan(plan, policy, tenant_id=plan_tenant(settings), now=utc_now())
         results = await apply_plan(plan, graph, store, policy, await exemptions_now(graph, policy), actor=actor)
         notices = await _notify(plan, results, graph, store, policy)
     return {

@@ -107,3 +107,10 @@ def test_unknown_flag_is_a_usage_error(tmp_path: Path) -> None:
     result = guestctl("--bogus", cwd=tmp_path)
     assert result.returncode == 2
     assert "No such option" in result.stderr
+
+
+def test_sweep_without_a_tenant_id_is_refused_before_anything_happens(tmp_path: Path) -> None:
+    result = guestctl("sweep", cwd=tmp_path, env={"GUESTCTL_STATE": str(tmp_path / "state.db")})
+    assert result.returncode == 2
+    assert "GUESTCTL_TENANT_ID is not set: stale-guest plans are tied to one tenant" in result.stderr
+    assert files_under(tmp_path) == set(), "no state store was created"
