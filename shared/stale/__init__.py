@@ -156,7 +156,12 @@ async def plan_sweep(
             time_budget=time_budget,
             on_page=on_page,
         )
-    return planner.finish()
+    plan = planner.finish()
+    # The sweep is whole: its pages' shares are no longer needed (a weekly sweep of 100,000 guests keeps a
+    # few MB). Called again under this id, it finds a finished scan and starts a new sweep.
+    async for record in store.query(PROGRESS_TABLE, scan_id):
+        await store.delete(record)
+    return plan
 
 
 def _scan_name(scan_id: str, sign_in_activity: bool) -> str:

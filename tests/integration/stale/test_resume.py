@@ -100,3 +100,19 @@ async def test_a_page_without_guests_keeps_what_earlier_pages_planned(
     assert plan is not None
     assert plan.guests == 3
     assert sorted(a.target_id for a in plan.actions) == ["u1", "u2", "u4"]
+
+
+async def test_a_finished_sweep_leaves_no_progress_behind(
+    emulator: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    emulator.reset(seed_tenant(23, guests=700, members=20, now=NOW))
+    async with open_store(str(tmp_path / "state.db")) as store:
+        assert await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None, time_budget=0) is None
+        assert [r async for r in store.query("staleprogress", "tidy")], "an unfinished sweep keeps its pages"
+        plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None)
+        assert plan is not None
+        assert plan.guests == 700
+        assert [r async for r in store.query("staleprogress", "tidy")] == []
+        again = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None)
+        assert again is not None
+        assert again.guests == 700, "called again under the same id: a new whole sweep"
