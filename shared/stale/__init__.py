@@ -44,7 +44,6 @@ __all__ = [
     "count_guests",
     "exemptions_now",
     "load_plan",
-    "plan_id_for",
     "plan_sweep",
     "plan_tenant",
     "restore",
@@ -237,14 +236,9 @@ def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: 
 PLANS_TABLE = "staleplans"
 
 
-def plan_id_for(plan: Plan) -> str:
-    """A kept plan's id: the start of its digest (so `run_id_of(plan_id)` is the run that applies it)."""
-    return plan.digest().removeprefix("sha256:")[:16]
-
-
 async def save_plan(store: Store, plan: Plan) -> str:
     """Keep a plan in the store so it can be approved later; returns its id."""
-    plan_id = plan_id_for(plan)
+    plan_id = plan.plan_id()
     parts = await put_text(store, PLANS_TABLE, plan_id, "plan", json.dumps(plan.to_json()))
     await store.upsert(
         PLANS_TABLE,

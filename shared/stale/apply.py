@@ -54,7 +54,7 @@ class ActionResult:
 
 def run_id_for(plan: Plan) -> str:
     """The same plan is the same run: its actions' records repeat, so a rerun finishes it, never redoes it."""
-    return run_id_of(plan.digest().removeprefix("sha256:")[:16])
+    return run_id_of(plan.plan_id())
 
 
 def run_id_of(plan_id: str) -> str:

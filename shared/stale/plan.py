@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import msgspec
@@ -104,7 +105,7 @@ class Action(msgspec.Struct, frozen=True, gc=False):
     evidence: Guest  # the facts behind it: the user as Graph returned them, with Graph's property names
 
 
-class Plan(msgspec.Struct, frozen=True):
+class Plan(msgspec.Struct, frozen=True, dict=True):  # dict=True: room for the cached digest
     tenant_id: str | None
     policy_digest: str
     created_at: datetime
@@ -125,7 +126,16 @@ class Plan(msgspec.Struct, frozen=True):
 
     def digest(self) -> str:
         """sha256 of the plan's canonical JSON (keys sorted): any change to any field changes it."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
+        # A plan is frozen, so its digest is worked out once (a first sweep's plan can hold 40,000 actions).
         return "sha256:" + hashlib.sha256(msgspec.json.encode(self, order="sorted")).hexdigest()
+
+    def plan_id(self) -> str:
+        """The id a kept plan is stored and approved under: the start of its digest."""
+        return self.digest().removeprefix("sha256:")[:16]
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Plan:
