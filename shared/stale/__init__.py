@@ -16,6 +16,7 @@ from shared.errors import ConfigError, RefusedError, UnknownItemError
 from shared.graph import Graph
 from shared.stale.apply import ActionResult, Outcome, apply_plan, load_lifecycle, restore, run_id_for
 from shared.stale.fetch import (
+    ScanPage,
     SignInActivityUnavailable,
     count_guests,
     directory_role_holders,
@@ -25,7 +26,6 @@ from shared.stale.fetch import (
     transitive_group_members,
 )
 from shared.stale.plan import Action, ActionKind, Exemptions, Plan, Planner
-from shared.stale.records import Guest
 from shared.stale.rules import Category
 from shared.store import Store
 from shared.store.text import put_text, read_text, read_texts
@@ -122,20 +122,17 @@ async def plan_sweep(
         async with contextlib.aclosing(scan_guests(graph, store, scan_id=scan, sign_in_activity=available)) as pages:
             first = True
             async for page in pages:
-                position = await read_checkpoint(store, scan)
-                assert position is not None  # scan_guests saves one before the first page
-                index = position.pages
-                if position.restarts != restarts:
+                if page.restarts != restarts:
                     # Graph refused the saved cursor and the scan started over (scan_guests logs it): drop
                     # what the earlier pages added, or they would be counted twice.
-                    planner, restarts = new_planner(), position.restarts
+                    planner, restarts = new_planner(), page.restarts
                 # Checked before a page (never before the first): asking for this page has saved the
                 # checkpoint past the previous one, so the next invocation starts exactly here.
                 if not first and time_budget is not None and time.monotonic() - started > time_budget:
-                    log.info("sweep %s: time budget spent before page %d; call again to continue", scan_id, index)
+                    log.info("sweep %s: time budget spent before page %d; call again to continue", scan_id, page.index)
                     return None
                 first = False
-                await _record_page(store, scan_id, index, planner, page)
+                await _record_page(store, scan_id, planner, page)
                 if on_page is not None:
                     on_page(len(page))
     except SignInActivityUnavailable as missing:
@@ -176,7 +173,7 @@ class _PageShare(msgspec.Struct):
     actions: list[Action]
 
 
-async def _record_page(store: Store, scan_id: str, index: int, planner: Planner, page: list[Guest]) -> None:
+async def _record_page(store: Store, scan_id: str, planner: Planner, page: ScanPage) -> None:
     """Plan one page and keep its share (counts, actions) so a later invocation can resume."""
     counts_before, actions_before, guests_before = dict(planner.counts), len(planner.actions), planner.guests
     planner.add(page)
@@ -185,7 +182,7 @@ async def _record_page(store: Store, scan_id: str, index: int, planner: Planner,
         guests=planner.guests - guests_before,
         actions=planner.actions[actions_before:],
     )
-    await put_text(store, PROGRESS_TABLE, scan_id, f"page-{index:06d}", msgspec.json.encode(share).decode())
+    await put_text(store, PROGRESS_TABLE, scan_id, f"page-{page.index:06d}", msgspec.json.encode(share).decode())
 
 
 async def _restore_progress(store: Store, scan_id: str, planner: Planner, *, before_page: int) -> None:

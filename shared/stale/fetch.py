@@ -116,6 +116,16 @@ class ScanCheckpoint:
         )
 
 
+class ScanPage(list[Guest]):
+    """One page of guests, and where it stands in its scan: its page number in the current pass, and how
+    many times the scan has started over (a consumer that keeps pages drops them when that changes)."""
+
+    def __init__(self, guests: list[Guest], *, index: int, restarts: int) -> None:
+        super().__init__(guests)
+        self.index = index
+        self.restarts = restarts
+
+
 async def read_checkpoint(store: Store, scan_id: str) -> ScanCheckpoint | None:
     """The saved checkpoint of a scan, or None if it never saved one."""
     record = await store.get(SCAN_TABLE, SCAN_PARTITION, scan_id)
@@ -134,7 +144,7 @@ async def scan_guests(
     scan_id: str,
     page_size: int = MAX_PAGE_SIZE,
     sign_in_activity: bool = True,
-) -> AsyncIterator[list[Guest]]:
+) -> AsyncIterator[ScanPage]:
     """Every guest of the tenant, one page of `Guest` records at a time, resumable by `scan_id`.
 
     A call with the `scan_id` of an unfinished scan continues from its saved nextLink; with a finished
@@ -194,7 +204,8 @@ async def scan_guests(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sent.wait(), READ_AHEAD_WAIT_SECONDS)
             if guests:
-                yield guests  # the consumer coming back for more is what confirms this page
+                # the consumer coming back for more is what confirms this page
+                yield ScanPage(guests, index=checkpoint.pages, restarts=checkpoint.restarts)
             checkpoint = replace(
                 checkpoint,
                 next_link=page.next_link,
