@@ -15,16 +15,16 @@ import httpx
 import pytest
 
 from emulator.testing import EmulatorServer
+from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def guestctl(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GUESTCTL_")}
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [*GUESTCTL, *args],
         cwd=cwd,
-        env={**clean, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **env},
+        env=guestctl_env(env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -33,12 +33,7 @@ def guestctl(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Completed
 
 @pytest.fixture
 def env(emulator: EmulatorServer, tmp_path: Path) -> dict[str, str]:
-    return {
-        "GUESTCTL_GRAPH_URL": emulator.base_url,
-        "GUESTCTL_AUTH": "emulator",
-        "GUESTCTL_STATE": str(tmp_path / "state.db"),
-        "GUESTCTL_POLICY": str(ROOT / "examples" / "policy.yaml"),
-    }
+    return emulator_settings(emulator, tmp_path, ROOT / "examples" / "policy.yaml")
 
 
 def test_plan_of_the_example_changes_nothing_and_exits_1_for_bad_rows(

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from shared import __version__
+from tests.support.cli import GUESTCTL, guestctl_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def guestctl(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GUESTCTL_")}
-    clean["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [*GUESTCTL, *args],
         cwd=cwd,
-        env={**clean, **(env or {}), "COLUMNS": "200"},
+        env=guestctl_env(env),
         capture_output=True,
         text=True,
         timeout=60,

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,8 +15,8 @@ import pytest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
+from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
 
-ROOT = Path(__file__).resolve().parents[3]
 ROWS = 40
 SENDER = "adele.vance@contoso.com"
 
@@ -53,20 +51,10 @@ def write_inputs(tmp_path: Path, emulator: EmulatorServer, own_email: bool) -> t
 
 
 def start_invite(emulator: EmulatorServer, tmp_path: Path, source: Path, policy: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUESTCTL_")}
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),
-            "GUESTCTL_GRAPH_URL": emulator.base_url,
-            "GUESTCTL_AUTH": "emulator",
-            "GUESTCTL_STATE": str(tmp_path / "state.db"),
-            "GUESTCTL_POLICY": str(policy),
-        }
-    )
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "invite", str(source), "--apply", "--json"],
+        [*GUESTCTL, "invite", str(source), "--apply", "--json"],
         cwd=tmp_path,
-        env=env,
+        env=guestctl_env(emulator_settings(emulator, tmp_path, policy)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

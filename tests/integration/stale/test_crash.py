@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,26 +21,16 @@ from shared.config import Policy
 from shared.graph import Graph
 from shared.stale import apply_plan, exemptions_now, plan_sweep
 from shared.store import open_store
+from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
 
-ROOT = Path(__file__).resolve().parents[3]
 POLICY_TEXT = "safety:\n  max_actions: 10000\n  max_percent: 100\n"
 
 
 def guestctl(emulator: EmulatorServer, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUESTCTL_")}
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),
-            "GUESTCTL_GRAPH_URL": emulator.base_url,
-            "GUESTCTL_AUTH": "emulator",
-            "GUESTCTL_STATE": str(tmp_path / "state.db"),
-            "GUESTCTL_POLICY": str(tmp_path / "policy.yaml"),
-        }
-    )
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", *args],
+        [*GUESTCTL, *args],
         cwd=tmp_path,
-        env=env,
+        env=guestctl_env(emulator_settings(emulator, tmp_path, tmp_path / "policy.yaml")),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
