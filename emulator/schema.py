@@ -399,11 +399,7 @@ ROLE_ASSIGNMENT = EntitySchema(
 )
 
 ROLE_ELIGIBILITY_TYPES: dict[str, str] = {
-    "id": STRING,
-    "principalId": STRING,
-    "roleDefinitionId": STRING,
-    "directoryScopeId": STRING,
-    "appScopeId": STRING,
+    **ROLE_ASSIGNMENT_TYPES,
     "createdUsing": STRING,
     "createdDateTime": DATETIME,
     "modifiedDateTime": DATETIME,

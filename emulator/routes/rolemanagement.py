@@ -135,15 +135,8 @@ async def list_role_assignments(ctx: Ctx) -> Reply:
 
 
 async def get_role_assignment(ctx: Ctx) -> Reply:
-    wanted = ctx.params["assignment_id"]
-    for assignment in ctx.tenant.unified_role_assignments():
-        if assignment.id == wanted:
-            select = parse_select(ctx.options.get("$select"), ROLE_ASSIGNMENT, single=True)
-            row = assignment_json(assignment)
-            body = {"@odata.context": ctx.context_url(_CONTEXT + "roleAssignments/$entity")}
-            body.update({name: row[name] for name in select})
-            return json_reply(body)
-    raise not_found("unifiedRoleAssignment", wanted)
+    assignments = ctx.tenant.unified_role_assignments()
+    return _single(ctx, assignments, ctx.params["assignment_id"], assignment_json, ROLE_ASSIGNMENT, "roleAssignments")
 
 
 async def list_role_eligibility_schedules(ctx: Ctx) -> Reply:
@@ -154,15 +147,28 @@ async def list_role_eligibility_schedules(ctx: Ctx) -> Reply:
 
 async def get_role_eligibility_schedule(ctx: Ctx) -> Reply:
     _require_pim(ctx.tenant)
-    wanted = ctx.params["schedule_id"].lower()
-    for schedule in ctx.tenant.current_eligibilities():
-        if schedule.id == wanted:
-            select = parse_select(ctx.options.get("$select"), ROLE_ELIGIBILITY, single=True)
-            row = eligibility_json(schedule)
-            body = {"@odata.context": ctx.context_url(_CONTEXT + "roleEligibilitySchedules/$entity")}
+    schedules = ctx.tenant.current_eligibilities()
+    wanted = ctx.params["schedule_id"].lower()  # schedule ids are GUIDs (assignment ids are case-sensitive)
+    return _single(ctx, schedules, wanted, eligibility_json, ROLE_ELIGIBILITY, "roleEligibilitySchedules")
+
+
+def _single(
+    ctx: Ctx,
+    objects: Sequence[Any],
+    wanted: str,
+    render: Callable[[Any], dict[str, Any]],
+    schema: EntitySchema,
+    context: str,
+) -> Reply:
+    """GET of one object by id, with $select; 404 in Graph's shape when there is none."""
+    for obj in objects:
+        if obj.id == wanted:
+            select = parse_select(ctx.options.get("$select"), schema, single=True)
+            row = render(obj)
+            body = {"@odata.context": ctx.context_url(_CONTEXT + context + "/$entity")}
             body.update({name: row[name] for name in select})
             return json_reply(body)
-    raise not_found("unifiedRoleEligibilitySchedule", ctx.params["schedule_id"])
+    raise not_found(schema.name, wanted)
 
 
 async def list_role_definitions(ctx: Ctx) -> Reply:
