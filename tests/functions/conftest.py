@@ -28,3 +28,18 @@ class CapturedOut(func.Out[Any]):
 
     def get(self) -> Any:
         return self.value
+
+
+def http_bindings(method: str, route: str) -> list[dict[str, Any]]:
+    """The bindings of an HTTP function with a function key, as the host indexes them."""
+    return [
+        {
+            "direction": "IN",
+            "type": "httpTrigger",
+            "name": "req",
+            "methods": [method],
+            "authLevel": "FUNCTION",
+            "route": route,
+        },
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ]

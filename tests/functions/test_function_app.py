@@ -10,6 +10,8 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
+from tests.functions.conftest import http_bindings
+
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("msgraph", "azure.identity", "kiota", "pydantic", "shared.graph", "shared.store")
 
@@ -34,15 +36,7 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
 
 def test_health_binding(functions: dict) -> None:
     assert bindings(functions, "health") == [
-        {
-            "direction": "IN",
-            "type": "httpTrigger",
-            "name": "req",
-            "methods": ["GET"],
-            "authLevel": "FUNCTION",
-            "route": "health",
-        },
-        {"direction": "OUT", "type": "http", "name": "$return"},
+        *http_bindings("GET", "health"),
     ]
 
 

@@ -9,7 +9,7 @@ import azure.functions as func
 import pytest
 
 from emulator.testing import EmulatorServer
-from tests.functions.conftest import CapturedOut
+from tests.functions.conftest import CapturedOut, http_bindings
 
 GOOD_CSV = (
     "email,display_name,groups,sponsors\n"
@@ -36,30 +36,14 @@ def bindings(functions: dict, name: str) -> list[dict]:
                     "queueName": "invitations-rows",
                     "connection": "AzureWebJobsStorage",
                 },
-                {
-                    "direction": "IN",
-                    "type": "httpTrigger",
-                    "name": "req",
-                    "methods": ["POST"],
-                    "authLevel": "FUNCTION",
-                    "route": "invitations/batches",
-                },
-                {"direction": "OUT", "type": "http", "name": "$return"},
+                *http_bindings("POST", "invitations/batches"),
             ],
             id="post-batches",
         ),
         pytest.param(
             "invitation_batch_status",
             [
-                {
-                    "direction": "IN",
-                    "type": "httpTrigger",
-                    "name": "req",
-                    "methods": ["GET"],
-                    "authLevel": "FUNCTION",
-                    "route": "invitations/batches/{batch_id}",
-                },
-                {"direction": "OUT", "type": "http", "name": "$return"},
+                *http_bindings("GET", "invitations/batches/{batch_id}"),
             ],
             id="get-batch-status",
         ),

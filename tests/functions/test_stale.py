@@ -15,7 +15,7 @@ from azure.functions.timer import TimerRequest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from tests.functions.conftest import CapturedOut
+from tests.functions.conftest import CapturedOut, http_bindings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,27 +78,9 @@ def test_continuation_binding(functions: dict) -> None:
 def test_approve_and_status_bindings(functions: dict) -> None:
     assert bindings(functions, "approve_sweep") == [
         QUEUE_OUT,
-        {
-            "direction": "IN",
-            "type": "httpTrigger",
-            "name": "req",
-            "methods": ["POST"],
-            "authLevel": "FUNCTION",
-            "route": "sweeps/{plan_id}/approve",
-        },
-        {"direction": "OUT", "type": "http", "name": "$return"},
+        *http_bindings("POST", "sweeps/{plan_id}/approve"),
     ]
-    assert bindings(functions, "sweep_status") == [
-        {
-            "direction": "IN",
-            "type": "httpTrigger",
-            "name": "req",
-            "methods": ["GET"],
-            "authLevel": "FUNCTION",
-            "route": "sweeps/{plan_id}",
-        },
-        {"direction": "OUT", "type": "http", "name": "$return"},
-    ]
+    assert bindings(functions, "sweep_status") == http_bindings("GET", "sweeps/{plan_id}")
 
 
 @pytest.fixture
