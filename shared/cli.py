@@ -225,9 +225,7 @@ async def _invite(
                     on_row_done=lambda _: progress.advance(task),
                 )
         applied = [r.to_json() for r in results]
-        counts: dict[str, int] = {}
-        for r in applied:
-            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        counts = dict(Counter(r["outcome"] for r in applied))
         _show_rows(f"Applied {source} (batch {batch})", applied, counts, as_json, extra={"batch_id": batch})
         return applied
     finally:
@@ -322,6 +320,7 @@ async def _sweep(
         check_saved_plan,
         count_guests,
         exemptions_now,
+        outcome_counts,
         plan_sweep,
         plan_tenant,
         run_id_for,
@@ -409,7 +408,7 @@ async def _sweep(
                 table.add_row(r["action"], r["guest"], r["outcome"], r["detail"])
             if shown:
                 stdout.print(table)
-            outcomes = Counter(f"{r['action']} {r['outcome']}" for r in rows)
+            outcomes = outcome_counts(results)
             stdout.print("  ".join(f"{label}: {count}" for label, count in outcomes.items()) or "nothing to do")
             for notice in notices:
                 stdout.print(f"sponsor notice to {notice.sponsor} ({notice.guests} guests): {notice.outcome}")

@@ -55,7 +55,7 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
     from emulator.testing import EmulatorServer
     from shared.graph import Budget, Graph, GraphOptions
     from shared.invitations import apply_invitations, parse_rows, plan_rows
-    from shared.stale import apply_plan, exemptions_now, plan_sweep, run_id_for
+    from shared.stale import apply_plan, exemptions_now, outcome_counts, plan_sweep, run_id_for
     from shared.store import open_store
 
     state = out / "demo-state.db"
@@ -128,7 +128,7 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
                     actor="guestctl demo",
                     clock=lambda moment=moment: moment,
                 )
-                outcomes = Counter(f"{r.action.kind.value} {r.outcome.value}" for r in applied)
+                outcomes = outcome_counts(applied)
                 done = ", ".join(f"{label}: {count}" for label, count in outcomes.items()) or "nothing"
                 say(f"   applied as run {run_id_for(sweep)}: {done}")
                 write(

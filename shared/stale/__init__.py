@@ -14,7 +14,7 @@ import msgspec
 from shared.config import Policy, Settings
 from shared.errors import ConfigError, RefusedError, UnknownItemError
 from shared.graph import Graph
-from shared.stale.apply import ActionResult, Outcome, apply_plan, load_lifecycle, restore, run_id_for
+from shared.stale.apply import ActionResult, Outcome, apply_plan, load_lifecycle, outcome_counts, restore, run_id_for
 from shared.stale.fetch import (
     ScanPage,
     SignInActivityUnavailable,
@@ -44,6 +44,7 @@ __all__ = [
     "count_guests",
     "exemptions_now",
     "load_plan",
+    "outcome_counts",
     "plan_sweep",
     "plan_tenant",
     "restore",

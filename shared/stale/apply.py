@@ -15,7 +15,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -50,6 +51,11 @@ class ActionResult:
     action: Action
     outcome: Outcome
     detail: str
+
+
+def outcome_counts(results: Iterable[ActionResult]) -> dict[str, int]:
+    """How a run went, for people: {"disable done": 12, "disable skipped": 1, ...} in first-seen order."""
+    return dict(Counter(f"{r.action.kind.value} {r.outcome.value}" for r in results))
 
 
 def run_id_for(plan: Plan) -> str:
@@ -463,6 +469,7 @@ __all__ = [
     "Restored",
     "apply_plan",
     "load_lifecycle",
+    "outcome_counts",
     "restore",
     "run_id_for",
 ]

@@ -79,7 +79,15 @@ async def apply_kept_plan(plan_id: str, *, actor: str) -> dict[str, Any]:
     """Apply a kept plan (again checked first) and send the sponsor notices; a rerun continues the run."""
     from shared.config import load_policy, load_settings
     from shared.graph import get_graph
-    from shared.stale import apply_plan, check_saved_plan, exemptions_now, load_plan, plan_tenant, run_id_for
+    from shared.stale import (
+        apply_plan,
+        check_saved_plan,
+        exemptions_now,
+        load_plan,
+        outcome_counts,
+        plan_tenant,
+        run_id_for,
+    )
     from shared.store import open_state
 
     settings = load_settings()
@@ -93,7 +101,7 @@ async def apply_kept_plan(plan_id: str, *, actor: str) -> dict[str, Any]:
     return {
         "plan_id": plan_id,
         "run_id": run_id_for(plan),
-        "outcomes": _outcomes(results),
+        "outcomes": outcome_counts(results),
         "sponsor_notices": notices,
         "not_done": [
             {
@@ -152,11 +160,3 @@ async def _notify(plan: Any, results: list[Any], graph: Any, store: Any, policy:
     if unsponsored:
         listed.append({"sponsor": None, "guests": len(unsponsored), "outcome": "no sponsor to notify"})
     return listed
-
-
-def _outcomes(results: list[Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for result in results:
-        key = f"{result.action.kind.value} {result.outcome.value}"
-        counts[key] = counts.get(key, 0) + 1
-    return counts
