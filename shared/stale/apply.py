@@ -28,7 +28,7 @@ from shared.config import Policy
 from shared.errors import AlreadyExistsError, GraphError, NotFoundError, RefusedError, StaleVersionError
 from shared.graph import Graph
 from shared.stale.plan import DESTRUCTIVE, Action, ActionKind, Exemptions, Lifecycle, Plan, Stage, cap_refusal
-from shared.stale.records import GUEST_SELECT, guest_from_graph
+from shared.stale.records import GUEST_SELECT, Guest, decode_guest
 from shared.stale.rules import Category, categorise
 from shared.store import AuditEntry, Record, Store
 from shared.store.lease import lease
@@ -170,8 +170,8 @@ class _Applier:
                 await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
                 return Outcome.DONE, "found deleted by the interrupted run"
             return Outcome.SKIPPED, "the user no longer exists"
-        if current.get("userType") != "Guest":
-            return Outcome.SKIPPED, f"not a guest (userType {current.get('userType')}): guestctl acts on guests only"
+        if current.user_type != "Guest":
+            return Outcome.SKIPPED, f"not a guest (userType {current.user_type}): guestctl acts on guests only"
         if action.kind is ActionKind.ENABLE:
             if resumed and await self._audited(action, "guest.enable"):
                 await self._forget(action.target_id)
@@ -179,7 +179,7 @@ class _Applier:
             if await self._stage(action.target_id) is not Stage.DISABLED:
                 # Only an account guestctl itself disabled is ever re-enabled by it.
                 return Outcome.SKIPPED, "guestctl has no record of disabling this account; left as it is"
-            if current["accountEnabled"] is not True:
+            if current.enabled is not True:
                 await self._change(
                     action,
                     "guest.enable",
@@ -191,7 +191,7 @@ class _Applier:
             await self._forget(action.target_id)
             return Outcome.DONE, "re-enabled: active again"
         if action.kind is ActionKind.DISABLE:
-            if current["accountEnabled"] is False:
+            if current.enabled is False:
                 if resumed and await self._audited(action, "guest.disable"):
                     await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
                     return Outcome.DONE, "disabled by the interrupted run"
@@ -214,7 +214,7 @@ class _Applier:
         if action.kind is ActionKind.DELETE:
             if reason := self._no_longer_due(current):
                 return Outcome.SKIPPED, reason
-            if current["accountEnabled"] is not False:
+            if current.enabled is not False:
                 return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
             await self._change(
                 action,
@@ -228,22 +228,20 @@ class _Applier:
             return Outcome.DONE, "deleted (restorable for 30 days)"
         raise ValueError(f"unknown action {action.kind}")
 
-    def _no_longer_due(self, current: dict[str, Any]) -> str | None:
-        """Re-check just before acting: still a guest, still inactive, not newly exempt?"""
-        if current.get("userType") != "Guest":
-            return f"no longer a guest (userType {current.get('userType')})"
-        guest = guest_from_graph(current)
+    def _no_longer_due(self, guest: Guest) -> str | None:
+        """Re-check just before acting: still inactive, not newly exempt? (Only guests get here.)"""
         exempt = self.exemptions.reason(guest, self.clock().date())
         verdict = categorise(guest, self.policy.stale, self.clock(), exempt)
         if verdict.category not in (Category.STALE, Category.NEVER_REDEEMED):
             return f"re-checked just before acting: {verdict.reason}"
         return None
 
-    async def _read_guest(self, user_id: str) -> dict[str, Any] | None:
+    async def _read_guest(self, user_id: str) -> Guest | None:
         try:
-            return await self.graph.get_json(f"/users/{user_id}", params={"$select": GUEST_SELECT})
+            response = await self.graph.request("GET", f"/users/{user_id}", params={"$select": GUEST_SELECT})
         except NotFoundError:
             return None
+        return decode_guest(response.content)
 
     async def _change(
         self,

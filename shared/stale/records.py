@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -126,11 +125,3 @@ def decode_guest(content: bytes) -> Guest:
         return _guest_decoder.decode(content)
     except msgspec.DecodeError as error:  # ValidationError included
         raise UnreadableUserError(f"a user from Graph could not be read: {error}") from None
-
-
-def guest_from_graph(item: dict[str, Any]) -> Guest:
-    """A Guest from an already decoded user object (tests, small lookups)."""
-    try:
-        return msgspec.convert(item, Guest, strict=False)
-    except msgspec.DecodeError as error:  # ValidationError included
-        raise UnreadableUserError(f"user {item.get('id')} from Graph could not be read: {error}") from None

@@ -19,7 +19,7 @@ from shared.errors import RefusedError
 from shared.graph import Graph, GraphOptions
 from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
 from shared.stale.plan import Exemptions, Plan, Planner
-from shared.stale.records import guest_from_graph
+from shared.stale.records import decode_guest
 from shared.store import Store, open_store
 from shared.store.lease import LeaseHeldError
 from tests.integration.stale.test_lifecycle import NOW, POLICY
@@ -195,7 +195,11 @@ async def test_a_change_graph_refuses_is_audited_as_failed_too(
     graph = Graph(GraphOptions(base_url=server.base_url, auth="emulator"))
     plan = Planner(POLICY, NOW, lifecycle={}, exemptions=Exemptions()).finish()
     disable = Action(
-        ActionKind.DISABLE, "g1", "Ann <ann@fabrikam.com>", "flagged on 2026-11-01", guest_from_graph(stale_guest)
+        ActionKind.DISABLE,
+        "g1",
+        "Ann <ann@fabrikam.com>",
+        "flagged on 2026-11-01",
+        decode_guest(json.dumps(stale_guest).encode()),
     )
     plan = msgspec.structs.replace(plan, actions=(disable,), guests=1000)
     try:

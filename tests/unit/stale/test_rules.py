@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.config import StalePolicy
-from shared.stale.records import ExternalState, Guest, SignIn, UnreadableUserError, decode_page, guest_from_graph
+from shared.stale.records import ExternalState, Guest, SignIn, UnreadableUserError, decode_guest, decode_page
 from shared.stale.rules import Category, categorise, last_activity
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -194,7 +195,7 @@ def test_decoding_sign_in_activity(activity: dict | None, expected: SignIn | Non
     item = {"id": "x", "createdDateTime": "2024-01-01T00:00:00Z", "externalUserState": "Accepted"}
     if activity is not None:
         item["signInActivity"] = activity
-    assert guest_from_graph(item).sign_in == expected
+    assert decode_guest(json.dumps(item).encode()).sign_in == expected
 
 
 def test_a_page_decodes_to_records_with_graphs_names_and_ignores_other_properties() -> None:
@@ -228,8 +229,10 @@ def test_an_unreadable_page_is_an_error_that_says_where(content: bytes, where: s
 
 
 def test_a_placeholder_creation_date_is_no_date() -> None:
-    subject = guest_from_graph(
-        {"id": "x", "userType": "Guest", "createdDateTime": "0001-01-01T00:00:00Z", "signInActivity": {}}
+    subject = decode_guest(
+        json.dumps(
+            {"id": "x", "userType": "Guest", "createdDateTime": "0001-01-01T00:00:00Z", "signInActivity": {}}
+        ).encode()
     )
     assert subject.created is None
     assert categorise(subject, POLICY, NOW).category is Category.UNKNOWN
