@@ -298,19 +298,20 @@ def sweep(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def _read_plan(path: Path) -> Any:
-    from shared.stale import Plan
-
+def _read_plan(path: Path) -> tuple[str, str]:
+    """The plan file's name and text; it is checked (digest, signature) once the state store is open."""
     try:
-        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return str(path), path.read_text(encoding="utf-8")
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{path}: not a usable plan: {error}") from None
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{path}: not a plan (not UTF-8 text)", hint="give a file `guestctl sweep --out` wrote"
+        ) from None
 
 
 async def _sweep(
-    settings: Settings, policy: Policy, saved: Any, apply: bool, out: Path | None, as_json: bool
+    settings: Settings, policy: Policy, saved: tuple[str, str] | None, apply: bool, out: Path | None, as_json: bool
 ) -> list[dict[str, Any]]:
     from shared.clock import utc_now
     from shared.errors import RefusedError
@@ -321,8 +322,10 @@ async def _sweep(
         count_guests,
         exemptions_now,
         outcome_counts,
+        plan_file_json,
         plan_sweep,
         plan_tenant,
+        read_plan_file,
         run_id_for,
     )
     from shared.stale.notify import notify_sponsors
@@ -334,8 +337,9 @@ async def _sweep(
     try:
         async with open_state(settings) as store:
             if saved is not None:
-                check_saved_plan(saved, policy, tenant_id=tenant_id, now=now)
-                plan = saved
+                name, text = saved
+                plan = await read_plan_file(store, text, name=name)
+                check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)
             else:
                 with _progress("planning", quiet=as_json) as progress:
                     # signInActivity pages are paced (about 10 a minute): a big tenant takes a while
@@ -349,10 +353,11 @@ async def _sweep(
                         tenant_id=tenant_id,
                         on_page=lambda guests: progress.advance(task, guests),
                     )
+            plan_json = await plan_file_json(store, plan)
             if out is not None:
-                _write_plan(out, plan)
+                _write_plan(out, plan_json)
             if not (as_json and apply):  # with --apply --json only the results are printed
-                _show_plan(plan, as_json, run_id_for(plan))
+                _show_plan(plan, plan_json if as_json else None, run_id_for(plan))
             if not apply:
                 return []
             if plan.refused:
@@ -369,6 +374,7 @@ async def _sweep(
                     policy,
                     await exemptions_now(graph, policy),
                     actor="guestctl sweep",
+                    tenant_id=tenant_id,
                     on_action_done=lambda _: progress.advance(task),
                 )
             notices, unsponsored = await notify_sponsors(plan, results, graph, store, policy, now=now)
@@ -423,13 +429,19 @@ LISTED_ROWS = 50  # more than this many rows go to --out / --json, not the termi
 SHOWN_FIRST = ("delete", "disable", "enable", "unflag", "flag")
 
 
-def _write_plan(path: Path, plan: Any) -> None:
-    path.write_text(json.dumps(plan.to_json(), indent=2), encoding="utf-8")
+def _write_plan(path: Path, plan_json: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(plan_json, indent=2), encoding="utf-8")
+    except OSError as error:
+        raise InputError(
+            f"{path}: cannot write the plan: {error.strerror or error}", hint="choose another --out"
+        ) from None
 
 
-def _show_plan(plan: Any, as_json: bool, run_id: str) -> None:
-    if as_json:
-        print(json.dumps(plan.to_json(), indent=2))
+def _show_plan(plan: Any, plan_json: dict[str, Any] | None, run_id: str) -> None:
+    """The plan for people, or (`plan_json`, with --json) the signed plan as a file would hold it."""
+    if plan_json is not None:
+        print(json.dumps(plan_json, indent=2))
         return
     stdout.print(f"Stale-guest plan: {plan.guests} guests, digest {plan.digest()}", highlight=False)
     stdout.print("  " + "  ".join(f"{name}: {count}" for name, count in plan.counts.items()))

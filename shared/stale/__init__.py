@@ -7,14 +7,24 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import msgspec
 
 from shared.config import Policy, Settings
-from shared.errors import ConfigError, RefusedError, UnknownItemError
+from shared.errors import ConfigError, InputError, RefusedError, UnknownItemError
 from shared.graph import Graph
-from shared.stale.apply import ActionResult, Outcome, apply_plan, load_lifecycle, outcome_counts, restore, run_id_for
+from shared.stale.apply import (
+    ActionResult,
+    Outcome,
+    apply_plan,
+    check_applicable,
+    check_saved_plan,
+    load_lifecycle,
+    outcome_counts,
+    restore,
+    run_id_for,
+)
 from shared.stale.fetch import (
     ScanPage,
     SignInActivityUnavailable,
@@ -25,9 +35,10 @@ from shared.stale.fetch import (
     scan_guests,
     transitive_group_members,
 )
-from shared.stale.plan import Action, ActionKind, Exemptions, Plan, Planner
+from shared.stale.plan import Action, ActionKind, EditedPlanError, Exemptions, Plan, Planner
 from shared.stale.rules import Category
 from shared.store import Store
+from shared.store.signing import sign, signed_by, signing_key
 from shared.store.text import put_text, read_text, read_texts
 
 log = logging.getLogger("guestctl.stale")
@@ -40,13 +51,16 @@ __all__ = [
     "Outcome",
     "Plan",
     "apply_plan",
+    "check_applicable",
     "check_saved_plan",
     "count_guests",
     "exemptions_now",
     "load_plan",
     "outcome_counts",
+    "plan_file_json",
     "plan_sweep",
     "plan_tenant",
+    "read_plan_file",
     "restore",
     "run_id_for",
     "save_plan",
@@ -213,24 +227,6 @@ def plan_tenant(settings: Settings) -> str | None:
     )
 
 
-def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
-    """A saved plan is applied only if it is recent, for this tenant, and made under this exact policy."""
-    age = now - plan.created_at
-    if age > timedelta(hours=policy.safety.plan_max_age_hours):
-        raise RefusedError(
-            f"the plan is {age.total_seconds() / 3600:.0f} hours old, over safety.plan_max_age_hours "
-            f"({policy.safety.plan_max_age_hours})",
-            hint="make a new plan; nothing was changed",
-        )
-    if plan.tenant_id != tenant_id:
-        raise RefusedError(f"the plan is for tenant {plan.tenant_id}, not {tenant_id}", hint="nothing was changed")
-    if plan.policy_digest != policy.digest():
-        raise RefusedError(
-            "the plan was made under another policy (its digest differs)",
-            hint="make a new plan with the current policy; nothing was changed",
-        )
-
-
 PLANS_TABLE = "staleplans"
 
 
@@ -263,4 +259,53 @@ async def load_plan(store: Store, plan_id: str) -> Plan:
         raise UnknownItemError(
             f"sweep plan {plan_id!r} is incomplete (saving it was interrupted)", hint="make a new plan"
         )
-    return Plan.from_json(json.loads(text))
+    try:
+        plan = Plan.from_json(json.loads(text))
+    except ValueError as error:
+        raise RefusedError(
+            f"sweep plan {plan_id!r} cannot be used: {str(error)[:200]}", hint="make a new plan"
+        ) from None
+    if plan.plan_id() != plan_id:
+        raise RefusedError(
+            f"sweep plan {plan_id!r} was replaced in the store by another plan ({plan.plan_id()})",
+            hint="make a new plan; nothing was changed",
+        )
+    return plan
+
+
+PLAN_SIGNING_KEY = "plans"
+
+
+async def plan_file_json(store: Store, plan: Plan) -> dict[str, object]:
+    """A plan as guestctl writes it to a file: its JSON, its digest and a signature by the store's key."""
+    body = plan.to_json()
+    body["signature"] = sign(await signing_key(store, PLAN_SIGNING_KEY), body["digest"])
+    return body
+
+
+async def read_plan_file(store: Store, text: str, *, name: str) -> Plan:
+    """A plan from a file that guestctl wrote with this store.
+
+    Not a plan → InputError (exit 2). A plan whose content no longer matches its digest, or whose signature
+    is not this store's → RefusedError (exit 3): it was edited after guestctl wrote it. Applying still
+    re-derives every action; this only makes an edit fail loudly and whole.
+    """
+    try:
+        body = json.loads(text)
+        plan = Plan.from_json(body)
+    except EditedPlanError:
+        raise RefusedError(
+            f"{name}: the plan was changed after guestctl made it (its content does not match its digest)",
+            hint="make a new plan with `guestctl sweep --out FILE`; nothing was changed",
+        ) from None
+    except (ValueError, TypeError) as error:
+        raise InputError(
+            f"{name}: not a usable plan: {str(error)[:200]}", hint="give a file `guestctl sweep --out` wrote"
+        ) from None
+    if not signed_by(await signing_key(store, PLAN_SIGNING_KEY), plan.digest(), body.get("signature")):
+        raise RefusedError(
+            f"{name}: the plan is not signed by this state store: it was edited after guestctl wrote it, "
+            "or written by guestctl with another state store",
+            hint="make a new plan with this state store (`guestctl sweep --out FILE`); nothing was changed",
+        )
+    return plan

@@ -18,7 +18,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -27,9 +27,20 @@ from shared.concurrency import map_bounded
 from shared.config import Policy
 from shared.errors import AlreadyExistsError, GraphError, NotFoundError, RefusedError, StaleVersionError
 from shared.graph import Graph
-from shared.stale.plan import DESTRUCTIVE, Action, ActionKind, Exemptions, Lifecycle, Plan, Stage, cap_refusal
+from shared.stale.fetch import GUEST_SELECT_WITHOUT_SIGN_IN, count_guests
+from shared.stale.plan import (
+    DESTRUCTIVE,
+    Action,
+    ActionKind,
+    Exemptions,
+    Lifecycle,
+    Plan,
+    Stage,
+    cap_refusal,
+    plan_problems,
+    why_not,
+)
 from shared.stale.records import GUEST_SELECT, Guest, decode_guest
-from shared.stale.rules import Category, categorise
 from shared.store import AuditEntry, Record, Store
 from shared.store.lease import lease
 
@@ -53,6 +64,10 @@ class ActionResult:
     detail: str
 
 
+# carries out one kind of action on a guest the rules have just confirmed: (action, guest now, resumed)
+Effect = Callable[[Action, Guest, bool], Awaitable[tuple[Outcome, str]]]
+
+
 def outcome_counts(results: Iterable[ActionResult]) -> dict[str, int]:
     """How a run went, for people: {"disable done": 12, "disable skipped": 1, ...} in first-seen order."""
     return dict(Counter(f"{r.action.kind.value} {r.outcome.value}" for r in results))
@@ -68,17 +83,25 @@ def run_id_of(plan_id: str) -> str:
     return "sweep-" + plan_id
 
 
+def lifecycle_of(data: dict[str, Any]) -> Lifecycle | None:
+    """A guest's stage from its `staleguests` record; None once deleted (done, kept for the record)."""
+    stage = data.get("stage")
+    if stage not in (Stage.FLAGGED, Stage.DISABLED):
+        return None
+    disabled_at = data.get("disabled_at")
+    return Lifecycle(
+        Stage(stage),
+        datetime.fromisoformat(data["flagged_at"]),
+        datetime.fromisoformat(disabled_at) if disabled_at else None,
+    )
+
+
 async def load_lifecycle(store: Store) -> dict[str, Lifecycle]:
     """Every guest guestctl has flagged or disabled (deleted ones are done and left out)."""
     stages: dict[str, Lifecycle] = {}
     async for record in store.query(GUESTS_TABLE, GUESTS_PARTITION):
-        stage = record.data["stage"]
-        if stage in (Stage.FLAGGED, Stage.DISABLED):
-            stages[record.row] = Lifecycle(
-                Stage(stage),
-                datetime.fromisoformat(record.data["flagged_at"]),
-                datetime.fromisoformat(record.data["disabled_at"]) if record.data.get("disabled_at") else None,
-            )
+        if (stage := lifecycle_of(record.data)) is not None:
+            stages[record.row] = stage
     return stages
 
 
@@ -90,22 +113,68 @@ async def apply_plan(
     exemptions: Exemptions,
     *,
     actor: str,
+    tenant_id: str | None = None,
     clock: Clock = utc_now,
     on_action_done: Callable[[ActionResult], None] | None = None,
 ) -> list[ActionResult]:
+    """Carry out a plan's actions, each only if the rules give it now (see `why_not`).
+
+    Refused whole, before anything is read or written, when the plan is not applicable: refused at plan
+    time, too old, dated in the future, for another tenant or policy, inconsistent with itself, or over the
+    blast-radius cap (counted against the guests Graph has now, not only the plan's own figure).
+    """
+    await check_applicable(plan, graph, policy, tenant_id=tenant_id, now=clock())
+    applier = _Applier(plan, graph, store, policy, exemptions, actor, clock)
+    async with lease(store, ACTIONS_TABLE, applier.run_id, what=f"applying {applier.run_id}"):
+        return await map_bounded(plan.actions, applier.apply, limit=ACTIONS_IN_FLIGHT, on_done=on_action_done)
+
+
+async def check_applicable(plan: Plan, graph: Graph, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
+    """Whether a plan may be applied now, as a whole; raises the RefusedError that says why not."""
+    check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)
+    if problems := plan_problems(plan, now):
+        raise RefusedError(
+            "the plan is not one guestctl made: " + "; ".join(problems[:3]),
+            hint="make a new plan with `guestctl sweep`; nothing was changed",
+        )
     if plan.refused:
         raise RefusedError(
             f"the plan was refused: {plan.refused}",
             hint="raise the safety caps in the policy after review, or narrow the plan; nothing was changed",
         )
+    await _check_cap(plan, graph, policy)
+
+
+def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
+    """A plan is applied only if it is recent, for this tenant, and made under this exact policy."""
+    age = now - plan.created_at
+    if age > timedelta(hours=policy.safety.plan_max_age_hours):
+        raise RefusedError(
+            f"the plan is {age.total_seconds() / 3600:.0f} hours old, over safety.plan_max_age_hours "
+            f"({policy.safety.plan_max_age_hours})",
+            hint="make a new plan; nothing was changed",
+        )
+    if plan.tenant_id != tenant_id:
+        raise RefusedError(
+            f"the plan is for tenant {str(plan.tenant_id)[:40]}, not {tenant_id}", hint="nothing was changed"
+        )
     if plan.policy_digest != policy.digest():
-        raise RefusedError("the plan was made under another policy", hint="make a new plan; nothing was changed")
-    if over_cap := cap_refusal(policy, destructive=plan.destructive(), guests=plan.guests):
-        # Checked again here, not taken from the plan: a plan file is only as trustworthy as its last editor.
+        raise RefusedError(
+            "the plan was made under another policy (its digest differs)",
+            hint="make a new plan with the current policy; nothing was changed",
+        )
+
+
+async def _check_cap(plan: Plan, graph: Graph, policy: Policy) -> None:
+    """The blast-radius cap, checked here and not taken from the plan: a plan file is only as trustworthy
+    as its last editor, and its guest count (the base of max_percent) is checked against Graph's."""
+    destructive = plan.destructive()
+    if not destructive:
+        return
+    counted = await count_guests(graph)
+    guests = plan.guests if counted is None else min(plan.guests, counted)
+    if over_cap := cap_refusal(policy, destructive=destructive, guests=guests):
         raise RefusedError(f"the plan is over the blast-radius cap: {over_cap}", hint="nothing was changed")
-    applier = _Applier(plan, graph, store, policy, exemptions, actor, clock)
-    async with lease(store, ACTIONS_TABLE, applier.run_id, what=f"applying {applier.run_id}"):
-        return await map_bounded(plan.actions, applier.apply, limit=ACTIONS_IN_FLIGHT, on_done=on_action_done)
 
 
 class _Applier:
@@ -121,6 +190,15 @@ class _Applier:
         self.clock = clock
         self.run_id = run_id_for(plan)
         self.digest = plan.digest()
+        # read as the scan read them: a tenant without signInActivity is re-checked without it, too
+        self.select = GUEST_SELECT if plan.sign_in_activity_available else GUEST_SELECT_WITHOUT_SIGN_IN
+        self.effects: dict[ActionKind, Effect] = {
+            ActionKind.FLAG: self._flag,
+            ActionKind.UNFLAG: self._unflag,
+            ActionKind.ENABLE: self._enable,
+            ActionKind.DISABLE: self._disable,
+            ActionKind.DELETE: self._delete_guest,
+        }
 
     async def apply(self, action: Action) -> ActionResult:
         key = f"{action.kind.value}:{action.target_id}"
@@ -158,87 +236,105 @@ class _Applier:
             return await self.store.update(record, {**record.data, "attempts": record.data["attempts"] + 1})
 
     async def _carry_out(self, action: Action, *, resumed: bool) -> tuple[Outcome, str]:
-        if action.kind is ActionKind.FLAG:
-            await self._set_stage(action.target_id, Stage.FLAGGED, flagged_at=self.clock().isoformat())
-            return Outcome.DONE, "flagged"
-        if action.kind is ActionKind.UNFLAG:
-            await self._forget(action.target_id)
-            return Outcome.DONE, "un-flagged: active again"
-        current = await self._read_guest(action.target_id)
+        """Re-derive the action from the guest as Graph has them now and guestctl's own record, then do it."""
+        user_id = action.target_id
+        current = await self._read_guest(user_id)
         if current is None:
-            if action.kind is ActionKind.DELETE and resumed:
-                await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+            if action.kind is ActionKind.DELETE and resumed and await self._audited(action, "guest.delete"):
+                await self._set_stage(user_id, Stage.DELETED, deleted_at=self.clock().isoformat())
                 return Outcome.DONE, "found deleted by the interrupted run"
             return Outcome.SKIPPED, "the user no longer exists"
         if current.user_type != "Guest":
             return Outcome.SKIPPED, f"not a guest (userType {current.user_type}): guestctl acts on guests only"
-        if action.kind is ActionKind.ENABLE:
-            if resumed and await self._audited(action, "guest.enable"):
-                await self._forget(action.target_id)
-                return Outcome.DONE, "re-enabled by the interrupted run"
-            if await self._stage(action.target_id) is not Stage.DISABLED:
-                # Only an account guestctl itself disabled is ever re-enabled by it.
-                return Outcome.SKIPPED, "guestctl has no record of disabling this account; left as it is"
-            if current.enabled is not True:
-                await self._change(
-                    action,
-                    "guest.enable",
-                    resumed,
-                    {"accountEnabled": False},
-                    {"accountEnabled": True},
-                    lambda: self._patch_enabled(action, True),
-                )
-            await self._forget(action.target_id)
-            return Outcome.DONE, "re-enabled: active again"
-        if action.kind is ActionKind.DISABLE:
-            if current.enabled is False:
-                if resumed and await self._audited(action, "guest.disable"):
-                    await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
-                    return Outcome.DONE, "disabled by the interrupted run"
-                # Someone else disabled it (a compromised account, an offboarding): theirs to handle. Taking
-                # it over would let a later delete, or a restore that re-enables, undo their decision.
-                await self._forget(action.target_id)
-                return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
-            if reason := self._no_longer_due(current):
-                return Outcome.SKIPPED, reason
-            await self._change(
-                action,
-                "guest.disable",
-                resumed,
-                {"accountEnabled": True},
-                {"accountEnabled": False},
-                lambda: self._patch_enabled(action, False),
-            )
-            await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
-            return Outcome.DONE, "disabled"
-        if action.kind is ActionKind.DELETE:
-            if reason := self._no_longer_due(current):
-                return Outcome.SKIPPED, reason
-            if current.enabled is not False:
-                return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
-            await self._change(
-                action,
-                "guest.delete",
-                resumed,
-                {"deletedDateTime": None},
-                {"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
-                lambda: self._delete(action),
-            )
-            await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
-            return Outcome.DONE, "deleted (restorable for 30 days)"
-        raise ValueError(f"unknown action {action.kind}")
+        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
+        if resumed and (finished := await self._finished_before(action, current, record)):
+            return Outcome.DONE, finished
+        stage = lifecycle_of(record.data) if record is not None else None
+        if reason := why_not(
+            action.kind,
+            current,
+            stage,
+            self.policy,
+            self.clock(),
+            self.exemptions,
+            sign_in_activity_available=self.plan.sign_in_activity_available,
+        ):
+            return Outcome.SKIPPED, reason
+        return await self.effects[action.kind](action, current, resumed)
 
-    def _no_longer_due(self, guest: Guest) -> str | None:
-        """Re-check just before acting: still inactive, not newly exempt? (Only guests get here.)"""
-        exempt = self.exemptions.reason(guest, self.clock().date())
-        verdict = categorise(guest, self.policy.stale, self.clock(), exempt)
-        if verdict.category not in (Category.STALE, Category.NEVER_REDEEMED):
-            return f"re-checked just before acting: {verdict.reason}"
+    async def _finished_before(self, action: Action, current: Guest, record: Record | None) -> str | None:
+        """What an interrupted attempt of this run already did to the guest, if it did it all."""
+        ours = record is not None and record.data.get("run_id") == self.run_id
+        stage = record.data.get("stage") if record is not None else None
+        if action.kind is ActionKind.FLAG and ours and stage == Stage.FLAGGED:
+            return "flagged by the interrupted run"
+        if action.kind is ActionKind.UNFLAG and record is None:
+            return "un-flagged by the interrupted run"
+        enabled_by_us = action.kind is ActionKind.ENABLE and current.enabled is True
+        if enabled_by_us and await self._audited(action, "guest.enable"):
+            await self._forget(action.target_id)
+            return "re-enabled by the interrupted run"
+        disabled_by_us = action.kind is ActionKind.DISABLE and current.enabled is False
+        if disabled_by_us and await self._audited(action, "guest.disable"):
+            await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+            return "disabled by the interrupted run"
         return None
+
+    async def _flag(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        await self._set_stage(action.target_id, Stage.FLAGGED, flagged_at=self.clock().isoformat())
+        return Outcome.DONE, "flagged"
+
+    async def _unflag(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        await self._forget(action.target_id)
+        return Outcome.DONE, "un-flagged: active again"
+
+    async def _enable(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        if current.enabled is not True:
+            await self._change(
+                action,
+                "guest.enable",
+                resumed,
+                {"accountEnabled": False},
+                {"accountEnabled": True},
+                lambda: self._patch_enabled(action, True),
+            )
+        await self._forget(action.target_id)
+        return Outcome.DONE, "re-enabled: active again"
+
+    async def _disable(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        if current.enabled is False:
+            # Someone else disabled it (a compromised account, an offboarding): theirs to handle. Taking it
+            # over would let a later delete, or a restore that re-enables, undo their decision.
+            await self._forget(action.target_id)
+            return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
+        await self._change(
+            action,
+            "guest.disable",
+            resumed,
+            {"accountEnabled": True},
+            {"accountEnabled": False},
+            lambda: self._patch_enabled(action, False),
+        )
+        await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+        return Outcome.DONE, "disabled"
+
+    async def _delete_guest(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        if current.enabled is not False:
+            return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
+        await self._change(
+            action,
+            "guest.delete",
+            resumed,
+            {"deletedDateTime": None},
+            {"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
+            lambda: self._delete(action),
+        )
+        await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+        return Outcome.DONE, "deleted (restorable for 30 days)"
 
     async def _read_guest(self, user_id: str) -> Guest | None:
         try:
-            response = await self.graph.request("GET", f"/users/{user_id}", params={"$select": GUEST_SELECT})
+            response = await self.graph.request("GET", f"/users/{user_id}", params={"$select": self.select})
         except NotFoundError:
             return None
         return decode_guest(response.content)
@@ -296,10 +392,6 @@ class _Applier:
             if entry.action == name:
                 return True
         return False
-
-    async def _stage(self, user_id: str) -> Stage | None:
-        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
-        return Stage(record.data["stage"]) if record is not None else None
 
     async def _audit(self, action: Action, name: str, *, before: dict[str, Any], after: dict[str, Any]) -> None:
         await self.store.append_audit(
@@ -466,6 +558,8 @@ __all__ = [
     "Outcome",
     "Restored",
     "apply_plan",
+    "check_applicable",
+    "check_saved_plan",
     "load_lifecycle",
     "outcome_counts",
     "restore",

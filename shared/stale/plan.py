@@ -12,12 +12,13 @@ the counts and the actions only.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -145,11 +146,15 @@ class Plan(msgspec.Struct, frozen=True, dict=True):  # dict=True: room for the c
         """
         if not isinstance(body, dict):
             raise ValueError(f"expected a JSON object, got {type(body).__name__}")
-        fields = {key: value for key, value in body.items() if key != "digest"}
+        fields = {key: value for key, value in body.items() if key not in ("digest", "signature")}
         plan = msgspec.convert(fields, cls)
         if plan.digest() != body.get("digest"):
-            raise ValueError("the plan's content does not match its digest: it was changed after it was made")
+            raise EditedPlanError("the plan's content does not match its digest: it was changed after it was made")
         return plan
+
+
+class EditedPlanError(ValueError):
+    """A plan whose content does not match its digest (or signature): changed after guestctl made it."""
 
 
 def cap_refusal(policy: Policy, *, destructive: int, guests: int) -> str | None:
@@ -166,6 +171,165 @@ def cap_refusal(policy: Policy, *, destructive: int, guests: int) -> str | None:
             f"over safety.max_percent ({safety.max_percent}%); nothing will be applied"
         )
     return None
+
+
+class Step(NamedTuple):
+    """The action a guest is due now, with the reason an admin reads."""
+
+    kind: ActionKind
+    reason: str
+
+
+def judge(
+    guest: Guest,
+    stage: Lifecycle | None,
+    policy: Policy,
+    now: datetime,
+    exemptions: Exemptions,
+    *,
+    sign_in_activity_available: bool = True,
+    today: date | None = None,
+) -> Verdict:
+    """The guest's category, counting what guestctl did before (a guest it disabled long enough ago)."""
+    exempt = exemptions.reason(guest, today or now.date())
+    verdict = categorise(guest, policy.stale, now, exempt)
+    if verdict.category is Category.STALE and not sign_in_activity_available:
+        return Verdict(Category.UNKNOWN, note="signInActivity is not available in this tenant")
+    if (
+        stage is not None
+        and stage.stage is Stage.DISABLED
+        and stage.disabled_at is not None
+        and verdict.category in (Category.STALE, Category.NEVER_REDEEMED)
+        and now >= stage.disabled_at + timedelta(days=policy.stale.delete_after_days)
+    ):
+        return msgspec.structs.replace(
+            verdict, category=Category.DISABLED_LONG, note=f"disabled by guestctl on {day(stage.disabled_at)}"
+        )
+    return verdict
+
+
+def next_step(guest: Guest, verdict: Verdict, stage: Lifecycle | None, policy: Policy, now: datetime) -> Step | None:
+    """The action this guest is due, with its reason, or None. The one rule both plan and apply use."""
+    inactive = verdict.category in INACTIVE
+    if stage is None:
+        # a guest someone else disabled is left to them (accountEnabled null counts as enabled)
+        return Step(ActionKind.FLAG, verdict.reason) if inactive and guest.enabled is not False else None
+    if not inactive:
+        if verdict.category is Category.UNKNOWN:
+            return None  # no evidence either way: leave the stage as it is
+        if stage.stage is Stage.DISABLED:
+            if guest.pending or (guest.state_changed and stage.disabled_at and guest.state_changed > stage.disabled_at):
+                return Step(ActionKind.ENABLE, f"re-invited after guestctl disabled them: {verdict.reason}")
+            return Step(ActionKind.ENABLE, f"active again: {verdict.reason}")
+        return Step(ActionKind.UNFLAG, f"active again: {verdict.reason}")
+    if stage.stage is Stage.FLAGGED:
+        if now >= stage.flagged_at + timedelta(days=policy.stale.disable_after_days):
+            # also when already disabled: apply then only records the stage (or leaves it to whoever did it)
+            return Step(ActionKind.DISABLE, f"flagged on {day(stage.flagged_at)}; {verdict.reason}")
+        return None
+    if verdict.category is Category.DISABLED_LONG:
+        return Step(ActionKind.DELETE, verdict.reason)
+    return None
+
+
+# The stage guestctl's own records must show before an action of each kind (None: no record).
+REQUIRED_STAGE: dict[ActionKind, Stage | None] = {
+    ActionKind.FLAG: None,
+    ActionKind.UNFLAG: Stage.FLAGGED,
+    ActionKind.DISABLE: Stage.FLAGGED,
+    ActionKind.DELETE: Stage.DISABLED,
+    ActionKind.ENABLE: Stage.DISABLED,
+}
+
+
+def why_not(
+    kind: ActionKind,
+    guest: Guest,
+    stage: Lifecycle | None,
+    policy: Policy,
+    now: datetime,
+    exemptions: Exemptions,
+    *,
+    sign_in_activity_available: bool = True,
+) -> str | None:
+    """Why the rules would not give `kind` for this guest now (None: they would).
+
+    Apply asks this of every action just before carrying it out, with the guest read again from Graph and
+    guestctl's own lifecycle record: a saved plan is a request, not an authority.
+    """
+    required = REQUIRED_STAGE[kind]
+    have = stage.stage if stage is not None else None
+    if have is not required:
+        return _stage_mismatch(kind, stage)
+    verdict = judge(guest, stage, policy, now, exemptions, sign_in_activity_available=sign_in_activity_available)
+    step = next_step(guest, verdict, stage, policy, now)
+    if step is not None and step.kind is kind:
+        return None
+    if kind is ActionKind.DISABLE and stage is not None and step is None and verdict.category in INACTIVE:
+        due = stage.flagged_at + timedelta(days=policy.stale.disable_after_days)
+        return f"flagged by guestctl on {day(stage.flagged_at)}: disable is not due before {due:%Y-%m-%d %H:%M} UTC"
+    if kind is ActionKind.DELETE and stage is not None and stage.disabled_at is not None and step is None:
+        due = stage.disabled_at + timedelta(days=policy.stale.delete_after_days)
+        if now < due:
+            disabled = day(stage.disabled_at)
+            return f"disabled by guestctl on {disabled}: delete is not due before {due:%Y-%m-%d %H:%M} UTC"
+    now_due = f"the rules give {step.kind.value} now" if step is not None else "the rules give no action now"
+    return f"re-checked just before acting: {now_due} ({verdict.reason or verdict.category.value})"
+
+
+def _stage_mismatch(kind: ActionKind, stage: Lifecycle | None) -> str:
+    """The reason an action is skipped because guestctl's own record of the guest does not lead to it."""
+    if kind is ActionKind.ENABLE:
+        return "guestctl has no record of disabling this account; left as it is"
+    if kind is ActionKind.DELETE:
+        return "guestctl has no record of disabling this account: it deletes only accounts it disabled itself"
+    if stage is not None:
+        return f"guestctl's record shows the guest {stage.stage.value} on {day(stage.flagged_at)}: no {kind.value} now"
+    if kind is ActionKind.DISABLE:
+        return "guestctl has not flagged this guest: it disables only guests it flagged first"
+    return "guestctl has not flagged this guest"
+
+
+CLOCK_SKEW = timedelta(minutes=5)  # how far a plan's creation time may be ahead of this machine's clock
+
+
+def plan_problems(plan: Plan, now: datetime) -> list[str]:
+    """What makes a plan disagree with itself or with time; a plan with any is refused whole.
+
+    guestctl's own plans never have these: they come from a hand edit or a broken file. The rules at apply
+    time are the guarantee; these checks make an edited plan fail loudly instead of half-applying.
+    """
+    if plan.created_at.tzinfo is None:
+        return ["created_at has no time zone"]
+    problems = []
+    if plan.created_at > now + CLOCK_SKEW:
+        problems.append(f"it is dated in the future (created_at {plan.created_at:%Y-%m-%dT%H:%M:%SZ})")
+    unknown = sorted(set(plan.counts) - {c.value for c in Category})
+    if unknown:
+        problems.append(f"its counts name unknown categories ({', '.join(unknown)[:80]})")
+    if any(count < 0 for count in plan.counts.values()):
+        problems.append("its counts include a negative number")
+    if sum(plan.counts.values()) != plan.guests:
+        problems.append(f"its counts add up to {sum(plan.counts.values())}, not its {plan.guests} guests")
+    kinds = Counter(action.kind for action in plan.actions)
+    count = plan.counts.get
+    inactive = count(Category.STALE.value, 0) + count(Category.NEVER_REDEEMED.value, 0)
+    settled = count(Category.ACTIVE.value, 0) + count(Category.EXEMPT.value, 0)
+    for actions, most, which in (
+        (kinds[ActionKind.FLAG] + kinds[ActionKind.DISABLE], inactive, "stale and never-redeemed"),
+        (kinds[ActionKind.DELETE], count(Category.DISABLED_LONG.value, 0), "disabled-long"),
+        (kinds[ActionKind.UNFLAG] + kinds[ActionKind.ENABLE], settled, "active and exempt"),
+    ):
+        if actions > most:
+            problems.append(f"it has {actions} actions for its {most} {which} guests")
+    targets = Counter(action.target_id.lower() for action in plan.actions)
+    if len(targets) != len(plan.actions):
+        twice = next(target for target, seen in targets.items() if seen > 1)
+        problems.append(f"it has more than one action for guest {twice[:40]}")
+    mismatched = next((a for a in plan.actions if a.evidence.id.lower() != a.target_id.lower()), None)
+    if mismatched is not None:
+        problems.append(f"the evidence of its action on {mismatched.target_id[:40]} is about another user")
+    return problems
 
 
 class Planner:
@@ -197,55 +361,21 @@ class Planner:
         for guest in guests:
             self.guests += 1
             stage = self.lifecycle.get(guest.id)
-            verdict = self._verdict(guest, stage)
+            verdict = judge(
+                guest,
+                stage,
+                self.policy,
+                self.now,
+                self.exemptions,
+                sign_in_activity_available=self.sign_in_activity_available,
+                today=self.today,
+            )
             counts[verdict.category] += 1  # a StrEnum member finds its value's key
-            step = self._next_step(guest, verdict, stage)
+            step = next_step(guest, verdict, stage, self.policy, self.now)
             if step is not None:
                 kind, reason = step
                 display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
                 actions.append(Action(kind, guest.id, display, reason, guest))
-
-    def _verdict(self, guest: Guest, stage: Lifecycle | None) -> Verdict:
-        exempt = self.exemptions.reason(guest, self.today)
-        verdict = categorise(guest, self.policy.stale, self.now, exempt)
-        if verdict.category is Category.STALE and not self.sign_in_activity_available:
-            return Verdict(Category.UNKNOWN, note="signInActivity is not available in this tenant")
-        if (
-            stage is not None
-            and stage.stage is Stage.DISABLED
-            and verdict.category in (Category.STALE, Category.NEVER_REDEEMED)
-        ):
-            due = stage.disabled_at + timedelta(days=self.policy.stale.delete_after_days)  # type: ignore[operator]
-            if self.now >= due:
-                return msgspec.structs.replace(
-                    verdict, category=Category.DISABLED_LONG, note=f"disabled by guestctl on {day(stage.disabled_at)}"
-                )
-        return verdict
-
-    def _next_step(self, guest: Guest, verdict: Verdict, stage: Lifecycle | None) -> tuple[ActionKind, str] | None:
-        """The action this guest is due, with its reason, or None."""
-        inactive = verdict.category in INACTIVE
-        if stage is None:
-            # a guest someone else disabled is left to them (accountEnabled null counts as enabled)
-            return (ActionKind.FLAG, verdict.reason) if inactive and guest.enabled is not False else None
-        if not inactive:
-            if verdict.category is Category.UNKNOWN:
-                return None  # no evidence either way: leave the stage as it is
-            if stage.stage is Stage.DISABLED:
-                if guest.pending or (
-                    guest.state_changed and stage.disabled_at and guest.state_changed > stage.disabled_at
-                ):
-                    return ActionKind.ENABLE, f"re-invited after guestctl disabled them: {verdict.reason}"
-                return ActionKind.ENABLE, f"active again: {verdict.reason}"
-            return ActionKind.UNFLAG, f"active again: {verdict.reason}"
-        if stage.stage is Stage.FLAGGED:
-            due = stage.flagged_at + timedelta(days=self.policy.stale.disable_after_days)
-            if self.now >= due:  # also when already disabled: apply then only records the stage
-                return ActionKind.DISABLE, f"flagged on {day(stage.flagged_at)}; {verdict.reason}"
-            return None
-        if verdict.category is Category.DISABLED_LONG:
-            return ActionKind.DELETE, verdict.reason
-        return None
 
     def absorb(self, counts: dict[str, int], guests: int, actions: list[Action]) -> None:
         """Take in what an earlier invocation planned for the pages it finished (resumable sweeps)."""

@@ -60,18 +60,15 @@ async def check_approval(plan_id: str) -> dict[str, Any]:
     itself runs as a queue step (`apply_kept_plan`), not inside the HTTP request.
     """
     from shared.config import load_policy, load_settings
-    from shared.errors import RefusedError
-    from shared.stale import check_saved_plan, load_plan, plan_tenant, run_id_for
-    from shared.stale.plan import cap_refusal
+    from shared.graph import get_graph
+    from shared.stale import check_applicable, load_plan, plan_tenant, run_id_for
     from shared.store import open_state
 
     settings = load_settings()
     policy = load_policy(settings.policy)
     async with open_state(settings) as store:
         plan = await load_plan(store, plan_id)
-    check_saved_plan(plan, policy, tenant_id=plan_tenant(settings), now=utc_now())
-    if over_cap := cap_refusal(policy, destructive=plan.destructive(), guests=plan.guests):
-        raise RefusedError(f"the plan is over the blast-radius cap: {over_cap}", hint="nothing was changed")
+    await check_applicable(plan, get_graph(settings), policy, tenant_id=plan_tenant(settings), now=utc_now())
     return {"plan_id": plan_id, "run_id": run_id_for(plan), "actions": len(plan.actions)}
 
 
@@ -81,7 +78,6 @@ async def apply_kept_plan(plan_id: str, *, actor: str) -> dict[str, Any]:
     from shared.graph import get_graph
     from shared.stale import (
         apply_plan,
-        check_saved_plan,
         exemptions_now,
         load_plan,
         outcome_counts,
@@ -95,8 +91,8 @@ async def apply_kept_plan(plan_id: str, *, actor: str) -> dict[str, Any]:
     graph = get_graph(settings)
     async with open_state(settings) as store:
         plan = await load_plan(store, plan_id)
-        check_saved_plan(plan, policy, tenant_id=plan_tenant(settings), now=utc_now())
-        results = await apply_plan(plan, graph, store, policy, await exemptions_now(graph, policy), actor=actor)
+        exemptions = await exemptions_now(graph, policy)
+        results = await apply_plan(plan, graph, store, policy, exemptions, actor=actor, tenant_id=plan_tenant(settings))
         notices = await _notify(plan, results, graph, store, policy)
     return {
         "plan_id": plan_id,

@@ -18,6 +18,7 @@ from shared.config import Policy
 from shared.errors import RefusedError
 from shared.graph import Graph, GraphOptions
 from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
+from shared.stale.apply import GUESTS_PARTITION, GUESTS_TABLE
 from shared.stale.plan import Exemptions, Plan, Planner
 from shared.stale.records import decode_guest
 from shared.store import Store, open_store
@@ -81,7 +82,10 @@ async def test_a_plan_cannot_enable_members_or_accounts_guestctl_did_not_disable
         forged = msgspec.structs.replace(
             plan,
             actions=tuple(
-                Action(ActionKind.ENABLE, user.id, "x", "forged", template.evidence) for user in (member, guest)
+                Action(
+                    ActionKind.ENABLE, user.id, "x", "forged", msgspec.structs.replace(template.evidence, id=user.id)
+                )
+                for user in (member, guest)
             ),
         )
         results = await apply_plan(
@@ -104,10 +108,14 @@ async def test_apply_checks_the_cap_itself_and_does_not_trust_the_plan(
     async with open_store(str(tmp_path / "state.db")) as store:
         plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="c", tenant_id=None)
         deletes = tuple(msgspec.structs.replace(a, kind=ActionKind.DELETE) for a in plan.actions[:3])
-        forged = msgspec.structs.replace(plan, actions=deletes, refused=None, policy_digest=capped.digest())
+        counts = {**plan.counts, "stale": plan.counts["stale"] - 3, "disabled-long": 3}  # consistent with itself
+        forged = msgspec.structs.replace(
+            plan, actions=deletes, counts=counts, refused=None, policy_digest=capped.digest()
+        )
         tenant.control.clear_requests()
         with pytest.raises(RefusedError, match=r"exceed safety\.max_actions"):
-            await apply_plan(forged, graph, store, capped, await exemptions_now(graph, capped), actor="t")
+            exemptions = await exemptions_now(graph, capped)
+            await apply_plan(forged, graph, store, capped, exemptions, actor="t", clock=lambda: NOW)
     assert [r for r in tenant.control.requests() if r["method"] in ("PATCH", "DELETE")] == []
 
 
@@ -201,9 +209,11 @@ async def test_a_change_graph_refuses_is_audited_as_failed_too(
         "flagged on 2026-11-01",
         decode_guest(json.dumps(stale_guest).encode()),
     )
-    plan = msgspec.structs.replace(plan, actions=(disable,), guests=1000)
+    plan = msgspec.structs.replace(plan, actions=(disable,), guests=1000, counts={**plan.counts, "stale": 1000})
     try:
         async with open_store(str(tmp_path / "state.db")) as store:
+            flagged = {"stage": "flagged", "flagged_at": (NOW - timedelta(days=20)).isoformat(), "run_id": "earlier"}
+            await store.upsert(GUESTS_TABLE, GUESTS_PARTITION, "g1", flagged)
             ticks = itertools.count()
             clock = lambda: NOW + timedelta(milliseconds=next(ticks))  # noqa: E731 - entries in order
             (result,) = await apply_plan(plan, graph, store, POLICY, Exemptions(), actor="t", clock=clock)
