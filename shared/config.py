@@ -16,7 +16,7 @@ import reprlib
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
@@ -41,6 +41,16 @@ DEFAULT_STATE = ".guestctl/state.db"
 
 
 # -- settings -----------------------------------------------------------------------------------------------
+def _whole_number_text(value: Any) -> Any:
+    """Settings arrive as text: "8" is fine, but "1.0" must not quietly become 1 (pydantic's lax int takes it)."""
+    if isinstance(value, str) and not re.fullmatch(r"\s*[0-9]+\s*", value):
+        raise PydanticCustomError("int_parsing", "Input should be a whole number such as 16")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number_text)]
+
+
 class Settings(BaseSettings):
     """Where guestctl runs and what it talks to. Every field is `GUESTCTL_<NAME>` in the environment."""
 
@@ -63,10 +73,10 @@ class Settings(BaseSettings):
     out: Path = Field(Path("guestctl-out"), description="Where plans and reports are written")
     tenant_size: Literal["S", "M", "L"] = Field("L", description="Graph's size class: S <50 users, M 50-500, L >500")
     budget_fraction: float = Field(0.9, gt=0, le=1, description="Share of Graph's per-app limits the pacer uses")
-    max_concurrency: int = Field(16, ge=1, le=64)
+    max_concurrency: WholeNumber = Field(16, ge=1, le=64)
     retry_budget_seconds: float = Field(120.0, gt=0, le=900)
     time_scale: float = Field(1.0, gt=0, le=1, description="Shrinks Graph's limit windows (emulator only)")
-    sign_in_activity_per_minute: int = Field(
+    sign_in_activity_per_minute: WholeNumber = Field(
         10, ge=1, le=1_000_000, description="Pages of /users with signInActivity per minute (Graph: 10, unconfirmed)"
     )
 
@@ -79,6 +89,16 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an absolute http(s) URL such as https://graph.microsoft.com/v1.0")
         return value.rstrip("/")
+
+    def shown(self) -> dict[str, Any]:
+        """The settings as `config check` prints them: keys in the state location and a password in the Graph
+        URL are hidden, since the output is pasted into tickets and chats."""
+        from shared.store.location import redact
+
+        shown = self.model_dump(mode="json")
+        shown["state"] = redact(self.state)
+        shown["graph_url"] = redact_url(self.graph_url) if self.graph_url else None
+        return shown
 
     def is_loopback_graph(self) -> bool:
         return urlsplit(self.graph_url or "").hostname in ("127.0.0.1", "localhost", "::1")
@@ -99,14 +119,24 @@ class Settings(BaseSettings):
         if self.auth == "emulator" and not self.is_loopback_graph():
             raise ConfigError(
                 "GUESTCTL_AUTH=emulator sends a static token and is only allowed with a loopback GUESTCTL_GRAPH_URL"
-                f" (got {self.graph_url or 'the ' + self.cloud + ' cloud'})",
+                f" (got {redact_url(self.graph_url) if self.graph_url else 'the ' + self.cloud + ' cloud'})",
                 hint="set GUESTCTL_GRAPH_URL=http://127.0.0.1:8765/v1.0, or use GUESTCTL_AUTH=default",
             )
         if self.graph_url and urlsplit(self.graph_url).scheme == "http" and not self.is_loopback_graph():
             raise ConfigError(
-                f"GUESTCTL_GRAPH_URL: plain http is only allowed for a loopback emulator (got {self.graph_url})",
+                "GUESTCTL_GRAPH_URL: plain http is only allowed for a loopback emulator"
+                f" (got {redact_url(self.graph_url)})",
                 hint="use https",
             )
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of any user:password@ part hidden (an emulator or proxy URL may carry one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:<redacted>@{host}"))
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -117,8 +147,11 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = ENV_PREFIX + str(first["loc"][0]).upper()
+        value = first.get("input")
+        if first["loc"][0] == "graph_url" and isinstance(value, str):
+            value = redact_url(value)
         raise ConfigError(
-            f"{name}: {_lower_first(first['msg'])} (got {first.get('input')!r})",
+            f"{name}: {_lower_first(first['msg'].removeprefix('Value error, '))} (got {_quote(value)})",
             hint=f"fix the environment variable / app setting {name} or the matching --flag",
         ) from None
     settings.check()
