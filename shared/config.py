@@ -162,7 +162,7 @@ def load_settings(**overrides: Any) -> Settings:
 MAX_POLICY_BYTES = 1024 * 1024  # a real policy is a few kilobytes
 MAX_YAML_DEPTH = 20  # a policy needs 4 levels
 MAX_YAML_ALIASES = 50  # enough to reuse a list or two, not enough to build a bomb
-MAX_YAML_NODES = 10_000  # keys, values and list items, aliases expanded: bounds a hostile file's cost
+MAX_YAML_VALUES = 10_000  # keys, values and list items, aliases expanded: bounds a hostile file's cost
 MAX_PROBLEMS = 5  # problems listed in one error line
 MAX_QUOTED = 80  # characters of a quoted input value in an error
 
@@ -404,9 +404,9 @@ class _StrictLoader(yaml.SafeLoader):
     def _count(self, values: int, mark: yaml.Mark) -> None:
         """Counts values as they are composed (an alias counts all it expands to): refuses at once past the cap."""
         self._values += values
-        if self._values > MAX_YAML_NODES:
+        if self._values > MAX_YAML_VALUES:
             hint = "a policy needs far fewer; check for aliases (*name) that repeat large values"
-            raise _Refused(f"more than {MAX_YAML_NODES} values (aliases expanded)", mark, hint)
+            raise _Refused(f"more than {MAX_YAML_VALUES} values (aliases expanded)", mark, hint)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
