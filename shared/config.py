@@ -515,7 +515,9 @@ def _policy_problem(problem: Any) -> str:
     expected = _EXPECTED.get(problem["type"])
     if expected is None:
         return f"{key_path}: {message} (got {_quote(value)})"
-    unit = {"days": " number of days", "hours": " number of hours"}.get(str(loc[-1]).rpartition("_")[2], "")
+    unit = ""
+    if problem["type"] == "int_type":  # the keys say their unit: inactive_days, plan_max_age_hours
+        unit = {"days": " number of days", "hours": " number of hours"}.get(str(loc[-1]).rpartition("_")[2], "")
     return f"{key_path}: expected {expected}{unit}, got {_described(value, expected)}"
 
 

@@ -308,6 +308,11 @@ def test_integer_keys_take_only_integers(tmp_path: Path, section: str, key: str,
             f"exemptions.attested_until.ann@fabrikam.com: expected a date written YYYY-MM-DD, {BOOLEAN}",
             id="date-yes",
         ),
+        pytest.param(
+            "exemptions:\n  attested_until:\n    ops_days: 5\n",
+            "exemptions.attested_until.ops_days: expected a date written YYYY-MM-DD, got an integer (5)",
+            id="date-under-a-key-ending-in-days",
+        ),
     ],
 )
 def test_other_keys_are_strict_too(tmp_path: Path, text: str, expected: str) -> None:
