@@ -88,13 +88,11 @@ def config_check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Validate settings and policy; print the effective configuration (secrets redacted). Writes nothing."""
     from shared.config import Settings, load_policy, load_settings
     from shared.store import describe_location
-    from shared.store.location import redact
 
     overrides: dict[str, Any] = ctx.obj
     settings = load_settings(**overrides)
     policy = load_policy(settings.policy)
-    shown = settings.model_dump(mode="json")
-    shown["state"] = redact(settings.state)
+    shown = settings.shown()
     state_store = describe_location(settings.state)
     sources = {name: _source(name, overrides) for name in Settings.model_fields}
     policy_values = _flatten(policy.model_dump(mode="json"))

@@ -11,22 +11,27 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
+import reprlib
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError, PolicyError
@@ -36,6 +41,16 @@ DEFAULT_STATE = ".guestctl/state.db"
 
 
 # -- settings -----------------------------------------------------------------------------------------------
+def _whole_number_text(value: Any) -> Any:
+    """Settings arrive as text: "8" is fine, but "1.0" must not quietly become 1 (pydantic's lax int takes it)."""
+    if isinstance(value, str) and not re.fullmatch(r"\s*[0-9]+\s*", value):
+        raise PydanticCustomError("int_parsing", "Input should be a whole number such as 16")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number_text)]
+
+
 class Settings(BaseSettings):
     """Where guestctl runs and what it talks to. Every field is `GUESTCTL_<NAME>` in the environment."""
 
@@ -58,10 +73,10 @@ class Settings(BaseSettings):
     out: Path = Field(Path("guestctl-out"), description="Where plans and reports are written")
     tenant_size: Literal["S", "M", "L"] = Field("L", description="Graph's size class: S <50 users, M 50-500, L >500")
     budget_fraction: float = Field(0.9, gt=0, le=1, description="Share of Graph's per-app limits the pacer uses")
-    max_concurrency: int = Field(16, ge=1, le=64)
+    max_concurrency: WholeNumber = Field(16, ge=1, le=64)
     retry_budget_seconds: float = Field(120.0, gt=0, le=900)
     time_scale: float = Field(1.0, gt=0, le=1, description="Shrinks Graph's limit windows (emulator only)")
-    sign_in_activity_per_minute: int = Field(
+    sign_in_activity_per_minute: WholeNumber = Field(
         10, ge=1, le=1_000_000, description="Pages of /users with signInActivity per minute (Graph: 10, unconfirmed)"
     )
 
@@ -74,6 +89,16 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an absolute http(s) URL such as https://graph.microsoft.com/v1.0")
         return value.rstrip("/")
+
+    def shown(self) -> dict[str, Any]:
+        """The settings as `config check` prints them: keys in the state location and a password in the Graph
+        URL are hidden, since the output is pasted into tickets and chats."""
+        from shared.store.location import redact
+
+        shown = self.model_dump(mode="json")
+        shown["state"] = redact(self.state)
+        shown["graph_url"] = redact_url(self.graph_url) if self.graph_url else None
+        return shown
 
     def is_loopback_graph(self) -> bool:
         return urlsplit(self.graph_url or "").hostname in ("127.0.0.1", "localhost", "::1")
@@ -94,14 +119,24 @@ class Settings(BaseSettings):
         if self.auth == "emulator" and not self.is_loopback_graph():
             raise ConfigError(
                 "GUESTCTL_AUTH=emulator sends a static token and is only allowed with a loopback GUESTCTL_GRAPH_URL"
-                f" (got {self.graph_url or 'the ' + self.cloud + ' cloud'})",
+                f" (got {redact_url(self.graph_url) if self.graph_url else 'the ' + self.cloud + ' cloud'})",
                 hint="set GUESTCTL_GRAPH_URL=http://127.0.0.1:8765/v1.0, or use GUESTCTL_AUTH=default",
             )
         if self.graph_url and urlsplit(self.graph_url).scheme == "http" and not self.is_loopback_graph():
             raise ConfigError(
-                f"GUESTCTL_GRAPH_URL: plain http is only allowed for a loopback emulator (got {self.graph_url})",
+                "GUESTCTL_GRAPH_URL: plain http is only allowed for a loopback emulator"
+                f" (got {redact_url(self.graph_url)})",
                 hint="use https",
             )
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of any user:password@ part hidden (an emulator or proxy URL may carry one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:<redacted>@{host}"))
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -112,8 +147,11 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = ENV_PREFIX + str(first["loc"][0]).upper()
+        value = first.get("input")
+        if first["loc"][0] == "graph_url" and isinstance(value, str):
+            value = redact_url(value)
         raise ConfigError(
-            f"{name}: {_lower_first(first['msg'])} (got {first.get('input')!r})",
+            f"{name}: {_lower_first(first['msg'].removeprefix('Value error, '))} (got {_quote(value)})",
             hint=f"fix the environment variable / app setting {name} or the matching --flag",
         ) from None
     settings.check()
@@ -121,6 +159,14 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 # -- policy ---------------------------------------------------------------------------------------------------
+MAX_POLICY_BYTES = 1024 * 1024  # a real policy is a few kilobytes
+MAX_YAML_DEPTH = 20  # a policy needs 4 levels
+MAX_YAML_ALIASES = 50  # enough to reuse a list or two, not enough to build a bomb
+MAX_YAML_VALUES = 10_000  # keys, values and list items, aliases expanded: bounds a hostile file's cost
+MAX_PROBLEMS = 5  # problems listed in one error line
+MAX_QUOTED = 80  # characters of a quoted input value in an error
+
+
 def _domain(value: str) -> str:
     value = value.strip().lower().lstrip("@")
     labels = value.split(".")
@@ -129,25 +175,87 @@ def _domain(value: str) -> str:
     return value
 
 
-Domain = Annotated[str, AfterValidator(_domain)]
-Days = Annotated[int, Field(ge=1, le=3650)]
-NCRONTAB_FIELDS = 6
-
-
-def _ncrontab(value: str) -> str:
-    """Azure Functions timers use six-field NCRONTAB: second minute hour day month weekday."""
-    if len(value.split()) != NCRONTAB_FIELDS:
-        raise ValueError(
-            "must be a six-field NCRONTAB expression like '0 0 6 * * 1' (second minute hour day month weekday)"
-        )
+def _exact_int(value: Any) -> Any:
+    """Literal[1] alone lets True and 1.0 through (they compare equal to 1), even in strict mode."""
+    if type(value) is not int:
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
     return value
 
 
-Schedule = Annotated[str, AfterValidator(_ncrontab)]
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Only YYYY-MM-DD text (the YAML loader keeps dates as text) or a date: never a number or a datetime."""
+    if type(value) is date or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise PydanticCustomError("date_type", "Input should be a valid date")
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+Days = Annotated[int, Field(ge=1, le=3650)]
+IsoDate = Annotated[date, Strict(False), BeforeValidator(_iso_date)]  # strict date would refuse the text
+NCRONTAB_FIELDS = (  # name, lowest, highest, names (the first name is `lowest`)
+    ("second", 0, 59, ()),
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day-of-week", 0, 6, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_NUMBER = re.compile(r"[0-9]{1,4}")
+
+
+def check_ncrontab(expression: str) -> str:
+    """Azure Functions timers use six-field NCRONTAB; the host refuses a bad one only when the app starts."""
+    fields = expression.split()
+    if len(fields) != len(NCRONTAB_FIELDS):
+        raise ValueError(
+            f"must be a six-field NCRONTAB expression like '0 0 6 * * 1' (second minute hour day month "
+            f"day-of-week), got {len(fields)} field{'' if len(fields) == 1 else 's'}"
+        )
+    for text, (name, lowest, highest, names) in zip(fields, NCRONTAB_FIELDS, strict=True):
+        for part in text.split(","):
+            problem = _ncrontab_part(part, lowest, highest, names)
+            if problem:
+                raise ValueError(f"{name} field: {_clip(part, 20)!r} {problem}")
+    return expression
+
+
+def _ncrontab_part(part: str, lowest: int, highest: int, names: tuple[str, ...]) -> str | None:
+    """Why one comma-separated part of a field is wrong (None: it is fine): *, a, a-b, */n or a-b/n."""
+    span, slash, step = part.partition("/")
+    if slash and not (_NUMBER.fullmatch(step) and int(step) >= 1):
+        return "has a step that is not a whole number of at least 1"
+    if span == "*":
+        return None
+    first, dash, last = span.partition("-")
+    if slash and not dash:
+        return "has a step without '*' or a range before it (write e.g. */5 or 0-30/5)"
+    numbers = []
+    for value in (first, last) if dash else (first,):
+        if _NUMBER.fullmatch(value):
+            number = int(value)
+        elif value.lower() in names:
+            number = names.index(value.lower()) + lowest
+        else:
+            kinds = f"a number or a name like {names[1].title()}" if names else "a number"
+            return f"is not *, {kinds}, a range a-b or a step */n"
+        if not lowest <= number <= highest:
+            return f"is outside {lowest}-{highest}"
+        numbers.append(number)
+    if numbers != sorted(numbers):
+        return "is a range that runs backwards"
+    return None
+
+
+Schedule = Annotated[str, AfterValidator(check_ncrontab)]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict types: YAML's yes/on are booleans, and a boolean, 14.5 or "30" must not quietly become a number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class InvitationPolicy(StrictModel):
@@ -190,7 +298,7 @@ class Exemptions(StrictModel):
     )
     domains: list[Domain] = Field(default_factory=list, description="Guests from these domains are never acted on")
     users: list[str] = Field(default_factory=list, description="User ids, UPNs or mail addresses never acted on")
-    attested_until: dict[str, date] = Field(
+    attested_until: dict[str, IsoDate] = Field(
         default_factory=dict, description="User id or mail → date a sponsor confirmed the guest is needed until"
     )
 
@@ -213,7 +321,7 @@ class Schedules(StrictModel):
 class Policy(StrictModel):
     """The reviewed definition of guestctl's behaviour. Every key and default is in docs/policy.md."""
 
-    version: Literal[1] = Field(1, description="Policy format version")
+    version: Annotated[Literal[1], BeforeValidator(_exact_int)] = Field(1, description="Policy format version")
     invitations: InvitationPolicy = Field(default_factory=InvitationPolicy)
     stale: StalePolicy = Field(default_factory=StalePolicy)
     exemptions: Exemptions = Field(default_factory=Exemptions)
@@ -243,26 +351,94 @@ def policy_json_schema() -> dict[str, Any]:
     return schema
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """A loader limit or an unsupported YAML feature: not a syntax slip, so it carries its own hint."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None, hint: str) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+        self.hint = hint
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one), merge keys, and documents
+    that are too deep or expand too far through aliases (a 400-byte "billion laughs" file is billions of values).
+    Limits are checked while composing, before anything is expanded, so a hostile file fails at once."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._values = 0
+        self._sizes: dict[int, int] = {}  # id(node) → how many values it stands for, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _Refused(
+                    f"more than {MAX_YAML_ALIASES} aliases (*name)", event.start_mark, "write the values out"
+                )
+            anchored = self.anchors.get(event.anchor)
+            if anchored is not None and id(anchored) not in self._sizes:
+                raise _Refused("an alias inside the value it refers to", event.start_mark, "remove the alias")
+            self._count(self._sizes[id(anchored)] if anchored is not None else 0, event.start_mark)
+            return super().compose_node(parent, index)
+        self._count(1, event.start_mark)
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise _Refused(f"nested more than {MAX_YAML_DEPTH} levels deep", event.start_mark, "flatten the file")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = []
+        self._sizes[id(node)] = 1 + sum(self._sizes[id(child)] for child in children)
+        return node
+
+    def _count(self, values: int, mark: yaml.Mark) -> None:
+        """Counts values as they are composed (an alias counts all it expands to): refuses at once past the cap."""
+        self._values += values
+        if self._values > MAX_YAML_VALUES:
+            hint = "a policy needs far fewer; check for aliases (*name) that repeat large values"
+            raise _Refused(f"more than {MAX_YAML_VALUES} values (aliases expanded)", mark, hint)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            raise _Refused(
+                "merge keys (<<) are not supported", key_node.start_mark, "write the keys out in each section"
+            )
         key = loader.construct_object(key_node)
         if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {_quote(key)}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node)
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# Dates stay strings so that pydantic validates them and names the key path of a bad one.
+# Dates stay text so that pydantic validates them and names the key path of a bad one. Numbers are plain
+# decimal only: YAML 1.1 reads 030 as 24 (octal) and 1:30 as 90 (base 60); here they stay text and are refused.
+_RESOLVED_HERE = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _RESOLVED_HERE]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+)
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+.0123456789"),
+)
 
 
 def load_policy(path: Path | None) -> Policy:
@@ -271,20 +447,29 @@ def load_policy(path: Path | None) -> Policy:
         return Policy()
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_POLICY_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise PolicyError(f"{name}: file not found", hint="check GUESTCTL_POLICY / --policy") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise PolicyError(f"{name}: cannot read: {error}") from None
+        raise PolicyError(f"{name}: cannot read: {_clip(str(error), 200)}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(
+            f"{name}: larger than {MAX_POLICY_BYTES // 1024} KiB, the most a policy file may be",
+            hint="a policy is a few kilobytes; check that GUESTCTL_POLICY / --policy names the right file",
+        )
     try:
         document = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        problem = error.problem or error.context or "invalid YAML"
+        problem = _clip(error.problem or error.context or "invalid YAML", 200)
+        if isinstance(error, _Refused):
+            raise PolicyError(f"{where}: refused: {problem}", hint=f"{error.hint} (docs/policy.md)") from None
         raise PolicyError(f"{where}: invalid YAML: {problem}", hint="check the indentation and quoting") from None
     except yaml.YAMLError as error:
-        raise PolicyError(f"{name}: invalid YAML: {error}") from None
+        raise PolicyError(f"{name}: invalid YAML: {_clip(str(error), 200)}") from None
     if document is None:
         return Policy()
     if not isinstance(document, dict):
@@ -296,17 +481,77 @@ def load_policy(path: Path | None) -> Policy:
 
 
 def _policy_error_line(name: str, error: ValidationError) -> str:
+    """Up to MAX_PROBLEMS problems, each with its key path, on one bounded line."""
     problems = error.errors()
-    first = problems[0]
-    key_path = ".".join(str(part) for part in first["loc"])
-    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-    if not key_path:  # a rule across sections: its message names the keys
-        return f"{name}: {_lower_first(first['msg'].removeprefix('Value error, '))}{more}"
-    if first["type"] == "extra_forbidden":
-        message = f"unknown key{_suggestion(first['loc'])}"
-    else:
-        message = f"{_lower_first(first['msg'].removeprefix('Value error, '))} (got {first.get('input')!r})"
-    return f"{name}: {key_path}: {message}{more}"
+    shown = "; ".join(_policy_problem(problem) for problem in problems[:MAX_PROBLEMS])
+    hidden = len(problems) - MAX_PROBLEMS
+    more = f" (and {hidden} more problem{'s' if hidden > 1 else ''})" if hidden > 0 else ""
+    return f"{name}: {shown}{more}"
+
+
+# What a strict type error expected, by pydantic's error type.
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys",
+    "date_type": "a date written YYYY-MM-DD",
+    "url_type": "a URL",
+}
+
+
+def _policy_problem(problem: Any) -> str:
+    loc = problem["loc"]
+    message = _lower_first(problem["msg"].removeprefix("Value error, "))
+    if not loc:  # a rule across sections: its message names the keys
+        return message
+    key_path = _clip(".".join(_clip(str(part), 40) for part in loc), 120)
+    if problem["type"] == "extra_forbidden":
+        return f"{key_path}: unknown key{_suggestion(loc)}"
+    value = problem.get("input")
+    expected = _EXPECTED.get(problem["type"])
+    if expected is None:
+        return f"{key_path}: {message} (got {_quote(value)})"
+    unit = ""
+    if problem["type"] == "int_type":  # the keys say their unit: inactive_days, plan_max_age_hours
+        unit = {"days": " number of days", "hours": " number of hours"}.get(str(loc[-1]).rpartition("_")[2], "")
+    return f"{key_path}: expected {expected}{unit}, got {_described(value, expected)}"
+
+
+def _described(value: Any, expected: str) -> str:
+    """What a YAML value of the wrong type is, and why YAML made it that type."""
+    if isinstance(value, bool):
+        quote = " — put text in quotes" if expected == "text" else ""
+        return f"a boolean (yes/no/on/off/true/false are booleans in YAML){quote}"
+    if value is None:
+        return "nothing (an empty value is null in YAML)"
+    if isinstance(value, int | float):
+        kind = "an integer" if isinstance(value, int) else "a decimal number"
+        quote = " — put text in quotes" if expected == "text" else ""
+        return f"{kind} ({_quote(value)}){quote}"
+    if isinstance(value, str):
+        if expected in ("an integer", "a number"):
+            return f"text {_quote(value)} (write plain decimal digits without quotes)"
+        return f"text {_quote(value)}"
+    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _quote(value: Any) -> str:
+    """repr() of a value from the file, bounded however large or deep it is."""
+    return _clip(_REPR.repr(value), MAX_QUOTED)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = MAX_QUOTED
+_REPR.maxother = MAX_QUOTED
+_REPR.maxlevel = 2
 
 
 def _suggestion(loc: tuple[Any, ...]) -> str:

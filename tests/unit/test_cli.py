@@ -94,6 +94,44 @@ def test_config_check_table_output(tmp_path: Path) -> None:
     assert "settings and policy are valid" in result.stdout
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_config_check_hides_a_password_in_the_graph_url(tmp_path: Path, as_json: bool) -> None:
+    env = {"GUESTCTL_GRAPH_URL": "http://ann:s3cret-pw@127.0.0.1:8765/v1.0", "GUESTCTL_AUTH": "emulator"}
+    result = guestctl("config", "check", *(["--json"] if as_json else []), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr
+    assert "http://ann:<redacted>@127.0.0.1:8765/v1.0" in result.stdout
+    if as_json:
+        assert json.loads(result.stdout)["settings"]["graph_url"] == "http://ann:<redacted>@127.0.0.1:8765/v1.0"
+
+
+# 10 values, then 100, 1,000 and 10,000 through aliases: in a file of 150 bytes
+ALIAS_BOMB = "a: &a [1,1,1,1,1,1,1,1,1,1]\n" + "".join(
+    f"{name}: &{name} [{','.join([f'*{prev}'] * 10)}]\n" for prev, name in zip("abc", "bcd", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        pytest.param("stale:\n  inactive_days: yes\n", "expected an integer number of days, got a boolean", id="yes"),
+        pytest.param(
+            ALIAS_BOMB,
+            "refused: more than 10000 values",
+            id="alias-bomb",
+        ),
+        pytest.param("schedules:\n  sweep: a b c d e f\n", "schedules.sweep: second field: 'a'", id="bad-schedule"),
+    ],
+)
+def test_hostile_or_mistyped_policy_exits_2_with_one_line(tmp_path: Path, policy: str, expected: str) -> None:
+    (tmp_path / "policy.yaml").write_text(policy)
+    result = guestctl("--policy", "policy.yaml", "config", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+
+
 def test_emulator_auth_against_real_graph_is_refused(tmp_path: Path) -> None:
     result = guestctl("--auth", "emulator", "config", "check", cwd=tmp_path)
     assert result.returncode == 2
