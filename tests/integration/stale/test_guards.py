@@ -112,9 +112,9 @@ async def test_apply_checks_the_cap_itself_and_does_not_trust_the_plan(
         forged = msgspec.structs.replace(
             plan, actions=deletes, counts=counts, refused=None, policy_digest=capped.digest()
         )
+        exemptions = await exemptions_now(graph, capped)
         tenant.control.clear_requests()
         with pytest.raises(RefusedError, match=r"exceed safety\.max_actions"):
-            exemptions = await exemptions_now(graph, capped)
             await apply_plan(forged, graph, store, capped, exemptions, actor="t", clock=lambda: NOW)
     assert [r for r in tenant.control.requests() if r["method"] in ("PATCH", "DELETE")] == []
 
