@@ -281,9 +281,15 @@ def sweep(
         Path | None, typer.Option("--plan", help="Apply this saved plan (re-validated) instead of a new one.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the plan (with its digest) to this JSON file.")] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start a new scan instead of continuing an interrupted one.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Find stale and never-redeemed guests and plan (or --apply) the next stage: flag, disable, delete."""
+    """Find stale and never-redeemed guests and plan (or --apply) the next stage: flag, disable, delete.
+
+    An interrupted scan (Ctrl+C) is continued by the next `guestctl sweep`; --fresh starts over.
+    """
     import asyncio
 
     from shared.config import load_policy, load_settings
@@ -291,7 +297,16 @@ def sweep(
     settings = load_settings(**ctx.obj)
     policy = load_policy(settings.policy)
     saved = _read_plan(plan_file) if plan_file else None
-    results = asyncio.run(_sweep(settings, policy, saved, apply, out, as_json))
+    phase = ["planning"]
+    try:
+        results = asyncio.run(_sweep(settings, policy, saved, apply, out, as_json, fresh=fresh, phase=phase))
+    except KeyboardInterrupt:
+        if phase[0] == "planning":
+            said = "the scan so far is kept: run `guestctl sweep` again to continue it (--fresh starts over)"
+        else:
+            said = "every action done so far is recorded: run the same command again to finish the run"
+        stderr.print(f"interrupted while {phase[0]}: nothing more was changed; {said}", highlight=False)
+        raise typer.Exit(130) from None
     if any(r["outcome"] == "failed" for r in results):
         raise typer.Exit(int(ExitCode.PARTIAL))
 
@@ -309,7 +324,15 @@ def _read_plan(path: Path) -> tuple[str, str]:
 
 
 async def _sweep(
-    settings: Settings, policy: Policy, saved: tuple[str, str] | None, apply: bool, out: Path | None, as_json: bool
+    settings: Settings,
+    policy: Policy,
+    saved: tuple[str, str] | None,
+    apply: bool,
+    out: Path | None,
+    as_json: bool,
+    *,
+    fresh: bool,
+    phase: list[str],
 ) -> list[dict[str, Any]]:
     from shared.clock import utc_now
     from shared.errors import RefusedError
@@ -339,15 +362,17 @@ async def _sweep(
                 plan = await read_plan_file(store, text, name=name)
                 check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)
             else:
+                scan_id, planned = await _cli_scan(store, policy, now, fresh=fresh)
                 with _progress("planning", quiet=as_json) as progress:
                     # signInActivity pages are paced (about 10 a minute): a big tenant takes a while
                     task = progress.add_task("guests", total=None if progress.disable else await count_guests(graph))
+                    progress.advance(task, planned)
                     plan = await plan_sweep(
                         graph,
                         store,
                         policy,
                         now=now,
-                        scan_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
+                        scan_id=scan_id,
                         tenant_id=tenant_id,
                         on_page=lambda guests: progress.advance(task, guests),
                     )
@@ -363,6 +388,7 @@ async def _sweep(
                     f"the plan was refused: {plan.refused}",
                     hint="nothing was changed; review the plan, then raise the caps in the policy",
                 )
+            phase[0] = f"applying run {run_id_for(plan)}"
             with _progress("applying", quiet=as_json) as progress:
                 task = progress.add_task("actions", total=len(plan.actions))
                 results = await apply_plan(
@@ -421,6 +447,30 @@ async def _sweep(
         return rows
     finally:
         await graph.close()
+
+
+async def _cli_scan(store: Any, policy: Policy, now: Any, *, fresh: bool) -> tuple[str, int]:
+    """The scan this `guestctl sweep` plans with: the last interrupted one, unless --fresh, or a new one;
+    and how many guests it has planned already."""
+    from datetime import timedelta
+
+    from shared.stale import discard_sweep, resumable_sweep, sweep_progress
+
+    max_age = timedelta(hours=policy.safety.plan_max_age_hours)
+    scan_id = await resumable_sweep(store, prefix="cli-", now=now, max_age=max_age)
+    if scan_id is not None and fresh:
+        await discard_sweep(store, scan_id)
+        scan_id = None
+    progress = await sweep_progress(store, scan_id) if scan_id is not None else None
+    if scan_id is None or progress is None:
+        return f"cli-{now:%Y%m%dT%H%M%S%f}", 0
+    started, planned = progress
+    stderr.print(
+        f"continuing the sweep interrupted after {planned} guests (started {started:%Y-%m-%d %H:%M} UTC); "
+        "--fresh starts over",
+        highlight=False,
+    )
+    return scan_id, planned
 
 
 LISTED_ROWS = 50  # more than this many rows go to --out / --json, not the terminal

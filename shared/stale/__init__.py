@@ -7,12 +7,12 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
 from shared.config import Policy, Settings
-from shared.errors import ConfigError, InputError, RefusedError, UnknownItemError
+from shared.errors import ConfigError, InputError, RefusedError, StaleVersionError, UnknownItemError
 from shared.graph import Graph
 from shared.stale.apply import (
     ActionResult,
@@ -26,6 +26,8 @@ from shared.stale.apply import (
     run_id_for,
 )
 from shared.stale.fetch import (
+    SCAN_PARTITION,
+    SCAN_TABLE,
     ScanPage,
     SignInActivityUnavailable,
     count_guests,
@@ -54,6 +56,7 @@ __all__ = [
     "check_applicable",
     "check_saved_plan",
     "count_guests",
+    "discard_sweep",
     "exemptions_now",
     "load_plan",
     "outcome_counts",
@@ -62,8 +65,10 @@ __all__ = [
     "plan_tenant",
     "read_plan_file",
     "restore",
+    "resumable_sweep",
     "run_id_for",
     "save_plan",
+    "sweep_progress",
 ]
 
 
@@ -173,6 +178,42 @@ async def plan_sweep(
     async for record in store.query(PROGRESS_TABLE, scan_id):
         await store.delete(record)
     return plan
+
+
+async def resumable_sweep(store: Store, *, prefix: str, now: datetime, max_age: timedelta) -> str | None:
+    """The newest unfinished sweep whose id starts with `prefix`, if it began within `max_age`.
+
+    Every unfinished sweep (of any caller) that began longer ago is removed: the plan it would end in is
+    dated at its start, so apply would refuse it as too old anyway.
+    """
+    started: dict[str, datetime] = {}
+    async for record in store.query(PROGRESS_TABLE, row_prefix="meta"):
+        started[record.partition] = datetime.fromisoformat(record.data["now"])
+    for scan_id, at in started.items():
+        if now - at > max_age:
+            await discard_sweep(store, scan_id)
+    recent = [(at, scan_id) for scan_id, at in started.items() if scan_id.startswith(prefix) and now - at <= max_age]
+    return max(recent)[1] if recent else None
+
+
+async def sweep_progress(store: Store, scan_id: str) -> tuple[datetime, int] | None:
+    """When an unfinished sweep began and how many guests it has planned so far (None: no such sweep)."""
+    meta = await store.get(PROGRESS_TABLE, scan_id, "meta")
+    if meta is None:
+        return None
+    checkpoint = await read_checkpoint(store, _scan_name(scan_id, bool(meta.data["sign_in"])))
+    return datetime.fromisoformat(meta.data["now"]), checkpoint.guests if checkpoint is not None else 0
+
+
+async def discard_sweep(store: Store, scan_id: str) -> None:
+    """Remove an unfinished sweep's progress: its pages' shares and its scans' cursors."""
+    records = [record async for record in store.query(PROGRESS_TABLE, scan_id)]
+    for scan in (scan_id, _scan_name(scan_id, False)):
+        if (cursor := await store.get(SCAN_TABLE, SCAN_PARTITION, scan)) is not None:
+            records.append(cursor)
+    for record in records:
+        with contextlib.suppress(StaleVersionError):  # someone else removed it first
+            await store.delete(record)
 
 
 def _scan_name(scan_id: str, sign_in_activity: bool) -> str:

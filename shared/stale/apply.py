@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -25,9 +26,17 @@ from typing import Any
 from shared.clock import Clock, utc_now
 from shared.concurrency import map_bounded
 from shared.config import Policy
-from shared.errors import AlreadyExistsError, GraphError, NotFoundError, RefusedError, StaleVersionError
+from shared.errors import (
+    AlreadyExistsError,
+    GraphError,
+    InputError,
+    NotFoundError,
+    RefusedError,
+    StaleVersionError,
+    UnknownItemError,
+)
 from shared.graph import Graph
-from shared.stale.fetch import GUEST_SELECT_WITHOUT_SIGN_IN, count_guests
+from shared.stale.fetch import GUEST_SELECT_WITHOUT_SIGN_IN, GUID, count_guests
 from shared.stale.plan import (
     DESTRUCTIVE,
     Action,
@@ -435,12 +444,20 @@ async def restore(
     itself disabled are ever re-enabled.
     """
     if not run_id and not user_id:
-        raise ValueError("restore needs a run id or a user id")
+        raise InputError("restore needs a run id or a user id")
+    if run_id is not None and not RUN_ID.fullmatch(run_id):
+        raise InputError(
+            f"{run_id[:80]!r} is not a sweep run id", hint="run ids look like sweep-0123456789abcdef (sweep prints it)"
+        )
+    if user_id is not None and not GUID.fullmatch(user_id):
+        raise InputError(f"{user_id[:80]!r} is not a user id", hint="give the user's object id (a GUID)")
     changes = [
         entry
         async for entry in store.read_audit(run_id=run_id, target_id=user_id)
         if entry.action in ("guest.delete", "guest.disable")
     ]
+    if not changes:
+        await _check_nothing_to_undo(graph, store, run_id=run_id, user_id=user_id)
     results = []
     for entry in reversed(changes):
         try:
@@ -448,6 +465,35 @@ async def restore(
         except GraphError as error:
             results.append(Restored(entry.target_id, Outcome.FAILED, error.one_line()))
     return results
+
+
+RUN_ID = re.compile(r"sweep-[0-9a-f]{16}")
+
+
+async def _check_nothing_to_undo(graph: Graph, store: Store, *, run_id: str | None, user_id: str | None) -> None:
+    """With nothing to undo, say why when it is a mistake: a run this store never saw, or a non-guest."""
+    if run_id is not None:
+        known = False
+        async for _ in store.query(ACTIONS_TABLE, run_id):
+            known = True
+            break
+        if not known:
+            raise UnknownItemError(
+                f"no sweep run {run_id} is known to this state store",
+                hint="use a run id that `guestctl sweep --apply` printed, with the same GUESTCTL_STATE",
+            )
+    if user_id is not None:
+        user = await _read(graph, f"/users/{user_id}", {"$select": "id,userType"})
+        if user is not None and user.get("userType") != "Guest":
+            raise InputError(
+                f"user {user_id} is not a guest (userType {user.get('userType')}): guestctl never changes "
+                "members, so there is nothing to restore",
+                hint="give the id of a guest that a sweep disabled or deleted",
+            )
+        if user is None and not [e async for e in store.read_audit(target_id=user_id)]:
+            raise UnknownItemError(
+                f"no user {user_id} exists, and guestctl has no record of it", hint="check the id; nothing was changed"
+            )
 
 
 async def _undo(graph: Graph, store: Store, entry: AuditEntry, *, actor: str, clock: Clock) -> Restored:
