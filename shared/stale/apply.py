@@ -49,7 +49,7 @@ from shared.stale.plan import (
     plan_problems,
     why_not,
 )
-from shared.stale.records import GUEST_SELECT, Guest, decode_guest
+from shared.stale.records import GUEST_SELECT, Guest, UnreadableUserError, decode_guest
 from shared.store import AuditEntry, Record, Store
 from shared.store.lease import lease
 
@@ -229,7 +229,7 @@ class _Applier:
             return ActionResult(action, outcome, detail)
         except StaleVersionError:
             return ActionResult(action, Outcome.FAILED, "another worker is applying this action; run again to check")
-        except GraphError as error:
+        except (GraphError, UnreadableUserError) as error:  # this guest only: the others go on
             return ActionResult(action, Outcome.FAILED, error.one_line())
 
     async def _claim(self, key: str) -> Record:

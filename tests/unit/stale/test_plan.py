@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from shared.config import Policy
-from shared.stale.plan import ActionKind, Exemptions, Lifecycle, Plan, Planner, Stage
+from shared.stale.plan import ActionKind, Exemptions, Lifecycle, Plan, Planner, Stage, plan_problems, why_not
 from shared.stale.records import ExternalState, Guest, SignIn
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -200,3 +200,127 @@ def test_a_changed_or_broken_plan_is_refused_with_the_reason(edit: Callable[[dic
     edit(body)
     with pytest.raises(ValueError, match=re.escape(error)):
         Plan.from_json(body)
+
+
+# What apply asks of each action with fresh data: the rules' answer now, or why not (a plan is a request).
+@pytest.mark.parametrize(
+    ("kind", "subject", "stage", "reason"),
+    [
+        pytest.param(ActionKind.FLAG, guest(), None, None, id="flag-stale-guest"),
+        pytest.param(ActionKind.FLAG, guest(active_days_ago=3), None, "the rules give no action", id="flag-active"),
+        pytest.param(ActionKind.FLAG, guest(), Lifecycle(Stage.FLAGGED, ago(3)), "flagged on", id="flag-twice"),
+        pytest.param(ActionKind.DISABLE, guest(), Lifecycle(Stage.FLAGGED, ago(15)), None, id="disable-due"),
+        pytest.param(ActionKind.DISABLE, guest(), None, "guestctl has not flagged this guest", id="disable-unflagged"),
+        pytest.param(
+            ActionKind.DISABLE,
+            guest(),
+            Lifecycle(Stage.FLAGGED, ago(0.001)),
+            "disable is not due before 2026-12-11",
+            id="disable-flagged-seconds-ago",
+        ),
+        pytest.param(
+            ActionKind.DISABLE,
+            guest(active_days_ago=1),
+            Lifecycle(Stage.FLAGGED, ago(15)),
+            "the rules give unflag now",
+            id="disable-signed-in-since",
+        ),
+        pytest.param(
+            ActionKind.DELETE,
+            guest(enabled=False),
+            Lifecycle(Stage.DISABLED, ago(60), ago(31)),
+            None,
+            id="delete-due",
+        ),
+        pytest.param(
+            ActionKind.DELETE,
+            guest(enabled=False),
+            None,
+            "guestctl has no record of disabling this account",
+            id="delete-disabled-by-someone-else",
+        ),
+        pytest.param(
+            ActionKind.DELETE,
+            guest(),
+            Lifecycle(Stage.FLAGGED, ago(60)),
+            "guestctl has no record of disabling this account",
+            id="delete-only-flagged",
+        ),
+        pytest.param(
+            ActionKind.DELETE,
+            guest(enabled=False),
+            Lifecycle(Stage.DISABLED, ago(40), ago(20)),
+            "delete is not due before 2026-12-07",
+            id="delete-grace-running",
+        ),
+        pytest.param(ActionKind.ENABLE, guest(enabled=False), None, "no record of disabling", id="enable-not-ours"),
+        pytest.param(ActionKind.UNFLAG, guest(active_days_ago=1), None, "has not flagged", id="unflag-not-flagged"),
+        pytest.param(
+            ActionKind.UNFLAG, guest(active_days_ago=1), Lifecycle(Stage.FLAGGED, ago(3)), None, id="unflag-active"
+        ),
+    ],
+)
+def test_apply_carries_out_only_what_the_rules_give_now(
+    kind: ActionKind, subject: Guest, stage: Lifecycle | None, reason: str | None
+) -> None:
+    found = why_not(kind, subject, stage, POLICY, NOW, Exemptions())
+    assert (found is None) if reason is None else (reason in (found or "")), found
+
+
+def test_apply_never_acts_on_a_guest_exempt_now() -> None:
+    found = why_not(
+        ActionKind.DISABLE, guest(), Lifecycle(Stage.FLAGGED, ago(20)), POLICY, NOW, Exemptions(role_holders={"g1"})
+    )
+    assert found == "re-checked just before acting: the rules give unflag now (exempt: holds a directory role)"
+
+
+def honest() -> Plan:
+    return plan_for(
+        [guest("g1"), guest("g2"), guest("g3", active_days_ago=2)], {"g2": Lifecycle(Stage.FLAGGED, ago(20))}
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        pytest.param(lambda p: p, None, id="as-made"),
+        pytest.param(lambda p: msgspec.structs.replace(p, created_at=NOW + timedelta(minutes=4)), None, id="skew"),
+        pytest.param(
+            lambda p: msgspec.structs.replace(p, created_at=NOW + timedelta(hours=1)),
+            "dated in the future",
+            id="future",
+        ),
+        pytest.param(
+            lambda p: msgspec.structs.replace(p, created_at=NOW.replace(tzinfo=None)), "no time zone", id="naive"
+        ),
+        pytest.param(lambda p: msgspec.structs.replace(p, guests=30), "add up to 3, not its 30 guests", id="guests"),
+        pytest.param(
+            lambda p: msgspec.structs.replace(p, counts={**p.counts, "stale": 1, "active": 2}),
+            "2 actions for its 1 stale and never-redeemed guests",
+            id="counts-moved",
+        ),
+        pytest.param(
+            lambda p: msgspec.structs.replace(p, counts={**p.counts, "gone": 0}), "unknown categories", id="category"
+        ),
+        pytest.param(
+            lambda p: msgspec.structs.replace(p, actions=(*p.actions[:1], p.actions[0])),
+            "more than one action for guest g1",
+            id="repeated",
+        ),
+        pytest.param(
+            lambda p: msgspec.structs.replace(p, actions=(msgspec.structs.replace(p.actions[0], target_id="g9"),)),
+            "evidence of its action on g9 is about another user",
+            id="target-swapped",
+        ),
+        pytest.param(
+            lambda p: msgspec.structs.replace(
+                p, actions=tuple(msgspec.structs.replace(a, kind=ActionKind.DELETE) for a in p.actions)
+            ),
+            "2 actions for its 0 disabled-long guests",
+            id="kinds-changed",
+        ),
+    ],
+)
+def test_a_plan_that_disagrees_with_itself_or_time_has_problems(edit: Callable[[Plan], Plan], problem: str | None):
+    problems = plan_problems(edit(honest()), NOW)
+    assert (problems == []) if problem is None else any(problem in p for p in problems), problems
