@@ -140,12 +140,12 @@ async def apply_plan(
 
 async def check_applicable(plan: Plan, graph: Graph, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
     """Whether a plan may be applied now, as a whole; raises the RefusedError that says why not."""
-    check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)
     if problems := plan_problems(plan, now):
         raise RefusedError(
             "the plan is not one guestctl made: " + "; ".join(problems[:3]),
             hint="make a new plan with `guestctl sweep`; nothing was changed",
         )
+    check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)
     if plan.refused:
         raise RefusedError(
             f"the plan was refused: {plan.refused}",
@@ -181,7 +181,9 @@ async def _check_cap(plan: Plan, graph: Graph, policy: Policy) -> None:
     if not destructive:
         return
     counted = await count_guests(graph)
-    guests = plan.guests if counted is None else min(plan.guests, counted)
+    # the plan's own deletes may have been done by an interrupted attempt: they still count as guests
+    deletes = sum(1 for action in plan.actions if action.kind is ActionKind.DELETE)
+    guests = plan.guests if counted is None else min(plan.guests, counted + deletes)
     if over_cap := cap_refusal(policy, destructive=destructive, guests=guests):
         raise RefusedError(f"the plan is over the blast-radius cap: {over_cap}", hint="nothing was changed")
 
