@@ -67,14 +67,22 @@ def graph_error_from_response(response: httpx.Response, method: str, url: str) -
     return error_obj
 
 
+CURSOR_PARAMETERS = frozenset({"$skiptoken", "$deltatoken", "$skip_token", "$skip"})
+CURSOR_CHARS_SHOWN = 8
+
+
 def redact_url(url: str) -> str:
-    """Drop skip/delta tokens from URLs we log: they are bearer-like cursors into the tenant."""
+    """Shorten skip/delta tokens in URLs we log or print: they are bearer-like cursors into the tenant.
+
+    The first few characters stay, so two log lines can still be told apart.
+    """
     parsed = httpx.URL(url)
-    params = [
-        (k, "…" if k.lower() in ("$skiptoken", "$deltatoken", "$skip_token") else v)
-        for k, v in parsed.params.multi_items()
-    ]
+    params = [(k, _shortened(v) if k.lower() in CURSOR_PARAMETERS else v) for k, v in parsed.params.multi_items()]
     return str(parsed.copy_with(params=params)) if params else str(parsed)
+
+
+def _shortened(value: str) -> str:
+    return value if len(value) <= CURSOR_CHARS_SHOWN else value[:CURSOR_CHARS_SHOWN] + "…"
 
 
 class RedactedRequest:
