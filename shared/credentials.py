@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from shared.errors import CredentialError, cap
+from shared.errors import ConfigError, CredentialError, cap
 
 AuthMode = Literal["default", "managed-identity", "emulator"]
 
@@ -35,13 +35,19 @@ def azure_credential(auth: AuthMode, *, client_id: str | None, tenant_id: str | 
     because only the Graph emulator accepts a static token (Azure Storage never does)."""
     from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
-    if auth == "managed-identity":
-        return ManagedIdentityCredential(client_id=client_id)
-    return DefaultAzureCredential(
-        authority=authority,
-        managed_identity_client_id=client_id,
-        additionally_allowed_tenants=[tenant_id] if tenant_id else [],
-    )
+    try:
+        if auth == "managed-identity":
+            return ManagedIdentityCredential(client_id=client_id)
+        return DefaultAzureCredential(
+            authority=authority,
+            managed_identity_client_id=client_id,
+            additionally_allowed_tenants=[tenant_id] if tenant_id else [],
+        )
+    except ValueError as error:  # azure-identity refuses its own AZURE_* settings (AZURE_TOKEN_CREDENTIALS=...)
+        raise ConfigError(
+            f"Azure credential settings are not usable: {cap(str(error), 300)}",
+            hint="fix or unset the AZURE_* environment variable it names",
+        ) from None
 
 
 _HOW_TO_AUTHENTICATE = {
