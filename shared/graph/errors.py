@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import unquote
 
 import httpx
 
@@ -74,15 +75,19 @@ CURSOR_CHARS_SHOWN = 8
 def redact_url(url: str) -> str:
     """Shorten skip/delta tokens in URLs we log or print: they are bearer-like cursors into the tenant.
 
-    The first few characters stay, so two log lines can still be told apart.
+    The first few characters stay, so two log lines can still be told apart; the rest of the URL is kept
+    as it was sent (not re-encoded).
     """
-    parsed = httpx.URL(url)
-    params = [(k, _shortened(v) if k.lower() in CURSOR_PARAMETERS else v) for k, v in parsed.params.multi_items()]
-    return str(parsed.copy_with(params=params)) if params else str(parsed)
-
-
-def _shortened(value: str) -> str:
-    return value if len(value) <= CURSOR_CHARS_SHOWN else value[:CURSOR_CHARS_SHOWN] + "…"
+    base, separator, query = url.partition("?")
+    if not separator:
+        return url
+    parts = []
+    for part in query.split("&"):
+        name, equals, value = part.partition("=")
+        if equals and unquote(name).lower() in CURSOR_PARAMETERS and len(value) > CURSOR_CHARS_SHOWN:
+            part = f"{name}={value[:CURSOR_CHARS_SHOWN]}…"
+        parts.append(part)
+    return f"{base}?{'&'.join(parts)}"
 
 
 class RedactedRequest:

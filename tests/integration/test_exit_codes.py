@@ -182,4 +182,3 @@ async def test_a_plan_over_the_cap_is_refused_whole(emulator: EmulatorServer, tm
     assert_one_error_line(result, 3, "the plan was refused")
     assert "safety.max_actions (1)" in result.stderr
     assert {user.id: user.accountEnabled for user in emulator.tenant.users.values()} == before
-
