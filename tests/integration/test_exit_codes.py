@@ -6,8 +6,11 @@ To add a row: append a `Case` to CASES (or a test below for a case that needs th
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +25,7 @@ from shared.graph import Budget, Graph, GraphOptions
 from shared.stale import apply_plan, exemptions_now, plan_sweep
 from shared.store import open_store
 from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
+from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_ROWS = "email\nann.lee@fabrikam.com\n"
@@ -182,3 +186,38 @@ async def test_a_plan_over_the_cap_is_refused_whole(emulator: EmulatorServer, tm
     assert_one_error_line(result, 3, "the plan was refused")
     assert "safety.max_actions (1)" in result.stderr
     assert {user.id: user.accountEnabled for user in emulator.tenant.users.values()} == before
+
+
+def test_ctrl_c_exits_130_with_one_line(scripted_server: Callable[[Handler], ScriptedServer], tmp_path: Path) -> None:
+    """Ctrl+C while a Graph request is in flight: one line, the shell's code for SIGINT."""
+    answer = threading.Event()
+
+    def hang(_: SeenRequest) -> Reply:
+        answer.wait(30)
+        return Reply(503)
+
+    server = scripted_server(hang)
+    (tmp_path / "in.csv").write_text(GOOD_ROWS)
+    env = guestctl_env({"GUESTCTL_GRAPH_URL": server.base_url, "GUESTCTL_AUTH": "emulator"})
+    process = subprocess.Popen(
+        [*GUESTCTL, "invite", "in.csv"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(600):  # until the request is in flight
+            if server.requests or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert server.requests, "guestctl never sent its request"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        answer.set()
+        if process.poll() is None:
+            process.kill()
+    result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    assert_one_error_line(result, 130, "interrupted")
