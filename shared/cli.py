@@ -162,6 +162,8 @@ def invite(
 
     settings = load_settings(**ctx.obj)
     policy = load_policy(settings.policy)
+    if out is not None:
+        _check_out_file(out)
     try:
         content = file.read_bytes()
     except OSError as error:
@@ -268,6 +270,18 @@ def _show_rows(
     if len(shown) < len(rows):
         stdout.print(f"({len(rows) - len(shown)} rows with a routine outcome not listed; use --out or --json)")
     stdout.print("  ".join(f"{name}: {count}" for name, count in counts.items() if count))
+
+
+def _check_out_file(path: Path) -> None:
+    """--out is checked before anything is done: failing to write it after an --apply would lose the one
+    per-row record of what was done (and exit 2 would wrongly say nothing was)."""
+    folder = path.parent
+    if path.is_dir():
+        raise InputError(f"--out {path}: is a folder", hint="give a file path, e.g. results.csv")
+    if not folder.is_dir():
+        raise InputError(f"--out {path}: folder {folder} does not exist", hint="create it or choose another path")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"--out {path}: not writable", hint="choose a path you can write")
 
 
 def _write_results_csv(path: Path, rows: list[dict[str, Any]]) -> None:

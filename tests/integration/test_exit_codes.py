@@ -120,6 +120,13 @@ CASES = {
             "GUESTCTL_STATE": str(folder / "notes.db"),
         },
     ),
+    "--out in a folder that does not exist": Case(
+        ["invite", "in.csv", "--apply", "--out", "no-such-folder/results.csv"],
+        2,
+        "--out no-such-folder/results.csv: folder no-such-folder does not exist",
+        files={"in.csv": GOOD_ROWS},
+        settings=on_emulator,
+    ),
     # The lead adds here, after merging: the sweep of an edited plan (3) and `restore --run unknown`.
 }
 
