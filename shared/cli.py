@@ -603,8 +603,6 @@ def _text(value: Any) -> str:
 
 
 VERBOSE_FLAGS = re.compile(r"-v+|--verbose")
-INTERRUPTED = 130  # what a shell reports for Ctrl+C (128 + SIGINT)
-BUG = 70  # EX_SOFTWARE: an unexpected error, i.e. a bug in guestctl
 
 
 def main() -> None:
@@ -618,7 +616,7 @@ def main() -> None:
     except typer.TyperException as error:  # click's usage errors, as typer re-exports them
         _usage_error(error)
     except (typer.Abort, KeyboardInterrupt):
-        code = INTERRUPTED
+        code = int(ExitCode.INTERRUPTED)
     except OSError as error:  # a file or folder of the person's (an --out path) that no engine call named
         where = f"{error.filename}: " if error.filename else ""
         _fail(
@@ -631,10 +629,10 @@ def main() -> None:
         _fail(
             f"unexpected {type(error).__name__}: {cap(str(error), 300)} — this is a bug in guestctl; "
             "run again with -vv for the traceback and report it",
-            BUG,
+            int(ExitCode.BUG),
         )
-    if code == INTERRUPTED:  # typer turns Ctrl+C into Exit(130), silently
-        _fail("interrupted — what was done so far is kept; run the command again to continue", INTERRUPTED)
+    if code == ExitCode.INTERRUPTED:  # typer turns Ctrl+C into Exit(130), silently; see errors.Interrupted
+        _fail("interrupted — what was done so far is kept; run the command again to continue", code)
     sys.exit(code if isinstance(code, int) else int(ExitCode.OK))
 
 

@@ -27,6 +27,8 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # the input, settings or policy are unusable; nothing was changed
     REFUSED = 3  # a safety rule refused the whole operation; nothing was changed
     UNAVAILABLE = 4  # Microsoft Graph or the state store failed; see the message for what was done
+    BUG = 70  # an unexpected exception: a bug in guestctl (EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl+C (128 + SIGINT, as a shell reports it)
 
 
 class GuestctlError(Exception):
@@ -168,4 +170,12 @@ class CredentialError(GuestctlError):
     """
 
     exit_code = ExitCode.UNAVAILABLE
+    http_status = 503
+
+
+class Interrupted(GuestctlError):
+    """Ctrl+C, reported by a command that knows what it had done (e.g. "the scan so far is kept"): raise it
+    instead of printing and exiting, so the person gets one line. Without it, `main` says it generically."""
+
+    exit_code = ExitCode.INTERRUPTED
     http_status = 503
