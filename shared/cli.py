@@ -568,13 +568,25 @@ def _configure_logging(verbose: int) -> None:
     httpcore every header.
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     # azure-identity warns, over several lines, of each credential that failed: our error line says it once
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time: a rich progress bar swaps it to print lines above itself."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        return None
 
 
 def _source(name: str, overrides: dict[str, Any]) -> str:
