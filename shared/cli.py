@@ -7,18 +7,22 @@ Errors meant for people (`GuestctlError`) become one line on stderr and a docume
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import sys
+import traceback
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from shared import __version__
-from shared.errors import ExitCode, GuestctlError, InputError
+from shared.errors import ExitCode, GuestctlError, InputError, cap
 
 if TYPE_CHECKING:
     from shared.config import Policy, Settings
@@ -156,6 +160,8 @@ def invite(
 
     settings = load_settings(**ctx.obj)
     policy = load_policy(settings.policy)
+    if out is not None:
+        _check_out_file(out)
     try:
         content = file.read_bytes()
     except OSError as error:
@@ -262,6 +268,18 @@ def _show_rows(
     if len(shown) < len(rows):
         stdout.print(f"({len(rows) - len(shown)} rows with a routine outcome not listed; use --out or --json)")
     stdout.print("  ".join(f"{name}: {count}" for name, count in counts.items() if count))
+
+
+def _check_out_file(path: Path) -> None:
+    """--out is checked before anything is done: failing to write it after an --apply would lose the one
+    per-row record of what was done (and exit 2 would wrongly say nothing was)."""
+    folder = path.parent
+    if path.is_dir():
+        raise InputError(f"--out {path}: is a folder", hint="give a file path, e.g. results.csv")
+    if not folder.is_dir():
+        raise InputError(f"--out {path}: folder {folder} does not exist", hint="create it or choose another path")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"--out {path}: not writable", hint="choose a path you can write")
 
 
 def _write_results_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -599,16 +617,36 @@ def run_emulator(
     serve(port=port, seed=seed, guests=guests, members=members, limits=limits, time_scale=time_scale)
 
 
+LIBRARY_LOGGERS = ("httpx", "httpcore", "hpack", "h2", "azure", "msal", "kiota_http", "kiota_abstractions", "asyncio")
+
+
 def _configure_logging(verbose: int) -> None:
-    """Warnings only by default; logs go to stderr so --json output on stdout stays parseable."""
-    import logging
+    """Warnings only by default; -v adds guestctl's own detail, -vv its debug lines (one per Graph request).
 
-    from rich.logging import RichHandler
-
+    Logs go to stderr, one record per line, so --json output on stdout stays parseable. Libraries stay at
+    warnings whatever -v says: httpx would log every URL in full (skip and delta tokens included) and
+    httpcore every header.
+    """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(name)s: %(message)s", handlers=[RichHandler(console=stderr, show_path=False)]
-    )
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # azure-identity warns, over several lines, of each credential that failed: our error line says it once
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time: a rich progress bar swaps it to print lines above itself."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        return None
 
 
 def _source(name: str, overrides: dict[str, Any]) -> str:
@@ -636,15 +674,65 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+VERBOSE_FLAGS = re.compile(r"-v+|--verbose")
+
+
 def main() -> None:
-    """Console-script entry point: maps our errors to one line and an exit code (usage errors exit 2)."""
+    """Console-script entry point: every expected failure becomes one line on stderr and a documented exit
+    code (docs/cli.md). Only an unexpected exception — a bug — exits 70, with its traceback under -vv."""
+    args = _hoist_verbose(sys.argv[1:])
     try:
-        app()
+        code = app(args=args, prog_name="guestctl", standalone_mode=False)
     except GuestctlError as error:
-        if "--json" in sys.argv:
-            print(json.dumps({"ok": False, "error": error.one_line(), "exit_code": int(error.exit_code)}))
-        stderr.print(f"[red]error:[/red] {error.one_line()}", highlight=False, soft_wrap=True)
-        sys.exit(int(error.exit_code))
+        _fail(error.one_line(), int(error.exit_code))
+    except typer.TyperException as error:  # click's usage errors, as typer re-exports them
+        _usage_error(error)
+    except (typer.Abort, KeyboardInterrupt):
+        code = int(ExitCode.INTERRUPTED)
+    except OSError as error:  # a file or folder of the person's (an --out path) that no engine call named
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(
+            f"{cap(where + (error.strerror or str(error)))} — check the path and its permissions",
+            int(ExitCode.BAD_INPUT),
+        )
+    except Exception as error:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            traceback.print_exc()
+        _fail(
+            f"unexpected {type(error).__name__}: {cap(str(error), 300)} — this is a bug in guestctl; "
+            "run again with -vv for the traceback and report it",
+            int(ExitCode.BUG),
+        )
+    if code == ExitCode.INTERRUPTED:  # typer turns Ctrl+C into Exit(130), silently; see errors.Interrupted
+        _fail("interrupted — what was done so far is kept; run the command again to continue", code)
+    sys.exit(code if isinstance(code, int) else int(ExitCode.OK))
+
+
+def _usage_error(error: typer.TyperException) -> NoReturn:
+    """A usage error in one line naming the command's --help; bare `guestctl` (or a group) prints its help."""
+    context = getattr(error, "ctx", None)
+    if type(error).__name__ == "NoArgsIsHelpError":  # typer's own test, as its classes are private
+        if error.format_message().strip():  # typer's rich help has already printed itself
+            stderr.print(error.format_message(), highlight=False, markup=False)
+        sys.exit(int(ExitCode.BAD_INPUT))
+    command = context.command_path if context is not None else "guestctl"
+    _fail(f"{cap(error.format_message())} — see `{command} --help`", int(ExitCode.BAD_INPUT))
+
+
+def _fail(line: str, code: int) -> NoReturn:
+    if "--json" in sys.argv:
+        print(json.dumps({"ok": False, "error": line, "exit_code": code}))
+    stderr.print(Text.assemble(("error:", "red"), " ", line), highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _hoist_verbose(args: list[str]) -> list[str]:
+    """`guestctl sweep -v` as `guestctl -v sweep`: -v belongs to guestctl itself, but people type it last."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if VERBOSE_FLAGS.fullmatch(a)]
+    if not flags:
+        return args
+    return flags + [a for a in args[:end] if not VERBOSE_FLAGS.fullmatch(a)] + args[end:]
 
 
 if __name__ == "__main__":

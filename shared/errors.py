@@ -6,7 +6,17 @@ message that says what, where and how to fix it. Anything else is a bug and may 
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
+
+MAX_MESSAGE_CHARS = 500  # an error line quotes input (a CSV cell, a Graph message): never a megabyte of it
+_LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
+
+
+def cap(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` on one line and at most `limit` characters (with "…" when cut), for messages quoting input."""
+    flat = _LINE_BREAKS.sub(" ", text)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class ExitCode(IntEnum):
@@ -17,6 +27,8 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # the input, settings or policy are unusable; nothing was changed
     REFUSED = 3  # a safety rule refused the whole operation; nothing was changed
     UNAVAILABLE = 4  # Microsoft Graph or the state store failed; see the message for what was done
+    BUG = 70  # an unexpected exception: a bug in guestctl (EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl+C (128 + SIGINT, as a shell reports it)
 
 
 class GuestctlError(Exception):
@@ -31,7 +43,8 @@ class GuestctlError(Exception):
         self.hint = hint
 
     def one_line(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+        """The message and hint on one line; the message is capped so the hint is never cut off."""
+        return f"{cap(self.message)} — {cap(self.hint)}" if self.hint else cap(self.message)
 
 
 class ConfigError(GuestctlError):
@@ -64,6 +77,14 @@ class StoreError(GuestctlError):
 
     exit_code = ExitCode.UNAVAILABLE
     http_status = 503
+
+
+class StoreLocationError(StoreError):
+    """The state store location cannot be opened or created (not a folder, read-only, not a state file):
+    a setting to fix, not an outage to wait out, so it exits 2 and schedulers do not retry it."""
+
+    exit_code = ExitCode.BAD_INPUT
+    http_status = 500
 
 
 class InvalidRecordError(StoreError):
@@ -113,11 +134,11 @@ class GraphError(GuestctlError):
 
     def one_line(self) -> str:
         where = f"{self.method} {self.url}" if self.method else "Graph request"
-        parts = [f"{where} failed: {self.status} {self.code or ''}".rstrip() + f": {self.message}"]
+        parts = [f"{cap(where, 300)} failed: {self.status} {self.code or ''}".rstrip() + f": {cap(self.message)}"]
         if self.request_id:
             parts.append(f"(request-id {self.request_id})")
         if self.hint:
-            parts.append(f"— {self.hint}")
+            parts.append(f"— {cap(self.hint)}")
         return " ".join(parts)
 
 
@@ -131,3 +152,30 @@ class NotFoundError(GraphError):
 
 class PermissionDeniedError(GraphError):
     """401/403: the app lacks a permission or licence. docs/permissions.md lists what each call needs."""
+
+
+class UnavailableError(GuestctlError):
+    """A service could not be reached at all (refused connection, DNS, TLS, timeout): it said nothing, so
+    this is not a `GraphError`, and code that handles Graph's answers per item does not swallow it."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    http_status = 503
+
+
+class CredentialError(GuestctlError):
+    """No Azure token could be had (no `az login`, no environment credential, no managed identity).
+
+    Exit 4 like Graph's own 401/403: it can also happen mid-run when a token is renewed, after changes,
+    where exit 2's "nothing was changed" would not hold.
+    """
+
+    exit_code = ExitCode.UNAVAILABLE
+    http_status = 503
+
+
+class Interrupted(GuestctlError):
+    """Ctrl+C, reported by a command that knows what it had done (e.g. "the scan so far is kept"): raise it
+    instead of printing and exiting, so the person gets one line. Without it, `main` says it generically."""
+
+    exit_code = ExitCode.INTERRUPTED
+    http_status = 503

@@ -23,8 +23,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 
-from shared.credentials import AuthMode, StaticTokenCredential, azure_credential
-from shared.errors import ConfigError, GraphError
+from shared.credentials import AuthMode, StaticTokenCredential, azure_credential, credential_error
+from shared.errors import ConfigError, GraphError, UnavailableError, cap
 from shared.graph.batch import BatchRequest, BatchResponse, send_batch
 from shared.graph.clouds import CLOUDS, Cloud
 from shared.graph.costs import Cost, request_cost
@@ -273,6 +273,7 @@ class Graph:
             return response
 
         token = _ON_SENT.set(on_sent)  # this task's context, this request only: the transport below reads it
+        started = time.monotonic()
         try:
             response = await send_with_retry(
                 send_once,
@@ -281,11 +282,27 @@ class Graph:
                 on_throttled=self.pacer.on_throttled,
                 describe=described,
             )
+        except httpx.TransportError as error:  # the retries are spent: Graph never answered
+            raise self._unreachable(error, described, time.monotonic() - started) from error
+        except Exception as error:
+            denied = credential_error(error, self.options.auth, purpose=f"Microsoft Graph at {self.options.host}")
+            if denied is None:
+                raise
+            raise denied from error
         finally:
             _ON_SENT.reset(token)
         if response.status_code >= 400:
             raise graph_error_from_response(response, method, url)
         return response
+
+    def _unreachable(self, error: httpx.TransportError, described: RedactedRequest, waited: float) -> UnavailableError:
+        """A network failure as one line: which host, what went wrong, which setting to check."""
+        return UnavailableError(
+            f"cannot reach Microsoft Graph at {self.options.host}: {_transport_failure(error, self.options)} "
+            f"({cap(str(described), 200)}; gave up after {waited:.0f} s of retries)",
+            hint=f"check GUESTCTL_GRAPH_URL / GUESTCTL_CLOUD (now {self.options.base_url}), the network, proxy "
+            "and firewall; then run the command again",
+        )
 
     async def get_json(
         self, path_or_url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
@@ -333,6 +350,20 @@ class Graph:
         """`pages` decoded into the caller's records, page by page."""
         async for page in self.pages(path_or_url, params=params, headers=headers):
             yield [decode(item) for item in page.items]
+
+
+def _transport_failure(error: httpx.TransportError, options: GraphOptions) -> str:
+    """What httpx's error means for a person (refused, DNS, TLS, timeout), with its first line kept."""
+    detail = cap((str(error).strip().splitlines() or [""])[0], 160)
+    if isinstance(error, httpx.ConnectTimeout):
+        return "the connection timed out"
+    if isinstance(error, httpx.PoolTimeout):
+        return "no connection became free in time"
+    if isinstance(error, httpx.TimeoutException):
+        return f"no answer within {options.timeout_seconds:.0f} s"
+    if isinstance(error, httpx.ConnectError):
+        return f"could not connect ({detail or 'no reason given'})"
+    return f"the connection failed ({type(error).__name__}{': ' + detail if detail else ''})"
 
 
 def _request_information(method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None) -> Any:

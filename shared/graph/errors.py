@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import unquote
 
 import httpx
 
@@ -67,14 +68,26 @@ def graph_error_from_response(response: httpx.Response, method: str, url: str) -
     return error_obj
 
 
+CURSOR_PARAMETERS = frozenset({"$skiptoken", "$deltatoken", "$skip_token", "$skip"})
+CURSOR_CHARS_SHOWN = 8
+
+
 def redact_url(url: str) -> str:
-    """Drop skip/delta tokens from URLs we log: they are bearer-like cursors into the tenant."""
-    parsed = httpx.URL(url)
-    params = [
-        (k, "…" if k.lower() in ("$skiptoken", "$deltatoken", "$skip_token") else v)
-        for k, v in parsed.params.multi_items()
-    ]
-    return str(parsed.copy_with(params=params)) if params else str(parsed)
+    """Shorten skip/delta tokens in URLs we log or print: they are bearer-like cursors into the tenant.
+
+    The first few characters stay, so two log lines can still be told apart; the rest of the URL is kept
+    as it was sent (not re-encoded).
+    """
+    base, separator, query = url.partition("?")
+    if not separator:
+        return url
+    parts = []
+    for part in query.split("&"):
+        name, equals, value = part.partition("=")
+        if equals and unquote(name).lower() in CURSOR_PARAMETERS and len(value) > CURSOR_CHARS_SHOWN:
+            part = f"{name}={value[:CURSOR_CHARS_SHOWN]}…"
+        parts.append(part)
+    return f"{base}?{'&'.join(parts)}"
 
 
 class RedactedRequest:

@@ -94,7 +94,14 @@ async def send_with_retry(
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait_s = state.next_action.sleep if state.next_action else 0
-        log.warning("%s: %s; retrying in %.1f s (attempt %d)", describe, error, wait_s, state.attempt_number)
+        # -v detail: if the retries run out, the caller's error says so in one line
+        log.info(
+            "%s: %s; retrying in %.1f s (attempt %d)",
+            describe,
+            str(error) or type(error).__name__,
+            wait_s,
+            state.attempt_number,
+        )
 
     async def attempt() -> httpx.Response:
         response = await send()

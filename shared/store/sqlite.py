@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from shared.errors import AlreadyExistsError, StaleVersionError, StoreError
+from shared.errors import AlreadyExistsError, StaleVersionError, StoreError, StoreLocationError
 from shared.store.keys import prefix_end
 from shared.store.protocol import AuditEntry, Clock, Record, Store, utc_now
 from shared.store.rules import (
@@ -301,7 +301,7 @@ class SqliteStore(Store):
             return self._connection
         if self._path != MEMORY and not for_write and not Path(self._path).exists():
             return None
-        with self._errors("open", "the state file"):
+        with self._opening():
             if self._path != MEMORY:
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
@@ -312,6 +312,26 @@ class SqliteStore(Store):
                 raise
         self._connection = connection
         return connection
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Failures to create or open the file as one line naming the path. A path that cannot work (not a
+        folder, read-only, not a database) is a setting to fix (`StoreLocationError`, exit 2); a lock held
+        past the timeout is worth a retry (`StoreError`, exit 4)."""
+        try:
+            yield
+        except OSError as error:  # the folder: a parent is a file, no permission, read-only file system
+            if isinstance(error, FileExistsError | NotADirectoryError) and error.filename:
+                reason = f"{error.filename} is not a folder"
+            else:
+                reason = f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
+            raise StoreLocationError(
+                f"state file {self._path}: cannot create its folder: {reason}", hint=_LOCATION_HINT
+            ) from None
+        except sqlite3.Error as error:
+            if _is_busy(error):
+                raise StoreError(f"state file {self._path}: cannot open: {error}", hint=_hint_for(error)) from None
+            raise StoreLocationError(f"state file {self._path}: cannot open: {error}", hint=_LOCATION_HINT) from None
 
     def _write(self, operation: str, where: str, action: Callable[[sqlite3.Connection], T]) -> T:
         connection = self._connect(for_write=True)
@@ -349,7 +369,7 @@ def _prepare(connection: sqlite3.Connection, path: str) -> None:
     try:
         found_version = connection.execute("PRAGMA user_version").fetchone()[0]
         if found_version > SCHEMA_VERSION:
-            raise StoreError(
+            raise StoreLocationError(
                 f"state file {path} was written by a newer guestctl (schema {found_version}, "
                 f"this one reads {SCHEMA_VERSION})",
                 hint="upgrade guestctl",
@@ -360,7 +380,7 @@ def _prepare(connection: sqlite3.Connection, path: str) -> None:
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         encoding = connection.execute("PRAGMA encoding").fetchone()[0]
         if encoding != "UTF-16be":
-            raise StoreError(
+            raise StoreLocationError(
                 f"state file {path} is not a guestctl state file (text encoding {encoding})",
                 hint="point the store location at a new file",
             )
@@ -394,9 +414,19 @@ def _stale(where: str, version: str) -> StaleVersionError:
     )
 
 
+_LOCATION_HINT: Final = (
+    "set GUESTCTL_STATE to a guestctl state file, or a new file, in a folder you can write (default .guestctl/state.db)"
+)
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
 def _hint_for(error: sqlite3.Error) -> str:
     text = str(error).lower()
-    if "locked" in text or "busy" in text:
+    if _is_busy(error):
         return f"another process held the state file for more than {BUSY_TIMEOUT_SECONDS:.0f} s; retry"
     if "readonly" in text or "permission" in text or "unable to open" in text:
         return "check that the state file and its folder exist and are writable"

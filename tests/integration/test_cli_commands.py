@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -128,3 +129,41 @@ def test_emulator_command_prints_its_base_url_and_serves_graph(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+REQUEST_LINE = re.compile(
+    r"\d\d:\d\d:\d\d DEBUG guestctl\.graph: (GET|POST|PATCH|DELETE) http://127\.0\.0\.1:\d+/v1\.0/\S+"
+    r"( \S+)* → \d{3} in \d+ ms \(request-id [0-9a-f-]{36}\)"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["-vv", "invite", "in.csv"], id="before-the-command"),
+        pytest.param(["invite", "in.csv", "-vv"], id="after-the-command"),
+        pytest.param(["-v", "-v", "invite", "in.csv"], id="twice"),
+    ],
+)
+def test_vv_logs_every_graph_request_once_and_nothing_from_libraries(
+    emulator: EmulatorServer, env: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
+    (tmp_path / "in.csv").write_text("email\nann.lee@fabrikam.com\nraj@northwindtraders.com\n")
+    result = guestctl(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    logged = [line for line in result.stderr.splitlines() if " DEBUG guestctl.graph: " in line]
+    assert logged, result.stderr
+    assert all(REQUEST_LINE.fullmatch(line) for line in logged), logged
+    sent = [r for r in emulator.control.requests() if not r["batch"]]  # a $batch's inner requests aside
+    assert len(logged) == len(sent)
+    assert not [line for line in result.stderr.splitlines() if re.search(r" (httpx|httpcore|asyncio)", line)]
+
+
+def test_v_logs_detail_but_not_each_request(emulator: EmulatorServer, env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("email\nann.lee@fabrikam.com\n")
+    quiet = guestctl("invite", "in.csv", cwd=tmp_path, env=env)
+    verbose = guestctl("-v", "invite", "in.csv", cwd=tmp_path, env=env)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert verbose.returncode == 0
+    assert " DEBUG " not in verbose.stderr
+    assert "HTTP Request" not in verbose.stderr, "httpx's own request log (full URLs) stays off"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.errors import GraphError, NotFoundError, ThrottledError
+from shared.errors import CredentialError, GraphError, NotFoundError, ThrottledError, UnavailableError
 from shared.graph import Graph, GraphOptions, RetryPolicy
 from shared.graph.batch import BatchRequest
 from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest, graph_error
@@ -208,3 +208,71 @@ def test_batch_refuses_dependency_chains_split_across_batches() -> None:
     with pytest.raises(ValueError, match="exceeds 20"):
         _chunks(chain)
     assert [len(c) for c in _chunks([BatchRequest(str(i), "GET", "/users") for i in range(45)])] == [20, 20, 5]
+
+
+class NoToken:
+    """A credential that finds nothing, as DefaultAzureCredential does before `az login`."""
+
+    async def get_token(self, *scopes: str, **kwargs: object) -> object:
+        from azure.identity import CredentialUnavailableError
+
+        raise CredentialUnavailableError(message="no credential found\n" + "troubleshooting text\n" * 500)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_unreachable_graph_is_one_error_naming_the_host_and_setting() -> None:
+    from tests.integration.test_exit_codes import closed_port
+
+    base_url = f"http://127.0.0.1:{closed_port()}/v1.0"
+    graph = Graph(GraphOptions(base_url=base_url, auth="emulator", retry=RetryPolicy(budget_seconds=0.3)))
+    with pytest.raises(UnavailableError) as raised:
+        await graph.get_json("/users", params={"$skiptoken": "X" * 5000})
+    await graph.close()
+    line = raised.value.one_line()
+    assert "cannot reach Microsoft Graph at 127.0.0.1: could not connect" in line
+    assert f"GUESTCTL_GRAPH_URL / GUESTCTL_CLOUD (now {base_url})" in line
+    assert "$skiptoken=XXXXXXXX…" in line, "the cursor is shortened"
+    assert "X" * 9 not in line
+    assert not isinstance(raised.value, GraphError), "per-item handlers of Graph's answers must not swallow it"
+
+
+async def test_a_graph_that_does_not_answer_times_out_into_the_same_error(scripted_server: StartServer) -> None:
+    import threading
+
+    answer = threading.Event()
+
+    def hang(_: SeenRequest) -> Reply:
+        answer.wait(10)
+        return OK
+
+    server = scripted_server(hang)
+    graph = Graph(
+        GraphOptions(
+            base_url=server.base_url, auth="emulator", retry=RetryPolicy(budget_seconds=0.5), timeout_seconds=0.2
+        )
+    )
+    try:
+        with pytest.raises(UnavailableError, match="no answer within 0 s"):
+            await graph.get_json("/users/1")
+    finally:
+        answer.set()
+        await graph.close()
+
+
+async def test_no_credential_is_one_short_error_and_nothing_is_sent(scripted_server: StartServer) -> None:
+    server = scripted_server(sequence(OK))
+    graph = Graph(GraphOptions(base_url=server.base_url, auth="default"), credential=NoToken())
+    with pytest.raises(CredentialError) as raised:
+        await graph.get_json("/users/1")
+    await graph.close()
+    line = raised.value.one_line()
+    assert line.startswith(
+        "no Azure credential for Microsoft Graph at 127.0.0.1 (GUESTCTL_AUTH=default): no credential"
+    )
+    assert "run `az login`" in line
+    assert "AZURE_CLIENT_SECRET" in line
+    assert "troubleshooting" not in line
+    assert int(raised.value.exit_code) == 4
+    assert server.requests == []

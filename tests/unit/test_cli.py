@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import __version__
+from shared import __version__, cli
+from shared.errors import Interrupted
 from tests.support.cli import GUESTCTL, guestctl_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,3 +150,51 @@ def test_sweep_without_a_tenant_id_is_refused_before_anything_happens(tmp_path: 
     assert result.returncode == 2
     assert "GUESTCTL_TENANT_ID is not set: stale-guest plans are tied to one tenant" in result.stderr
     assert files_under(tmp_path) == set(), "no state store was created"
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        pytest.param(
+            Interrupted("interrupted while planning: the scan so far is kept"),
+            130,
+            "error: interrupted while planning: the scan so far is kept",
+            id="interrupted-by-a-command-that-says-what-it-kept",
+        ),
+        pytest.param(
+            KeyboardInterrupt(),
+            130,
+            "error: interrupted — what was done so far is kept; run the command again to continue",
+            id="ctrl-c",
+        ),
+        pytest.param(
+            PermissionError(13, "Permission denied", "results.csv"),
+            2,
+            "error: results.csv: Permission denied — check the path and its permissions",
+            id="a-file-of-the-persons",
+        ),
+        pytest.param(
+            RuntimeError("x" * 100_000),
+            70,
+            "error: unexpected RuntimeError: " + "x" * 299 + "… — this is a bug in guestctl; "
+            "run again with -vv for the traceback and report it",
+            id="a-bug",
+        ),
+    ],
+)
+def test_main_turns_what_escapes_a_command_into_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], raised: BaseException, code: int, line: str
+) -> None:
+    """The last line of defence, in-process: the command is replaced by one that raises."""
+
+    def command(**_: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(cli, "app", command)
+    monkeypatch.setattr("sys.argv", ["guestctl", "invite", "in.csv"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    captured = capsys.readouterr()
+    assert exited.value.code == code
+    assert captured.err.splitlines() == [line]
+    assert captured.out == ""

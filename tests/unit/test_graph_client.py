@@ -10,6 +10,7 @@ from shared.config import load_settings
 from shared.errors import ConfigError
 from shared.graph import GraphOptions, get_graph, graph_options
 from shared.graph.client import build_url
+from shared.graph.errors import redact_url
 
 
 @pytest.mark.parametrize(
@@ -97,3 +98,27 @@ def test_one_client_per_process_and_event_loop() -> None:
     (other_loop, _) = asyncio.run(twice())
     assert first is same
     assert other_loop is not first, "an httpx pool cannot outlive its event loop"
+
+
+@pytest.mark.parametrize(
+    ("url", "logged"),
+    [
+        pytest.param(
+            "https://graph.microsoft.com/v1.0/users?$top=999&$skiptoken=RFNwdAIAAQAAACpVc2VyXzE",
+            "https://graph.microsoft.com/v1.0/users?$top=999&$skiptoken=RFNwdAIA…",
+            id="skiptoken",
+        ),
+        pytest.param(
+            "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abcdefghijklmnop",
+            "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abcdefgh…",
+            id="deltatoken",
+        ),
+        pytest.param(
+            "https://h/v1.0/users?%24skip=123456789012&x=1", "https://h/v1.0/users?%24skip=12345678…&x=1", id="skip"
+        ),
+        pytest.param("https://h/v1.0/users?$skiptoken=short", "https://h/v1.0/users?$skiptoken=short", id="short"),
+        pytest.param("https://h/v1.0/users?$filter=x eq 'y'", "https://h/v1.0/users?$filter=x eq 'y'", id="untouched"),
+    ],
+)
+def test_cursors_are_shortened_in_logged_urls(url: str, logged: str) -> None:
+    assert redact_url(url) == logged

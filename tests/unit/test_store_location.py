@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, StoreLocationError
 from shared.store import describe_location, open_store, parse_location
 from shared.store.location import LocationKind
 
@@ -93,3 +93,24 @@ async def test_open_state_follows_the_settings(tmp_path, monkeypatch, state: str
     store = open_state(load_settings(state=state, state_prefix="deploy1"))
     assert type(store).__name__ == backend
     await store.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        pytest.param(lambda folder: folder / "a-file" / "state.db", "a-file is not a folder", id="parent-is-a-file"),
+        pytest.param(lambda folder: folder / "notes.db", "cannot open: file is not a database", id="not-a-database"),
+    ],
+)
+async def test_a_state_path_that_cannot_work_is_a_setting_to_fix(tmp_path, make, expected: str) -> None:
+    (tmp_path / "a-file").write_text("text\n")
+    (tmp_path / "notes.db").write_text("not a database\n" * 100)
+    path = make(tmp_path)
+    async with open_store(str(path)) as store:
+        with pytest.raises(StoreLocationError) as raised:
+            await store.upsert("things", "p", "r", {"x": 1})
+    line = raised.value.one_line()
+    assert line.startswith(f"state file {path}: ")
+    assert expected in line
+    assert "set GUESTCTL_STATE" in line
+    assert int(raised.value.exit_code) == 2, "not an outage: a scheduler must not retry it"
