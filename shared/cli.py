@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared import __version__
-from shared.errors import ExitCode, GuestctlError, InputError, cap
+from shared.errors import ExitCode, GuestctlError, InputError, Interrupted, cap
 
 if TYPE_CHECKING:
     from shared.config import Policy, Settings
@@ -315,6 +315,8 @@ def sweep(
     settings = load_settings(**ctx.obj)
     policy = load_policy(settings.policy)
     saved = _read_plan(plan_file) if plan_file else None
+    if out is not None:
+        _check_out_file(out)
     phase = ["planning"]
     try:
         results = asyncio.run(_sweep(settings, policy, saved, apply, out, as_json, fresh=fresh, phase=phase))
@@ -323,8 +325,7 @@ def sweep(
             said = "the scan so far is kept: run `guestctl sweep` again to continue it (--fresh starts over)"
         else:
             said = "every action done so far is recorded: run the same command again to finish the run"
-        stderr.print(f"interrupted while {phase[0]}: nothing more was changed; {said}", highlight=False)
-        raise typer.Exit(130) from None
+        raise Interrupted(f"interrupted while {phase[0]}: nothing more was changed; {said}") from None
     if any(r["outcome"] == "failed" for r in results):
         raise typer.Exit(int(ExitCode.PARTIAL))
 

@@ -6,6 +6,7 @@ To add a row: append a `Case` to CASES (or a test below for a case that needs th
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from emulator.testing import EmulatorServer
 from shared.config import Policy
 from shared.graph import Budget, Graph, GraphOptions
 from shared.stale import apply_plan, exemptions_now, plan_sweep
+from shared.stale.plan import Exemptions, Planner
 from shared.store import open_store
 from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
 from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest
@@ -53,6 +55,10 @@ class Case:
     message: str  # a part of the one error line
     files: dict[str, str] = field(default_factory=dict)  # written into the working folder first
     settings: Callable[[EmulatorServer, Path], dict[str, str]] = lambda emulator, folder: {}
+
+
+# A well-formed plan with a right digest but no signature: made outside guestctl's CLI.
+UNSIGNED_PLAN = Planner(Policy(), datetime.now(UTC), lifecycle={}, exemptions=Exemptions()).finish().to_json()
 
 
 def on_emulator(emulator: EmulatorServer, folder: Path) -> dict[str, str]:
@@ -127,7 +133,36 @@ CASES = {
         files={"in.csv": GOOD_ROWS},
         settings=on_emulator,
     ),
-    # The lead adds here, after merging: the sweep of an edited plan (3) and `restore --run unknown`.
+    "plan file not written by guestctl with this store": Case(
+        ["sweep", "--apply", "--plan", "plan.json"],
+        3,
+        "plan.json: the plan is not signed by this state store",
+        files={"plan.json": json.dumps(UNSIGNED_PLAN)},
+        settings=on_emulator,
+    ),
+    "plan file edited, digest left": Case(
+        ["sweep", "--apply", "--plan", "plan.json"],
+        3,
+        "plan.json: the plan was changed after guestctl made it",
+        files={"plan.json": json.dumps({**UNSIGNED_PLAN, "guests": 7})},
+        settings=on_emulator,
+    ),
+    "plan file that is not a plan": Case(
+        ["sweep", "--apply", "--plan", "plan.json"],
+        2,
+        "plan.json: not a usable plan",
+        files={"plan.json": '{"kind": "disable"}'},
+        settings=on_emulator,
+    ),
+    "restore of a run the store does not know": Case(
+        ["restore", "--run", "sweep-0123456789abcdef"],
+        2,
+        "no sweep run sweep-0123456789abcdef is known to this state store",
+        settings=on_emulator,
+    ),
+    "restore of something that is not a run id": Case(
+        ["restore", "--run", "yesterday"], 2, "'yesterday' is not a sweep run id", settings=on_emulator
+    ),
 }
 
 
