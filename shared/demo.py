@@ -55,7 +55,7 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
     from emulator.testing import EmulatorServer
     from shared.graph import Budget, Graph, GraphOptions
     from shared.invitations import apply_invitations, parse_rows, plan_rows
-    from shared.stale import apply_plan, exemptions_now, outcome_counts, plan_sweep, run_id_for
+    from shared.stale import apply_plan, exemptions_now, outcome_counts, plan_file_json, plan_sweep, run_id_for
     from shared.store import open_store
 
     state = out / "demo-state.db"
@@ -116,7 +116,7 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
                 say(f"   {counts}")
                 planned = ", ".join(f"{kind} {count}" for kind, count in kinds.items()) or "nothing to do"
                 say(f"   plan: {planned}" + (f" — REFUSED: {sweep.refused}" if sweep.refused else ""))
-                write(f"sweep-plan-{step}.json", json.dumps(sweep.to_json(), indent=2))
+                write(f"sweep-plan-{step}.json", json.dumps(await plan_file_json(store, sweep), indent=2))
                 if sweep.refused:
                     continue
                 applied = await apply_plan(
@@ -126,6 +126,7 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
                     DEMO_POLICY,
                     await exemptions_now(graph, DEMO_POLICY),
                     actor="guestctl demo",
+                    tenant_id=emulator.tenant.id,
                     clock=lambda moment=moment: moment,
                 )
                 outcomes = outcome_counts(applied)
