@@ -34,7 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.errors import ConfigError, PolicyError
+from shared.errors import MAX_MESSAGE_CHARS, ConfigError, PolicyError, cap
 
 ENV_PREFIX = "GUESTCTL_"
 DEFAULT_STATE = ".guestctl/state.db"
@@ -164,6 +164,7 @@ MAX_YAML_DEPTH = 20  # a policy needs 4 levels
 MAX_YAML_ALIASES = 50  # enough to reuse a list or two, not enough to build a bomb
 MAX_YAML_VALUES = 10_000  # keys, values and list items, aliases expanded: bounds a hostile file's cost
 MAX_PROBLEMS = 5  # problems listed in one error line
+PROBLEM_CHARS = 64  # each of them at least this long when the line has to be shared
 MAX_QUOTED = 80  # characters of a quoted input value in an error
 
 
@@ -483,7 +484,10 @@ def load_policy(path: Path | None) -> Policy:
 def _policy_error_line(name: str, error: ValidationError) -> str:
     """Up to MAX_PROBLEMS problems, each with its key path, on one bounded line."""
     problems = error.errors()
-    shown = "; ".join(_policy_problem(problem) for problem in problems[:MAX_PROBLEMS])
+    # each problem gets its share of the line, so that all of them and the count fit (errors.cap)
+    listed = problems[:MAX_PROBLEMS]
+    share = max(PROBLEM_CHARS, (MAX_MESSAGE_CHARS - len(name) - 40) // len(listed) - 2)
+    shown = "; ".join(cap(_policy_problem(problem), share) for problem in listed)
     hidden = len(problems) - MAX_PROBLEMS
     more = f" (and {hidden} more problem{'s' if hidden > 1 else ''})" if hidden > 0 else ""
     return f"{name}: {shown}{more}"
