@@ -22,7 +22,7 @@ from shared.graph import Graph
 from shared.invitations.apply import BATCH_PARTITION, BATCHES_TABLE, OK_RESULTS, Mailer, Result, apply_invitations
 from shared.invitations.fetch import fetch_directory
 from shared.invitations.plan import plan_invitations
-from shared.invitations.rows import InvitationRow, cut, parse_rows
+from shared.invitations.rows import InvitationRow, cut, parse_rows, shown
 from shared.invitations.rules import domain_block_reason, normalise_email, row_problem
 from shared.store import Store
 
@@ -162,7 +162,7 @@ async def batch_status(store: Store, batch_id: str) -> dict[str, Any]:
     batch = await store.get(BATCHES_TABLE, BATCH_PARTITION, batch_id)
     if batch is None:
         raise UnknownItemError(
-            f"no invitation batch {batch_id!r}", hint="use the batch_id returned when it was submitted"
+            f"no invitation batch {shown(batch_id)}", hint="use the batch_id returned when it was submitted"
         )
     counts: dict[str, int] = {}
     problems = []
