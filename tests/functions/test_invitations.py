@@ -63,7 +63,7 @@ def bindings(functions: dict, name: str) -> list[dict]:
                     "name": "message",
                     "queueName": "invitations-rows",
                     "connection": "AzureWebJobsStorage",
-                }
+                },
             ],
             id="queue-worker",
         ),
