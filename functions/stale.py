@@ -32,6 +32,7 @@ log = logging.getLogger("guestctl.functions.stale")
 
 QUEUE = "stale-sweeps"
 STORAGE = "AzureWebJobsStorage"
+MAX_APPROVER_CHARS = 256  # the stated approver is recorded in the audit log: a header is not unbounded there
 DEFAULT_TIME_BUDGET = 420.0  # seconds: well inside the 10-minute function timeout (host.json)
 DEFAULT_SCHEDULE = "0 0 6 * * 1"  # weekly, Mondays 06:00 UTC (policy schedules.sweep's default)
 # Not "%GUESTCTL_SWEEP_SCHEDULE%": a binding expression has no default, and an app without the setting
@@ -120,7 +121,7 @@ async def approve_sweep(req: func.HttpRequest, more: func.Out[str]) -> func.Http
     except GuestctlError as error:
         return error_response(error)
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
-    approver = req.headers.get("x-approver") or "unnamed"
+    approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
     more.set(
         json.dumps({"apply": plan_id, "actor": f"function approve_sweep (function key; approver stated: {approver})"})
     )

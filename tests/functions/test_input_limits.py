@@ -249,3 +249,10 @@ async def test_health_with_a_huge_bad_policy_answers_briefly_without_server_path
     error = error_of(response)
     assert error.startswith("the policy file (GUESTCTL_POLICY): safety.max_percent")
     assert str(settings_env) not in error
+
+
+def test_host_json_queue_settings_match_the_poison_handling() -> None:
+    """Chunks are sized for base64 messages (48 KiB of 64 KiB); transient failures get 5 deliveries."""
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    queues = host["extensions"]["queues"]
+    assert (queues["messageEncoding"], queues["maxDequeueCount"]) == ("base64", 5)

@@ -5,9 +5,13 @@ Real msgraph-sdk/httpx against the emulator and a real SQLite store.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from emulator.testing import EmulatorServer
 from shared.config import Policy
@@ -16,6 +20,7 @@ from shared.invitations import apply_invitations, parse_rows, plan_rows
 from shared.invitations.apply import ROWS_TABLE
 from shared.invitations.plan import InvitationPlan, Outcome
 from shared.store import open_store
+from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 POLICY = Policy()
@@ -109,3 +114,50 @@ async def test_an_invitation_graph_refuses_is_not_left_inviting(
         "ok1@partner.example": "done",
         "kim+x@partner.example": "new",
     }
+
+
+def guestctl(emulator: EmulatorServer, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("{}\n")
+    return subprocess.run(
+        [*GUESTCTL, "invite", *args],
+        env=guestctl_env(emulator_settings(emulator, tmp_path, policy)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_cli_plans_then_applies_a_file_with_an_overlong_address(emulator: EmulatorServer, tmp_path: Path) -> None:
+    source = tmp_path / "partners.csv"
+    source.write_text(f"email\none@partner.example\n{LONG_ADDRESS}\ntwo@partner.example\n")
+
+    planned = guestctl(emulator, tmp_path, str(source), "--json")
+    assert planned.returncode == 1, planned.stderr
+    rows = {r["row"]: r for r in json.loads(planned.stdout)["rows"]}
+    assert [rows[n]["outcome"] for n in (1, 2, 3)] == ["invite", "invalid", "invite"]
+    assert "email is 263 characters long, the limit is 254" in rows[2]["reason"]
+
+    applied = guestctl(emulator, tmp_path, str(source), "--apply", "--json")
+    assert applied.returncode == 1, applied.stderr
+    assert [r["outcome"] for r in json.loads(applied.stdout)["rows"]] == ["invited", "invalid", "invited"]
+    assert "Traceback" not in applied.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param('email,display_name\na@partner.example,"Ann\nb@partner.example,B\n', "line 2: a quote opened"),
+        pytest.param("email,email\na@partner.example,b@partner.example\n", "column 'email' appears twice"),
+    ],
+)
+async def test_cli_refuses_an_ambiguous_file_in_one_line(
+    emulator: EmulatorServer, tmp_path: Path, content: str, message: str
+) -> None:
+    source = tmp_path / "partners.csv"
+    source.write_text(content)
+    refused = guestctl(emulator, tmp_path, str(source), "--apply")
+    assert refused.returncode == 2
+    assert message in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert emulator.control.requests(method="POST") == []
