@@ -256,3 +256,22 @@ def test_host_json_queue_settings_match_the_poison_handling() -> None:
     host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
     queues = host["extensions"]["queues"]
     assert (queues["messageEncoding"], queues["maxDequeueCount"]) == ("base64", 5)
+
+
+@pytest.mark.parametrize(
+    "declared", [pytest.param(MAX_BODY_BYTES + 1, id="length-declared"), pytest.param(None, id="length-unknown")]
+)
+async def test_a_dropped_file_over_the_limit_is_refused_and_logged(
+    functions: dict, settings_env: Path, caplog: pytest.LogCaptureFixture, declared: int | None
+) -> None:
+    data = (
+        b"email\n" + b"a@fabrikam.com\n" * (MAX_BODY_BYTES // 15 + 1)
+        if declared is None
+        else b"email\na@fabrikam.com\n"
+    )
+    blob = func.blob.InputStream(data=data, name="invitations-inbox/huge.csv", length=declared)
+    queue = CapturedOut()
+    await functions["invitation_file_dropped"].get_user_function()(blob, queue)
+    assert not queue.was_set
+    assert "invitation file invitations-inbox/huge.csv refused" in caplog.text
+    assert f"the limit is {MAX_BODY_BYTES:,}" in caplog.text
