@@ -1,16 +1,41 @@
-"""The one mapping from engine results and errors to HTTP responses, shared by every HTTP adapter."""
+"""The one mapping from engine results and errors to HTTP responses, shared by every HTTP adapter.
+
+Error bodies are short and safe to show: one line, at most MAX_ERROR_CHARS, with the server's own file
+paths (the policy file, the state database) replaced by the setting that names them.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 
-from shared.errors import GuestctlError
+from shared.errors import GuestctlError, InputError
 
 log = logging.getLogger("guestctl.functions")
+
+MAX_ERROR_CHARS = 2_000  # an error body's message; longer ones are cut (a huge bad policy value, say)
+# Settings that hold server paths, and how an error message names them instead.
+PATH_SETTINGS = {
+    "GUESTCTL_POLICY": "the policy file (GUESTCTL_POLICY)",
+    "GUESTCTL_STATE": "the state store (GUESTCTL_STATE)",
+}
+
+
+class PayloadTooLargeError(InputError):
+    """A request body over the route's limit: refused before it is parsed."""
+
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(InputError):
+    """A request body of a content type the route does not read."""
+
+    http_status = 415
 
 
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:
@@ -18,6 +43,50 @@ def json_response(body: Any, status: int = 200) -> func.HttpResponse:
 
 
 def error_response(error: GuestctlError) -> func.HttpResponse:
-    """A person-caused error: its status and one actionable line; never a stack trace."""
-    log.warning("request refused: %s", error.one_line())
-    return json_response({"error": error.one_line()}, error.http_status)
+    """A person-caused error: its status and one actionable line; never a stack trace or a server path."""
+    line = public_line(error.one_line())
+    log.warning("request refused: %s", line)
+    return json_response({"error": line}, error.http_status)
+
+
+def public_line(line: str) -> str:
+    """`line` without the server's file paths, cut to MAX_ERROR_CHARS."""
+    for path, name in sorted(_server_paths().items(), key=lambda item: -len(item[0])):
+        line = line.replace(path, name)
+    if len(line) > MAX_ERROR_CHARS:
+        line = f"{line[: MAX_ERROR_CHARS - 40]}… ({len(line):,} characters, cut)"
+    return line
+
+
+def _server_paths() -> dict[str, str]:
+    paths = {}
+    for setting, name in PATH_SETTINGS.items():
+        value = os.environ.get(setting, "").strip()
+        if not value or "://" in value:  # a URL (an Azure Tables endpoint) is not a server path
+            continue
+        paths[value] = name
+        paths[str(Path(value).expanduser().resolve())] = name
+    return paths
+
+
+def read_body(req: func.HttpRequest, limit: int) -> bytes:
+    """The request body, or PayloadTooLargeError: Content-Length is checked first, then the body itself."""
+    declared = req.headers.get("Content-Length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise InputError("the Content-Length header is not a number") from None
+        if length > limit:
+            raise _too_large(length, limit)
+    body = req.get_body()
+    if len(body) > limit:
+        raise _too_large(len(body), limit)
+    return body
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the request body is {size:,} bytes, the limit is {limit:,} ({limit // 1024 // 1024} MiB)",
+        hint="split the file and send the parts as separate batches",
+    )

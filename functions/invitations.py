@@ -1,8 +1,10 @@
 """Invitation batches over HTTP, a storage queue and a blob drop folder (docs/invitations.md).
 
-POST /api/invitations/batches      CSV or JSON-lines body → 202 {batch_id, status_url}; rows are queued
+POST /api/invitations/batches      CSV or JSON-lines body (≤ MAX_BODY_BYTES) → 202 {batch_id, status_url};
+                                   rows are queued. 413 too large, 415 another content type, 400 bad rows
 GET  /api/invitations/batches/{id} per-outcome counts and the rows that did not succeed
-queue invitations-rows             one chunk of rows per message, planned and applied idempotently
+queue invitations-rows             one chunk of rows per message, planned and applied idempotently; a
+                                   malformed message or a configuration error goes to the poison queue at once
 blob  invitations-inbox/{name}     a dropped file is submitted like a POST
 """
 
@@ -12,7 +14,15 @@ import logging
 
 import azure.functions as func
 
-from functions.http import error_response, json_response
+from functions.http import (
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    error_response,
+    json_response,
+    public_line,
+    read_body,
+)
+from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import GuestctlError
 
 bp = func.Blueprint()
@@ -21,7 +31,9 @@ log = logging.getLogger("guestctl.functions.invitations")
 QUEUE = "invitations-rows"
 INBOX = "invitations-inbox"
 STORAGE = "AzureWebJobsStorage"
-JSON_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json")
+MAX_BODY_BYTES = 4 * 1024 * 1024  # an invitation file: ~20,000 typical rows; larger files are split
 
 
 async def _submit(content: bytes, *, name: str, json_lines: bool) -> tuple[str, list[str], int]:
@@ -42,11 +54,15 @@ async def _submit(content: bytes, *, name: str, json_lines: bool) -> tuple[str, 
 @bp.route(route="invitations/batches", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="queue", queue_name=QUEUE, connection=STORAGE)
 async def submit_invitation_batch(req: func.HttpRequest, queue: func.Out[list[str]]) -> func.HttpResponse:
-    content_type = (req.headers.get("Content-Type") or "text/csv").split(";")[0].strip().lower()
+    content_type = (req.headers.get("Content-Type") or CSV_TYPES[0]).split(";")[0].strip().lower()
     try:
-        batch_id, messages, rows = await _submit(
-            req.get_body(), name="request body", json_lines=content_type in JSON_TYPES
-        )
+        if content_type not in (*CSV_TYPES, *JSON_TYPES):
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {content_type[:80]!r} is not read here",
+                hint=f"send CSV ({', '.join(CSV_TYPES)}) or JSON lines ({', '.join(JSON_TYPES)})",
+            )
+        body = read_body(req, MAX_BODY_BYTES)
+        batch_id, messages, rows = await _submit(body, name="request body", json_lines=content_type in JSON_TYPES)
     except GuestctlError as error:
         return error_response(error)
     queue.set(messages)
@@ -68,22 +84,30 @@ async def invitation_batch_status(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=STORAGE)
-async def invite_rows(message: func.QueueMessage) -> None:
-    """At-least-once: a failure raises, the message returns, and after 5 tries goes to the poison queue."""
+@bp.queue_output(arg_name="poison", queue_name=QUEUE + POISON_SUFFIX, connection=STORAGE)
+async def invite_rows(message: func.QueueMessage, poison: func.Out[str]) -> None:
+    """At-least-once: a transient failure raises, the message returns, and after 5 tries goes to the poison
+    queue. A malformed message or a configuration error goes there at once (retrying cannot fix it)."""
     from shared.config import load_policy, load_settings
     from shared.graph import get_graph
     from shared.invitations.batches import process_chunk
     from shared.store import open_state
 
-    settings = load_settings()
-    async with open_state(settings) as store:
-        await process_chunk(
-            message.get_body().decode("utf-8"),
-            get_graph(settings),
-            store,
-            load_policy(settings.policy),
-            actor=f"function invite_rows (message {message.id}, try {message.dequeue_count})",
-        )
+    try:
+        settings = load_settings()
+        policy = load_policy(settings.policy)
+        async with open_state(settings) as store:
+            await process_chunk(
+                message.get_body(),
+                get_graph(settings),
+                store,
+                policy,
+                actor=f"function invite_rows (message {message.id}, try {message.dequeue_count})",
+            )
+    except GuestctlError as error:
+        if is_transient(error):
+            raise
+        to_poison(poison, message, public_line(error.one_line()), log)
 
 
 # Event Grid source: the Flex Consumption plan has no polling blob trigger, and it is faster everywhere.
@@ -92,9 +116,14 @@ async def invite_rows(message: func.QueueMessage) -> None:
 async def invitation_file_dropped(blob: func.InputStream, queue: func.Out[list[str]]) -> None:
     name = blob.name or "dropped file"
     try:
-        batch_id, messages, rows = await _submit(blob.read(), name=name, json_lines=name.endswith((".jsonl", ".json")))
+        if (blob.length or 0) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(f"{name}: {blob.length:,} bytes, the limit is {MAX_BODY_BYTES:,}")
+        content = blob.read()
+        if len(content) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(f"{name}: {len(content):,} bytes, the limit is {MAX_BODY_BYTES:,}")
+        batch_id, messages, rows = await _submit(content, name=name, json_lines=name.endswith((".jsonl", ".json")))
     except GuestctlError as error:
-        log.error("invitation file %s refused: %s", name, error.one_line())
+        log.error("invitation file %s refused: %s", name, public_line(error.one_line()))
         return
     queue.set(messages)
     log.info("invitation file %s accepted as batch %s (%d rows)", name, batch_id, rows)

@@ -6,7 +6,8 @@ timer  GUESTCTL_SWEEP_SCHEDULE (app setting, NCRONTAB, UTC; default weekly, Mond
        GUESTCTL_SWEEP_MODE=apply: a plan within the caps is then applied (a queue step).
        GUESTCTL_SWEEP_TIME_BUDGET (seconds, default 420): past it the sweep continues through the queue.
 queue  stale-sweeps: {"scan_id"} continues a sweep from its checkpoint; {"apply"} applies a kept plan.
-       Each step is resumable: a step that times out is delivered again and carries on.
+       Each step is resumable: a step that times out is delivered again and carries on. A malformed
+       message or a configuration error goes to stale-sweeps-poison at once, with the reason.
 POST /api/sweeps/{plan_id}/approve   checks a kept plan (age, tenant, policy, caps) at once: 409/404, or
                                      202 and the apply is queued
 GET  /api/sweeps/{plan_id}           the plan's summary and how far applying it has got
@@ -19,9 +20,11 @@ import logging
 import os
 
 import azure.functions as func
+import msgspec
 
-from functions.http import error_response, json_response
-from shared.errors import GuestctlError, RefusedError, UnknownItemError
+from functions.http import error_response, json_response, public_line
+from functions.queues import POISON_SUFFIX, is_transient, to_poison
+from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemError
 
 bp = func.Blueprint()
 log = logging.getLogger("guestctl.functions.stale")
@@ -29,6 +32,7 @@ log = logging.getLogger("guestctl.functions.stale")
 
 QUEUE = "stale-sweeps"
 STORAGE = "AzureWebJobsStorage"
+MAX_APPROVER_CHARS = 256  # the stated approver is recorded in the audit log: a header is not unbounded there
 DEFAULT_TIME_BUDGET = 420.0  # seconds: well inside the 10-minute function timeout (host.json)
 DEFAULT_SCHEDULE = "0 0 6 * * 1"  # weekly, Mondays 06:00 UTC (policy schedules.sweep's default)
 # Not "%GUESTCTL_SWEEP_SCHEDULE%": a binding expression has no default, and an app without the setting
@@ -59,20 +63,51 @@ async def stale_sweep(timer: func.TimerRequest, more: func.Out[str]) -> None:
     await _sweep(None, more)
 
 
+class SweepStep(msgspec.Struct, forbid_unknown_fields=True):
+    """A `stale-sweeps` message: {"scan_id"} continues a sweep, {"apply", "actor"} applies a kept plan."""
+
+    scan_id: str | None = None
+    apply: str | None = None
+    actor: str | None = None
+
+
+def decode_step(body: bytes) -> SweepStep:
+    """The step a queue message asks for, or InputError saying why it is malformed."""
+    try:
+        step = msgspec.json.decode(body, type=SweepStep)
+    except msgspec.DecodeError as error:
+        raise InputError(f"malformed stale-sweeps queue message: {str(error)[:300]}") from None
+    if (step.scan_id is None) == (step.apply is None):
+        raise InputError('malformed stale-sweeps queue message: it needs exactly one of "scan_id" and "apply"')
+    if step.apply is not None and not step.actor:
+        raise InputError('malformed stale-sweeps queue message: "apply" needs an "actor"')
+    return step
+
+
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=STORAGE)
 @bp.queue_output(arg_name="more", queue_name=QUEUE, connection=STORAGE)
-async def continue_stale_sweep(message: func.QueueMessage, more: func.Out[str]) -> None:
-    """The next step of a sweep: more pages to plan, or a kept plan to apply."""
+@bp.queue_output(arg_name="poison", queue_name=QUEUE + POISON_SUFFIX, connection=STORAGE)
+async def continue_stale_sweep(message: func.QueueMessage, more: func.Out[str], poison: func.Out[str]) -> None:
+    """The next step of a sweep: more pages to plan, or a kept plan to apply. A transient failure raises (the
+    host retries); a malformed message or a configuration error goes to the poison queue at once."""
+    try:
+        await _step(decode_step(message.get_body()), more)
+    except GuestctlError as error:
+        if is_transient(error):
+            raise
+        to_poison(poison, message, public_line(error.one_line()), log)
+
+
+async def _step(step: SweepStep, more: func.Out[str]) -> None:
     from shared.stale.service import apply_kept_plan
 
-    step = json.loads(message.get_body())
-    if "apply" not in step:
-        await _sweep(step["scan_id"], more)
+    if step.apply is None:
+        await _sweep(step.scan_id, more)
         return
     try:
-        log.info("stale-guest apply: %s", await apply_kept_plan(step["apply"], actor=step["actor"]))
+        log.info("stale-guest apply: %s", await apply_kept_plan(step.apply, actor=step.actor or ""))
     except (RefusedError, UnknownItemError) as error:  # too old, another policy, gone: retrying cannot help
-        log.error("stale-guest apply of plan %s refused: %s", step["apply"], error.one_line())
+        log.error("stale-guest apply of plan %s refused: %s", step.apply, error.one_line())
 
 
 @bp.route(route="sweeps/{plan_id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -86,7 +121,7 @@ async def approve_sweep(req: func.HttpRequest, more: func.Out[str]) -> func.Http
     except GuestctlError as error:
         return error_response(error)
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
-    approver = req.headers.get("x-approver") or "unnamed"
+    approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
     more.set(
         json.dumps({"apply": plan_id, "actor": f"function approve_sweep (function key; approver stated: {approver})"})
     )

@@ -32,10 +32,19 @@ from typing import Any
 
 from shared.clock import Clock, utc_now
 from shared.concurrency import map_bounded
-from shared.errors import AlreadyExistsError, GraphError, NotFoundError, StaleVersionError
+from shared.errors import (
+    AlreadyExistsError,
+    ConfigError,
+    GraphError,
+    InvalidRecordError,
+    NotFoundError,
+    StaleVersionError,
+    StoreError,
+)
 from shared.graph import Graph
 from shared.graph.batch import BatchRequest
-from shared.invitations.plan import InvitationPlan, Outcome, RowPlan
+from shared.invitations.plan import InvitationPlan, Outcome, RowPlan, adopt_email_action
+from shared.invitations.rows import cut
 from shared.store import AuditEntry, Record, Store
 
 ROWS_TABLE = "invitations"
@@ -43,6 +52,7 @@ BATCHES_TABLE = "invitebatches"
 BATCH_PARTITION = "batch"
 ROWS_IN_FLIGHT = 64  # rows worked on at once; the pacer bounds the requests
 ALREADY_EXISTS = "One or more added object references already exist"
+MAX_REASON_CHARS = 2_000  # a failure's reason in results and in the row's record (well within a store value)
 
 
 class Stage(StrEnum):
@@ -168,8 +178,18 @@ class _Applier:
             return result(Result.FAILED, "another worker is applying this row right now; run again to check")
         except GraphError as error:
             await self._record_error(state, error.one_line())
-            failed = result(Result.FAILED, error.one_line(), state.data.get("user_id") if state else None)
+            failed = result(
+                Result.FAILED, cut(error.one_line(), MAX_REASON_CHARS), state.data.get("user_id") if state else None
+            )
             return replace(failed, transient=error.status is None or error.status == 429 or error.status >= 500)
+        except StoreError as error:
+            # The store refused this row (a value it cannot keep) or is unavailable: this row fails, the
+            # others go on. Only a refusal is final; an unavailable store may pass.
+            await self._record_error(state, error.one_line())
+            failed = result(
+                Result.FAILED, cut(error.one_line(), MAX_REASON_CHARS), state.data.get("user_id") if state else None
+            )
+            return replace(failed, transient=not isinstance(error, InvalidRecordError))
 
     async def _load(self, row: RowPlan) -> _Row:
         """The row's record, created on first sight with the intent fixed by the first plan."""
@@ -219,7 +239,8 @@ class _Applier:
         user_id = state.data["user_id"]
         if intent is Outcome.INVITE:
             return RowResult(row.row, row.email, Result.INVITED, user_id, f"invited {state.data['invited_at']}")
-        return RowResult(row.row, row.email, Result.ADOPTED, user_id, row.reason)
+        adopted = f"adopted guest {user_id}: groups and sponsors ensured, {adopt_email_action(resend=row.resend)}"
+        return RowResult(row.row, row.email, Result.ADOPTED, user_id, adopted)
 
     async def _invite(self, state: _Row) -> None:
         row = state.plan
@@ -244,7 +265,13 @@ class _Applier:
         if row.display_name:
             body["invitedUserDisplayName"] = row.display_name
         marker = self._marker(state, stage=Stage.INVITING.value) if state.data["stage"] != Stage.INVITING else None
-        response = await self.graph.request("POST", "/invitations", json_body=body, before_send=marker)
+        try:
+            response = await self.graph.request("POST", "/invitations", json_body=body, before_send=marker)
+        except GraphError as error:
+            if error.status is not None and 400 <= error.status < 500 and error.status not in (408, 429):
+                # Graph refused the invitation: nothing was created, so the row is not left `inviting`.
+                await self._save(state, stage=Stage.NEW.value, error=cut(error.one_line(), MAX_REASON_CHARS))
+            raise
         invitation = json.loads(response.content)
         state.redeem_url = invitation.get("inviteRedeemUrl")
         user_id = invitation["invitedUser"]["id"]
@@ -273,7 +300,9 @@ class _Applier:
 
     async def _send_own_email(self, state: _Row) -> None:
         if self.mailer is None:
-            raise GraphError("a custom message needs a sender mailbox (invitations.sender_mailbox)")
+            raise ConfigError(
+                "a custom message needs a sender mailbox", hint="set invitations.sender_mailbox in the policy"
+            )
         mailbox = f"/users/{self.mailer.sender}/messages"
         if state.data["stage"] == Stage.INVITED:
             draft = await self.graph.request("POST", mailbox, json_body=await self._message(state))
@@ -396,8 +425,8 @@ class _Applier:
     async def _record_error(self, state: _Row | None, error: str) -> None:
         """Keep the last error on the row for `batch status`; losing a race here only loses the note."""
         if state is not None:
-            with contextlib.suppress(StaleVersionError):
-                await self._save(state, error=error)
+            with contextlib.suppress(StoreError):  # a lost race, or the store is what failed
+                await self._save(state, error=cut(error, MAX_REASON_CHARS))
 
     def _marker(self, state: _Row, **changes: Any) -> Callable[[], Any]:
         async def mark() -> None:

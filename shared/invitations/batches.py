@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+import msgspec
+
 from shared.clock import Clock, utc_now
 from shared.config import Policy
 from shared.errors import GraphError, InputError, UnknownItemError
@@ -20,12 +22,16 @@ from shared.graph import Graph
 from shared.invitations.apply import BATCH_PARTITION, BATCHES_TABLE, OK_RESULTS, Mailer, Result, apply_invitations
 from shared.invitations.fetch import fetch_directory
 from shared.invitations.plan import plan_invitations
-from shared.invitations.rows import InvitationRow, parse_rows
-from shared.invitations.rules import domain_block_reason, email_problem, normalise_email
+from shared.invitations.rows import InvitationRow, cut, parse_rows, shown
+from shared.invitations.rules import domain_block_reason, normalise_email, row_problem
 from shared.store import Store
 
 RESULTS_TABLE = "inviteresults"
-ROWS_PER_MESSAGE = 20  # one $batch of lookups per chunk; well under the 64 KB queue message limit
+ROWS_PER_MESSAGE = 20  # one $batch of lookups per chunk
+# A queue message holds 64 KiB, 48 KiB before base64 (host.json messageEncoding): a chunk also ends early
+# when its JSON would pass this. Every accepted row fits (rules.MAX_ROW_BYTES) with room for the envelope.
+MAX_MESSAGE_BYTES = 46_000
+MAX_SOURCE_CHARS = 1_024  # a blob name's limit; the source is shown in the batch status
 MAX_REASONS_SHOWN = 200
 
 
@@ -35,7 +41,7 @@ def check_upload(content: bytes, *, name: str, json_lines: bool, policy: Policy)
     first_row_of: dict[str, int] = {}
     reasons = []
     for row in rows:
-        problem = "; ".join(row.problems) or email_problem(row.email)
+        problem = row_problem(row)
         if problem is None:
             key = normalise_email(row.email)
             if key in first_row_of:
@@ -44,7 +50,7 @@ def check_upload(content: bytes, *, name: str, json_lines: bool, policy: Policy)
                 first_row_of[key] = row.row
                 problem = domain_block_reason(key, policy.invitations)
         if problem:
-            reasons.append(f"row {row.row} ({row.email or 'no email'}): {problem}")
+            reasons.append(f"row {row.row} ({cut(row.email) or 'no email'}): {problem}")
     if reasons:
         shown = reasons[:MAX_REASONS_SHOWN]
         more = f"; and {len(reasons) - len(shown)} more" if len(reasons) > len(shown) else ""
@@ -63,33 +69,71 @@ async def submit_batch(
     data = {"source": source, "rows": len(rows), "status": "queued", "submitted_at": clock().isoformat()}
     if existing is None:
         await store.create(BATCHES_TABLE, BATCH_PARTITION, batch_id, data)
-    return [
-        json.dumps(
-            {"batch_id": batch_id, "source": source, "rows": [asdict(r) for r in rows[i : i + ROWS_PER_MESSAGE]]}
-        )
-        for i in range(0, len(rows), ROWS_PER_MESSAGE)
-    ]
+    envelope = {"batch_id": batch_id, "source": cut(source, MAX_SOURCE_CHARS)}
+    base = len(json.dumps({**envelope, "rows": []}, ensure_ascii=False).encode())
+    messages: list[str] = []
+    chunk: list[dict[str, Any]] = []
+    size = base
+    for row in rows:
+        fields = asdict(row)
+        row_size = len(json.dumps(fields, ensure_ascii=False).encode()) + 2  # and ", " between rows
+        if chunk and (len(chunk) == ROWS_PER_MESSAGE or size + row_size > MAX_MESSAGE_BYTES):
+            messages.append(json.dumps({**envelope, "rows": chunk}, ensure_ascii=False))
+            chunk, size = [], base
+        chunk.append(fields)
+        size += row_size
+    if chunk:
+        messages.append(json.dumps({**envelope, "rows": chunk}, ensure_ascii=False))
+    return messages
+
+
+class QueuedRow(msgspec.Struct, forbid_unknown_fields=True):
+    """One row as `submit_batch` queues it (the fields of InvitationRow)."""
+
+    row: int
+    email: str
+    display_name: str | None = None
+    redirect_url: str | None = None
+    groups: tuple[str, ...] = ()
+    sponsors: tuple[str, ...] = ()
+    message: str | None = None
+    send_email: bool | None = None
+    problems: tuple[str, ...] = ()
+
+
+class RowsMessage(msgspec.Struct, forbid_unknown_fields=True):
+    """A queue message of `invitations-rows`: one chunk of one batch."""
+
+    batch_id: str
+    source: str
+    rows: list[QueuedRow]
+
+
+def decode_chunk(message: bytes | str) -> RowsMessage:
+    """The chunk a queue message carries, or InputError saying what is wrong with it (never worth a retry)."""
+    try:
+        chunk = msgspec.json.decode(message, type=RowsMessage)
+    except msgspec.DecodeError as error:
+        raise InputError(f"malformed invitations queue message: {cut(str(error), 300)}") from None
+    if not chunk.batch_id or not chunk.rows:
+        raise InputError("malformed invitations queue message: no batch_id or no rows")
+    return chunk
 
 
 async def process_chunk(
-    message: str, graph: Graph, store: Store, policy: Policy, *, actor: str, clock: Clock = utc_now
+    message: bytes | str, graph: Graph, store: Store, policy: Policy, *, actor: str, clock: Clock = utc_now
 ) -> None:
     """Plan and apply one queued chunk; record each row's result. Safe to run twice on the same message."""
-    chunk = json.loads(message)
-    rows = [
-        InvitationRow(
-            **{**r, "groups": tuple(r["groups"]), "sponsors": tuple(r["sponsors"]), "problems": tuple(r["problems"])}
-        )
-        for r in chunk["rows"]
-    ]
-    batch_id = chunk["batch_id"]
+    chunk = decode_chunk(message)
+    rows = [InvitationRow(**msgspec.structs.asdict(r)) for r in chunk.rows]
+    batch_id = chunk.batch_id
     directory = await fetch_directory(graph, rows)
     plan = plan_invitations(
         rows,
         directory,
         policy.invitations,
         batch_id=batch_id,
-        source=chunk["source"],
+        source=chunk.source,
         tenant_id=None,
         policy_digest=policy.digest(),
         now=clock(),
@@ -99,7 +143,9 @@ async def process_chunk(
         plan, graph, store, mailer=Mailer(sender) if sender else None, actor=actor, clock=clock
     )
     for result in results:
-        await store.upsert(RESULTS_TABLE, batch_id, f"{result.row:07d}", result.to_json())
+        await store.upsert(
+            RESULTS_TABLE, batch_id, f"{result.row:07d}", {**result.to_json(), "email": cut(result.email, 256)}
+        )
     transient = [r for r in results if r.transient]
     if transient:
         # Hand the chunk back to the queue: finished rows are skipped on the next delivery, and after
@@ -116,7 +162,7 @@ async def batch_status(store: Store, batch_id: str) -> dict[str, Any]:
     batch = await store.get(BATCHES_TABLE, BATCH_PARTITION, batch_id)
     if batch is None:
         raise UnknownItemError(
-            f"no invitation batch {batch_id!r}", hint="use the batch_id returned when it was submitted"
+            f"no invitation batch {shown(batch_id)}", hint="use the batch_id returned when it was submitted"
         )
     counts: dict[str, int] = {}
     problems = []

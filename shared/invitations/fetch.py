@@ -16,7 +16,7 @@ from shared.graph.batch import BatchRequest
 from shared.graph.client import build_url
 from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser
 from shared.invitations.rows import InvitationRow
-from shared.invitations.rules import email_problem, normalise_email
+from shared.invitations.rules import normalise_email, row_problem
 
 IN_CHUNK = 15  # short `in` lists keep URLs short and under Graph's filter-complexity limits
 USER_SELECT = "id,userType,mail,userPrincipalName,externalUserState"
@@ -26,8 +26,9 @@ GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Directory:
     """Everything `plan_invitations` needs to know about the directory for these rows."""
-    rows = list(rows)
-    addresses = sorted({normalise_email(r.email) for r in rows if not r.problems and not email_problem(r.email)})
+    # Rows the plan will call invalid anyway are not looked up: an overlong value would fail the whole lookup.
+    rows = [r for r in rows if row_problem(r) is None]
+    addresses = sorted({normalise_email(r.email) for r in rows})
     group_keys = sorted({g for r in rows for g in r.groups})
     sponsor_keys = sorted({s for r in rows for s in r.sponsors})
 

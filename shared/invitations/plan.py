@@ -1,10 +1,12 @@
 """Pure planning: rows + what the directory already holds + policy → one outcome per row. No I/O.
 
 Order of judgement for a row (the first that applies wins), as docs/invitations.md tabulates:
-unreadable row → invalid; bad address → invalid; same address as an earlier row → invalid (duplicate);
+unreadable row, bad address, or a value beyond Graph's or the store's limits → invalid;
+same address as an earlier row → invalid (duplicate);
 domain refused by the policy → blocked-domain; unknown or ambiguous group or sponsor → invalid;
 the address belongs to a member → already-member (never invite a member's address);
 to a guest → already-guest (adopt: groups and sponsors are still ensured); otherwise → invite.
+A plan changes nothing, so its reasons say what apply will do.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import urlsplit
 
 from shared.config import InvitationPolicy
-from shared.invitations.rows import InvitationRow
-from shared.invitations.rules import domain_block_reason, email_problem, normalise_email
+from shared.invitations.rows import InvitationRow, cut
+from shared.invitations.rules import domain_block_reason, normalise_email, row_problem, url_problem
 
 DEFAULT_MESSAGE_TEMPLATE = "{message}\n\nAccept the invitation: {redeem_url}\n"
 
@@ -133,9 +134,7 @@ def _plan_row(
     def invalid(reason: str) -> RowPlan:
         return RowPlan(row.row, row.email, Outcome.INVALID, reason)
 
-    if row.problems:
-        return invalid("; ".join(row.problems))
-    if problem := email_problem(row.email):
+    if problem := row_problem(row):
         return invalid(problem)
     key = normalise_email(row.email)
     if key in first_row_of:
@@ -145,8 +144,8 @@ def _plan_row(
         return RowPlan(row.row, row.email, Outcome.BLOCKED_DOMAIN, blocked, key)
 
     redirect_url = row.redirect_url or str(policy.redirect_url)
-    if urlsplit(redirect_url).scheme not in ("https", "http") or not urlsplit(redirect_url).netloc:
-        return invalid(f"redirect_url {redirect_url!r} is not an absolute http(s) URL")
+    if problem := url_problem(redirect_url, "the policy's invitations.redirect_url"):
+        return invalid(problem)
     group_ids, group_problem = _resolve_groups(row.groups, directory)
     if group_problem:
         return invalid(group_problem)
@@ -154,7 +153,7 @@ def _plan_row(
     for sponsor in row.sponsors:
         found = directory.sponsors_by_key.get(sponsor.lower())
         if found is None:
-            return invalid(f'sponsor "{sponsor}" not found')
+            return invalid(f'sponsor "{cut(sponsor)}" not found')
         sponsor_ids.append(found.id)
     send_email = row.send_email if row.send_email is not None else policy.send_email
     custom_message = None
@@ -188,12 +187,12 @@ def _plan_row(
         )
     if existing is not None:
         state = existing.external_user_state or "unknown"
-        action = "a new invitation email (--resend)" if resend and send_email else "no new invitation email"
         return RowPlan(
             row.row,
             row.email,
             Outcome.ALREADY_GUEST,
-            f"guest {existing.id} exists ({state}); adopted: groups and sponsors ensured, {action}",
+            f"guest {existing.id} exists ({state}); apply will adopt it: groups and sponsors ensured, "
+            + adopt_email_action(resend=resend and send_email),
             user_id=existing.id,
             resend=resend and send_email,
             **common,  # type: ignore[arg-type]
@@ -201,15 +200,20 @@ def _plan_row(
     return RowPlan(row.row, row.email, Outcome.INVITE, "new guest", **common)  # type: ignore[arg-type]
 
 
+def adopt_email_action(*, resend: bool) -> str:
+    """What adopting an existing guest does about email (plan and apply word it the same way)."""
+    return "a new invitation email (--resend)" if resend else "no new invitation email"
+
+
 def _resolve_groups(names: tuple[str, ...], directory: Directory) -> tuple[list[str], str | None]:
     ids = []
     for name in names:
         matches = directory.groups_by_key.get(name.lower(), [])
         if not matches:
-            return [], f'group "{name}" not found'
+            return [], f'group "{cut(name)}" not found'
         if len(matches) > 1:
-            return [], f'group name "{name}" is ambiguous ({len(matches)} groups); use the group id'
+            return [], f'group name "{cut(name)}" is ambiguous ({len(matches)} groups); use the group id'
         if matches[0].dynamic:
-            return [], f'group "{name}" has dynamic membership; guests cannot be added to it'
+            return [], f'group "{cut(name)}" has dynamic membership; guests cannot be added to it'
         ids.append(matches[0].id)
     return ids, None

@@ -1,8 +1,11 @@
 """Reading an invitation file (CSV or JSON lines) into rows, without judging them yet.
 
-A file is unusable — nothing is applied, exit 2 — when it cannot be decoded, has no `email` column, or has
-columns we do not know (a typo such as `group` would otherwise silently drop every group). Problems of one
-row (a bad `send_email` value, say) are kept on the row and make that row invalid; the rest goes on.
+A file is unusable — nothing is applied, exit 2 — when it cannot be decoded, has no `email` column, has
+columns we do not know (a typo such as `group` would otherwise silently drop every group), names a column
+twice or leaves a column name empty (which of two `email` cells counts?), or has a quote that never closes
+(it would swallow the rest of the file into one row). Both formats follow the same rules: names are
+trimmed and compared without case. Problems of one row (a bad `send_email` value, say) are kept on the row
+and make that row invalid; the rest goes on.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +23,7 @@ COLUMNS = ("email", "display_name", "redirect_url", "groups", "sponsors", "messa
 LIST_SEPARATOR = ";"
 TRUE_WORDS = frozenset({"true", "yes", "1", "y"})
 FALSE_WORDS = frozenset({"false", "no", "0", "n"})
+SHOWN_CHARS = 80  # longest piece of the input quoted back in a message
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,16 @@ class InvitationRow:
     message: str | None = None
     send_email: bool | None = None  # None: the policy decides
     problems: tuple[str, ...] = field(default=())  # why this row cannot be used as given
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """A piece of input as a message may quote it: at most `limit` characters, so never unbounded."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """`repr` of a piece of input, cut to `limit` characters."""
+    return cut(repr(value), limit)
 
 
 def read_rows(path: Path) -> list[InvitationRow]:
@@ -63,17 +78,50 @@ def parse_rows(data: bytes, *, name: str, json_lines: bool = False) -> list[Invi
 def _csv_rows(text: str, name: str) -> list[InvitationRow]:
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip().lower() for h in reader.fieldnames or []]
-    _check_columns(header, name)
-    reader.fieldnames = header
     rows = []
-    for number, record in enumerate(reader, start=1):
-        extra = record.pop(None, None) or []  # cells beyond the header's columns
-        if not any((value or "").strip() for value in [*record.values(), *extra]):
-            continue  # blank line
-        rows.append(_row(number, record, extra=f"{len(extra)} cell(s) beyond the header" if extra else None))
+    header: list[str] | None = None
+    number = 0
+    for _line, record in _csv_records(text, name, delimiter):
+        if header is None:
+            header = _check_columns(record, name, where=" (header)")
+            continue
+        if not record:
+            continue  # an empty line
+        cells = dict(zip(header, record, strict=False))
+        extra = record[len(header) :]  # cells beyond the header's columns
+        number += 1  # a line of separators only is counted, like a blank spreadsheet row, but skipped
+        if not any(value.strip() for value in record):
+            continue
+        rows.append(_row(number, cells, extra=f"{len(extra)} cell(s) beyond the header" if extra else None))
     return rows
+
+
+def _csv_records(text: str, name: str, delimiter: str) -> Iterable[tuple[int, list[str]]]:
+    """(line the record starts on, cells); a quote left open or a giant cell is an InputError naming the line."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            problem = str(error)
+            if "unexpected end of data" in problem:
+                raise InputError(
+                    f"{name}: line {start}: a quote opened on this line is never closed",
+                    hint='close the quoted cell with " (a quote inside a quoted cell is written "")',
+                ) from None
+            if "field larger than field limit" in problem:
+                raise InputError(
+                    f"{name}: line {start}: a cell is longer than {csv.field_size_limit():,} characters",
+                    hint="no column takes text that long; check the quoting of this line",
+                ) from None
+            raise InputError(
+                f"{name}: line {start}: malformed quoting ({problem})",
+                hint='quote a whole cell ("a, b"); a quote inside a quoted cell is written ""',
+            ) from None
+        yield start, record
 
 
 def _json_rows(text: str, name: str) -> list[InvitationRow]:
@@ -84,29 +132,50 @@ def _json_rows(text: str, name: str) -> list[InvitationRow]:
             continue
         number += 1
         try:
-            record = json.loads(line)
+            pairs = json.loads(line, object_pairs_hook=_Pairs)
         except json.JSONDecodeError as error:
             rows.append(InvitationRow(number, "", problems=(f"line {line_number} is not JSON: {error.msg}",)))
             continue
-        if not isinstance(record, dict):
+        if not isinstance(pairs, _Pairs):
             rows.append(InvitationRow(number, "", problems=(f"line {line_number} is not a JSON object",)))
             continue
-        _check_columns(list(record), name, where=f" (line {line_number})", need_email=False)
-        rows.append(_row(number, {k: _json_text(v) for k, v in record.items()}))
+        keys = _check_columns([k for k, _ in pairs], name, where=f" (line {line_number})", need_email=False)
+        rows.append(_row(number, {k: _json_text(v) for k, (_, v) in zip(keys, pairs, strict=True)}))
     return rows
 
 
-def _check_columns(header: list[str], name: str, where: str = "", need_email: bool = True) -> None:
+class _Pairs(list[tuple[str, object]]):
+    """A JSON object as its (key, value) pairs: repeated keys stay visible instead of the last one winning."""
+
+
+def _check_columns(names: list[str], name: str, where: str = "", need_email: bool = True) -> list[str]:
+    """The column names trimmed and lower-cased, or InputError: empty, repeated or unknown names."""
+    header = [h.strip().lower() for h in names]
+    empty = [str(i) for i, h in enumerate(header, start=1) if not h]
+    if empty:
+        raise InputError(
+            f"{name}{where}: column {', '.join(empty)} has no name (of {len(header)} columns)",
+            hint="remove the trailing separator or name the column",
+        )
+    seen: dict[str, int] = {}
+    for position, column in enumerate(header, start=1):
+        if column in seen:
+            raise InputError(
+                f"{name}{where}: column {shown(column)} appears twice (columns {seen[column]} and {position})",
+                hint="keep one column of each name",
+            )
+        seen[column] = position
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
-        raise InputError(
-            f"{name}{where}: unknown column(s) {', '.join(repr(u) for u in unknown)}",
-            hint=f"the columns are {', '.join(COLUMNS)}",
+        listed = ", ".join(shown(u) for u in unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         )
+        raise InputError(f"{name}{where}: unknown column(s) {listed}", hint=f"the columns are {', '.join(COLUMNS)}")
     if need_email and "email" not in header:
         raise InputError(
             f"{name}: no 'email' column", hint=f"the first line must name the columns: {', '.join(COLUMNS)}"
         )
+    return header
 
 
 def _json_text(value: object) -> str | None:
@@ -119,7 +188,7 @@ def _json_text(value: object) -> str | None:
     return str(value)
 
 
-def _row(number: int, record: dict[str | None, object], extra: str | None = None) -> InvitationRow:
+def _row(number: int, record: dict[str, str | None], extra: str | None = None) -> InvitationRow:
     def text(column: str) -> str | None:
         value = record.get(column)
         value = value.strip() if isinstance(value, str) else None
@@ -133,7 +202,7 @@ def _row(number: int, record: dict[str | None, object], extra: str | None = None
         elif raw.lower() in FALSE_WORDS:
             send_email = False
         else:
-            problems.append(f"send_email must be true or false (got {raw!r})")
+            problems.append(f"send_email must be true or false (got {shown(raw)})")
     return InvitationRow(
         row=number,
         email=text("email") or "",

@@ -51,12 +51,19 @@ def bindings(functions: dict, name: str) -> list[dict]:
             "invite_rows",
             [
                 {
+                    "direction": "OUT",
+                    "type": "queue",
+                    "name": "poison",
+                    "queueName": "invitations-rows-poison",
+                    "connection": "AzureWebJobsStorage",
+                },
+                {
                     "direction": "IN",
                     "type": "queueTrigger",
                     "name": "message",
                     "queueName": "invitations-rows",
                     "connection": "AzureWebJobsStorage",
-                }
+                },
             ],
             id="queue-worker",
         ),
@@ -156,7 +163,7 @@ async def test_batch_goes_through_the_queue_and_reports_status(
 
     worker = functions["invite_rows"].get_user_function()
     for delivery in (1, 2):  # at-least-once: the same message twice changes nothing the second time
-        await worker(func.QueueMessage(id=f"m{delivery}", body=queue.value[0].encode()))
+        await worker(func.QueueMessage(id=f"m{delivery}", body=queue.value[0].encode()), CapturedOut())
 
     after = await status()
     assert after["complete"] is True
@@ -202,11 +209,11 @@ async def test_transient_graph_failure_hands_the_chunk_back_to_the_queue(
     worker = functions["invite_rows"].get_user_function()
     emulator.control.set_faults(rate_503=1.0, path_prefix="/invitations")
     with pytest.raises(GraphError, match=r"2 row\(s\) of batch .* failed for now"):
-        await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()))
+        await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()), CapturedOut())
     assert emulator.control.outbox(kind="invitation") == []
 
     emulator.control.clear_faults()
-    await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()))  # the queue's next delivery
+    await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()), CapturedOut())  # the queue's next delivery
     assert sorted(m["to"][0] for m in emulator.control.outbox(kind="invitation")) == [
         "ann.lee@fabrikam.com",
         "raj.patel@northwindtraders.com",

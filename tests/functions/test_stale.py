@@ -31,6 +31,13 @@ QUEUE_OUT = {
     "queueName": "stale-sweeps",
     "connection": "AzureWebJobsStorage",
 }
+POISON_OUT = {
+    "direction": "OUT",
+    "type": "queue",
+    "name": "poison",
+    "queueName": "stale-sweeps-poison",
+    "connection": "AzureWebJobsStorage",
+}
 
 
 def timer_schedule(environment: dict[str, str]) -> str:
@@ -64,6 +71,7 @@ def test_timer_schedule_comes_from_the_app_setting_and_defaults_to_weekly(functi
 
 def test_continuation_binding(functions: dict) -> None:
     assert bindings(functions, "continue_stale_sweep") == [
+        POISON_OUT,
         QUEUE_OUT,
         {
             "direction": "IN",
@@ -115,8 +123,9 @@ async def status(functions: dict, plan_id: str) -> func.HttpResponse:
 
 async def run_queue(functions: dict, message: str) -> CapturedOut:
     """Deliver one queue message to the worker, as the host would; returns what it queued next."""
-    more = CapturedOut()
-    await functions["continue_stale_sweep"].get_user_function()(func.QueueMessage(body=message.encode()), more)
+    more, poison = CapturedOut(), CapturedOut()
+    await functions["continue_stale_sweep"].get_user_function()(func.QueueMessage(body=message.encode()), more, poison)
+    assert not poison.was_set, poison.value
     return more
 
 

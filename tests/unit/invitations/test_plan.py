@@ -149,3 +149,48 @@ def test_plan_digest_ignores_creation_time() -> None:
     first = plan_invitations(rows, DIRECTORY, POLICY, now=NOW, **args)
     later = plan_invitations(rows, DIRECTORY, POLICY, now=datetime(2027, 1, 1, tzinfo=UTC), **args)
     assert first.digest() == later.digest()
+
+
+@pytest.mark.parametrize(
+    ("resend", "reason"),
+    [
+        pytest.param(
+            False,
+            "guest u-guest exists (Accepted); apply will adopt it: groups and sponsors ensured, "
+            "no new invitation email",
+            id="adopt",
+        ),
+        pytest.param(
+            True,
+            "guest u-guest exists (Accepted); apply will adopt it: groups and sponsors ensured, "
+            "a new invitation email (--resend)",
+            id="adopt-and-resend",
+        ),
+    ],
+)
+def test_plan_says_what_apply_will_do_for_an_existing_guest(resend: bool, reason: str) -> None:
+    planned = plan_one(row("guest@fabrikam.com"), resend=resend)
+    assert (planned.outcome, planned.reason) == (Outcome.ALREADY_GUEST, reason)
+
+
+def test_an_overlong_address_is_invalid_with_its_row_and_the_others_are_planned() -> None:
+    long_address = f"{'a' * 60}@{'d' * 60}.{'d' * 60}.{'d' * 60}.{'d' * 15}.com"
+    plan = plan_invitations(
+        [row("one@fabrikam.com", 1), row(long_address, 2), row("two@fabrikam.com", 3)],
+        DIRECTORY,
+        POLICY,
+        batch_id="b1",
+        source="t.csv",
+        tenant_id="t",
+        policy_digest="sha256:x",
+        now=NOW,
+    )
+    assert [(r.row, r.outcome) for r in plan.rows] == [(1, Outcome.INVITE), (2, Outcome.INVALID), (3, Outcome.INVITE)]
+    assert plan.rows[1].reason.startswith("email is 263 characters long, the limit is 254: 'aaaa")
+    assert len(plan.rows[1].reason) < 160
+
+
+def test_an_unparseable_redirect_url_is_invalid_not_an_exception() -> None:
+    planned = plan_one(row("new@fabrikam.com", redirect_url="http://[::1/x"))
+    assert planned.outcome is Outcome.INVALID
+    assert "is not an absolute http(s) URL" in planned.reason

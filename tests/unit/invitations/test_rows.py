@@ -78,3 +78,112 @@ def test_json_lines() -> None:
 def test_json_lines_unknown_key_makes_the_file_unusable() -> None:
     with pytest.raises(InputError, match=r"line 2\): unknown column\(s\) 'gruops'"):
         rows('{"email": "a@b.com"}\n{"email": "c@d.com", "gruops": "x"}\n', json_lines=True)
+
+
+# --- ambiguous files are refused, with the column or line (issue 9 §5) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        pytest.param(
+            b"email,email\na@b.com,c@d.com\n",
+            "in.csv (header): column 'email' appears twice (columns 1 and 2)",
+            id="email-twice",
+        ),
+        pytest.param(
+            b"Email,display_name, EMAIL \na@b.com,A,c@d.com\n",
+            "column 'email' appears twice (columns 1 and 3)",
+            id="twice-other-case",
+        ),
+        pytest.param(
+            b"email,groups,groups\na@b.com,g,h\n",
+            "column 'groups' appears twice (columns 2 and 3)",
+            id="any-column-twice",
+        ),
+        pytest.param(
+            b"email,display_name,\na@b.com,A,\n",
+            "in.csv (header): column 3 has no name (of 3 columns)",
+            id="trailing-comma",
+        ),
+        pytest.param(b"email,,groups\na@b.com,,g\n", "column 2 has no name", id="empty-name-inside"),
+        pytest.param(b"email;display_name;\na@b.com;A;\n", "column 3 has no name", id="trailing-semicolon"),
+        pytest.param(
+            b'email,display_name\na@b.com,A\nc@d.com,"Unclosed\ne@f.com,E\ng@h.com,G\n',
+            "in.csv: line 3: a quote opened on this line is never closed",
+            id="unterminated-quote-line",
+        ),
+        pytest.param(
+            b'email,display_name\n"a@b.com\n',
+            "line 2: a quote opened on this line is never closed",
+            id="unterminated-quote-last-line",
+        ),
+        pytest.param(
+            b'email,message\na@b.com,"multi\nline"\nc@d.com,"open\n',
+            "line 4: a quote opened",
+            id="line-counts-multiline-cells",
+        ),
+        pytest.param(b'email,display_name\na@b.com,"A"x\n', "line 2: malformed quoting", id="text-after-closing-quote"),
+        pytest.param(
+            b'email,message\na@b.com,ok\nc@d.com,"' + b"x" * 140_000 + b'"\n',
+            "line 3: a cell is longer than 131,072 characters",
+            id="cell-over-csv-field-limit",
+        ),
+    ],
+)
+def test_ambiguous_csv_files_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(InputError) as raised:
+        parse_rows(data, name="in.csv")
+    assert message in raised.value.message
+    assert "\n" not in raised.value.one_line()
+
+
+def test_unknown_columns_are_quoted_short() -> None:
+    with pytest.raises(InputError) as raised:
+        parse_rows(b"email," + b"x" * 5_000 + b"\na@b.com,1\n", name="in.csv")
+    assert len(raised.value.message) < 200
+
+
+def test_quoted_newlines_and_doubled_quotes_still_read() -> None:
+    [one, two] = rows('email,display_name\na@b.com,"Lee, ""Ann""\nJr"\nc@d.com,C\n')
+    assert (one.display_name, two.email) == ('Lee, "Ann"\nJr', "c@d.com")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param('{"Email ": "a@b.com", " Display_Name": "A"}', ("a@b.com", "A"), id="keys-trimmed-any-case"),
+        pytest.param('{"EMAIL": "a@b.com", "GROUPS": ["g1", "g2"]}', ("a@b.com", None), id="upper-case-keys"),
+    ],
+)
+def test_json_lines_keys_match_like_csv_headers(line: str, expected: tuple[str, str | None]) -> None:
+    [row] = rows(line + "\n", json_lines=True)
+    assert (row.email, row.display_name) == expected
+    assert row.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            '{"email": "a@b.com", "Email": "c@d.com"}', "(line 1): column 'email' appears twice", id="case-dup"
+        ),
+        pytest.param(
+            '{"email": "a@b.com"}\n{"email": "a@b.com", "email": "c@d.com"}',
+            "(line 2): column 'email' appears twice",
+            id="repeated-key",
+        ),
+        pytest.param('{"email": "a@b.com", "": "x"}', "(line 1): column 2 has no name", id="empty-key"),
+        pytest.param('{"email": "a@b.com", "Group": "x"}', "(line 1): unknown column(s) 'group'", id="unknown-key"),
+    ],
+)
+def test_json_lines_follow_the_csv_column_rules(text: str, message: str) -> None:
+    with pytest.raises(InputError) as raised:
+        rows(text + "\n", json_lines=True)
+    assert message in raised.value.message
+
+
+@pytest.mark.parametrize("line", ["[]", '["email", "a@b.com"]', "42"])
+def test_json_lines_non_objects_are_row_problems(line: str) -> None:
+    [row] = rows(line + "\n", json_lines=True)
+    assert row.problems == ("line 1 is not a JSON object",)

@@ -1,11 +1,12 @@
-"""Address rules (Graph's invitedUserEmailAddress rules, graph-facts §1) and the policy's domain lists."""
+"""Address rules (Graph's invitedUserEmailAddress rules), row limits, and the policy's domain lists."""
 
 from __future__ import annotations
 
 import pytest
 
 from shared.config import InvitationPolicy
-from shared.invitations.rules import domain_block_reason, email_problem
+from shared.invitations.rows import InvitationRow
+from shared.invitations.rules import domain_block_reason, email_problem, row_problem
 
 
 @pytest.mark.parametrize(
@@ -58,3 +59,105 @@ def test_domain_lists(allowed: list[str], denied: list[str], email: str, expecte
     policy = InvitationPolicy(allowed_domains=allowed, denied_domains=denied)
     reason = domain_block_reason(email, policy)
     assert (reason is None) if expected is None else (expected in (reason or ""))
+
+
+# --- limits: whatever the plan accepts, Graph and the store can take (issue 9 §4) --------------------------
+
+LONG_LOCAL = "a" * 64
+
+
+def at_length(total: int) -> str:
+    """A valid-looking address of exactly `total` characters (249 to 311)."""
+    return f"{'a' * 60}@{'d' * 60}.{'d' * 60}.{'d' * 60}.{'d' * (total - 248)}.com"
+
+
+def full_row(**fields: object) -> InvitationRow:
+    return InvitationRow(1, "ann@fabrikam.com", **fields)  # type: ignore[arg-type]
+
+
+def test_address_helper_lengths() -> None:
+    assert len(at_length(254)) == 254
+    assert len(at_length(263)) == 263
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(full_row(), None, id="plain-row"),
+        pytest.param(InvitationRow(1, at_length(254)), None, id="email-254-ok"),
+        pytest.param(InvitationRow(1, f"{LONG_LOCAL}@fabrikam.com"), None, id="user-name-64-ok"),
+        pytest.param(
+            InvitationRow(1, at_length(263)), "email is 263 characters long, the limit is 254", id="email-263"
+        ),
+        pytest.param(
+            InvitationRow(1, f"{LONG_LOCAL}b@fabrikam.com"),
+            "the user name is 65 characters long, the limit is 64",
+            id="user-name-65",
+        ),
+        pytest.param(
+            InvitationRow(1, "ann\x01@fabrikam.com"), "control or invalid character", id="control-char-in-email"
+        ),
+        pytest.param(
+            InvitationRow(1, "ann\ud800@fabrikam.com"), "control or invalid character", id="lone-surrogate-in-email"
+        ),
+        pytest.param(full_row(display_name="x" * 256), None, id="display-name-256-ok"),
+        pytest.param(full_row(display_name="x" * 257), "display_name: 'xxxx", id="display-name-257"),
+        pytest.param(
+            full_row(display_name="Ann\x00Lee"),
+            "display_name: 'Ann\\x00Lee' contains a control",
+            id="nul-in-display-name",
+        ),
+        pytest.param(
+            full_row(display_name="Ann\uffff"),
+            "contains a control or invalid character",
+            id="noncharacter-in-display-name",
+        ),
+        pytest.param(full_row(redirect_url="https://x.example/" + "p" * 2030), None, id="redirect-2048-ok"),
+        pytest.param(
+            full_row(redirect_url="https://x.example/" + "p" * 2031),
+            "redirect_url is 2049 characters long",
+            id="redirect-2049",
+        ),
+        pytest.param(full_row(redirect_url="http://[::1/x"), "is not an absolute http(s) URL", id="redirect-bad-ipv6"),
+        pytest.param(
+            full_row(redirect_url="ftp://x.example"), "is not an absolute http(s) URL", id="redirect-not-http"
+        ),
+        pytest.param(full_row(redirect_url="https://x.example/a b"), "contains a space", id="redirect-space"),
+        pytest.param(
+            full_row(message="Hello\n\tthere\r\n" + "x" * 9_985), None, id="message-10000-with-line-breaks-ok"
+        ),
+        pytest.param(
+            full_row(message="x" * 10_001), "message is 10,001 characters long, the limit is 10,000", id="message-10001"
+        ),
+        pytest.param(full_row(message="a\x07b"), "message contains a control", id="bell-in-message"),
+        pytest.param(full_row(groups=tuple(f"g{i}" for i in range(20))), None, id="20-groups-ok"),
+        pytest.param(
+            full_row(groups=tuple(f"g{i}" for i in range(21))),
+            "groups lists 21, the limit is 20 per row",
+            id="21-groups",
+        ),
+        pytest.param(full_row(groups=("g" * 257,)), "groups: 'gggg", id="group-name-257"),
+        pytest.param(
+            full_row(groups=("Fin\x1fance",)), "groups: 'Fin\\x1fance' contains a control", id="control-in-group"
+        ),
+        pytest.param(
+            full_row(sponsors=tuple(f"s{i}@contoso.com" for i in range(6))),
+            "sponsors lists 6, the limit is 5",
+            id="6-sponsors",
+        ),
+        pytest.param(full_row(message="\U0001f600" * 10_000), "the row is 40,", id="row-too-big-for-a-queue-message"),
+        pytest.param(
+            InvitationRow(1, "", problems=("send_email must be true or false",)),
+            "send_email must be",
+            id="read-problem-first",
+        ),
+    ],
+)
+def test_row_problem(given: InvitationRow, expected: str | None) -> None:
+    problem = row_problem(given)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert expected in problem
+        assert len(problem) < 300, "quoted values are cut"
