@@ -10,6 +10,7 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
+from shared.errors import ConfigError
 from tests.functions.conftest import http_bindings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,31 @@ def test_health_reports_a_bad_policy_as_400_with_the_reason(
     response = call_health(functions, monkeypatch, GUESTCTL_POLICY=str(policy))
     assert response.status_code == 400
     assert "safety.max_percent: input should be less than or equal to 100" in json.loads(response.get_body())["error"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "reason"),
+    [
+        ("GUESTCTL_SWEEP_MODE", "aply", "GUESTCTL_SWEEP_MODE: 'aply' is not a mode"),
+        ("GUESTCTL_SWEEP_TIME_BUDGET", "ten minutes", "GUESTCTL_SWEEP_TIME_BUDGET: 'ten minutes' is not a number"),
+        ("GUESTCTL_SWEEP_TIME_BUDGET", "900", "is not a number of seconds in [0, 540]"),
+        ("GUESTCTL_SWEEP_TIME_BUDGET", "nan", "is not a number of seconds"),
+    ],
+)
+def test_health_reports_sweep_settings_that_would_mean_something_else(
+    functions: dict, monkeypatch: pytest.MonkeyPatch, setting: str, value: str, reason: str
+) -> None:
+    response = call_health(functions, monkeypatch, **{setting: value})
+    assert response.status_code == 400
+    assert reason in json.loads(response.get_body())["error"]
+
+
+def test_a_bad_sweep_schedule_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions import stale
+
+    monkeypatch.setattr(stale, "SCHEDULE", "a b c d e f")
+    with pytest.raises(ConfigError, match=r"GUESTCTL_SWEEP_SCHEDULE: second field: 'a'"):
+        stale.sweep_settings()
 
 
 def test_host_json() -> None:
