@@ -76,14 +76,14 @@ async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:
     from shared.stale.service import scheduled_sweep
 
     apply, time_budget = sweep_settings()
-    summary = await scheduled_sweep(apply=apply, scan_id=scan_id, time_budget=time_budget)
-    if "continue" in summary:
-        more.set(json.dumps({"scan_id": summary["continue"]}))  # the next invocation resumes this sweep
-        log.info("stale-guest sweep %s continues in the next invocation", summary["continue"])
+    result = await scheduled_sweep(apply=apply, scan_id=scan_id, time_budget=time_budget)
+    if result.continue_scan is not None:
+        more.set(json.dumps({"scan_id": result.continue_scan}))  # the next invocation resumes this sweep
+        log.info("stale-guest sweep %s continues in the next invocation", result.continue_scan)
         return
-    log.info("stale-guest sweep: %s", summary)
-    if "apply" in summary:
-        more.set(json.dumps({"apply": summary["apply"], "actor": "function stale_sweep (GUESTCTL_SWEEP_MODE=apply)"}))
+    log.info("stale-guest sweep: %s", result.to_json())
+    if result.apply:
+        more.set(json.dumps({"apply": result.plan_id, "actor": "function stale_sweep (GUESTCTL_SWEEP_MODE=apply)"}))
 
 
 @bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False)
@@ -134,7 +134,8 @@ async def _step(step: SweepStep, more: func.Out[str]) -> None:
         await _sweep(step.scan_id, more)
         return
     try:
-        log.info("stale-guest apply: %s", await apply_kept_plan(step.apply, actor=step.actor or ""))
+        run = await apply_kept_plan(step.apply, actor=step.actor or "")
+        log.info("stale-guest apply: %s", run.to_json())
     except (RefusedError, UnknownItemError) as error:  # too old, another policy, gone: retrying cannot help
         log.error("stale-guest apply of plan %s refused: %s", step.apply, error.one_line())
 

@@ -354,21 +354,9 @@ async def _sweep(
     phase: list[str],
 ) -> list[dict[str, Any]]:
     from shared.clock import utc_now
-    from shared.errors import RefusedError
     from shared.graph import Graph, graph_options
-    from shared.stale import (
-        apply_plan,
-        check_saved_plan,
-        count_guests,
-        exemptions_now,
-        outcome_counts,
-        plan_file_json,
-        plan_sweep,
-        plan_tenant,
-        read_plan_file,
-        run_id_for,
-    )
-    from shared.stale.notify import notify_sponsors
+    from shared.stale import check_saved_plan, plan_file_json, plan_tenant, read_plan_file, run_id_for
+    from shared.stale.service import run_plan
     from shared.store import open_state
 
     now = utc_now()
@@ -381,20 +369,7 @@ async def _sweep(
                 plan = await read_plan_file(store, text, name=name)
                 check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)
             else:
-                scan_id, planned = await _cli_scan(store, policy, now, fresh=fresh)
-                with _progress("planning", quiet=as_json) as progress:
-                    # signInActivity pages are paced (about 10 a minute): a big tenant takes a while
-                    task = progress.add_task("guests", total=None if progress.disable else await count_guests(graph))
-                    progress.advance(task, planned)
-                    plan = await plan_sweep(
-                        graph,
-                        store,
-                        policy,
-                        now=now,
-                        scan_id=scan_id,
-                        tenant_id=tenant_id,
-                        on_page=lambda guests: progress.advance(task, guests),
-                    )
+                plan = await _plan_sweep(graph, store, policy, now, tenant_id, fresh=fresh, quiet=as_json)
             plan_json = await plan_file_json(store, plan)
             if out is not None:
                 _write_plan(out, plan_json)
@@ -402,70 +377,70 @@ async def _sweep(
                 _show_plan(plan, plan_json if as_json else None, run_id_for(plan))
             if not apply:
                 return []
-            if plan.refused:
-                raise RefusedError(
-                    f"the plan was refused: {plan.refused}",
-                    hint="nothing was changed; review the plan, then raise the caps in the policy",
-                )
             phase[0] = f"applying run {run_id_for(plan)}"
             with _progress("applying", quiet=as_json) as progress:
                 task = progress.add_task("actions", total=len(plan.actions))
-                results = await apply_plan(
+                run = await run_plan(
                     plan,
                     graph,
                     store,
                     policy,
-                    await exemptions_now(graph, policy),
-                    actor="guestctl sweep",
                     tenant_id=tenant_id,
+                    actor="guestctl sweep",
                     on_action_done=lambda _: progress.advance(task),
                 )
-            notices, unsponsored = await notify_sponsors(plan, results, graph, store, policy, now=now)
-        rows = [
-            {
-                "action": r.action.kind.value,
-                "target_id": r.action.target_id,
-                "guest": r.action.display,
-                "outcome": r.outcome.value,
-                "detail": r.detail,
-            }
-            for r in results
-        ]
-        notified = [{"sponsor": n.sponsor, "guests": n.guests, "outcome": n.outcome} for n in notices]
-        if as_json:
-            print(
-                json.dumps(
-                    {
-                        "run_id": run_id_for(plan),
-                        "results": rows,
-                        "sponsor_notices": notified,
-                        "flagged_without_sponsor": unsponsored,
-                    },
-                    indent=2,
-                )
-            )
-        else:
-            table = Table(
-                title=f"Run {run_id_for(plan)} (undo with: guestctl restore --run {run_id_for(plan)})",
-                title_justify="left",
-            )
-            for column in ("action", "guest", "outcome", "detail"):
-                table.add_column(column)
-            # every skipped or failed action is listed; "done" ones only when there are few
-            shown = [r for r in rows if r["outcome"] != "done"] if len(rows) > LISTED_ROWS else rows
-            for r in shown:
-                table.add_row(r["action"], r["guest"], r["outcome"], r["detail"])
-            if shown:
-                stdout.print(table)
-            outcomes = outcome_counts(results)
-            stdout.print("  ".join(f"{label}: {count}" for label, count in outcomes.items()) or "nothing to do")
-            for notice in notices:
-                stdout.print(f"sponsor notice to {notice.sponsor} ({notice.guests} guests): {notice.outcome}")
-            if unsponsored:
-                stdout.print(f"[yellow]{len(unsponsored)} flagged guests have no sponsor to notify[/yellow]")
-        return rows
     finally:
         await graph.close()
+    return _show_run(run, as_json)
+
+
+async def _plan_sweep(
+    graph: Any, store: Any, policy: Policy, now: Any, tenant_id: str | None, *, fresh: bool, quiet: bool
+) -> Any:
+    """A new plan, continuing the scan an interrupted `guestctl sweep` left (unless --fresh)."""
+    from shared.stale import count_guests, plan_sweep
+
+    scan_id, planned = await _cli_scan(store, policy, now, fresh=fresh)
+    with _progress("planning", quiet=quiet) as progress:
+        # signInActivity pages are paced (about 10 a minute): a big tenant takes a while
+        task = progress.add_task("guests", total=None if progress.disable else await count_guests(graph))
+        progress.advance(task, planned)
+        return await plan_sweep(
+            graph,
+            store,
+            policy,
+            now=now,
+            scan_id=scan_id,
+            tenant_id=tenant_id,
+            on_page=lambda guests: progress.advance(task, guests),
+        )
+
+
+def _show_run(run: Any, as_json: bool) -> list[dict[str, Any]]:
+    """What a sweep run did: every action's outcome (skipped and failed ones always listed), the notices."""
+    from shared.stale.service import result_json
+
+    rows = [result_json(r) for r in run.results]
+    if as_json:
+        notices = [{"sponsor": n.sponsor, "guests": n.guests, "outcome": n.outcome} for n in run.notices]
+        body = {"run_id": run.run_id, "results": rows, "sponsor_notices": notices}
+        print(json.dumps({**body, "flagged_without_sponsor": run.unsponsored}, indent=2))
+        return rows
+    table = Table(title=f"Run {run.run_id} (undo with: guestctl restore --run {run.run_id})", title_justify="left")
+    for column in ("action", "guest", "outcome", "detail"):
+        table.add_column(column)
+    # every skipped or failed action is listed; "done" ones only when there are few
+    shown = [r for r in rows if r["outcome"] != "done"] if len(rows) > LISTED_ROWS else rows
+    for r in shown:
+        table.add_row(r["action"], r["guest"], r["outcome"], r["detail"])
+    if shown:
+        stdout.print(table)
+    stdout.print("  ".join(f"{label}: {count}" for label, count in run.outcomes().items()) or "nothing to do")
+    for notice in run.notices:
+        stdout.print(f"sponsor notice to {notice.sponsor} ({notice.guests} guests): {notice.outcome}")
+    if run.unsponsored:
+        stdout.print(f"[yellow]{len(run.unsponsored)} flagged guests have no sponsor to notify[/yellow]")
+    return rows
 
 
 async def _cli_scan(store: Any, policy: Policy, now: Any, *, fresh: bool) -> tuple[str, int]:

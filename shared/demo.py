@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from shared.config import Policy
 
@@ -55,7 +56,6 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
     from emulator.testing import EmulatorServer
     from shared.graph import Budget, Graph, GraphOptions
     from shared.invitations import apply_invitations, parse_rows, plan_rows
-    from shared.stale import apply_plan, exemptions_now, outcome_counts, plan_file_json, plan_sweep, run_id_for
     from shared.store import open_store
 
     state = out / "demo-state.db"
@@ -106,65 +106,10 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
 
             for step, days in (("3", 100), ("4", 15)):
                 control.advance(days=days)
-                moment = now()
-                sweep = await plan_sweep(
-                    graph, store, DEMO_POLICY, now=moment, scan_id=f"demo-{step}", tenant_id=emulator.tenant.id
-                )
-                counts = "  ".join(f"{k}: {v}" for k, v in sweep.counts.items() if v)
-                kinds = Counter(action.kind.value for action in sweep.actions)
-                say(f"\n{step}. {days} days later ({moment:%Y-%m-%d}), stale-guest sweep of {sweep.guests} guests:")
-                say(f"   {counts}")
-                planned = ", ".join(f"{kind} {count}" for kind, count in kinds.items()) or "nothing to do"
-                say(f"   plan: {planned}" + (f" — REFUSED: {sweep.refused}" if sweep.refused else ""))
-                write(f"sweep-plan-{step}.json", json.dumps(await plan_file_json(store, sweep), indent=2))
-                if sweep.refused:
-                    continue
-                applied = await apply_plan(
-                    sweep,
-                    graph,
-                    store,
-                    DEMO_POLICY,
-                    await exemptions_now(graph, DEMO_POLICY),
-                    actor="guestctl demo",
-                    tenant_id=emulator.tenant.id,
-                    clock=lambda moment=moment: moment,
-                )
-                outcomes = outcome_counts(applied)
-                done = ", ".join(f"{label}: {count}" for label, count in outcomes.items()) or "nothing"
-                say(f"   applied as run {run_id_for(sweep)}: {done}")
-                write(
-                    f"sweep-results-{step}.json",
-                    json.dumps(
-                        [
-                            {
-                                "action": r.action.kind.value,
-                                "guest": r.action.display,
-                                "outcome": r.outcome.value,
-                                "detail": r.detail,
-                            }
-                            for r in applied
-                        ],
-                        indent=2,
-                    ),
-                )
+                await _sweep_step(graph, store, emulator.tenant.id, step, days, now(), say, write)
 
             audit = [entry async for entry in store.read_audit()]
-            write(
-                "audit.jsonl",
-                "".join(
-                    json.dumps(
-                        {
-                            "at": e.at.isoformat() if e.at else None,
-                            "action": e.action,
-                            "target": e.target_id,
-                            "reason": e.reason,
-                            "run": e.run_id,
-                        }
-                    )
-                    + "\n"
-                    for e in audit
-                ),
-            )
+            write("audit.jsonl", "".join(_audit_line(entry) for entry in audit))
             say(
                 f"\n5. The audit log holds {len(audit)} tenant changes; undo a sweep with "
                 "`guestctl restore --run <run id>` (against a real tenant)."
@@ -172,3 +117,41 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
         await graph.close()
     written.append(state)
     return written
+
+
+async def _sweep_step(
+    graph: Any,
+    store: Any,
+    tenant_id: str,
+    step: str,
+    days: int,
+    moment: datetime,
+    say: Callable[[str], None],
+    write: Callable[[str, str], None],
+) -> None:
+    """One sweep of the demo: plan, show, keep the signed plan, apply it the way `guestctl sweep` does."""
+    from shared.stale import plan_file_json, plan_sweep
+    from shared.stale.service import result_json, run_plan
+
+    sweep = await plan_sweep(graph, store, DEMO_POLICY, now=moment, scan_id=f"demo-{step}", tenant_id=tenant_id)
+    counts = "  ".join(f"{k}: {v}" for k, v in sweep.counts.items() if v)
+    kinds = Counter(action.kind.value for action in sweep.actions)
+    say(f"\n{step}. {days} days later ({moment:%Y-%m-%d}), stale-guest sweep of {sweep.guests} guests:")
+    say(f"   {counts}")
+    planned = ", ".join(f"{kind} {count}" for kind, count in kinds.items()) or "nothing to do"
+    say(f"   plan: {planned}" + (f" — REFUSED: {sweep.refused}" if sweep.refused else ""))
+    write(f"sweep-plan-{step}.json", json.dumps(await plan_file_json(store, sweep), indent=2))
+    if sweep.refused:
+        return
+    run = await run_plan(
+        sweep, graph, store, DEMO_POLICY, tenant_id=tenant_id, actor="guestctl demo", clock=lambda: moment
+    )
+    done = ", ".join(f"{label}: {count}" for label, count in run.outcomes().items()) or "nothing"
+    say(f"   applied as run {run.run_id}: {done}")
+    write(f"sweep-results-{step}.json", json.dumps([result_json(r) for r in run.results], indent=2))
+
+
+def _audit_line(entry: Any) -> str:
+    at = entry.at.isoformat() if entry.at else None
+    fields = {"at": at, "action": entry.action, "target": entry.target_id, "reason": entry.reason}
+    return json.dumps({**fields, "run": entry.run_id}) + "\n"
