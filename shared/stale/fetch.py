@@ -161,7 +161,7 @@ async def scan_guests(
     if checkpoint is None:
         # Starting over an unfinished scan counts as a restart: a consumer that kept earlier pages drops them.
         restarts = saved.restarts + 1 if saved is not None and not saved.finished else 0
-        checkpoint = ScanCheckpoint(None, 0, 0, utc_now().isoformat(), False, sign_in_activity, restarts=restarts)
+        checkpoint = _new_checkpoint(sign_in_activity, restarts)
         await _save(store, scan_id, checkpoint)
     resuming = checkpoint.next_link is not None
     url: str | None = checkpoint.next_link or first_url
@@ -185,9 +185,7 @@ async def scan_guests(
                     error.status,
                     error.code,
                 )
-                checkpoint = ScanCheckpoint(
-                    None, 0, 0, utc_now().isoformat(), False, sign_in_activity, restarts=checkpoint.restarts + 1
-                )
+                checkpoint = _new_checkpoint(sign_in_activity, checkpoint.restarts + 1)
                 await _save(store, scan_id, checkpoint)
                 resuming = False
                 url = first_url
@@ -196,13 +194,7 @@ async def scan_guests(
             resuming = False
             guests = _guests(page.value, scan_id)
             if page.next_link is not None:
-                # Ask for the next page now, so that Graph prepares it while the consumer works on this one.
-                # The consumer's CPU work would hold the request back, so wait until it has left (or, if
-                # the pacer holds it, for a moment only).
-                sent = asyncio.Event()
-                prefetched = asyncio.create_task(_read_page(graph, page.next_link, on_sent=sent.set))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(sent.wait(), READ_AHEAD_WAIT_SECONDS)
+                prefetched = await _read_ahead(graph, page.next_link)
             if guests:
                 # the consumer coming back for more is what confirms this page
                 yield ScanPage(guests, index=checkpoint.pages, restarts=checkpoint.restarts)
@@ -219,6 +211,29 @@ async def scan_guests(
         if prefetched is not None:  # the consumer stopped early: the page read ahead is not needed
             prefetched.cancel()
             await asyncio.gather(prefetched, return_exceptions=True)  # its outcome no longer matters
+
+
+def _new_checkpoint(sign_in_activity: bool, restarts: int) -> ScanCheckpoint:
+    """A scan starting from the first page (`restarts`: how many times this one has started over)."""
+    return ScanCheckpoint(None, 0, 0, utc_now().isoformat(), False, sign_in_activity, restarts=restarts)
+
+
+async def _read_ahead(graph: Graph, url: str) -> asyncio.Task[GuestPage]:
+    """Ask for the next page now, so that Graph prepares it while the consumer works on this one.
+
+    The consumer's CPU work would hold the request back, so wait until it has left (or, if the pacer
+    holds it, for a moment only).
+    """
+    sent = asyncio.Event()
+    task = asyncio.create_task(_read_page(graph, url, on_sent=sent.set))
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sent.wait(), READ_AHEAD_WAIT_SECONDS)
+    except BaseException:  # cancelled while waiting: the page read ahead is nobody's now
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    return task
 
 
 async def count_guests(graph: Graph) -> int | None:

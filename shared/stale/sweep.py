@@ -28,10 +28,11 @@ from shared.stale.fetch import (
     transitive_group_members,
 )
 from shared.stale.plan import Action, Exemptions, Plan, Planner
-from shared.store import Store
+from shared.store import Record, Store
 from shared.store.text import put_text, read_texts
 
 log = logging.getLogger("guestctl.stale")
+
 
 async def exemptions_now(graph: Graph, policy: Policy) -> Exemptions:
     """The policy's exemptions resolved against the directory as it is now (at plan time and at apply)."""
@@ -67,16 +68,7 @@ async def plan_sweep(
     continues where it stopped (a 100,000-guest tenant may need several Functions invocations). A resumed
     sweep keeps the moment of its first call as "now", so the whole plan judges guests at one instant.
     """
-    meta = await store.get(PROGRESS_TABLE, scan_id, "meta")
-    if meta is not None:
-        done = await read_checkpoint(store, _scan_name(scan_id, bool(meta.data["sign_in"])))
-        if done is not None and done.finished:
-            # A completed sweep under this id: start a new one rather than count its pages twice.
-            async for record in store.query(PROGRESS_TABLE, scan_id):
-                await store.delete(record)
-            meta = None
-    if meta is None:
-        meta = await store.upsert(PROGRESS_TABLE, scan_id, "meta", {"now": now.isoformat(), "sign_in": True})
+    meta = await _sweep_meta(store, scan_id, now)
     now = datetime.fromisoformat(meta.data["now"])
     available = bool(meta.data["sign_in"])
     exemptions = await exemptions_now(graph, policy)
@@ -121,8 +113,7 @@ async def plan_sweep(
             raise
         log.warning("%s", missing.one_line())
         await store.upsert(PROGRESS_TABLE, scan_id, "meta", {"now": now.isoformat(), "sign_in": False})
-        async for record in store.query(PROGRESS_TABLE, scan_id, row_prefix="page-"):
-            await store.delete(record)
+        await _delete_progress(store, scan_id, row_prefix="page-")
         return await plan_sweep(
             graph,
             store,
@@ -136,9 +127,25 @@ async def plan_sweep(
     plan = planner.finish()
     # The sweep is whole: its pages' shares are no longer needed (a weekly sweep of 100,000 guests keeps a
     # few MB). Called again under this id, it finds a finished scan and starts a new sweep.
-    async for record in store.query(PROGRESS_TABLE, scan_id):
-        await store.delete(record)
+    await _delete_progress(store, scan_id)
     return plan
+
+
+async def _sweep_meta(store: Store, scan_id: str, now: datetime) -> Record:
+    """The sweep's start record (its moment, whether signInActivity is used): continued, or made anew."""
+    meta = await store.get(PROGRESS_TABLE, scan_id, "meta")
+    if meta is not None:
+        done = await read_checkpoint(store, _scan_name(scan_id, bool(meta.data["sign_in"])))
+        if done is None or not done.finished:
+            return meta
+        # A completed sweep under this id: start a new one rather than count its pages twice.
+        await _delete_progress(store, scan_id)
+    return await store.upsert(PROGRESS_TABLE, scan_id, "meta", {"now": now.isoformat(), "sign_in": True})
+
+
+async def _delete_progress(store: Store, scan_id: str, *, row_prefix: str | None = None) -> None:
+    for record in [r async for r in store.query(PROGRESS_TABLE, scan_id, row_prefix=row_prefix)]:
+        await store.delete(record)
 
 
 async def resumable_sweep(store: Store, *, prefix: str, now: datetime, max_age: timedelta) -> str | None:
@@ -227,5 +234,3 @@ def plan_tenant(settings: Settings) -> str | None:
         "GUESTCTL_TENANT_ID is not set: stale-guest plans are tied to one tenant and checked against it",
         hint="set GUESTCTL_TENANT_ID (or --tenant-id) to the id of the tenant to manage; nothing was changed",
     )
-
-
