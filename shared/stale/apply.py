@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from shared.clock import Clock, utc_now
-from shared.concurrency import map_bounded
 from shared.config import Policy
+from shared.core.apply import ActionResult as CoreResult
+from shared.core.apply import Outcome, apply_actions, outcome_counts
+from shared.core.audit import RunAudit
 from shared.errors import (
-    AlreadyExistsError,
     GraphError,
     InputError,
     NotFoundError,
@@ -51,7 +50,6 @@ from shared.stale.plan import (
 )
 from shared.stale.records import GUEST_SELECT, Guest, UnreadableUserError, decode_guest
 from shared.store import AuditEntry, Record, Store
-from shared.store.lease import lease
 
 ACTIONS_TABLE = "staleactions"
 GUESTS_TABLE = "staleguests"
@@ -59,27 +57,10 @@ GUESTS_PARTITION = "guests"
 ACTIONS_IN_FLIGHT = 32
 
 
-class Outcome(StrEnum):
-    DONE = "done"
-    ALREADY_DONE = "already-done"
-    SKIPPED = "skipped"  # the re-check found a reason not to act
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    action: Action
-    outcome: Outcome
-    detail: str
-
+ActionResult = CoreResult[Action]
 
 # carries out one kind of action on a guest the rules have just confirmed: (action, guest now, resumed)
 Effect = Callable[[Action, Guest, bool], Awaitable[tuple[Outcome, str]]]
-
-
-def outcome_counts(results: Iterable[ActionResult]) -> dict[str, int]:
-    """How a run went, for people: {"disable done": 12, "disable skipped": 1, ...} in first-seen order."""
-    return dict(Counter(f"{r.action.kind.value} {r.outcome.value}" for r in results))
 
 
 def run_id_for(plan: Plan) -> str:
@@ -134,8 +115,17 @@ async def apply_plan(
     """
     await check_applicable(plan, graph, policy, tenant_id=tenant_id, now=clock())
     applier = _Applier(plan, graph, store, policy, exemptions, actor, clock)
-    async with lease(store, ACTIONS_TABLE, applier.run_id, what=f"applying {applier.run_id}"):
-        return await map_bounded(plan.actions, applier.apply, limit=ACTIONS_IN_FLIGHT, on_done=on_action_done)
+    return await apply_actions(
+        plan.actions,
+        applier.carry_out,
+        store=store,
+        table=ACTIONS_TABLE,
+        run_id=applier.run_id,
+        clock=clock,
+        failures=(GraphError, UnreadableUserError),  # this guest only: the others go on
+        limit=ACTIONS_IN_FLIGHT,
+        on_done=on_action_done,
+    )
 
 
 async def check_applicable(plan: Plan, graph: Graph, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
@@ -200,7 +190,7 @@ class _Applier:
         self.actor = actor
         self.clock = clock
         self.run_id = run_id_for(plan)
-        self.digest = plan.digest()
+        self.audit = RunAudit(store, self.run_id, actor, plan.digest(), clock)
         # read as the scan read them: a tenant without signInActivity is re-checked without it, too
         self.select = GUEST_SELECT if plan.sign_in_activity_available else GUEST_SELECT_WITHOUT_SIGN_IN
         self.effects: dict[ActionKind, Effect] = {
@@ -211,47 +201,12 @@ class _Applier:
             ActionKind.DELETE: self._delete_guest,
         }
 
-    async def apply(self, action: Action) -> ActionResult:
-        key = f"{action.kind.value}:{action.target_id}"
-        try:
-            record = await self._claim(key)
-            if record.data["state"] == "done":
-                return ActionResult(action, Outcome.ALREADY_DONE, record.data["detail"])
-            outcome, detail = await self._carry_out(action, resumed=record.data["attempts"] > 1)
-            await self.store.update(
-                record,
-                {
-                    **record.data,
-                    "state": "done",
-                    "outcome": outcome.value,
-                    "detail": detail,
-                    "finished_at": self.clock().isoformat(),
-                },
-            )
-            return ActionResult(action, outcome, detail)
-        except StaleVersionError:
-            return ActionResult(action, Outcome.FAILED, "another worker is applying this action; run again to check")
-        except (GraphError, UnreadableUserError) as error:  # this guest only: the others go on
-            return ActionResult(action, Outcome.FAILED, error.one_line())
-
-    async def _claim(self, key: str) -> Record:
-        """The action's record: created before the tenant is touched, counting attempts."""
-        data = {"state": "started", "attempts": 1, "detail": "", "started_at": self.clock().isoformat()}
-        try:
-            return await self.store.create(ACTIONS_TABLE, self.run_id, key, data)
-        except AlreadyExistsError:
-            record = await self.store.get(ACTIONS_TABLE, self.run_id, key)
-            assert record is not None
-            if record.data["state"] == "done":
-                return record
-            return await self.store.update(record, {**record.data, "attempts": record.data["attempts"] + 1})
-
-    async def _carry_out(self, action: Action, *, resumed: bool) -> tuple[Outcome, str]:
+    async def carry_out(self, action: Action, resumed: bool) -> tuple[Outcome, str]:
         """Re-derive the action from the guest as Graph has them now and guestctl's own record, then do it."""
         user_id = action.target_id
         current = await self._read_guest(user_id)
         if current is None:
-            if action.kind is ActionKind.DELETE and resumed and await self._audited(action, "guest.delete"):
+            if action.kind is ActionKind.DELETE and resumed and await self.audit.has(action.target_id, "guest.delete"):
                 await self._set_stage(user_id, Stage.DELETED, deleted_at=self.clock().isoformat())
                 return Outcome.DONE, "found deleted by the interrupted run"
             return Outcome.SKIPPED, "the user no longer exists"
@@ -282,11 +237,11 @@ class _Applier:
         if action.kind is ActionKind.UNFLAG and record is None:
             return "un-flagged by the interrupted run"
         enabled_by_us = action.kind is ActionKind.ENABLE and current.enabled is True
-        if enabled_by_us and await self._audited(action, "guest.enable"):
+        if enabled_by_us and await self.audit.has(action.target_id, "guest.enable"):
             await self._forget(action.target_id)
             return "re-enabled by the interrupted run"
         disabled_by_us = action.kind is ActionKind.DISABLE and current.enabled is False
-        if disabled_by_us and await self._audited(action, "guest.disable"):
+        if disabled_by_us and await self.audit.has(action.target_id, "guest.disable"):
             await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
             return "disabled by the interrupted run"
         return None
@@ -301,13 +256,14 @@ class _Applier:
 
     async def _enable(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
         if current.enabled is not True:
-            await self._change(
-                action,
+            await self.audit.change(
+                action.target_id,
                 "guest.enable",
-                resumed,
-                {"accountEnabled": False},
-                {"accountEnabled": True},
-                lambda: self._patch_enabled(action, True),
+                reason=action.reason,
+                before={"accountEnabled": False},
+                after={"accountEnabled": True},
+                send=lambda: self._patch_enabled(action, True),
+                resumed=resumed,
             )
         await self._forget(action.target_id)
         return Outcome.DONE, "re-enabled: active again"
@@ -318,13 +274,14 @@ class _Applier:
             # over would let a later delete, or a restore that re-enables, undo their decision.
             await self._forget(action.target_id)
             return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
-        await self._change(
-            action,
+        await self.audit.change(
+            action.target_id,
             "guest.disable",
-            resumed,
-            {"accountEnabled": True},
-            {"accountEnabled": False},
-            lambda: self._patch_enabled(action, False),
+            reason=action.reason,
+            before={"accountEnabled": True},
+            after={"accountEnabled": False},
+            send=lambda: self._patch_enabled(action, False),
+            resumed=resumed,
         )
         await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
         return Outcome.DONE, "disabled"
@@ -332,13 +289,14 @@ class _Applier:
     async def _delete_guest(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
         if current.enabled is not False:
             return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
-        await self._change(
-            action,
+        await self.audit.change(
+            action.target_id,
             "guest.delete",
-            resumed,
-            {"deletedDateTime": None},
-            {"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
-            lambda: self._delete(action),
+            reason=action.reason,
+            before={"deletedDateTime": None},
+            after={"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
+            send=lambda: self._delete(action),
+            resumed=resumed,
         )
         await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
         return Outcome.DONE, "deleted (restorable for 30 days)"
@@ -349,24 +307,6 @@ class _Applier:
         except NotFoundError:
             return None
         return decode_guest(response.content)
-
-    async def _change(
-        self,
-        action: Action,
-        name: str,
-        resumed: bool,
-        before: dict[str, Any],
-        after: dict[str, Any],
-        send: Callable[[], Awaitable[None]],
-    ) -> None:
-        """Audit a change, then make it. If Graph refuses it, the audit log says so as well: the entry
-        written before the change would otherwise claim a change that did not happen."""
-        await self._audit_once(action, name, resumed, before, after)
-        try:
-            await send()
-        except GraphError as error:
-            await self._audit(action, f"{name}.failed", before=after, after={**before, "error": error.one_line()})
-            raise
 
     async def _delete(self, action: Action) -> None:
         with contextlib.suppress(NotFoundError):  # a retried DELETE finds it gone
@@ -387,37 +327,6 @@ class _Applier:
         if record is not None:
             with contextlib.suppress(StaleVersionError):
                 await self.store.delete(record)
-
-    async def _audit_once(
-        self, action: Action, name: str, resumed: bool, before: dict[str, Any], after: dict[str, Any]
-    ) -> None:
-        """Audit a change just *before* making it, so a crash can never leave a change without its entry
-        (restore tolerates an entry whose change did not happen). A resumed action is audited once."""
-        if resumed and await self._audited(action, name):
-            return
-        await self._audit(action, name, before=before, after=after)
-
-    async def _audited(self, action: Action, name: str) -> bool:
-        """Whether this run already audited `name` for the action's guest (an interrupted attempt did)."""
-        async for entry in self.store.read_audit(run_id=self.run_id, target_id=action.target_id):
-            if entry.action == name:
-                return True
-        return False
-
-    async def _audit(self, action: Action, name: str, *, before: dict[str, Any], after: dict[str, Any]) -> None:
-        await self.store.append_audit(
-            AuditEntry(
-                action=name,
-                target_id=action.target_id,
-                actor=self.actor,
-                reason=action.reason,
-                before=before,
-                after=after,
-                plan_digest=self.digest,
-                run_id=self.run_id,
-                at=self.clock(),
-            )
-        )
 
 
 @dataclass(frozen=True, slots=True)
