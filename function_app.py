@@ -1,7 +1,7 @@
 """Azure Functions entry point: creates the app and registers one blueprint per capability. Nothing else.
 
 Importing this module must stay cheap — no msgraph, azure.identity or capability code — because Graph
-webhooks must be answered within seconds of a cold start (ARCHITECTURE §3, graph-facts §4).
+webhooks must be answered within seconds of a cold start (docs/graph-contract.md#change-notifications).
 """
 
 import azure.functions as func

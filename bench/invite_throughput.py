@@ -28,7 +28,7 @@ from shared.graph import Budget, Graph, GraphOptions, RetryPolicy  # noqa: E402
 from shared.invitations import InvitationRow, apply_invitations, plan_rows  # noqa: E402
 from shared.store import open_store  # noqa: E402
 
-WRITES_PER_WINDOW = 3_000  # graph-facts §5: per app+tenant, per 150 s
+WRITES_PER_WINDOW = 3_000  # docs/graph-contract.md#throttling: per app+tenant, per 150 s
 WINDOW_SECONDS = 150.0
 
 

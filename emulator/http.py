@@ -56,7 +56,7 @@ def no_content() -> Reply:
 
 @dataclass(slots=True)
 class Cost:
-    """Throttling cost of a request (graph-facts §5); `service=None` means no identity bucket applies."""
+    """Throttling cost of a request (docs/graph-contract.md#throttling); `service=None`: no identity bucket applies."""
 
     ru: int = 1
     writes: int = 0
@@ -145,7 +145,7 @@ class Ctx:
 
     @property
     def eventual(self) -> bool:
-        """`ConsistencyLevel: eventual` turns on advanced queries (graph-facts §2)."""
+        """`ConsistencyLevel: eventual` turns on advanced queries (docs/graph-contract.md#advanced-queries)."""
         return self.headers.get("consistencylevel", "").strip().lower() == "eventual"
 
     def json(self) -> Any:

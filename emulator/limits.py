@@ -1,4 +1,4 @@
-"""Graph's throttling limits (graph-facts §5) and deterministic fault injection.
+"""Graph's throttling limits (docs/graph-contract.md#throttling) and deterministic fault injection.
 
 Windows run on the real monotonic clock, multiplied by `time_scale`: with `time_scale=0.01` a 10 s
 resource-unit window lasts 0.1 s, so a benchmark sees the same shape of throttling in seconds.
@@ -28,7 +28,8 @@ class LimitSettings:
     enabled: bool = False
     time_scale: float = 1.0
     # "GET signInActivity: 10 requests per minute" may or may not cover /users?$select=signInActivity
-    # (unconfirmed); the sheet says to budget for it, so the emulator applies it unless turned off.
+    # (unconfirmed); docs/graph-contract.md#throttling says to budget for it, so the emulator applies it unless
+    # turned off.
     sign_in_activity_limit: bool = True
     ru_quota: dict[str, int] = field(default_factory=lambda: dict(RU_QUOTA))
     write_quota: int = WRITE_QUOTA

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("emulator.notifications")
 
-VALIDATION_DEADLINE = 10.0  # seconds to echo validationToken (graph-facts §4)
+VALIDATION_DEADLINE = 10.0  # seconds to echo validationToken (docs/graph-contract.md#change-notifications)
 DELIVERY_TIMEOUT = 3.0  # webhook must answer 2xx within 3 s
 SLOW_THRESHOLD = 2.9  # a publish time above 2900 ms counts as slow
 SLOW_MIN_SAMPLE, SLOW_FLAG_RATIO, SLOW_DROP_RATIO = 100, 0.10, 0.15
@@ -167,8 +167,9 @@ class Notifier:
                 "subscriptionExpirationDateTime": subscription["expirationDateTime"],
                 "clientState": subscription.get("clientState"),
                 "changeType": change_type,
-                # Exact strings for user notifications are unconfirmed (graph-facts §4); Graph's own
-                # examples use this capitalised form. Parse the id from resourceData.id.
+                # Exact strings for user notifications are unconfirmed
+                # (docs/graph-contract.md#change-notifications); Graph's own examples use this capitalised
+                # form. Parse the id from resourceData.id.
                 "resource": f"Users/{change.user_id}",
                 "tenantId": tenant.id,
                 "resourceData": {

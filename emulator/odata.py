@@ -306,7 +306,7 @@ class _Compiler:
                 return lambda obj: all(part(obj) for part in parts)
             return lambda obj: any(part(obj) for part in parts)
         if kind == "not":
-            self.advanced = True  # NOT is an advanced query (graph-facts §2)
+            self.advanced = True  # NOT is an advanced query (docs/graph-contract.md#advanced-queries)
             inner = self.compile(node[1], True)
             return lambda obj: not inner(obj)
         if kind == "any":
@@ -492,7 +492,8 @@ def compile_filter(text: str, schema: EntitySchema, accessors: Accessors) -> Com
     predicate = compiler.compile(tree)
     exclusive = [p for p in compiler.paths if schema.filters[p].exclusive]
     if exclusive and any(not schema.filters[p].exclusive for p in compiler.paths):
-        # graph-facts §2: signInActivity filters work "but not with any other filterable properties".
+        # signInActivity filters work "but not with any other filterable properties"
+        # (docs/graph-contract.md#sign-in-activity).
         raise unsupported_query(f"Filtering on '{exclusive[0]}' is not supported in combination with other properties.")
     return CompiledFilter(predicate, compiler.advanced, frozenset(compiler.paths), _index_hint(tree))
 

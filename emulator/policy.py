@@ -1,4 +1,7 @@
-"""Cross-tenant access policy objects (graph-facts §6): default shape, partner shape, inheritance."""
+"""Cross-tenant access policy objects: default shape, partner shape, inheritance.
+
+See docs/graph-contract.md#cross-tenant-access.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ PARTNER_FIELDS = (
     "isInMultiTenantOrganization",
     "tenantRestrictions",
 )
-POLICY_SIZE_LIMIT = 25 * 1024  # graph-facts §6: the whole policy object is limited to 25 KB
+POLICY_SIZE_LIMIT = 25 * 1024  # docs/graph-contract.md#cross-tenant-access: the whole policy object is limited to 25 KB
 ACCESS_TYPES = ("allowed", "blocked", "unknownFutureValue")
 TARGET_TYPES = ("user", "group", "application", "unknownFutureValue")
 

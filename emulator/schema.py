@@ -1,7 +1,7 @@
 """What Graph documents about each entity's properties: defaults, read-only, $filter support.
 
-The tables here are the emulator's reading of graph-facts §2 and the advanced-queries rules. Where the
-sheet is silent or says "unconfirmed", the choice is listed in emulator/README.md.
+The tables here are the emulator's reading of docs/graph-contract.md#users and the advanced-queries rules. Where the
+contract is silent or says "unconfirmed", the choice is listed in emulator/README.md.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ USER_TYPES: dict[str, str] = {
     "streetAddress": STRING,
     "usageLocation": STRING,
     "userType": STRING,
-    # Returned only when a single user is read (graph-facts §2: 501 when selected on a list).
+    # Returned only when a single user is read (docs/graph-contract.md#users: 501 when selected on a list).
     "aboutMe": STRING,
     "birthday": DATETIME,
     "hireDate": DATETIME,
@@ -322,8 +322,8 @@ GROUP = EntitySchema(
     },
 )
 
-# /auditLogs/signIns: documented filters only (graph-facts §7). crossTenantAccessType, homeTenantId,
-# resourceTenantId and userType are undocumented as filters and rejected ("Invalid filter clause").
+# /auditLogs/signIns: documented filters only (docs/graph-contract.md#sign-in-logs). crossTenantAccessType,
+# homeTenantId, resourceTenantId and userType are undocumented as filters and rejected ("Invalid filter clause").
 SIGN_IN_TYPES: dict[str, str] = {
     "id": STRING,
     "createdDateTime": DATETIME,

@@ -740,7 +740,7 @@ def _sign_in_log(
 ) -> None:
     """Plan entries as small tuples, cap them, then build only the dicts that are kept (less memory churn)."""
     rng = gen.rng
-    horizon = gen.now_epoch - 30 * 86400  # 30-day retention (graph-facts §7)
+    horizon = gen.now_epoch - 30 * 86400  # 30-day retention (docs/graph-contract.md#sign-in-logs)
     plans: list[tuple[User | None, float, str, str | None, int, tuple[str, dict[str, str]] | None]] = []
     for user in guests:
         when = gen.last_success.get(user.id)
@@ -843,7 +843,7 @@ def make_sign_in(
     correlation_id: str | None = None,
     interactive: bool = True,
 ) -> dict[str, Any]:
-    """A signIn log entry with the fields graph-facts §7 lists."""
+    """A signIn log entry with the fields docs/graph-contract.md#sign-in-logs lists."""
     return {
         "id": entry_id,
         "createdDateTime": created,

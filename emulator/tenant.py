@@ -19,15 +19,16 @@ from typing import Any
 
 from emulator.clock import Clock, format_datetime
 
-DELETED_RETENTION = timedelta(days=30)  # graph-facts §8: restorable for 30 days
-SIGN_IN_LOG_RETENTION = timedelta(days=30)  # graph-facts §7: 30 days on P1/P2
-DELTA_TOKEN_LIFETIME = timedelta(days=7)  # graph-facts §3: 7 days for directory objects
+DELETED_RETENTION = timedelta(days=30)  # docs/graph-contract.md#deleted-items: restorable for 30 days
+SIGN_IN_LOG_RETENTION = timedelta(days=30)  # docs/graph-contract.md#sign-in-logs: 30 days on P1/P2
+DELTA_TOKEN_LIFETIME = timedelta(days=7)  # docs/graph-contract.md#delta: 7 days for directory objects
 
 GUEST, MEMBER = "Guest", "Member"
 PENDING, ACCEPTED = "PendingAcceptance", "Accepted"
 
 # Change kinds in the journal. A soft delete surfaces in delta as @removed "changed", a permanent one
-# as @removed "deleted" (graph-facts §3); both soft delete and creation notify as "updated" (§4).
+# as @removed "deleted" (docs/graph-contract.md#delta); both soft delete and creation notify as "updated"
+# (docs/graph-contract.md#change-notifications).
 CHANGE_UPDATED, CHANGE_SOFT_DELETED, CHANGE_RESTORED, CHANGE_DELETED = (
     "updated",
     "softDeleted",
@@ -215,7 +216,7 @@ class DirectoryRole:
     displayName: str
     description: str
     roleTemplateId: str
-    privileged: bool  # admin roles: app-only callers cannot delete their holders (graph-facts §8)
+    privileged: bool  # admin roles: app-only callers cannot delete their holders (docs/graph-contract.md#offboarding)
     members: dict[str, None] = field(default_factory=dict)
 
 
@@ -386,7 +387,7 @@ class Tenant:
 
     @property
     def size_class(self) -> str:
-        """Throttling size class (graph-facts §5): S < 50 users, M 50–500, L > 500."""
+        """Throttling size class (docs/graph-contract.md#throttling): S < 50 users, M 50–500, L > 500."""
         count = len(self.users)
         if count < 50:
             return "S"

@@ -50,7 +50,7 @@ def user_renderer(select: tuple[str, ...]) -> Any:
         def render_with_sign_in(user: User) -> dict[str, Any]:
             body = {name: get(user) for name, get in getters}
             if body["signInActivity"] is None:
-                # Not returned for users who never signed in (graph-facts §2).
+                # Not returned for users who never signed in (docs/graph-contract.md#sign-in-activity).
                 del body["signInActivity"]
             return body
 

@@ -66,7 +66,7 @@ class UnknownItemError(GuestctlError):
 
 
 class RefusedError(GuestctlError):
-    """A safety rule refused the operation as a whole (ARCHITECTURE §5)."""
+    """A safety rule refused the operation as a whole (docs/architecture.md#safety-rules)."""
 
     exit_code = ExitCode.REFUSED
     http_status = 409

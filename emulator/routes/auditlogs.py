@@ -12,7 +12,7 @@ from emulator.routes.common import next_link, skip_position
 from emulator.schema import SIGN_IN
 from emulator.tenant import SIGN_IN_LOG_RETENTION
 
-PAGE_MAX = 1000  # graph-facts §7: default and maximum page size
+PAGE_MAX = 1000  # docs/graph-contract.md#sign-in-logs: default and maximum page size
 REPORTS = Cost(1, 0, service="reports")
 
 
@@ -37,7 +37,8 @@ async def list_sign_ins(ctx: Ctx) -> Reply:
         try:
             predicate = compile_filter(ctx.options["$filter"], SIGN_IN, SIGN_IN_ACCESSORS).predicate
         except GraphError as error:
-            # Undocumented filters (crossTenantAccessType, homeTenantId, ...) are refused (graph-facts §7).
+            # Undocumented filters (crossTenantAccessType, homeTenantId, ...) are refused
+            # (docs/graph-contract.md#sign-in-logs).
             raise GraphError(400, "Request_UnsupportedQuery", f"Invalid filter clause: {error.message}") from None
     tenant = ctx.tenant
     horizon = format_datetime(tenant.now() - SIGN_IN_LOG_RETENTION)

@@ -9,7 +9,7 @@ from typing import Any
 from emulator.errors import bad_request
 from emulator.http import Cost, Ctx, Reply, Route, dumps, json_reply
 
-BATCH_MAX = 20  # graph-facts §5
+BATCH_MAX = 20  # docs/graph-contract.md#batching
 BATCH = Cost(0, 0, service=None)  # the batch itself is free; every inner request is charged
 _SKIP_HEADERS = {"date", "request-id", "client-request-id", "x-ms-ags-diagnostic", "odata-version"}
 

@@ -1,7 +1,7 @@
 """GET /users/delta: initial round, change rounds, @removed, $deltatoken=latest and token expiry.
 
 Tokens are self-contained (base64 JSON): the journal position the round started at, the $select and
-`id eq` filter of the first request (graph-facts §3: query parameters are encoded into the tokens) and
+`id eq` filter of the first request (docs/graph-contract.md#delta: query parameters are encoded into the tokens) and
 the virtual time the token was issued, so a token older than 7 days gets 410 syncStateNotFound.
 """
 
@@ -19,7 +19,7 @@ from emulator.views import user_json_renderer, user_renderer
 
 DELTA_PAGE_DEFAULT = 200  # emulator choice; `Prefer: odata.maxpagesize=N` (1..999) overrides it
 DELTA_PAGE_MAX = 999
-DELTA_FILTER_MAX_IDS = 50  # graph-facts §3
+DELTA_FILTER_MAX_IDS = 50  # docs/graph-contract.md#delta
 
 _ALLOWED = {"$select", "$filter", "$deltatoken", "$skiptoken"}
 
@@ -109,7 +109,7 @@ async def users_delta(ctx: Ctx) -> Reply:
             "t": now_text,
         }
     elif token_option == "$deltatoken" and options["$deltatoken"].lower() == "latest":
-        # graph-facts §3: $deltatoken=latest returns only a deltaLink ("sync from now").
+        # docs/graph-contract.md#delta: $deltatoken=latest returns only a deltaLink ("sync from now").
         fresh = {
             "e": tenant.epoch,
             "m": "changes",
@@ -211,7 +211,7 @@ def _changes_page(
             items.append({"id": user_id, "@removed": {"reason": reason}})
             continue
         if props is not None and tracked is not None and not (props & tracked):
-            continue  # only untracked properties changed (graph-facts §3)
+            continue  # only untracked properties changed (docs/graph-contract.md#delta)
         if minimal and props is not None:
             names = tuple(n for n in select if n in props or n == "id")
             items.append(user_renderer(names if "id" in names else (*names, "id"))(user))

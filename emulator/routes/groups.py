@@ -132,7 +132,10 @@ async def remove_member_ref(ctx: Ctx) -> Reply:
 
 
 async def delete_member_object(ctx: Ctx) -> Reply:
-    """DELETE /groups/{id}/members/{id} without /$ref deletes the member object itself (graph-facts §8)."""
+    """DELETE /groups/{id}/members/{id} without /$ref deletes the member object itself.
+
+    See docs/graph-contract.md#groups.
+    """
     group = require_group(ctx)
     member_id = ctx.params["member_id"].lower()
     if member_id not in group.members:

@@ -12,7 +12,7 @@ from emulator.http import Ctx, Reply, Route, json_reply
 from emulator.policy import allows_user, effective
 from emulator.tenant import ACCEPTED, GUEST, MEMBER, PENDING, Tenant, User, new_id
 
-# graph-facts §1: characters not permitted in invitedUserEmailAddress.
+# docs/graph-contract.md#invitations: characters not permitted in invitedUserEmailAddress.
 FORBIDDEN_CHARACTERS = set('~!#$%^&*()+=[]{}\\/|;:"<>?,')
 CONSUMER_DOMAINS = {"outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com"}
 INVITATION_SENDER = "Invites@microsoft.com"
@@ -54,7 +54,7 @@ def home_identity(tenant: Tenant, address: str) -> tuple[str, str, str | None]:
     if tenant.external_tenant_for_domain(domain) is not None:
         return ("federated", "ExternalAzureAD", None)
     if domain in CONSUMER_DOMAINS:
-        return ("federated", "MicrosoftAccount", None)  # issuer string unconfirmed (graph-facts §2)
+        return ("federated", "MicrosoftAccount", None)  # issuer string unconfirmed (docs/graph-contract.md#users)
     return ("federated", "mail", address)  # email one-time passcode; issuer unconfirmed
 
 
@@ -167,7 +167,8 @@ async def create_invitation(ctx: Ctx) -> Reply:
                 "subject": f"{tenant.display_name} invited you to access applications within their organization",
                 "inviteRedeemUrl": url,
                 "userId": user.id,
-                # An app-only caller's custom message is not included in Microsoft's email (graph-facts §1).
+                # An app-only caller's custom message is not included in Microsoft's email
+                # (docs/graph-contract.md#invitations).
                 "customizedMessageBody": None,
                 "customMessageDropped": bool(custom_body),
                 "messageLanguage": (info or {}).get("messageLanguage") or "en-US",
@@ -184,7 +185,8 @@ async def create_invitation(ctx: Ctx) -> Reply:
         "sendInvitationMessage": send_message,
         "resetRedemption": reset,
         "inviteRedirectUrl": redirect,
-        "status": PENDING,  # observed "always PendingAcceptance" (graph-facts §1); track externalUserState
+        # observed "always PendingAcceptance" (docs/graph-contract.md#invitations); track externalUserState
+        "status": PENDING,
         "invitedUserMessageInfo": {
             "messageLanguage": (info or {}).get("messageLanguage"),
             "customizedMessageBody": custom_body,
@@ -233,7 +235,7 @@ def _create_guest(tenant: Tenant, address: str, payload: dict[str, Any], user_ty
 
 
 def redeem(tenant: Tenant, user: User) -> None:
-    """What the guest's interactive redemption does (no Graph API exists for it, graph-facts §1)."""
+    """What the guest's interactive redemption does (no Graph API exists for it, docs/graph-contract.md#invitations)."""
     if user.externalUserState == ACCEPTED:
         return
     identity = home_identity(tenant, user.mail or user.userPrincipalName)

@@ -27,7 +27,8 @@ def _policy_size(ctx: Ctx, default: dict[str, Any], partners: dict[str, dict[str
 
 def _check_size(ctx: Ctx, default: dict[str, Any], partners: dict[str, dict[str, Any]]) -> None:
     if _policy_size(ctx, default, partners) > POLICY_SIZE_LIMIT:
-        # graph-facts §6: "Failure to update policy due to object limit" (exact code unconfirmed).
+        # "Failure to update policy due to object limit" (exact code unconfirmed):
+        # docs/graph-contract.md#cross-tenant-access.
         raise bad_request(
             "Failure to update policy due to object limit: the cross-tenant access policy is "
             f"limited to {POLICY_SIZE_LIMIT // 1024} KB.",
@@ -162,7 +163,8 @@ async def delete_partner(ctx: Ctx) -> Reply:
     tenant = ctx.tenant
     partner = _require_partner(ctx)
     if partner["tenantId"] in tenant.identity_sync:
-        # graph-facts §6: delete the user synchronization policy before the partner configuration.
+        # Delete the user synchronization policy before the partner configuration:
+        # docs/graph-contract.md#cross-tenant-access.
         raise bad_request(
             "The partner configuration includes an identity synchronization policy; delete "
             "identitySynchronization first.",

@@ -176,8 +176,8 @@ async def list_role_definitions(ctx: Ctx) -> Reply:
     return _listing(ctx, definitions, definition_json, ROLE_DEFINITION, "roleDefinitions", expandable=False)
 
 
-# Role management is a directory (identity) read: "any other identity GET" costs 1 RU (graph-facts §5),
-# with the usual $select / $top modifiers.
+# Role management is a directory (identity) read: "any other identity GET" costs 1 RU, with the usual
+# $select / $top modifiers (docs/graph-contract.md#throttling).
 _READ = Cost(1)
 
 ROUTES = [

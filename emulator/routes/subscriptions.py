@@ -11,7 +11,8 @@ from emulator.errors import GraphError, bad_request, not_found
 from emulator.http import Cost, Ctx, Reply, Route, json_reply, no_content
 from emulator.tenant import new_id
 
-MAX_USER_EXPIRATION = timedelta(minutes=41_760)  # graph-facts §4: users, groups, directory resources
+# Users, groups, directory resources: docs/graph-contract.md#change-notifications
+MAX_USER_EXPIRATION = timedelta(minutes=41_760)
 MAX_SUBSCRIPTIONS_PER_APP = 100  # per app+tenant for user subscriptions
 CLIENT_STATE_MAX = 128
 USER_CHANGE_TYPES = {"updated", "deleted"}  # "created" is conflicting in the docs; rejected here
@@ -121,7 +122,8 @@ async def create_subscription(ctx: Ctx) -> Reply:
         if not ok:
             raise bad_request(f"Subscription validation request failed for '{url}': {reason}.", code="ValidationError")
     if lifecycle_url == notification_url:
-        await notifier.validate(lifecycle_url)  # graph-facts §4: the same URL gets two validation requests
+        # The same URL gets two validation requests (docs/graph-contract.md#change-notifications).
+        await notifier.validate(lifecycle_url)
     subscription = {
         "id": new_id(),
         "resource": resource,

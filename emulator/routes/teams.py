@@ -148,7 +148,8 @@ async def add_channel_member(ctx: Ctx) -> Reply:
             raise not_found("user", user_key)
         inbound = effective(tenant.policy_default, tenant.policy_partners.get(home_tenant), "b2bDirectConnectInbound")
         if not allows_user(inbound, {user_key}) or not external.direct_connect_outbound:
-            # graph-facts §6: direct connect needs our inbound and the partner's outbound settings.
+            # Direct connect needs our inbound and the partner's outbound settings
+            # (docs/graph-contract.md#cross-tenant-access).
             raise GraphError(
                 403,
                 "Forbidden",

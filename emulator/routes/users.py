@@ -22,7 +22,7 @@ from emulator.views import USER_ACCESSORS, directory_object, user_json_renderer,
 
 PAGE_DEFAULT = 100
 PAGE_MAX = 999
-PAGE_MAX_SIGN_IN = 500  # graph-facts §2: max 500 when signInActivity is selected
+PAGE_MAX_SIGN_IN = 500  # docs/graph-contract.md#paging: max 500 when signInActivity is selected
 CHECK_MEMBER_GROUPS_MAX = 20
 
 _LIST_OPTIONS = {"$select", "$filter", "$top", "$count", "$skiptoken", "$expand", "$orderby", "$search", "$format"}
@@ -64,12 +64,12 @@ class UserQuery:
             raise GraphError(501, "NotImplemented", "The emulator does not implement $search.")
         advanced = bool(self.filter and self.filter.advanced) or bool(self.order and self.filter)
         if advanced and not ctx.eventual:
-            # graph-facts §2: advanced-only filters without ConsistencyLevel are rejected.
+            # docs/graph-contract.md#advanced-queries: advanced-only filters without ConsistencyLevel are rejected.
             raise unsupported_query(
                 "Unsupported query. This query requires the ConsistencyLevel header set to 'eventual' "
                 "(advanced query capabilities)."
             )
-        # Without the header, ?$count=true is silently ignored (graph-facts §2).
+        # Without the header, ?$count=true is silently ignored (docs/graph-contract.md#advanced-queries).
         self.count = self.count and ctx.eventual
         self.expand = options.get("$expand")
         if self.expand is not None:
@@ -305,7 +305,8 @@ async def update_user(ctx: Ctx) -> Reply:
     values = validate_user_patch(ctx.json_object())
     tenant = ctx.tenant
     if "accountEnabled" in values and tenant.holds_privileged_role(user.id):
-        # App-only callers cannot change sign-in state of admin-role holders (same rule as delete, §8).
+        # App-only callers cannot change sign-in state of admin-role holders (same rule as delete,
+        # docs/graph-contract.md#offboarding).
         raise forbidden()
     if "userPrincipalName" in values:
         other = tenant.by_upn.get(values["userPrincipalName"].lower())
@@ -322,7 +323,7 @@ async def delete_user(ctx: Ctx) -> Reply:
 
 def delete_user_object(ctx: Ctx, user: User) -> Reply:
     if ctx.tenant.holds_privileged_role(user.id):
-        # graph-facts §8: app-only permission is insufficient to delete users who hold admin roles.
+        # docs/graph-contract.md#offboarding: app-only permission is insufficient to delete users who hold admin roles.
         raise forbidden()
     ctx.tenant.soft_delete_user(user)
     return no_content()
@@ -390,7 +391,8 @@ async def remove_sponsor(ctx: Ctx) -> Reply:
 async def revoke_sessions(ctx: Ctx) -> Reply:
     user = require_user(ctx)
     tenant = ctx.tenant
-    # graph-facts §8: this does not end a guest's home-tenant sessions; it only resets the timestamp.
+    # This does not end a guest's home-tenant sessions; it only resets the timestamp
+    # (docs/graph-contract.md#offboarding).
     user.signInSessionsValidFromDateTime = tenant.now_iso()
     tenant.record(user.id, "updated", frozenset({"signInSessionsValidFromDateTime"}))
     return json_reply({"@odata.context": ctx.context_url("Edm.Boolean"), "value": True})

@@ -1,4 +1,7 @@
-"""The only code that talks to Microsoft Graph (ARCHITECTURE §3). Heavy SDK imports happen on first use."""
+"""The only code that talks to Microsoft Graph (docs/architecture.md#graph-access).
+
+Heavy SDK imports happen on first use.
+"""
 
 from shared.graph.client import Graph, GraphOptions, Page, get_graph, graph_options
 from shared.graph.costs import Cost, request_cost

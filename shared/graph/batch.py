@@ -1,8 +1,9 @@
-"""JSON `$batch` sent as raw JSON (ARCHITECTURE §3; the SDK's batch helpers lose bodies and ids).
+"""JSON `$batch` sent as raw JSON (docs/architecture.md#graph-access; the SDK's batch helpers lose bodies and ids).
 
-Graph evaluates and throttles every inner request separately and never retries them (graph-facts §5), so
-this helper does: inner 429s (always) and 503/504 (idempotent items only) are re-sent in a new batch after
-the longest `Retry-After`, together with the dependants that failed with 424 because of them.
+Graph evaluates and throttles every inner request separately and never retries them
+(docs/graph-contract.md#batching), so this helper does: inner 429s (always) and 503/504 (idempotent items
+only) are re-sent in a new batch after the longest `Retry-After`, together with the dependants that failed
+with 424 because of them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from shared.graph.retry import is_retryable_status, retry_after_seconds
 if TYPE_CHECKING:
     from shared.graph.client import Graph
 
-MAX_BATCH = 20  # graph-facts §5
+MAX_BATCH = 20  # docs/graph-contract.md#batching
 FAILED_DEPENDENCY = 424
 
 

@@ -1,11 +1,11 @@
-"""The only door to Microsoft Graph (ARCHITECTURE §3).
+"""The only door to Microsoft Graph (docs/architecture.md#graph-access).
 
 One `Graph` per process and event loop, built lazily on first use (never at import: the Functions cold
 start must stay small). Requests are built and sent through msgraph-core/kiota's request adapter (auth,
 cloud, allowed hosts, middleware) with kiota's RetryHandler switched off; responses come back as raw
 bytes (a `NativeResponseHandler`) and are decoded by the caller into its own records, because parsing
-msgraph-sdk models is ~700× slower than JSON (platform-notes). Every request passes the pacer and the one
-retry layer (`retry.py`).
+msgraph-sdk models is ~700× slower than JSON (docs/architecture.md#library-facts). Every request passes
+the pacer and the one retry layer (`retry.py`).
 """
 
 from __future__ import annotations
@@ -320,7 +320,7 @@ class Graph:
         """Follow `@odata.nextLink` to the end, one decoded page at a time (constant memory).
 
         Request headers (e.g. `ConsistencyLevel: eventual`) are re-sent on every page: neither Graph's
-        nextLink nor the SDK carries them (platform-notes). The final page of a delta round carries
+        nextLink nor the SDK carries them (docs/architecture.md#library-facts). The final page of a delta round carries
         `delta_link`.
         """
         url: str | None = self.url(path_or_url, params)
@@ -408,7 +408,8 @@ def graph_options(settings: Settings) -> GraphOptions:
 def get_graph(settings: Settings) -> Graph:
     """The process's Graph client for these settings, built on first use and reused across invocations.
 
-    Keyed by the running event loop: an httpx pool cannot outlive the loop it was made on (platform-notes).
+    Keyed by the running event loop: an httpx pool cannot outlive the loop it was made on
+    (docs/architecture.md#library-facts).
     """
     options = graph_options(settings)
     loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""Microsoft Graph national cloud endpoints (graph-facts.md; msgraph_core.NationalClouds).
+"""Microsoft Graph national cloud endpoints (docs/graph-contract.md#clouds; msgraph_core.NationalClouds).
 
 Each cloud has its own Graph host and its own Entra authority: a token from one cloud is useless in another,
 so both are chosen together from `GUESTCTL_CLOUD`.

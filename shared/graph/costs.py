@@ -1,4 +1,4 @@
-"""What one request costs against Graph's identity limits (graph-facts.md §5).
+"""What one request costs against Graph's identity limits (docs/graph-contract.md#throttling).
 
 The pacer charges these before sending, so bulk work stays under the per app+tenant budget instead of
 discovering it through 429s. Unknown paths cost the documented default (1 RU; writes 1 RU + 1 write).
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-# POSTs that only read (graph-facts §5 lists them with their own RU cost and no write).
+# POSTs that only read (docs/graph-contract.md#throttling lists them with their own RU cost and no write).
 _READ_ONLY_POSTS = re.compile(r"/(checkMemberGroups|checkMemberObjects|getMemberGroups|getByIds)$", re.I)
 
 # (method, path pattern, base RU) — the documented rows; the first match wins.
@@ -29,7 +29,7 @@ REPORTS_PATH = re.compile(r"^/auditLogs/", re.I)
 @dataclass(frozen=True, slots=True)
 class Cost:
     """Budget units one request uses: identity resource units, writes, reports requests, and pages of the
-    user list with signInActivity (graph-facts §5: "GET signInActivity: 10 requests per minute")."""
+    user list with signInActivity (docs/graph-contract.md#throttling: "GET signInActivity: 10 requests per minute")."""
 
     resource_units: int = 1
     writes: int = 0
@@ -66,8 +66,9 @@ def request_cost(method: str, path: str, query: Mapping[str, str] | None = None)
     top = query.get("top")
     if top is not None and top.isdigit() and int(top) < 20:
         base -= 1
-    # Whether the 10-per-minute row covers `/users?$select=signInActivity` is unconfirmed; the sheet says to
-    # budget for it. Only list pages are charged: a single user's re-check stays unpaced (429 still applies).
+    # Whether the 10-per-minute row covers `/users?$select=signInActivity` is unconfirmed;
+    # docs/graph-contract.md#throttling says to budget for it. Only list pages are charged: a single user's
+    # re-check stays unpaced (429 still applies).
     listing_sign_ins = (
         method == "GET"
         and USERS_LIST.match(path)

@@ -1,7 +1,7 @@
-"""Keeps bulk work just under Graph's limits instead of hammering into 429s (ARCHITECTURE §3).
+"""Keeps bulk work just under Graph's limits instead of hammering into 429s (docs/architecture.md#graph-access).
 
 Graph's identity limits are budgets per app+tenant over a window: 3,500/5,000/8,000 resource units per
-10 s by tenant size, 3,000 writes per 150 s, and 5 sign-in-report requests per 10 s (graph-facts §5).
+10 s by tenant size, 3,000 writes per 150 s, and 5 sign-in-report requests per 10 s (docs/graph-contract.md#throttling).
 
 Each budget is a `SlidingWindow`: a request holds its units from the moment it is granted until one window
 after its response arrived. Graph sees a request somewhere between those two moments, so no window of
@@ -12,7 +12,8 @@ the cost of this guarantee is well under 1% of throughput.
 On top, AIMD concurrency: halve the number of requests in flight on a 429 and pause everyone for its
 `Retry-After` (the limit is shared by the whole app), then grow by one per round of successes.
 
-Budgets are in-process here; across Functions instances the same windows will draw from the store (§7).
+Budgets are in-process here; across Functions instances the same windows will draw from the store
+(docs/architecture.md#scale).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Budget:
     write_window: float = 150.0
     reports: int = 5
     report_window: float = 10.0
-    sign_in_activity: int = 10  # pages of /users with signInActivity (graph-facts §5, unconfirmed: budgeted)
+    # pages of /users with signInActivity (docs/graph-contract.md#throttling; unconfirmed, so budgeted)
+    sign_in_activity: int = 10
     sign_in_activity_window: float = 60.0
 
     @classmethod

@@ -1,8 +1,8 @@
-"""The one retry layer for Graph requests (ARCHITECTURE §3; kiota's RetryHandler is off client-wide).
+"""The one retry layer for Graph requests (docs/architecture.md#graph-access; kiota's RetryHandler is off client-wide).
 
 Rules:
 - 429: Graph refused the request before doing anything, so it is re-sent for every method, after
-  exactly the `Retry-After` Graph asked for (graph-facts §5).
+  exactly the `Retry-After` Graph asked for (docs/graph-contract.md#throttling).
 - 503/504 and read errors: the request may have been carried out. Re-sent only when the caller marked it
   idempotent (reads are). A non-idempotent write is first made idempotent by the caller (look up before
   create) — it is never re-sent blindly.

@@ -259,7 +259,7 @@ class _Applier:
         body: dict[str, Any] = {
             "invitedUserEmailAddress": row.email,
             "inviteRedirectUrl": row.redirect_url,
-            # Our own email replaces Microsoft's when there is a custom message (graph-facts §1).
+            # Our own email replaces Microsoft's when there is a custom message (docs/graph-contract.md#invitations).
             "sendInvitationMessage": row.send_email and not row.custom_message,
         }
         if row.display_name:

@@ -2,9 +2,10 @@
 
 The guest scan streams `GET /users?$filter=userType eq 'Guest'` page by page (constant memory) and is
 resumable: a 100,000-guest tenant with signInActivity selected is 200 pages of at most 500 users
-(graph-facts §2), possibly throttled to 10 requests per minute (graph-facts §5), so it may need more
-than one Functions invocation (ARCHITECTURE §7). The checkpoint lives in the store (table `scans`,
-partition `stale`, row = scan id).
+(docs/graph-contract.md#paging), possibly throttled to 10 requests per minute
+(docs/graph-contract.md#throttling), so it may need more than one Functions invocation
+(docs/architecture.md#scale). The checkpoint lives in the store (table `scans`, partition `stale`, row =
+scan id).
 
 Delivery is at-least-once: a page counts as consumed when the consumer asks for the next one, so the
 page in hand when a consumer stops (or crashes) is delivered again on resume. Consumers key their own
@@ -17,8 +18,8 @@ may already have been sent and counted against the signInActivity budget).
 
 Missing signInActivity (no Entra ID P1 licence or no AuditLog.Read.All; Graph answers 403 when it is
 selected) raises `SignInActivityUnavailable` instead of a page. The caller then stops every
-inactivity action, says why (ARCHITECTURE §5), and may scan again with `sign_in_activity=False` so that
-never-redeemed detection still works.
+inactivity action, says why (docs/architecture.md#safety-rules), and may scan again with
+`sign_in_activity=False` so that never-redeemed detection still works.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ log = logging.getLogger("guestctl.stale")
 
 USERS_PATH = "/users"
 GUEST_FILTER = "userType eq 'Guest'"
-# signInActivity cannot be combined with other filters (graph-facts §2), so it is only ever selected.
+# signInActivity cannot be combined with other filters, so it is only ever selected
+# (docs/graph-contract.md#sign-in-activity).
 GUEST_SELECT_WITHOUT_SIGN_IN = ",".join(name for name in GUEST_SELECT.split(",") if name != "signInActivity")
-MAX_PAGE_SIZE = 500  # graph-facts §2: the maximum $top when signInActivity is selected
+MAX_PAGE_SIZE = 500  # docs/graph-contract.md#paging: the maximum $top when signInActivity is selected
 READ_AHEAD_WAIT_SECONDS = 0.005  # longest wait for the next page's request to leave before handing one over
 ROLE_ASSIGNMENTS_PATH = "/roleManagement/directory/roleAssignments"
 ROLE_ELIGIBILITY_PATH = "/roleManagement/directory/roleEligibilitySchedules"
@@ -239,8 +241,9 @@ async def _read_ahead(graph: Graph, url: str) -> asyncio.Task[GuestPage]:
 async def count_guests(graph: Graph) -> int | None:
     """How many guests the tenant has (for a progress bar), or None if Graph will not say.
 
-    `/users/$count` is an advanced query: it needs `ConsistencyLevel: eventual` (graph-facts §2) and may
-    lag recent changes by a little, which is fine for showing progress and never used for decisions.
+    `/users/$count` is an advanced query: it needs `ConsistencyLevel: eventual`
+    (docs/graph-contract.md#advanced-queries) and may lag recent changes by a little, which is fine for
+    showing progress and never used for decisions.
     """
     try:
         response = await graph.request(
@@ -276,7 +279,8 @@ def _resumable(
 
 
 def _guests(users: list[Guest], scan_id: str) -> list[Guest]:
-    # Safety in depth (ARCHITECTURE §5): whatever the filter returned, only guests leave this function.
+    # Safety in depth (docs/architecture.md#safety-rules): whatever the filter returned, only guests leave
+    # this function.
     guests = [user for user in users if user.user_type == "Guest"]
     if len(guests) != len(users):
         for user in users:
@@ -314,7 +318,7 @@ async def _member_objects(graph: Graph, path: str) -> AsyncIterator[dict[str, An
 async def directory_role_holders(graph: Graph) -> set[str]:
     """Ids of every principal holding a directory role in any form, with role-holding groups expanded.
 
-    Role holders are never planned (ARCHITECTURE §5), whatever their other attributes say. Active
+    Role holders are never planned (docs/architecture.md#safety-rules), whatever their other attributes say. Active
     assignments cover built-in and custom roles at any scope (tenant-wide and administrative units, which
     `/directoryRoles` members leave out); PIM eligibility adds those who can activate a role at will. A
     tenant without the licence for PIM (Entra ID P2) has no eligible holders. Any other failure is raised:

@@ -1,6 +1,6 @@
 """Pure planning of the staged removal: guests + what we did before + policy + now → a Plan. No I/O.
 
-Stages (ARCHITECTURE §5): flag (sponsor notified) → disable after `disable_after_days` → delete after
+Stages (docs/architecture.md#safety-rules): flag (sponsor notified) → disable after `disable_after_days` → delete after
 `delete_after_days`. A flagged or disabled guest who is active again (signed in, re-invited) is un-flagged
 and, if we disabled them, re-enabled. Only guests are ever planned; members and directory-role holders
 never. A plan with more disable/delete actions than the blast-radius cap is refused whole, not trimmed.

@@ -16,8 +16,8 @@ from msgspec.structs import force_setattr
 
 from shared.errors import ExitCode, GuestctlError
 
-# $select for the scan: only what the rules and the report use (graph-facts §2; signInActivity needs
-# AuditLog.Read.All and Entra ID P1, and pages of at most 500).
+# $select for the scan: only what the rules and the report use (docs/graph-contract.md#sign-in-activity;
+# signInActivity needs AuditLog.Read.All and Entra ID P1, and pages of at most 500).
 GUEST_SELECT = (
     "id,displayName,mail,userPrincipalName,userType,creationType,externalUserState,"
     "externalUserStateChangeDateTime,createdDateTime,accountEnabled,companyName,signInActivity"

@@ -1,4 +1,4 @@
-"""Durable state: one `Store` protocol, an SQLite and an Azure Tables backend (ARCHITECTURE §4, docs/store.md).
+"""Durable state: one `Store` protocol, an SQLite and an Azure Tables backend (docs/store.md).
 
 Importing this package imports neither azure-data-tables nor opens any file: `open_store` loads the
 backend a location needs and connects on first use.

@@ -56,7 +56,7 @@ class StaticToken:
 
 @pytest.fixture
 async def graph_client(emulator: EmulatorServer) -> AsyncIterator[Any]:
-    """The real msgraph-sdk client, built as platform-notes describes, pointed at the emulator."""
+    """The real msgraph-sdk client, built as docs/architecture.md#library-facts describes, pointed at the emulator."""
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
     )

@@ -1,4 +1,4 @@
-"""The Functions app indexed once per session (a second get_functions() raises, platform-notes)."""
+"""The Functions app indexed once per session (a second get_functions() raises, docs/architecture.md#library-facts)."""
 
 from __future__ import annotations
 

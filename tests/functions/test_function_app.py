@@ -42,7 +42,7 @@ def test_health_binding(functions: dict) -> None:
 
 
 def test_importing_function_app_stays_light() -> None:
-    """Graph webhooks must be answered within seconds of a cold start (ARCHITECTURE §3)."""
+    """Graph webhooks must be answered within seconds of a cold start (docs/graph-contract.md#change-notifications)."""
     code = "import sys, function_app; print('\\n'.join(sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True

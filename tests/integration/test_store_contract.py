@@ -224,7 +224,7 @@ asyncio.run(main())
 
 
 async def test_processes_sharing_a_counter_lose_no_update(store_location: StoreLocation, store: Store) -> None:
-    """The pacer's shared budget (ARCHITECTURE §7): read, conditional update, retry on conflict."""
+    """The pacer's shared budget (docs/architecture.md#scale): read, conditional update, retry on conflict."""
     increments, processes = 20, 2
     await store.create("pacing", "graph", "writes", {"used": 0})
     environment = os.environ | {

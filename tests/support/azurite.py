@@ -70,7 +70,7 @@ def run_azurite(repository_root: Path = REPOSITORY_ROOT) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="guestctl-azurite-") as workspace:
         log_path = Path(workspace) / "azurite.log"
         with log_path.open("wb") as log:
-            # The binary itself, not npx: killing npx leaves Azurite running (platform-notes "Azurite").
+            # The binary itself, not npx: killing npx leaves Azurite running (docs/architecture.md#library-facts).
             process = subprocess.Popen(
                 [
                     str(binary),

@@ -1,4 +1,4 @@
-"""Request costs follow the documented identity throttling table (graph-facts §5)."""
+"""Request costs follow the documented identity throttling table (docs/graph-contract.md#throttling)."""
 
 from __future__ import annotations
 
