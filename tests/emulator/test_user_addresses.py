@@ -38,9 +38,7 @@ def _ids(graph_http: httpx.Client, text: str) -> list[str]:
     return [u["id"] for u in response.json()["value"]]
 
 
-def test_seeded_proxy_addresses_and_other_mails_are_returned(
-    aliased: dict[str, str], graph_http: httpx.Client
-) -> None:
+def test_seeded_proxy_addresses_and_other_mails_are_returned(aliased: dict[str, str], graph_http: httpx.Client) -> None:
     member = graph_http.get(f"/users/{aliased['member']}", params={"$select": SELECT}).json()
     assert member["proxyAddresses"] == [
         "SMTP:ann@contoso.example",
