@@ -7,9 +7,9 @@ identity (issuer `mail`). Otherwise someone who exists under an alias would be i
 Lookups are batched: per chunk of at most IN_CHUNK addresses, one `in (...)` filter each for mail and UPN
 and one `or` chain of `any(...)` lambdas each for otherMails, proxyAddresses and identities, up to 20
 requests per `$batch` round trip, through the paced Graph client — never one request per row (1,000
-rows ≈ 17 round trips). Graph refuses more than 15 alternatives in one `in` list or `or` chain. Every
-filter here works without `ConsistencyLevel: eventual`, and none is sent: the default index is read
-consistently, so a guest invited a minute ago is found, where an eventual (advanced) query could miss it.
+rows ≈ 17 round trips for the addresses). Graph refuses more than 15 alternatives in one `in` list or
+`or` chain. Every filter here works without `ConsistencyLevel: eventual`, and none is sent: the default
+index is read consistently, so a guest invited a minute ago is found, where an advanced query could miss it.
 """
 
 from __future__ import annotations
