@@ -265,6 +265,35 @@ class CompiledFilter:
     advanced: bool  # needs ConsistencyLevel: eventual
     paths: frozenset[str]
     index: tuple[str, list[Any]] | None  # (path, values) of a top-level eq / in on one property
+    or_width: int = 1  # the most alternatives one `or` chain or `in` list offers (MAX_OR_CLAUSES)
+
+
+# "The maximum number of expressions in a filter clause when using the in operator is 15 items by
+# default"; Graph counts an `in` list as `or` clauses ("Too many child clauses specified in search filter
+# expression containing 'OR' operators: 16. Max allowed: 15"). Advanced queries lift it.
+MAX_OR_CLAUSES = 15
+
+
+def or_width(node: tuple) -> int:
+    """The widest `or` chain or `in` list anywhere in a parsed filter."""
+    kind = node[0]
+    if kind == "in":
+        return len(node[2])
+    if kind in ("and", "or"):
+        widest = max(or_width(child) for child in node[1])
+        return max(widest, len(node[1])) if kind == "or" else widest
+    if kind == "not":
+        return or_width(node[1])
+    if kind == "any":
+        return or_width(node[3])
+    return 1
+
+
+def too_many_or_clauses(width: int) -> GraphError:
+    return unsupported_query(
+        f"Too many child clauses specified in search filter expression containing 'OR' operators: {width}. "
+        f"Max allowed: {MAX_OR_CLAUSES}."
+    )
 
 
 IDENTITY_ISSUERS_ALONE = {"google.com", "facebook.com", "mail", "phone"}  # objectIdentity rules
@@ -495,7 +524,7 @@ def compile_filter(text: str, schema: EntitySchema, accessors: Accessors) -> Com
         # signInActivity filters work "but not with any other filterable properties"
         # (docs/graph-contract.md#sign-in-activity).
         raise unsupported_query(f"Filtering on '{exclusive[0]}' is not supported in combination with other properties.")
-    return CompiledFilter(predicate, compiler.advanced, frozenset(compiler.paths), _index_hint(tree))
+    return CompiledFilter(predicate, compiler.advanced, frozenset(compiler.paths), _index_hint(tree), or_width(tree))
 
 
 def _index_hint(tree: tuple) -> tuple[str, list[Any]] | None:

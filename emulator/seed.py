@@ -936,6 +936,8 @@ def make_user(tenant: Tenant, **fields: Any) -> User:
             or f"{display_name.replace(' ', '.').lower()}@{tenant.verified_domains[0]}"
         )
         defaults = dict(identities=(("userPrincipalName", tenant.domain, upn),))
+    if "otherMails" in fields:
+        defaults["otherMails"] = tuple(str(a) for a in fields["otherMails"])
     if "identities" in fields:
         defaults["identities"] = tuple(
             (i["signInType"], i["issuer"], i.get("issuerAssignedId")) for i in fields["identities"]
@@ -964,6 +966,9 @@ def make_user(tenant: Tenant, **fields: Any) -> User:
         sponsors=tuple(s.lower() for s in fields.get("sponsors", ())),
         **defaults,
     )
+    if "proxyAddresses" in fields:
+        # Read-only in Graph (Exchange and directory sync write them), so seeding is the only way in.
+        user.extra = {"proxyAddresses": tuple(str(a) for a in fields["proxyAddresses"])}
     return tenant.add_user(user)
 
 

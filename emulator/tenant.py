@@ -155,6 +155,8 @@ class User:
     def get(self, name: str) -> Any:
         """Value of a Graph property that is not stored in a slot (PATCHed extras, derived values)."""
         if name == "proxyAddresses":
+            if self.extra and "proxyAddresses" in self.extra:  # seeded: Exchange or sync wrote them
+                return list(self.extra["proxyAddresses"])
             return [f"SMTP:{self.mail}"] if self.mail else []
         if name == "mailNickname":
             return self.userPrincipalName.split("@", 1)[0]

@@ -6,7 +6,7 @@ from typing import Any
 
 from emulator.errors import bad_request, not_found, unsupported_query
 from emulator.http import Cost, Ctx, Reply, Route, json_reply, no_content
-from emulator.odata import compile_filter, parse_select, parse_top
+from emulator.odata import MAX_OR_CLAUSES, compile_filter, parse_select, parse_top, too_many_or_clauses
 from emulator.routes.common import (
     conflict_reference,
     next_link,
@@ -34,6 +34,8 @@ async def list_groups(ctx: Ctx) -> Reply:
             "Unsupported query. This query requires the ConsistencyLevel header set to "
             "'eventual' (advanced query capabilities)."
         )
+    if compiled is not None and compiled.or_width > MAX_OR_CLAUSES and not ctx.eventual:
+        raise too_many_or_clauses(compiled.or_width)
     predicate = compiled.predicate if compiled else None
     tenant = ctx.tenant
     after = skip_position(ctx)

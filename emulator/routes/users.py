@@ -7,7 +7,15 @@ from typing import Any
 from emulator.clock import format_datetime, parse_datetime
 from emulator.errors import GraphError, bad_request, forbidden, not_found, unsupported_query
 from emulator.http import Cost, Ctx, Reply, Route, json_collection_reply, json_reply, no_content
-from emulator.odata import CompiledFilter, compile_filter, encode_token, parse_select, parse_top
+from emulator.odata import (
+    MAX_OR_CLAUSES,
+    CompiledFilter,
+    compile_filter,
+    encode_token,
+    parse_select,
+    parse_top,
+    too_many_or_clauses,
+)
 from emulator.routes.common import (
     conflict_reference,
     next_link,
@@ -69,6 +77,8 @@ class UserQuery:
                 "Unsupported query. This query requires the ConsistencyLevel header set to 'eventual' "
                 "(advanced query capabilities)."
             )
+        if self.filter and self.filter.or_width > MAX_OR_CLAUSES and not ctx.eventual:
+            raise too_many_or_clauses(self.filter.or_width)
         # Without the header, ?$count=true is silently ignored (docs/graph-contract.md#advanced-queries).
         self.count = self.count and ctx.eventual
         self.expand = options.get("$expand")

@@ -1,13 +1,22 @@
 """Graph → records for planning: who already holds each address, which groups and sponsors exist.
 
-Lookups are batched: `in (...)` filters of at most IN_CHUNK values, up to 20 of them per `$batch` round
-trip, through the paced Graph client — never one request per row (1,000 rows ≈ 4 round trips).
+A person is recognised by every address Graph keeps for them, not only `mail` and the UPN: `otherMails`,
+the SMTP entries of `proxyAddresses` (`SMTP:` primary, `smtp:` aliases) and the email-one-time-passcode
+identity (issuer `mail`). Otherwise someone who exists under an alias would be invited a second time.
+
+Lookups are batched: per chunk of at most IN_CHUNK addresses, one `in (...)` filter each for mail and UPN
+and one `or` chain of `any(...)` lambdas each for otherMails, proxyAddresses and identities, up to 20
+requests per `$batch` round trip, through the paced Graph client — never one request per row (1,000
+rows ≈ 17 round trips for the addresses). Graph refuses more than 15 alternatives in one `in` list or
+`or` chain. Every filter here works without `ConsistencyLevel: eventual`, and none is sent: the default
+index is read consistently, so a guest invited a minute ago is found, where an advanced query could miss it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from shared.errors import GraphError
@@ -18,10 +27,63 @@ from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser
 from shared.invitations.rows import InvitationRow
 from shared.invitations.rules import normalise_email, row_problem
 
-IN_CHUNK = 15  # short `in` lists keep URLs short and under Graph's filter-complexity limits
-USER_SELECT = "id,userType,mail,userPrincipalName,externalUserState"
+IN_CHUNK = 15  # Graph's limit on `in` values and `or` alternatives without advanced queries
+USER_SELECT = "id,userType,mail,userPrincipalName,externalUserState,otherMails,proxyAddresses,identities"
 GROUP_SELECT = "id,displayName,groupTypes"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+# Identities can be filtered on issuerAssignedId only together with issuer. `mail` is the issuer of
+# email-one-time-passcode guests, whose issuerAssignedId is their address; Entra ID, Microsoft account,
+# Google, Facebook and SAML/WS-Fed identities carry no address there (those guests are found by mail and
+# otherMails, which an invitation sets to the invited address).
+EMAIL_ISSUER = "mail"
+SMTP = "smtp:"
+
+
+def address_filters(addresses: list[str]) -> list[str]:
+    """The `$filter`s that find every user holding one of these (at most IN_CHUNK) addresses."""
+    return [
+        f"mail in ({_literals(addresses)})",
+        f"userPrincipalName in ({_literals(addresses)})",
+        " or ".join(f"otherMails/any(x:x eq {_literal(a)})" for a in addresses),
+        # Graph compares case-insensitively: 'smtp:' matches the primary 'SMTP:' entry and the aliases.
+        " or ".join(f"proxyAddresses/any(x:x eq {_literal(SMTP + a)})" for a in addresses),
+        " or ".join(
+            f"identities/any(x:x/issuer eq {_literal(EMAIL_ISSUER)} and x/issuerAssignedId eq {_literal(a)})"
+            for a in addresses
+        ),
+    ]
+
+
+def held_addresses(user: Mapping[str, Any]) -> dict[str, str]:
+    """Every address a Graph user object answers to (lower-case) → the first property holding it."""
+    held: dict[str, str] = {}
+
+    def add(value: object, where: str) -> None:
+        if isinstance(value, str) and value.strip():
+            held.setdefault(normalise_email(value), where)
+
+    add(user.get("mail"), "mail")
+    add(user.get("userPrincipalName"), "userPrincipalName")
+    for other in user.get("otherMails") or ():
+        add(other, "otherMails")
+    for proxy in user.get("proxyAddresses") or ():
+        if isinstance(proxy, str) and proxy[: len(SMTP)].lower() == SMTP:  # not X500:, SIP:, …
+            add(proxy[len(SMTP) :], "proxyAddresses")
+    for identity in user.get("identities") or ():
+        if isinstance(identity, Mapping) and identity.get("signInType") != "userPrincipalName":
+            add(identity.get("issuerAssignedId"), f"identities ({identity.get('issuer')})")
+    return held
+
+
+def holders_of(address: str, users: Iterable[Mapping[str, Any]]) -> tuple[DirectoryUser, ...]:
+    """The distinct users (by id, in the order given) that hold this address, each saying where."""
+    key = normalise_email(address)
+    found: dict[str, DirectoryUser] = {}
+    for item in users:
+        where = held_addresses(item).get(key)
+        if where is not None and item["id"] not in found:
+            found[item["id"]] = replace(_user(item), matched_by=where)
+    return tuple(found.values())
 
 
 async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Directory:
@@ -32,11 +94,9 @@ async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Direct
     group_keys = sorted({g for r in rows for g in r.groups})
     sponsor_keys = sorted({s for r in rows for s in r.sponsors})
 
-    wanted = set(addresses)
     lookups: list[tuple[str, str, str]] = []  # (kind, path, filter)
     for chunk in _chunks(addresses):
-        lookups.append(("address", "/users", f"mail in ({_literals(chunk)})"))
-        lookups.append(("address", "/users", f"userPrincipalName in ({_literals(chunk)})"))
+        lookups.extend(("address", "/users", filter_) for filter_ in address_filters(chunk))
     group_ids = [k for k in group_keys if GUID.match(k)]
     for chunk in _chunks(group_ids):
         lookups.append(("group", "/groups", f"id in ({_literals(chunk)})"))
@@ -62,7 +122,7 @@ async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Direct
     ]
     responses = await graph.batch(requests)
 
-    users: dict[str, DirectoryUser] = {}
+    found: dict[str, dict[str, Any]] = {}  # id → Graph's user object, from any address lookup
     groups: dict[str, list[DirectoryGroup]] = {}
     sponsors: dict[str, DirectoryUser] = {}
     for index, (kind, _, filter_) in enumerate(lookups):
@@ -83,16 +143,24 @@ async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Direct
                     if group not in groups.setdefault(key, []):
                         groups[key].append(group)
                 continue
-            user = _user(item)
             if kind == "address":
-                for address in (user.mail, user.user_principal_name):
-                    if address and address.lower() in wanted:
-                        users.setdefault(address.lower(), user)
-            else:
-                for key in (user.id, user.mail, user.user_principal_name):
-                    if key:
-                        sponsors[key.lower()] = user
-    return Directory(users_by_address=users, groups_by_key=groups, sponsors_by_key=sponsors)
+                found.setdefault(item["id"], item)
+                continue
+            user = _user(item)
+            for key in (user.id, user.mail, user.user_principal_name):
+                if key:
+                    sponsors[key.lower()] = user
+    users: dict[str, DirectoryUser] = {}
+    ambiguous: dict[str, tuple[DirectoryUser, ...]] = {}
+    for address in addresses:
+        holders = holders_of(address, found.values())
+        if len(holders) == 1:
+            users[address] = holders[0]
+        elif holders:
+            ambiguous[address] = holders
+    return Directory(
+        users_by_address=users, groups_by_key=groups, sponsors_by_key=sponsors, ambiguous_addresses=ambiguous
+    )
 
 
 def _user(item: dict[str, Any]) -> DirectoryUser:
@@ -109,6 +177,10 @@ def _chunks(values: list[str]) -> list[list[str]]:
     return [values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK)]
 
 
+def _literal(value: str) -> str:
+    """An OData string literal: single quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _literals(values: list[str]) -> str:
-    """OData string literals: single quotes doubled."""
-    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+    return ",".join(_literal(v) for v in values)

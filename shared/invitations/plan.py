@@ -4,6 +4,7 @@ Order of judgement for a row (the first that applies wins), as docs/invitations.
 unreadable row, bad address, or a value beyond Graph's or the store's limits → invalid;
 same address as an earlier row → invalid (duplicate);
 domain refused by the policy → blocked-domain; unknown or ambiguous group or sponsor → invalid;
+the address is held by two or more users (mail, otherMails, proxyAddresses, identities) → invalid, naming them;
 the address belongs to a member → already-member (never invite a member's address);
 to a guest → already-guest (adopt: groups and sponsors are still ensured); otherwise → invite.
 A plan changes nothing, so its reasons say what apply will do.
@@ -39,6 +40,7 @@ class DirectoryUser:
     mail: str | None = None
     user_principal_name: str | None = None
     external_user_state: str | None = None
+    matched_by: str | None = None  # the property holding the row's address: mail, otherMails, proxyAddresses, …
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class Directory:
     users_by_address: dict[str, DirectoryUser] = field(default_factory=dict)
     groups_by_key: dict[str, list[DirectoryGroup]] = field(default_factory=dict)  # id or name → matches
     sponsors_by_key: dict[str, DirectoryUser] = field(default_factory=dict)  # id or UPN → user
+    # Addresses that two or more users hold (say one's mail, another's otherMails): not guessed between.
+    ambiguous_addresses: dict[str, tuple[DirectoryUser, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +179,16 @@ def _plan_row(
         "send_email": send_email,
         "custom_message": custom_message,
     }
+    if holders := directory.ambiguous_addresses.get(key):
+        return invalid(ambiguous_reason(key, holders))
     existing = directory.users_by_address.get(key)
     if existing is not None and existing.user_type != "Guest":
         return RowPlan(
             row.row,
             row.email,
             Outcome.ALREADY_MEMBER,
-            f"{key} belongs to member {existing.user_principal_name or existing.id}; members are never invited",
+            f"{key} belongs to member {existing.user_principal_name or existing.id}{_held_by(existing)}; "
+            "members are never invited",
             key,
             user_id=existing.id,
         )
@@ -191,13 +198,31 @@ def _plan_row(
             row.row,
             row.email,
             Outcome.ALREADY_GUEST,
-            f"guest {existing.id} exists ({state}); apply will adopt it: groups and sponsors ensured, "
-            + adopt_email_action(resend=resend and send_email),
+            f"guest {existing.id} exists ({state}){_held_by(existing)}; apply will adopt it: groups and sponsors "
+            "ensured, " + adopt_email_action(resend=resend and send_email),
             user_id=existing.id,
             resend=resend and send_email,
             **common,  # type: ignore[arg-type]
         )
     return RowPlan(row.row, row.email, Outcome.INVITE, "new guest", **common)  # type: ignore[arg-type]
+
+
+def ambiguous_reason(key: str, holders: tuple[DirectoryUser, ...]) -> str:
+    """Why a row whose address several users hold is not planned: naming them lets the admin clean up."""
+    named = "; ".join(
+        f"{'guest' if u.user_type == 'Guest' else 'member'} {u.id} ({u.matched_by or 'address'})" for u in holders
+    )
+    return (
+        f"{key} is held by {len(holders)} users: {named}; guestctl will not guess which one this row means. "
+        "Remove the address from all but one of them, then plan again"
+    )
+
+
+def _held_by(user: DirectoryUser) -> str:
+    """Say which property holds the address when it is an alias, not the user's mail or UPN."""
+    if user.matched_by in (None, "mail", "userPrincipalName"):
+        return ""
+    return f", found by its {user.matched_by}"
 
 
 def adopt_email_action(*, resend: bool) -> str:
