@@ -32,6 +32,7 @@ from typing import Any
 
 from shared.clock import Clock, utc_now
 from shared.concurrency import map_bounded
+from shared.core.audit import RunAudit
 from shared.errors import (
     AlreadyExistsError,
     ConfigError,
@@ -45,7 +46,7 @@ from shared.graph import Graph
 from shared.graph.batch import BatchRequest
 from shared.invitations.plan import InvitationPlan, Outcome, RowPlan, adopt_email_action
 from shared.invitations.rows import cut
-from shared.store import AuditEntry, Record, Store
+from shared.store import Record, Store
 
 ROWS_TABLE = "invitations"
 BATCHES_TABLE = "invitebatches"
@@ -156,7 +157,7 @@ class _Applier:
         self.mailer = mailer
         self.actor = actor
         self.clock = clock
-        self.plan_digest = plan.digest()
+        self.audit = RunAudit(store, plan.batch_id, actor, plan.digest(), clock)
 
     async def apply_row(self, row: RowPlan) -> RowResult:
         def result(kind: Result, reason: str, user_id: str | None = None) -> RowResult:
@@ -251,7 +252,7 @@ class _Applier:
                 invited_at = state.data["invited_at"] or self.clock().isoformat()
                 await self._save(state, stage=Stage.INVITED.value, user_id=existing, invited_at=invited_at)
                 # The interrupted run made the change but could not audit it: every change is audited.
-                if not [e async for e in self.store.read_audit(run_id=self.plan.batch_id, target_id=existing)]:
+                if not await self.audit.has(existing):
                     await self._audit(
                         state, "guest.invite", existing, after={"email": row.email, "confirmedAfterInterruption": True}
                     )
@@ -351,18 +352,12 @@ class _Applier:
         sent_at = self.clock().isoformat()
         assert self.mailer is not None
         user_id = state.data["user_id"]
-        earlier = [
-            e
-            async for e in self.store.read_audit(run_id=self.plan.batch_id, target_id=user_id)
-            if e.action == "guest.invitation-email"
-        ]
-        if not earlier:
-            await self._audit(
-                state,
-                "guest.invitation-email",
-                user_id,
-                after={"to": state.plan.email, "from": self.mailer.sender, "sentAt": sent_at},
-            )
+        await self.audit.once(
+            user_id,
+            "guest.invitation-email",
+            reason=self._reason(state),
+            after={"to": state.plan.email, "from": self.mailer.sender, "sentAt": sent_at},
+        )
         await self._save(state, stage=Stage.MAILED.value, mail_sent_at=sent_at)
 
     async def _ensure_references(self, state: _Row) -> None:
@@ -398,17 +393,13 @@ class _Applier:
                 status = response.status if response else "no response"
                 failures.append(f"POST {path}: {status} {error.get('code', '')} {error.get('message', '')}".strip())
         # Audit before recording, skipping what an interrupted run already audited: exactly one entry each.
-        audited = {
-            (e.action, json.dumps(e.after, sort_keys=True))
-            async for e in self.store.read_audit(run_id=self.plan.batch_id, target_id=user_id)
-        }
         for name, action, key in (
             ("groups_done", "group.add-member", "group"),
             ("sponsors_done", "guest.add-sponsor", "sponsor"),
         ):
             for target in done[name]:
                 after = {key: target}
-                if target not in state.data[name] and (action, json.dumps(after, sort_keys=True)) not in audited:
+                if target not in state.data[name] and not await self.audit.has(user_id, action, after=after):
                     await self._audit(state, action, user_id, after=after)
         await self._save(state, **done)
         if failures:
@@ -435,18 +426,10 @@ class _Applier:
         return mark
 
     async def _audit(self, state: _Row, action: str, target: str, *, after: dict[str, Any]) -> None:
-        await self.store.append_audit(
-            AuditEntry(
-                action=action,
-                target_id=target,
-                actor=self.actor,
-                reason=f"invitation batch {self.plan.batch_id} row {state.plan.row}",
-                after=after,
-                plan_digest=self.plan_digest,
-                run_id=self.plan.batch_id,
-                at=self.clock(),
-            )
-        )
+        await self.audit.write(target, action, reason=self._reason(state), after=after)
+
+    def _reason(self, state: _Row) -> str:
+        return f"invitation batch {self.plan.batch_id} row {state.plan.row}"
 
 
 def _already_exists(status: int, message: str | None) -> bool:
