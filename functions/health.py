@@ -14,13 +14,11 @@ bp = func.Blueprint()
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    from functions.stale import sweep_settings
     from shared.config import load_policy, load_settings
 
     try:
         settings = load_settings()
         policy = load_policy(settings.policy)
-        sweep_settings()
     except GuestctlError as error:
         return error_response(error)
     return json_response(

@@ -33,50 +33,16 @@ log = logging.getLogger("guestctl.functions.stale")
 QUEUE = "stale-sweeps"
 STORAGE = "AzureWebJobsStorage"
 MAX_APPROVER_CHARS = 256  # the stated approver is recorded in the audit log: a header is not unbounded there
-DEFAULT_TIME_BUDGET = 420.0  # seconds: well inside the 10-minute function timeout (host.json)
 DEFAULT_SCHEDULE = "0 0 6 * * 1"  # weekly, Mondays 06:00 UTC (policy schedules.sweep's default)
 # Not "%GUESTCTL_SWEEP_SCHEDULE%": a binding expression has no default, and an app without the setting
 # would fail to load the function.
 SCHEDULE = os.environ.get("GUESTCTL_SWEEP_SCHEDULE") or DEFAULT_SCHEDULE
 
 
-MAX_TIME_BUDGET = 540.0  # seconds: the sweep must stop before host.json's 10-minute function timeout
-
-
-def sweep_settings() -> tuple[bool, float]:
-    """GUESTCTL_SWEEP_MODE (apply?) and GUESTCTL_SWEEP_TIME_BUDGET, checked: a typo must not quietly mean
-    "plan only" or crash every invocation. GUESTCTL_SWEEP_SCHEDULE is checked too (the host reads it)."""
-    from shared.config import check_ncrontab
-    from shared.errors import ConfigError
-
-    mode = os.environ.get("GUESTCTL_SWEEP_MODE", "plan").strip().lower()
-    if mode not in ("plan", "apply"):
-        raise ConfigError(f"GUESTCTL_SWEEP_MODE: {mode[:40]!r} is not a mode", hint="set it to plan or apply")
-    budget_text = os.environ.get("GUESTCTL_SWEEP_TIME_BUDGET", str(DEFAULT_TIME_BUDGET))
-    try:
-        budget = float(budget_text)
-    except ValueError:
-        budget = -1.0
-    if not 0 <= budget <= MAX_TIME_BUDGET:
-        raise ConfigError(
-            f"GUESTCTL_SWEEP_TIME_BUDGET: {budget_text[:40]!r} is not a number of seconds "
-            f"in [0, {MAX_TIME_BUDGET:.0f}]",
-            hint=f"set it to e.g. {DEFAULT_TIME_BUDGET:.0f}",
-        )
-    try:
-        check_ncrontab(SCHEDULE)
-    except ValueError as error:
-        raise ConfigError(
-            f"GUESTCTL_SWEEP_SCHEDULE: {error}", hint="an NCRONTAB expression such as '0 0 6 * * 1' (UTC)"
-        ) from None
-    return mode == "apply", budget
-
-
 async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:
     from shared.stale.service import scheduled_sweep
 
-    apply, time_budget = sweep_settings()
-    result = await scheduled_sweep(apply=apply, scan_id=scan_id, time_budget=time_budget)
+    result = await scheduled_sweep(scan_id=scan_id)
     if result.continue_scan is not None:
         more.set(json.dumps({"scan_id": result.continue_scan}))  # the next invocation resumes this sweep
         log.info("stale-guest sweep %s continues in the next invocation", result.continue_scan)

@@ -79,6 +79,22 @@ class Settings(BaseSettings):
     sign_in_activity_per_minute: WholeNumber = Field(
         10, ge=1, le=1_000_000, description="Pages of /users with signInActivity per minute (Graph: 10, unconfirmed)"
     )
+    # The Functions app's scheduled sweep (docs/stale.md, "In Azure Functions").
+    sweep_mode: Literal["plan", "apply"] = Field("plan", description="Timer sweeps: keep the plan, or apply it")
+    sweep_time_budget: float = Field(
+        420.0, ge=0, le=540, description="Seconds one invocation plans before handing over (10-minute timeout)"
+    )
+    sweep_schedule: str = Field("0 0 6 * * 1", description="NCRONTAB (UTC) of the timer sweep; the host reads it")
+
+    @field_validator("sweep_schedule")
+    @classmethod
+    def _check_sweep_schedule(cls, value: str) -> str:
+        return check_ncrontab(value)
+
+    @field_validator("sweep_mode", mode="before")
+    @classmethod
+    def _mode_in_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("graph_url")
     @classmethod

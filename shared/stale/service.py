@@ -136,15 +136,15 @@ class SweepPlanned:
         return summary
 
 
-async def scheduled_sweep(
-    *, apply: bool, scan_id: str | None = None, time_budget: float | None = None, settings: Settings | None = None
-) -> SweepPlanned:
-    """Plan a sweep and keep the plan in the store for approval (or, in apply mode, for the apply step).
+async def scheduled_sweep(*, scan_id: str | None = None, settings: Settings | None = None) -> SweepPlanned:
+    """Plan a sweep and keep the plan in the store for approval (or, with GUESTCTL_SWEEP_MODE=apply, for the
+    apply step).
 
-    With a time budget the sweep may stop early: the result then names the scan to continue in the next
-    invocation (the queue), which resumes the same sweep.
+    Within GUESTCTL_SWEEP_TIME_BUDGET the sweep may stop early: the result then names the scan to continue
+    in the next invocation (the queue), which resumes the same sweep.
     """
     settings = settings or load_settings()
+    time_budget = settings.sweep_time_budget
     policy = load_policy(settings.policy)
     tenant_id = plan_tenant(settings)
     graph = get_graph(settings)
@@ -157,7 +157,8 @@ async def scheduled_sweep(
         if plan is None:
             return SweepPlanned(continue_scan=scan_id)
         plan_id = await save_plan(store, plan)
-    return SweepPlanned(plan=plan, plan_id=plan_id, apply=apply and not plan.refused and bool(plan.actions))
+    apply = settings.sweep_mode == "apply" and not plan.refused and bool(plan.actions)
+    return SweepPlanned(plan=plan, plan_id=plan_id, apply=apply)
 
 
 async def check_approval(plan_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
