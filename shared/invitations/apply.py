@@ -44,6 +44,7 @@ from shared.errors import (
 )
 from shared.graph import Graph
 from shared.graph.batch import BatchRequest
+from shared.graph.odata import literal
 from shared.invitations.plan import InvitationPlan, Outcome, RowPlan, adopt_email_action
 from shared.invitations.rows import cut
 from shared.store import Record, Store
@@ -406,9 +407,8 @@ class _Applier:
             raise GraphError("; ".join(failures))
 
     async def _find_by_address(self, address: str) -> str | None:
-        literal = address.replace("'", "''")
         found = await self.graph.get_json(
-            "/users", params={"$filter": f"mail eq '{literal}'", "$select": "id,userType"}
+            "/users", params={"$filter": f"mail eq {literal(address)}", "$select": "id,userType"}
         )
         guests = [u["id"] for u in found.get("value", []) if u.get("userType") == "Guest"]
         return guests[0] if guests else None

@@ -14,7 +14,6 @@ index is read consistently, so a guest invited a minute ago is found, where an a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -23,14 +22,13 @@ from shared.errors import GraphError
 from shared.graph import Graph
 from shared.graph.batch import BatchRequest
 from shared.graph.client import build_url
+from shared.graph.odata import chunks, is_object_id, literal, literals
 from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser
 from shared.invitations.rows import InvitationRow
 from shared.invitations.rules import normalise_email, row_problem
 
-IN_CHUNK = 15  # Graph's limit on `in` values and `or` alternatives without advanced queries
 USER_SELECT = "id,userType,mail,userPrincipalName,externalUserState,otherMails,proxyAddresses,identities"
 GROUP_SELECT = "id,displayName,groupTypes"
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 # Identities can be filtered on issuerAssignedId only together with issuer. `mail` is the issuer of
 # email-one-time-passcode guests, whose issuerAssignedId is their address; Entra ID, Microsoft account,
 # Google, Facebook and SAML/WS-Fed identities carry no address there (those guests are found by mail and
@@ -42,13 +40,13 @@ SMTP = "smtp:"
 def address_filters(addresses: list[str]) -> list[str]:
     """The `$filter`s that find every user holding one of these (at most IN_CHUNK) addresses."""
     return [
-        f"mail in ({_literals(addresses)})",
-        f"userPrincipalName in ({_literals(addresses)})",
-        " or ".join(f"otherMails/any(x:x eq {_literal(a)})" for a in addresses),
+        f"mail in ({literals(addresses)})",
+        f"userPrincipalName in ({literals(addresses)})",
+        " or ".join(f"otherMails/any(x:x eq {literal(a)})" for a in addresses),
         # Graph compares case-insensitively: 'smtp:' matches the primary 'SMTP:' entry and the aliases.
-        " or ".join(f"proxyAddresses/any(x:x eq {_literal(SMTP + a)})" for a in addresses),
+        " or ".join(f"proxyAddresses/any(x:x eq {literal(SMTP + a)})" for a in addresses),
         " or ".join(
-            f"identities/any(x:x/issuer eq {_literal(EMAIL_ISSUER)} and x/issuerAssignedId eq {_literal(a)})"
+            f"identities/any(x:x/issuer eq {literal(EMAIL_ISSUER)} and x/issuerAssignedId eq {literal(a)})"
             for a in addresses
         ),
     ]
@@ -95,20 +93,20 @@ async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Direct
     sponsor_keys = sorted({s for r in rows for s in r.sponsors})
 
     lookups: list[tuple[str, str, str]] = []  # (kind, path, filter)
-    for chunk in _chunks(addresses):
+    for chunk in chunks(addresses):
         lookups.extend(("address", "/users", filter_) for filter_ in address_filters(chunk))
-    group_ids = [k for k in group_keys if GUID.match(k)]
-    for chunk in _chunks(group_ids):
-        lookups.append(("group", "/groups", f"id in ({_literals(chunk)})"))
-    for chunk in _chunks(group_keys):  # a GUID may also be a display name; names are matched case-insensitively
-        lookups.append(("group", "/groups", f"displayName in ({_literals(chunk)})"))
-    sponsor_ids = [k for k in sponsor_keys if GUID.match(k)]
-    sponsor_names = [k for k in sponsor_keys if not GUID.match(k)]
-    for chunk in _chunks(sponsor_ids):
-        lookups.append(("sponsor", "/users", f"id in ({_literals(chunk)})"))
-    for chunk in _chunks(sponsor_names):
-        lookups.append(("sponsor", "/users", f"userPrincipalName in ({_literals(chunk)})"))
-        lookups.append(("sponsor", "/users", f"mail in ({_literals(chunk)})"))
+    group_ids = [k for k in group_keys if is_object_id(k)]
+    for chunk in chunks(group_ids):
+        lookups.append(("group", "/groups", f"id in ({literals(chunk)})"))
+    for chunk in chunks(group_keys):  # a GUID may also be a display name; names are matched case-insensitively
+        lookups.append(("group", "/groups", f"displayName in ({literals(chunk)})"))
+    sponsor_ids = [k for k in sponsor_keys if is_object_id(k)]
+    sponsor_names = [k for k in sponsor_keys if not is_object_id(k)]
+    for chunk in chunks(sponsor_ids):
+        lookups.append(("sponsor", "/users", f"id in ({literals(chunk)})"))
+    for chunk in chunks(sponsor_names):
+        lookups.append(("sponsor", "/users", f"userPrincipalName in ({literals(chunk)})"))
+        lookups.append(("sponsor", "/users", f"mail in ({literals(chunk)})"))
 
     requests = [
         BatchRequest(
@@ -171,16 +169,3 @@ def _user(item: dict[str, Any]) -> DirectoryUser:
         user_principal_name=item.get("userPrincipalName"),
         external_user_state=item.get("externalUserState"),
     )
-
-
-def _chunks(values: list[str]) -> list[list[str]]:
-    return [values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK)]
-
-
-def _literal(value: str) -> str:
-    """An OData string literal: single quotes doubled."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _literals(values: list[str]) -> str:
-    return ",".join(_literal(v) for v in values)

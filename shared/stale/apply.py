@@ -35,7 +35,8 @@ from shared.errors import (
     UnknownItemError,
 )
 from shared.graph import Graph
-from shared.stale.fetch import GUEST_SELECT_WITHOUT_SIGN_IN, GUID, count_guests
+from shared.graph.odata import is_object_id
+from shared.stale.fetch import GUEST_SELECT_WITHOUT_SIGN_IN, count_guests
 from shared.stale.plan import (
     DESTRUCTIVE,
     Action,
@@ -360,7 +361,7 @@ async def restore(
         raise InputError(
             f"{run_id[:80]!r} is not a sweep run id", hint="run ids look like sweep-0123456789abcdef (sweep prints it)"
         )
-    if user_id is not None and not GUID.fullmatch(user_id):
+    if user_id is not None and not is_object_id(user_id):
         raise InputError(f"{user_id[:80]!r} is not a user id", hint="give the user's object id (a GUID)")
     changes = [
         entry

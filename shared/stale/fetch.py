@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 from shared.clock import utc_now
 from shared.errors import ExitCode, GraphError, GuestctlError, NotFoundError, PermissionDeniedError, PolicyError
 from shared.graph import Graph
+from shared.graph.odata import chunks, is_object_id, literals
 from shared.stale.records import GUEST_SELECT, Guest, GuestPage, decode_page
 from shared.store import Store
 
@@ -55,8 +55,6 @@ MEMBERS_TOP = 999  # membership collections page up to 999 objects
 GROUPS_PATH = "/groups"
 GROUP_SELECT = "id,displayName"
 GROUP_TYPE = "#microsoft.graph.group"
-NAME_CHUNK = 15  # short `in` lists keep the URL short and under Graph's filter-complexity limits
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 SCAN_TABLE = "scans"
 SCAN_PARTITION = "stale"
@@ -372,10 +370,10 @@ async def resolve_groups(graph: Graph, names_or_ids: Iterable[str]) -> dict[str,
     would let the sweep act on people the policy meant to protect.
     """
     wanted = list(dict.fromkeys(k.strip() for k in names_or_ids if k.strip()))
-    ids = [k for k in wanted if GUID.match(k)]
-    names = [k for k in wanted if not GUID.match(k)]
-    lookups = [f"id in ({_literals(chunk)})" for chunk in _chunks(ids)]
-    lookups += [f"displayName in ({_literals(chunk)})" for chunk in _chunks(names)]
+    ids = [k for k in wanted if is_object_id(k)]
+    names = [k for k in wanted if not is_object_id(k)]
+    lookups = [f"id in ({literals(chunk)})" for chunk in chunks(ids)]
+    lookups += [f"displayName in ({literals(chunk)})" for chunk in chunks(names)]
 
     async def found(filter_: str) -> list[dict[str, Any]]:
         params = {"$filter": filter_, "$select": GROUP_SELECT, "$top": MEMBERS_TOP}
@@ -389,7 +387,7 @@ async def resolve_groups(graph: Graph, names_or_ids: Iterable[str]) -> dict[str,
 
     resolved: dict[str, str] = {}
     for key in wanted:
-        if GUID.match(key) and key.lower() in by_id:
+        if is_object_id(key) and key.lower() in by_id:
             resolved[key] = by_id[key.lower()]
             continue
         matches = sorted(set(by_name.get(key.lower(), [])))
@@ -404,12 +402,3 @@ async def resolve_groups(graph: Graph, names_or_ids: Iterable[str]) -> dict[str,
             )
         resolved[key] = matches[0]
     return resolved
-
-
-def _chunks(values: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), NAME_CHUNK):
-        yield values[start : start + NAME_CHUNK]
-
-
-def _literals(values: list[str]) -> str:
-    return ",".join("'" + value.replace("'", "''") + "'" for value in values)

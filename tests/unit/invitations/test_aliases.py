@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from shared.config import InvitationPolicy
-from shared.invitations.fetch import IN_CHUNK, address_filters, held_addresses, holders_of
+from shared.graph.odata import IN_CHUNK
+from shared.invitations.fetch import address_filters, held_addresses, holders_of
 from shared.invitations.plan import Directory, DirectoryUser, Outcome, RowPlan, plan_invitations
 from shared.invitations.rows import InvitationRow
 
