@@ -160,7 +160,7 @@ class _Dimension:
                 continue
             if claim.left:
                 self.unused[claim.key] = claim.left
-                if claim.left * 2 > claim.units:
+                if claim.left * 4 > claim.units * 3:  # mostly unused: claim less next time
                     self.size = max(1, self.size // 2)
         self.claims = keep
 
