@@ -245,8 +245,10 @@ class SharedBudget:
     async def refill(self, units: tuple[int, ...]) -> None:
         """Claim what is missing for `units`, waiting while the shared budget is spent."""
         for dimension, needed in zip(self.dimensions, units, strict=True):
-            if needed and dimension.available() < needed:
-                await self._claim(dimension, needed)
+            if needed:
+                dimension.expire(self._clock())
+                if dimension.available() < needed:
+                    await self._claim(dimension, needed)
 
     async def _claim(self, dimension: _Dimension, need: int) -> None:
         while True:
