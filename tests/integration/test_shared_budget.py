@@ -18,7 +18,10 @@ import httpx
 import pytest
 
 from emulator.testing import ControlClient, EmulatorProcess
-from tests.support.azurite import REPOSITORY_ROOT, StoreLocation
+from shared.graph import Budget
+from shared.graph.shared_budget import TABLE, SharedBudget
+from shared.store import open_store
+from tests.support.azurite import ACCOUNT, ACCOUNT_KEY, REPOSITORY_ROOT, StoreLocation
 
 PROCESSES, WRITES_EACH = 4, 150
 BUDGET = 300  # writes per window (Graph: 3,000 per 150 s), small so that the budget binds within seconds
@@ -84,3 +87,40 @@ async def test_four_processes_stay_within_one_write_budget(
     assert len(throttled) <= 0.01 * len(writes)
     assert busiest_window(started, WINDOW) <= BUDGET, "no window holds more starts than the budget"
     assert claims < PROCESSES * WRITES_EACH, "the store sees one write per claim, not one per request"
+
+
+async def test_claims_racing_on_one_store_grant_the_budget_exactly_once(store_location: StoreLocation) -> None:
+    """Three processes' budgets (each its own store client) claim one unit at a time until the ledger is
+    full: conditional updates lose no claim and grant none twice."""
+    budgets = [
+        SharedBudget(store_location.open, Budget(writes=40, write_window=150.0), scope="graph/t/a") for _ in range(3)
+    ]
+
+    async def claim_until_refused(budget: SharedBudget) -> int:
+        writes, got = budget.dimensions[1], 0
+        while (granted := (await budget._claim_shared(writes, 1))[0]) > 0:
+            got += granted
+        return got
+
+    granted = await asyncio.gather(*(claim_until_refused(budget) for budget in budgets))
+
+    ledger = await store_location.open().get(TABLE, "graph/t/a", "writes")
+    assert ledger is not None
+    assert sum(granted) == 40
+    assert sum(units for units, _ in ledger.data["claims"].values()) == 40
+
+
+async def test_an_unreachable_azure_table_service_means_local_pacing(caplog: pytest.LogCaptureFixture) -> None:
+    nobody = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+    nobody += f"TableEndpoint=http://127.0.0.1:9/{ACCOUNT};"  # the discard port: nothing listens
+    budget = SharedBudget(
+        lambda: open_store(nobody, prefix="unreachable"), Budget(writes=400), scope="graph/t/a", store_timeout=2.0
+    )
+
+    await budget.refill((1, 1, 0, 0))
+
+    assert budget.degraded
+    assert budget.try_spend((1, 1, 0, 0)), "the request goes ahead on this process's share"
+    assert budget.dimensions[1].local, "the claim waits in memory for the store to come back"
+    assert "pacing this process alone on 1/40" in caplog.text
+    await budget.close()
