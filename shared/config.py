@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     sign_in_activity_per_minute: WholeNumber = Field(
         10, ge=1, le=1_000_000, description="Pages of /users with signInActivity per minute (Graph: 10, unconfirmed)"
     )
+    shared_budget: Literal["auto", "on", "off"] = Field(
+        "auto", description="Share Graph's budget with other processes through the state store (auto: Azure Tables)"
+    )
+    instances_assumed: WholeNumber = Field(
+        40, ge=1, le=1000, description="Budget divisor while the shared budget's store is unreachable"
+    )
+
     # The Functions app's scheduled sweep (docs/stale.md, "In Azure Functions").
     sweep_mode: Literal["plan", "apply"] = Field("plan", description="Timer sweeps: keep the plan, or apply it")
     sweep_time_budget: float = Field(

@@ -58,6 +58,10 @@ class GraphOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_concurrency: int = 16
     timeout_seconds: float = 30.0
+    # Store location whose `pacing` table shares the budget with other processes (None: this process only).
+    shared_state: str | None = None
+    state_prefix: str = "guestctl"
+    instances_assumed: int = 40  # the budget's divisor while that store is unreachable
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -142,7 +146,9 @@ class Graph:
 
     def __init__(self, options: GraphOptions, *, credential: Any = None) -> None:
         self.options = options
-        self.pacer = Pacer(options.budget, max_concurrency=options.max_concurrency)
+        from shared.graph.shared_budget import shared_budget_for
+
+        self.pacer = Pacer(options.budget, max_concurrency=options.max_concurrency, shared=shared_budget_for(options))
         self._credential = credential
         self._adapter: HttpxRequestAdapter | None = None
         self._http: httpx.AsyncClient | None = None
@@ -196,6 +202,7 @@ class Graph:
         return self._sdk
 
     async def close(self) -> None:
+        await self.pacer.close()
         if self._http is not None:
             await self._http.aclose()
         close = getattr(self._credential, "close", None)
@@ -402,7 +409,20 @@ def graph_options(settings: Settings) -> GraphOptions:
         ),
         retry=RetryPolicy(budget_seconds=settings.retry_budget_seconds),
         max_concurrency=settings.max_concurrency,
+        shared_state=settings.state if shares_budget(settings) else None,
+        state_prefix=settings.state_prefix,
+        instances_assumed=settings.instances_assumed,
     )
+
+
+def shares_budget(settings: Settings) -> bool:
+    """GUESTCTL_SHARED_BUDGET: `auto` shares through Azure Tables (the Functions app's many instances), not
+    through an SQLite file (one CLI run), unless set to `on`; `off` never shares."""
+    from shared.store.location import LocationKind, parse_location
+
+    if settings.shared_budget == "auto":
+        return parse_location(settings.state).kind is not LocationKind.SQLITE
+    return settings.shared_budget == "on"
 
 
 def get_graph(settings: Settings) -> Graph:

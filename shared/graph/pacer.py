@@ -12,8 +12,8 @@ the cost of this guarantee is well under 1% of throughput.
 On top, AIMD concurrency: halve the number of requests in flight on a 429 and pause everyone for its
 `Retry-After` (the limit is shared by the whole app), then grow by one per round of successes.
 
-Budgets are in-process here; across Functions instances the same windows will draw from the store
-(docs/architecture.md#scale).
+Across processes (Functions instances, parallel CLI runs) the same budgets are shared through the store:
+with a `SharedBudget`, a request also needs units this process claimed from it (shared_budget.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from shared.graph.costs import Cost
 
@@ -106,6 +106,20 @@ class SlidingWindow:
             self._finished_units += units
 
 
+class Allowance(Protocol):
+    """Units granted from outside this process (the store-backed `SharedBudget`), per dimension."""
+
+    def try_spend(self, units: tuple[int, ...]) -> bool:
+        """Spend them if all fit now; else change nothing."""
+        ...
+
+    async def refill(self, units: tuple[int, ...]) -> None:
+        """Obtain what is missing, waiting while the shared budget is spent."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class Pacer:
     """Admission control for every Graph request of this process."""
 
@@ -116,8 +130,10 @@ class Pacer:
         max_concurrency: int = 16,
         min_concurrency: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        shared: Allowance | None = None,
     ) -> None:
         self.budget = budget or Budget()
+        self.shared = shared
         self._clock = clock
         self._windows = (
             SlidingWindow(self.budget.resource_units, self.budget.resource_unit_window, clock),
@@ -152,20 +168,27 @@ class Pacer:
         """Wait until `cost` fits every budget and the concurrency limit, then hold it for one request."""
         # First come, first served: only the request at the head of the queue watches the budgets, so a
         # release wakes one waiter instead of every queued request.
-        async with self._queue, self._changed:
-            while (wait := self._wait_time(cost)) is None or wait > 0:
-                with suppress(TimeoutError):  # woken by a response, or the oldest units expired
-                    await asyncio.wait_for(self._changed.wait(), timeout=wait)
-            self._in_flight += 1
-            for window, units in zip(self._windows, self._units(cost), strict=True):
-                window.take(units)
+        units = self._units(cost)
+        async with self._queue:
+            while True:
+                async with self._changed:
+                    while (wait := self._wait_time(cost)) is None or wait > 0:
+                        with suppress(TimeoutError):  # woken by a response, or the oldest units expired
+                            await asyncio.wait_for(self._changed.wait(), timeout=wait)
+                    if self.shared is None or self.shared.try_spend(units):
+                        self._in_flight += 1
+                        for window, amount in zip(self._windows, units, strict=True):
+                            window.take(amount)
+                        break
+                # Outside the condition, so that responses are not held up by the store's round trip.
+                await self.shared.refill(units)
         try:
             yield
         finally:
             async with self._changed:
                 self._in_flight -= 1
-                for window, units in zip(self._windows, self._units(cost), strict=True):
-                    window.give_back(units)
+                for window, amount in zip(self._windows, units, strict=True):
+                    window.give_back(amount)
                 self._changed.notify_all()
 
     def on_success(self) -> None:
@@ -179,3 +202,8 @@ class Pacer:
         self.concurrency = max(float(self.min_concurrency), self.concurrency / 2)
         if retry_after:
             self._paused_until = max(self._paused_until, self._clock() + retry_after)
+
+    async def close(self) -> None:
+        """Hand unused shared units back and let go of the store (nothing to do without a shared budget)."""
+        if self.shared is not None:
+            await self.shared.close()
