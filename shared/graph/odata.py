@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 # Graph's limit on `in` values and `or` alternatives without advanced queries
-# (docs/graph-contract.md#filters): longer lists are split into chunks of this size.
+# (docs/graph-contract.md#advanced-queries): longer lists are split into chunks of this size.
 IN_CHUNK = 15
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
