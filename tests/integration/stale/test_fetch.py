@@ -89,11 +89,19 @@ async def test_scan_streams_every_guest_and_no_member(big: EmulatorServer, graph
 async def test_the_next_page_is_requested_while_the_consumer_works_on_this_one(
     big: EmulatorServer, graph: Graph, store: Store
 ) -> None:
+    def requests_seen_holding_the_loop(wanted: int) -> int:
+        """How many user pages Graph has been asked for, waiting (up to a deadline) for `wanted` while the
+        event loop is held, as a consumer's CPU work holds it: only a request already sent can arrive."""
+        deadline = time.monotonic() + 10
+        while (seen := len(user_requests(big))) < wanted and time.monotonic() < deadline:
+            time.sleep(0.01)  # a sync helper: it holds the loop, as the consumer's CPU work would
+        return seen
+
     seen_by_graph = []
     async for _ in scan_guests(graph, store, scan_id="ahead", page_size=500):
-        time.sleep(0.2)  # noqa: ASYNC251 - the consumer's CPU work holds the loop: only a request already sent counts
-        seen_by_graph.append(len(user_requests(big)))
-    assert seen_by_graph == [2, 3, 3], "page N+1 was asked for before page N was handed over; none after the last"
+        seen_by_graph.append(requests_seen_holding_the_loop(min(len(seen_by_graph) + 2, 3)))
+    assert seen_by_graph == [2, 3, 3], "page N+1 was asked for before page N was handed over"
+    assert len(user_requests(big)) == 3, "none after the last"
 
 
 async def test_a_consumer_that_stops_early_leaves_no_request_running(
