@@ -20,11 +20,11 @@ from shared.invitations import apply_invitations, parse_rows, plan_rows
 from shared.invitations.apply import ROWS_TABLE
 from shared.invitations.plan import InvitationPlan, Outcome
 from shared.store import open_store
-from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
+from tests.support.cli import emulator_settings, run_guestctl
+from tests.support.invitations import LONG_ADDRESS
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 POLICY = Policy()
-LONG_ADDRESS = f"{'a' * 60}@{'d' * 60}.{'d' * 60}.{'d' * 60}.{'d' * 15}.com"  # 263 characters
 
 
 async def plan_of(graph: Graph, csv: str, batch_id: str = "limits-1") -> InvitationPlan:
@@ -119,13 +119,7 @@ async def test_an_invitation_graph_refuses_is_not_left_inviting(
 def guestctl(emulator: EmulatorServer, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     policy = tmp_path / "policy.yaml"
     policy.write_text("{}\n")
-    return subprocess.run(
-        [*GUESTCTL, "invite", *args],
-        env=guestctl_env(emulator_settings(emulator, tmp_path, policy)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_guestctl("invite", *args, cwd=tmp_path, env=emulator_settings(emulator, tmp_path, policy))
 
 
 async def test_cli_plans_then_applies_a_file_with_an_overlong_address(emulator: EmulatorServer, tmp_path: Path) -> None:

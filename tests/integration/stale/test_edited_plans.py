@@ -26,7 +26,7 @@ from shared.stale.apply import GUESTS_PARTITION, GUESTS_TABLE
 from shared.stale.plan import Plan
 from shared.stale.records import GUEST_SELECT, decode_guest
 from shared.store import Store, open_store
-from tests.integration.stale.test_lifecycle import NOW, POLICY
+from tests.support.stale import NOW, POLICY
 
 LATER = NOW + timedelta(days=15)  # the guests flagged at NOW are due to be disabled
 

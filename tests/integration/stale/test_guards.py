@@ -23,8 +23,8 @@ from shared.stale.plan import Exemptions, Plan, Planner
 from shared.stale.records import decode_guest
 from shared.store import Store, open_store
 from shared.store.lease import LeaseHeldError
-from tests.integration.stale.test_lifecycle import NOW, POLICY
 from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest, graph_error
+from tests.support.stale import NOW, POLICY
 
 LATER = NOW + timedelta(days=15)
 

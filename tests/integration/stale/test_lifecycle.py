@@ -4,7 +4,7 @@ role holders present; categories checked against an independent count from the s
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,14 +16,8 @@ from shared.errors import RefusedError
 from shared.graph import Graph
 from shared.stale import ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
 from shared.store import open_store
+from tests.support.stale import NOW, POLICY
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-POLICY = Policy.model_validate(
-    {
-        "stale": {"inactive_days": 90, "never_redeemed_days": 30, "disable_after_days": 14, "delete_after_days": 30},
-        "safety": {"max_actions": 10_000, "max_percent": 100},
-    }
-)
 # What each generated guest profile must come out as under POLICY (emulator/seed.py GUEST_KINDS).
 EXPECTED_CATEGORY = {
     "active": "active",

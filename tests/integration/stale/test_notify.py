@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from emulator.seed import seed_tenant
@@ -12,8 +11,7 @@ from shared.graph import Graph
 from shared.stale import apply_plan, exemptions_now, plan_sweep
 from shared.stale.notify import notify_sponsors
 from shared.store import open_store
-
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+from tests.support.stale import NOW
 
 
 def notifying_policy(emulator: EmulatorServer) -> Policy:

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from shared.config import Policy
 from shared.graph import Graph, GraphOptions
 from shared.stale import plan_sweep
 from shared.store import open_store
 from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest
-
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-POLICY = Policy.model_validate({"safety": {"max_actions": 10_000, "max_percent": 100}})
+from tests.support.stale import NOW, UNCAPPED
 
 
 async def test_budgeted_sweep_resumes_to_the_same_plan(emulator: EmulatorServer, graph: Graph, tmp_path: Path) -> None:
     emulator.reset(seed_tenant(21, guests=1_600, members=50, now=NOW))
     async with open_store(str(tmp_path / "state.db")) as store:
         pages: list[int] = []
-        whole = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="whole", tenant_id=None, on_page=pages.append)
+        whole = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="whole", tenant_id=None, on_page=pages.append)
         assert pages == [500, 500, 500, 100], "progress is reported page by page"
         invocations = 0
         plan = None
@@ -33,7 +29,7 @@ async def test_budgeted_sweep_resumes_to_the_same_plan(emulator: EmulatorServer,
             plan = await plan_sweep(
                 graph,
                 store,
-                POLICY,
+                UNCAPPED,
                 now=later if invocations > 1 else NOW,
                 scan_id="budgeted",
                 tenant_id=None,
@@ -55,13 +51,13 @@ async def test_a_refused_cursor_between_invocations_does_not_count_pages_twice(
 
     emulator.reset(tenant())
     async with open_store(str(tmp_path / "state.db")) as store:
-        whole = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="whole", tenant_id=None)
-        first = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
+        whole = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="whole", tenant_id=None)
+        first = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
         assert first is None
-        first = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
+        first = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
         assert first is None, "two pages planned and kept"
         emulator.reset(tenant())  # same directory, new instance: Graph no longer accepts the saved skip token
-        plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None)
+        plan = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="cut", tenant_id=None)
     assert whole is not None
     assert plan is not None
     assert plan.guests == whole.guests == 1_600
@@ -94,7 +90,7 @@ async def test_a_page_without_guests_keeps_what_earlier_pages_planned(
     graph = Graph(GraphOptions(base_url=server.base_url, auth="emulator"))
     try:
         async with open_store(str(tmp_path / "state.db")) as store:
-            plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="gap", tenant_id=None)
+            plan = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="gap", tenant_id=None)
     finally:
         await graph.close()
     assert plan is not None
@@ -107,12 +103,12 @@ async def test_a_finished_sweep_leaves_no_progress_behind(
 ) -> None:
     emulator.reset(seed_tenant(23, guests=700, members=20, now=NOW))
     async with open_store(str(tmp_path / "state.db")) as store:
-        assert await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None, time_budget=0) is None
+        assert await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="tidy", tenant_id=None, time_budget=0) is None
         assert [r async for r in store.query("staleprogress", "tidy")], "an unfinished sweep keeps its pages"
-        plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None)
+        plan = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="tidy", tenant_id=None)
         assert plan is not None
         assert plan.guests == 700
         assert [r async for r in store.query("staleprogress", "tidy")] == []
-        again = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None)
+        again = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="tidy", tenant_id=None)
         assert again is not None
         assert again.guests == 700, "called again under the same id: a new whole sweep"
