@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -31,7 +30,7 @@ from shared.stale.fetch import (
     transitive_group_members,
 )
 from shared.stale.records import Guest, UnreadableUserError
-from shared.store import Store, open_store
+from shared.store import Store
 from tests.support.scripted_server import Handler, Reply, ScriptedServer
 
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
@@ -49,12 +48,6 @@ def big(emulator: EmulatorServer) -> EmulatorServer:
     emulator.reset(tenant())
     emulator.control.clear_requests()
     return emulator
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with open_store(str(tmp_path / "state.db")) as opened:
-        yield opened
 
 
 async def drain(scan: AsyncIterator[list[Guest]]) -> list[Guest]:
