@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -33,24 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from shared.graph import Budget, Graph, GraphOptions, RetryPolicy  # noqa: E402
+from tests.support.write_counter import write_limiter  # noqa: E402
 
 Client = Callable[[str, argparse.Namespace], Awaitable[int]]
-
-
-@contextmanager
-def write_limiter(writes: int, window: float) -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.write_counter", "--limit", str(writes), "--window", str(window)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(process.stdout.readline())  # type: ignore[union-attr]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait()
 
 
 async def paced(url: str, args: argparse.Namespace) -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
 
 def address_of_length(total: int) -> str:
     """A valid-looking address of exactly `total` characters (249 to 311: every DNS label within 63)."""

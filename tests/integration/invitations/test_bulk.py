@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 
@@ -19,8 +18,8 @@ from shared.graph import Graph
 from shared.invitations import InvitationRow, RowResult, apply_invitations, plan_rows
 from shared.store import Store
 from tests.support.azurite import sqlite_only
+from tests.support.invitations import NOW
 
-NOW = datetime(2026, 11, 27, tzinfo=UTC)
 POLICY = Policy.model_validate({"invitations": {"denied_domains": ["blocked.example"]}})
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,8 @@ from shared.invitations.apply import ROWS_TABLE
 from shared.invitations.plan import InvitationPlan, Outcome
 from shared.store import Store
 from tests.support.cli import emulator_settings, run_guestctl
-from tests.support.invitations import LONG_ADDRESS
+from tests.support.invitations import LONG_ADDRESS, NOW
 
-NOW = datetime(2026, 11, 27, tzinfo=UTC)
 POLICY = Policy()
 
 

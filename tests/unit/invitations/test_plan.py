@@ -9,9 +9,8 @@ import pytest
 from shared.config import InvitationPolicy
 from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser, Outcome, plan_invitations
 from shared.invitations.rows import InvitationRow
-from tests.support.invitations import LONG_ADDRESS
+from tests.support.invitations import LONG_ADDRESS, NOW
 
-NOW = datetime(2026, 11, 27, tzinfo=UTC)
 FINANCE = DirectoryGroup("g-fin", "Finance Partners")
 SPONSOR = DirectoryUser("u-boss", "Member", "boss@contoso.com", "boss@contoso.com")
 DIRECTORY = Directory(
