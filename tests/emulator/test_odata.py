@@ -11,7 +11,7 @@ from emulator.odata import compile_filter, decode_token, encode_token
 from emulator.schema import USER
 from emulator.seed import seed_tenant
 from emulator.views import USER_ACCESSORS
-from tests.emulator.conftest import NOW
+from tests.support.emulator import NOW
 
 TENANT = seed_tenant(21, guests=120, members=10, now=NOW)
 USERS = list(TENANT.users.values())

@@ -10,7 +10,7 @@ import pytest
 
 from emulator.tenant import Group, directory_assignment_id
 from emulator.testing import EmulatorServer
-from tests.emulator.conftest import NOW, follow
+from tests.support.emulator import NOW, follow
 
 ASSIGNMENTS = "/roleManagement/directory/roleAssignments"
 ELIGIBILITY = "/roleManagement/directory/roleEligibilitySchedules"

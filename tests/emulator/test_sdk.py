@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from emulator.testing import EmulatorServer
-from tests.emulator.conftest import guest_ids
+from tests.support.emulator import guest_ids
 
 
 def error_map() -> dict[str, Any]:

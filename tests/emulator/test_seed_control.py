@@ -11,7 +11,7 @@ import pytest
 from emulator.clock import format_datetime
 from emulator.seed import GUEST_KINDS, seed_tenant
 from emulator.testing import EmulatorServer
-from tests.emulator.conftest import NOW
+from tests.support.emulator import NOW
 
 
 def fingerprint(seed: int | str, **kwargs: int) -> list[tuple]:

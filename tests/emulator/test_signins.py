@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from emulator.testing import EmulatorServer
-from tests.emulator.conftest import follow
+from tests.support.emulator import follow
 
 
 def test_newest_first_and_pages_of_at_most_1000(emulator: EmulatorServer, graph_http: httpx.Client) -> None:

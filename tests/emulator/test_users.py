@@ -9,7 +9,7 @@ import pytest
 
 from emulator.schema import USER_DEFAULT_SELECT
 from emulator.testing import EmulatorServer
-from tests.emulator.conftest import follow, guest_ids
+from tests.support.emulator import follow, guest_ids
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import azure.functions as func
 import pytest
+
+from emulator.testing import EmulatorServer
+from tests.support.functions import point_at_emulator
 
 
 @pytest.fixture(scope="session")
@@ -15,31 +18,8 @@ def functions() -> dict[str, func.FunctionBuilder]:
     return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
-class CapturedOut(func.Out[Any]):
-    """An output binding as the host provides it: the function sets a value, the host reads it."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-        self.was_set = False
-
-    def set(self, val: Any) -> None:
-        self.value = val
-        self.was_set = True
-
-    def get(self) -> Any:
-        return self.value
-
-
-def http_bindings(method: str, route: str) -> list[dict[str, Any]]:
-    """The bindings of an HTTP function with a function key, as the host indexes them."""
-    return [
-        {
-            "direction": "IN",
-            "type": "httpTrigger",
-            "name": "req",
-            "methods": [method],
-            "authLevel": "FUNCTION",
-            "route": route,
-        },
-        {"direction": "OUT", "type": "http", "name": "$return"},
-    ]
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer) -> Path:
+    """The app's settings pointed at the emulator, state in tmp_path, no policy file."""
+    point_at_emulator(monkeypatch, emulator, tmp_path, "GUESTCTL_POLICY")
+    return tmp_path

@@ -10,14 +10,10 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from tests.functions.conftest import http_bindings
+from tests.support.functions import bindings, http_bindings
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("msgraph", "azure.identity", "kiota", "pydantic", "shared.graph", "shared.store")
-
-
-def bindings(functions: dict, name: str) -> list[dict]:
-    return json.loads(functions[name].get_function_json())["bindings"]
 
 
 def test_app_indexes_the_expected_functions(functions: dict) -> None:

@@ -11,32 +11,8 @@ import pytest
 
 from emulator.testing import EmulatorServer
 from functions.invitations import MAX_BODY_BYTES
-from tests.functions.conftest import CapturedOut
-
-LONG_ADDRESS = f"{'a' * 60}@{'d' * 60}.{'d' * 60}.{'d' * 60}.{'d' * 15}.com"  # 263 characters
-
-
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer) -> Path:
-    for name in ("GUESTCTL_POLICY", "GUESTCTL_CLOUD"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GUESTCTL_GRAPH_URL", emulator.base_url)
-    monkeypatch.setenv("GUESTCTL_AUTH", "emulator")
-    monkeypatch.setenv("GUESTCTL_STATE", str(tmp_path / "state.db"))
-    return tmp_path
-
-
-async def post(
-    functions: dict, body: bytes, headers: dict[str, str] | None = None
-) -> tuple[func.HttpResponse, CapturedOut]:
-    queue = CapturedOut()
-    request = func.HttpRequest(
-        method="POST",
-        url="/api/invitations/batches",
-        body=body,
-        headers={"Content-Type": "text/csv", **(headers or {})},
-    )
-    return await functions["submit_invitation_batch"].get_user_function()(request, queue), queue
+from tests.support.functions import CapturedOut, submit_batch
+from tests.support.invitations import LONG_ADDRESS
 
 
 def error_of(response: func.HttpResponse) -> str:
@@ -97,7 +73,7 @@ def error_of(response: func.HttpResponse) -> str:
 async def test_refused_uploads_queue_nothing(
     functions: dict, settings_env: Path, body: bytes, headers: dict[str, str], status: int, expected: str
 ) -> None:
-    response, queue = await post(functions, body, headers)
+    response, queue = await submit_batch(functions, body, headers)
     assert response.status_code == status
     assert expected in error_of(response)
     assert len(response.get_body()) < 2_500
@@ -107,7 +83,7 @@ async def test_refused_uploads_queue_nothing(
 
 async def test_json_lines_keys_are_matched_like_csv_headers(functions: dict, settings_env: Path) -> None:
     body = b'{"Email": "ann.lee@fabrikam.com", " Display_Name ": "Ann"}\n{"EMAIL": "raj@fabrikam.com"}\n'
-    response, queue = await post(functions, body, {"Content-Type": "application/x-ndjson; charset=utf-8"})
+    response, queue = await submit_batch(functions, body, {"Content-Type": "application/x-ndjson; charset=utf-8"})
     assert response.status_code == 202
     rows = json.loads(queue.value[0])["rows"]
     assert [(r["email"], r["display_name"]) for r in rows] == [
@@ -123,7 +99,7 @@ async def test_long_messages_are_chunked_to_fit_a_queue_message(functions: dict,
     body = "email,message\n" + "".join(f"p{i}@fabrikam.com,{message}\n" for i in range(12))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GUESTCTL_POLICY", str(policy))
-        response, queue = await post(functions, body.encode())
+        response, queue = await submit_batch(functions, body.encode())
     assert response.status_code == 202
     assert sum(len(json.loads(m)["rows"]) for m in queue.value) == 12
     assert all(len(m.encode()) <= 48 * 1024 for m in queue.value), "each fits a base64-encoded queue message"
@@ -172,7 +148,7 @@ async def test_malformed_invitation_messages_go_to_the_poison_queue_at_once(
 async def test_configuration_error_in_the_invitation_worker_is_poisoned_at_once_without_server_paths(
     functions: dict, settings_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, queue = await post(functions, b"email\nann.lee@fabrikam.com\n")
+    _, queue = await submit_batch(functions, b"email\nann.lee@fabrikam.com\n")
     missing = settings_env / "no-such-policy.yaml"
     monkeypatch.setenv("GUESTCTL_POLICY", str(missing))
     poison = await deliver(functions, "invite_rows", queue.value[0].encode())

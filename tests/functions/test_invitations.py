@@ -9,7 +9,7 @@ import azure.functions as func
 import pytest
 
 from emulator.testing import EmulatorServer
-from tests.functions.conftest import CapturedOut, http_bindings
+from tests.support.functions import CapturedOut, bindings, http_bindings, submit_batch
 
 GOOD_CSV = (
     "email,display_name,groups,sponsors\n"
@@ -17,10 +17,6 @@ GOOD_CSV = (
     "raj.patel@northwindtraders.com,Raj Patel,,\n"
     "adele.vance@contoso.com,Adele,,\n"
 )
-
-
-def bindings(functions: dict, name: str) -> list[dict]:
-    return json.loads(functions[name].get_function_json())["bindings"]
 
 
 @pytest.mark.parametrize(
@@ -94,22 +90,8 @@ def test_bindings(functions: dict, name: str, expected: list[dict]) -> None:
     assert bindings(functions, name) == expected
 
 
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer) -> Path:
-    for name in ("GUESTCTL_POLICY", "GUESTCTL_CLOUD"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GUESTCTL_GRAPH_URL", emulator.base_url)
-    monkeypatch.setenv("GUESTCTL_AUTH", "emulator")
-    monkeypatch.setenv("GUESTCTL_STATE", str(tmp_path / "state.db"))
-    return tmp_path
-
-
 async def post(functions: dict, body: bytes, content_type: str = "text/csv") -> tuple[func.HttpResponse, CapturedOut]:
-    queue = CapturedOut()
-    request = func.HttpRequest(
-        method="POST", url="/api/invitations/batches", body=body, headers={"Content-Type": content_type}
-    )
-    return await functions["submit_invitation_batch"].get_user_function()(request, queue), queue
+    return await submit_batch(functions, body, {"Content-Type": content_type})
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,9 @@ from azure.functions.timer import TimerRequest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from tests.functions.conftest import CapturedOut, http_bindings
+from tests.support.functions import CapturedOut, bindings, http_bindings, point_at_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def bindings(functions: dict, name: str) -> list[dict]:
-    return json.loads(functions[name].get_function_json())["bindings"]
 
 
 QUEUE_OUT = {
@@ -96,11 +92,7 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Emul
     emulator.reset(seed_tenant(3, guests=120, members=20, now=datetime.now(UTC)))
     policy = tmp_path / "policy.yaml"
     policy.write_text("safety:\n  max_actions: 1000\n  max_percent: 100\n")
-    for name in ("GUESTCTL_CLOUD", "GUESTCTL_TENANT_ID", "GUESTCTL_SWEEP_MODE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GUESTCTL_GRAPH_URL", emulator.base_url)
-    monkeypatch.setenv("GUESTCTL_AUTH", "emulator")
-    monkeypatch.setenv("GUESTCTL_STATE", str(tmp_path / "state.db"))
+    point_at_emulator(monkeypatch, emulator, tmp_path, "GUESTCTL_TENANT_ID", "GUESTCTL_SWEEP_MODE")
     monkeypatch.setenv("GUESTCTL_POLICY", str(policy))
     return tmp_path
 

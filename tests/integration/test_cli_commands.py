@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +15,7 @@ import httpx
 import pytest
 
 from emulator.testing import EmulatorServer
-from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def guestctl(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*GUESTCTL, *args],
-        cwd=cwd,
-        env=guestctl_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support.cli import ROOT, emulator_settings, run_guestctl, unused_port
 
 
 @pytest.fixture
@@ -40,7 +26,7 @@ def env(emulator: EmulatorServer, tmp_path: Path) -> dict[str, str]:
 def test_plan_of_the_example_changes_nothing_and_exits_1_for_bad_rows(
     emulator: EmulatorServer, env: dict[str, str], tmp_path: Path
 ) -> None:
-    result = guestctl("invite", str(ROOT / "examples" / "invitations.csv"), "--json", cwd=tmp_path, env=env)
+    result = run_guestctl("invite", str(ROOT / "examples" / "invitations.csv"), "--json", cwd=tmp_path, env=env)
     assert result.returncode == 1, result.stderr
     plan = json.loads(result.stdout)
     assert plan["counts"] == {"invite": 3, "already-guest": 1, "already-member": 1, "invalid": 3, "blocked-domain": 1}
@@ -53,7 +39,7 @@ def test_apply_writes_one_result_line_per_row_and_exits_0_when_all_done(
 ) -> None:
     source = tmp_path / "in.csv"
     source.write_text("email,groups\nann.lee@fabrikam.com,Finance Partners\nraj@northwindtraders.com,\n")
-    result = guestctl("invite", str(source), "--apply", "--out", "results.csv", cwd=tmp_path, env=env)
+    result = run_guestctl("invite", str(source), "--apply", "--out", "results.csv", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     with (tmp_path / "results.csv").open() as handle:
         lines = list(csv.DictReader(handle))
@@ -77,17 +63,11 @@ def test_unusable_file_exits_2_and_applies_nothing(
 ) -> None:
     source = tmp_path / "in.csv"
     source.write_text(content)
-    result = guestctl("invite", str(source), "--apply", cwd=tmp_path, env=env)
+    result = run_guestctl("invite", str(source), "--apply", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert emulator.control.requests() == []
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize(
@@ -100,7 +80,7 @@ def free_port() -> int:
 def test_emulator_command_prints_its_base_url_and_serves_graph(
     tmp_path: Path, args: list[str], guests: int | None
 ) -> None:
-    port = free_port()
+    port = unused_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GUESTCTL_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "emulator", "--port", str(port), *args],
@@ -149,7 +129,7 @@ def test_vv_logs_every_graph_request_once_and_nothing_from_libraries(
     emulator: EmulatorServer, env: dict[str, str], tmp_path: Path, args: list[str]
 ) -> None:
     (tmp_path / "in.csv").write_text("email\nann.lee@fabrikam.com\nraj@northwindtraders.com\n")
-    result = guestctl(*args, cwd=tmp_path, env=env)
+    result = run_guestctl(*args, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     logged = [line for line in result.stderr.splitlines() if " DEBUG guestctl.graph: " in line]
     assert logged, result.stderr
@@ -161,8 +141,8 @@ def test_vv_logs_every_graph_request_once_and_nothing_from_libraries(
 
 def test_v_logs_detail_but_not_each_request(emulator: EmulatorServer, env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_text("email\nann.lee@fabrikam.com\n")
-    quiet = guestctl("invite", "in.csv", cwd=tmp_path, env=env)
-    verbose = guestctl("-v", "invite", "in.csv", cwd=tmp_path, env=env)
+    quiet = run_guestctl("invite", "in.csv", cwd=tmp_path, env=env)
+    verbose = run_guestctl("-v", "invite", "in.csv", cwd=tmp_path, env=env)
     assert (quiet.returncode, quiet.stderr) == (0, "")
     assert verbose.returncode == 0
     assert " DEBUG " not in verbose.stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -26,18 +25,12 @@ from shared.graph import Budget, Graph, GraphOptions
 from shared.stale import apply_plan, exemptions_now, plan_sweep
 from shared.stale.plan import Exemptions, Planner
 from shared.store import open_store
-from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
+from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env, unused_port
 from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest
+from tests.support.stale import UNCAPPED
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_ROWS = "email\nann.lee@fabrikam.com\n"
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def no_azure_login(folder: Path) -> dict[str, str]:
@@ -89,7 +82,7 @@ CASES = {
         "cannot reach Microsoft Graph at 127.0.0.1: could not connect",
         files={"in.csv": GOOD_ROWS},
         settings=lambda emulator, folder: {
-            "GUESTCTL_GRAPH_URL": f"http://127.0.0.1:{closed_port()}/v1.0",
+            "GUESTCTL_GRAPH_URL": f"http://127.0.0.1:{unused_port()}/v1.0",
             "GUESTCTL_AUTH": "emulator",
             "GUESTCTL_RETRY_BUDGET_SECONDS": "1",
         },
@@ -101,7 +94,7 @@ CASES = {
         files={"in.csv": GOOD_ROWS},
         settings=lambda emulator, folder: {
             # https to a closed loopback port: nothing could leave the machine even with a token
-            "GUESTCTL_GRAPH_URL": f"https://127.0.0.1:{closed_port()}/v1.0",
+            "GUESTCTL_GRAPH_URL": f"https://127.0.0.1:{unused_port()}/v1.0",
             "GUESTCTL_AUTH": "default",
             **no_azure_login(folder),
         },
@@ -208,7 +201,7 @@ async def test_a_plan_over_the_cap_is_refused_whole(emulator: EmulatorServer, tm
     now = datetime.now(UTC)
     flagged_on = now - timedelta(days=20)
     emulator.reset(seed_tenant(31, guests=120, members=10, now=flagged_on))
-    policy = Policy.model_validate({"safety": {"max_actions": 10000, "max_percent": 100}})
+    policy = UNCAPPED
     unlimited = Budget(resource_units=10**9, writes=10**9, reports=10**9, sign_in_activity=10**9)
     graph = Graph(GraphOptions(base_url=emulator.base_url, auth="emulator", budget=unlimited))
     try:

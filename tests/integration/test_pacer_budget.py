@@ -59,11 +59,4 @@ async def test_500_concurrent_writes_stay_within_the_write_budget(write_counter:
     assert seen["throttled"] == [], "the server never had to throttle"
     assert len(arrivals) == TOTAL, "every write arrived exactly once"
     assert busiest_window(arrivals) <= WRITES
-    # Under the budget no WRITES + 1 writes fit in one WINDOW, so write number j*WRITES arrives at least j
-    # windows after the first: the bound any client can only match, never beat.
-    times = sorted(arrivals)
-    last_round = TOTAL - WRITES
-    fastest = last_round // WRITES * WINDOW
-    took = times[last_round] - times[0]
-    print(f"pacer used {fastest / took:.0%} of the write budget")
-    assert fastest / took >= 0.9, f"write {last_round} came {took:.2f}s after the first; the budget allows {fastest}s"
+    # How much of the budget the pacer uses is a measurement, not a behaviour: bench/pacer_budget.py.

@@ -61,21 +61,18 @@ async def test_a_lease_left_behind(store: Store, left_by: str, taken_over: bool)
 
 async def test_a_holder_whose_lease_is_taken_over_stops_at_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shared.store.lease.RENEW_EVERY_SECONDS", 0.05)
-    worked = 0
+    never = asyncio.Event()
 
     async def long_job() -> None:
-        nonlocal worked
         async with lease(store, "jobs", "run-3", what="applying run-3"):
             held = await store.get("jobs", "run-3", "lease")
             assert held is not None
             await store.update(held, {**held.data, "owner": "someone else"})  # as a takeover writes it
-            for _ in range(100):
-                await asyncio.sleep(0.01)
-                worked += 1
+            await never.wait()  # work that would go on for ever: only the lease can stop it
 
     with pytest.raises(LeaseHeldError, match="another run took it over"):
-        await long_job()
-    assert worked < 100, "the body was stopped, not left to run on"
+        async with asyncio.timeout(30):  # a guard against a hang (a TimeoutError fails the test), not a measurement
+            await long_job()
     taken = await store.get("jobs", "run-3", "lease")
     assert taken is not None
     assert taken.data["owner"] == "someone else", "the new holder's lease is left alone"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ class SeenRequest:
     path: str  # includes the query string
     headers: dict[str, str]  # lower-case names
     body: bytes
-    at: float  # time.monotonic() on arrival
 
 
 @dataclass
@@ -58,7 +56,6 @@ class ScriptedServer:
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
                     self.rfile.read(length) if length else b"",
-                    time.monotonic(),
                 )
                 with server._lock:
                     server.requests.append(seen)

@@ -3,7 +3,8 @@
 
 Its own process, so that the client under test does not share a CPU and the GIL with it: the pacer test
 measures the pacer, not this server.
-Run: python -m tests.support.write_counter --limit 50 --window 1.0   (prints the port on stdout)
+Run: python -m tests.support.write_counter --limit 50 --window 1.0   (prints the port on stdout), or
+`with write_limiter(50, 1.0) as url:` from Python.
 """
 
 from __future__ import annotations
@@ -12,9 +13,33 @@ import argparse
 import bisect
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def write_limiter(limit: int, window: float) -> Iterator[str]:
+    """This limiter in its own process; yields its base URL (without /v1.0) and stops it afterwards."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.write_counter", "--limit", str(limit), "--window", str(window)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(process.stdout.readline())  # type: ignore[union-attr]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait()
 
 
 def main() -> None:

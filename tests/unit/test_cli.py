@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from shared import __version__, cli
 from shared.errors import Interrupted
-from tests.support.cli import GUESTCTL, guestctl_env
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def guestctl(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*GUESTCTL, *args],
-        cwd=cwd,
-        env=guestctl_env(env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support.cli import ROOT, run_guestctl
 
 
 def files_under(folder: Path) -> set[Path]:
@@ -31,7 +17,7 @@ def files_under(folder: Path) -> set[Path]:
 
 
 def test_version(tmp_path: Path) -> None:
-    result = guestctl("--version", cwd=tmp_path)
+    result = run_guestctl("--version", cwd=tmp_path)
     assert (result.returncode, result.stdout.strip()) == (0, f"guestctl {__version__}")
 
 
@@ -46,7 +32,7 @@ def test_version(tmp_path: Path) -> None:
 def test_bad_policy_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, policy: str, expected: str) -> None:
     (tmp_path / "policy.yaml").write_text(policy)
     before = files_under(tmp_path)
-    result = guestctl("--policy", "policy.yaml", "config", "check", cwd=tmp_path)
+    result = run_guestctl("--policy", "policy.yaml", "config", "check", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -59,7 +45,7 @@ def test_bad_policy_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, pol
 
 def test_bad_policy_with_json_reports_the_error_as_json(tmp_path: Path) -> None:
     (tmp_path / "policy.yaml").write_text("nope: 1\n")
-    result = guestctl("config", "check", "--json", cwd=tmp_path, env={"GUESTCTL_POLICY": "policy.yaml"})
+    result = run_guestctl("config", "check", "--json", cwd=tmp_path, env={"GUESTCTL_POLICY": "policy.yaml"})
     assert result.returncode == 2
     report = json.loads(result.stdout)
     assert report["ok"] is False
@@ -73,7 +59,7 @@ def test_config_check_prints_effective_configuration_with_secrets_redacted(tmp_p
         "GUESTCTL_STATE": f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={secret}",
         "GUESTCTL_TENANT_SIZE": "M",
     }
-    result = guestctl("--cloud", "usgov", "config", "check", "--json", cwd=tmp_path, env=env)
+    result = run_guestctl("--cloud", "usgov", "config", "check", "--json", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert secret not in result.stdout
@@ -88,7 +74,7 @@ def test_config_check_prints_effective_configuration_with_secrets_redacted(tmp_p
 
 
 def test_config_check_table_output(tmp_path: Path) -> None:
-    result = guestctl("--policy", str(ROOT / "examples" / "policy.yaml"), "config", "check", cwd=tmp_path)
+    result = run_guestctl("--policy", str(ROOT / "examples" / "policy.yaml"), "config", "check", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "GUESTCTL_CLOUD" in result.stdout
     assert "stale.inactive_days" in result.stdout
@@ -98,7 +84,7 @@ def test_config_check_table_output(tmp_path: Path) -> None:
 @pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
 def test_config_check_hides_a_password_in_the_graph_url(tmp_path: Path, as_json: bool) -> None:
     env = {"GUESTCTL_GRAPH_URL": "http://ann:s3cret-pw@127.0.0.1:8765/v1.0", "GUESTCTL_AUTH": "emulator"}
-    result = guestctl("config", "check", *(["--json"] if as_json else []), cwd=tmp_path, env=env)
+    result = run_guestctl("config", "check", *(["--json"] if as_json else []), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
     assert "http://ann:<redacted>@127.0.0.1:8765/v1.0" in result.stdout
@@ -126,7 +112,7 @@ ALIAS_BOMB = "a: &a [1,1,1,1,1,1,1,1,1,1]\n" + "".join(
 )
 def test_hostile_or_mistyped_policy_exits_2_with_one_line(tmp_path: Path, policy: str, expected: str) -> None:
     (tmp_path / "policy.yaml").write_text(policy)
-    result = guestctl("--policy", "policy.yaml", "config", "check", cwd=tmp_path)
+    result = run_guestctl("--policy", "policy.yaml", "config", "check", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -134,19 +120,19 @@ def test_hostile_or_mistyped_policy_exits_2_with_one_line(tmp_path: Path, policy
 
 
 def test_emulator_auth_against_real_graph_is_refused(tmp_path: Path) -> None:
-    result = guestctl("--auth", "emulator", "config", "check", cwd=tmp_path)
+    result = run_guestctl("--auth", "emulator", "config", "check", cwd=tmp_path)
     assert result.returncode == 2
     assert "GUESTCTL_AUTH=emulator" in result.stderr
 
 
 def test_unknown_flag_is_a_usage_error(tmp_path: Path) -> None:
-    result = guestctl("--bogus", cwd=tmp_path)
+    result = run_guestctl("--bogus", cwd=tmp_path)
     assert result.returncode == 2
     assert "No such option" in result.stderr
 
 
 def test_sweep_without_a_tenant_id_is_refused_before_anything_happens(tmp_path: Path) -> None:
-    result = guestctl("sweep", cwd=tmp_path, env={"GUESTCTL_STATE": str(tmp_path / "state.db")})
+    result = run_guestctl("sweep", cwd=tmp_path, env={"GUESTCTL_STATE": str(tmp_path / "state.db")})
     assert result.returncode == 2
     assert "GUESTCTL_TENANT_ID is not set: stale-guest plans are tied to one tenant" in result.stderr
     assert files_under(tmp_path) == set(), "no state store was created"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,11 @@ from shared.graph import Graph
 from shared.invitations import apply_invitations, parse_rows, plan_rows
 from shared.invitations.apply import ROWS_TABLE
 from shared.invitations.plan import InvitationPlan, Outcome
-from shared.store import open_store
-from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
+from shared.store import Store
+from tests.support.cli import emulator_settings, run_guestctl
+from tests.support.invitations import LONG_ADDRESS, NOW
 
-NOW = datetime(2026, 11, 27, tzinfo=UTC)
 POLICY = Policy()
-LONG_ADDRESS = f"{'a' * 60}@{'d' * 60}.{'d' * 60}.{'d' * 60}.{'d' * 15}.com"  # 263 characters
 
 
 async def plan_of(graph: Graph, csv: str, batch_id: str = "limits-1") -> InvitationPlan:
@@ -32,13 +30,12 @@ async def plan_of(graph: Graph, csv: str, batch_id: str = "limits-1") -> Invitat
     return await plan_rows(rows, graph, POLICY, batch_id=batch_id, source="limits.csv", tenant_id="t", now=NOW)
 
 
-async def stages(store_path: Path, batch_id: str) -> dict[str, str]:
-    async with open_store(str(store_path)) as store:
-        return {r.data["email"]: r.data["stage"] async for r in store.query(ROWS_TABLE, batch_id)}
+async def stages(store: Store, batch_id: str) -> dict[str, str]:
+    return {r.data["email"]: r.data["stage"] async for r in store.query(ROWS_TABLE, batch_id)}
 
 
 async def test_overlong_values_are_invalid_at_plan_time_and_the_other_rows_are_invited(
-    emulator: EmulatorServer, graph: Graph, tmp_path: Path
+    emulator: EmulatorServer, graph: Graph, store: Store
 ) -> None:
     assert len(LONG_ADDRESS) == 263
     csv = (
@@ -61,8 +58,7 @@ async def test_overlong_values_are_invalid_at_plan_time_and_the_other_rows_are_i
     assert "display_name" in plan.rows[2].reason
     assert "groups" in plan.rows[3].reason
 
-    async with open_store(str(tmp_path / "state.db")) as store:
-        results = await apply_invitations(plan, graph, store, mailer=None, actor="test")
+    results = await apply_invitations(plan, graph, store, mailer=None, actor="test")
     assert [(r.row, r.result.value) for r in results] == [
         (1, "invited"),
         (2, "invalid"),
@@ -70,7 +66,7 @@ async def test_overlong_values_are_invalid_at_plan_time_and_the_other_rows_are_i
         (4, "invalid"),
         (5, "invited"),
     ]
-    assert await stages(tmp_path / "state.db", "limits-1") == {
+    assert await stages(store, "limits-1") == {
         "one@partner.example": "done",
         "four@partner.example": "done",
     }
@@ -80,37 +76,35 @@ async def test_overlong_values_are_invalid_at_plan_time_and_the_other_rows_are_i
     ]
 
 
-async def test_a_row_the_store_refuses_fails_alone(emulator: EmulatorServer, graph: Graph, tmp_path: Path) -> None:
+async def test_a_row_the_store_refuses_fails_alone(emulator: EmulatorServer, graph: Graph, store: Store) -> None:
     plan = await plan_of(graph, "email\nok1@partner.example\nodd@partner.example\nok2@partner.example\n")
     # A key the store cannot keep, as if a limit had been missed at plan time.
     rows = tuple(replace(r, key="k" * 300) if r.row == 2 else r for r in plan.rows)
-    async with open_store(str(tmp_path / "state.db")) as store:
-        results = await apply_invitations(replace(plan, rows=rows), graph, store, mailer=None, actor="test")
+    results = await apply_invitations(replace(plan, rows=rows), graph, store, mailer=None, actor="test")
     assert [(r.row, r.result.value, r.transient) for r in results] == [
         (1, "invited", False),
         (2, "failed", False),
         (3, "invited", False),
     ]
     assert "key is 300 characters long, the limit is 255" in results[1].reason
-    assert await stages(tmp_path / "state.db", "limits-1") == {
+    assert await stages(store, "limits-1") == {
         "ok1@partner.example": "done",
         "ok2@partner.example": "done",
     }
 
 
 async def test_an_invitation_graph_refuses_is_not_left_inviting(
-    emulator: EmulatorServer, graph: Graph, tmp_path: Path
+    emulator: EmulatorServer, graph: Graph, store: Store
 ) -> None:
     plan = await plan_of(graph, "email\nok1@partner.example\nlater@partner.example\n")
     # An address Graph refuses (a + in the user name), as if the plan had missed it.
     rows = tuple(
         replace(r, email="kim+x@partner.example", key="kim+x@partner.example") if r.row == 2 else r for r in plan.rows
     )
-    async with open_store(str(tmp_path / "state.db")) as store:
-        results = await apply_invitations(replace(plan, rows=rows), graph, store, mailer=None, actor="test")
+    results = await apply_invitations(replace(plan, rows=rows), graph, store, mailer=None, actor="test")
     assert [(r.row, r.result.value, r.transient) for r in results] == [(1, "invited", False), (2, "failed", False)]
     assert "400" in results[1].reason
-    assert await stages(tmp_path / "state.db", "limits-1") == {
+    assert await stages(store, "limits-1") == {
         "ok1@partner.example": "done",
         "kim+x@partner.example": "new",
     }
@@ -119,13 +113,7 @@ async def test_an_invitation_graph_refuses_is_not_left_inviting(
 def guestctl(emulator: EmulatorServer, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     policy = tmp_path / "policy.yaml"
     policy.write_text("{}\n")
-    return subprocess.run(
-        [*GUESTCTL, "invite", *args],
-        env=guestctl_env(emulator_settings(emulator, tmp_path, policy)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_guestctl("invite", *args, cwd=tmp_path, env=emulator_settings(emulator, tmp_path, policy))
 
 
 async def test_cli_plans_then_applies_a_file_with_an_overlong_address(emulator: EmulatorServer, tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from emulator.testing import EmulatorServer
 from shared.stale import PROGRESS_TABLE
 from shared.stale.fetch import SCAN_TABLE
 from shared.store import open_store
-from tests.integration.stale.test_crash import POLICY_TEXT
 from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
+from tests.support.stale import POLICY_TEXT
 
 # signInActivity pages are paced: one page per 3 s window, so the scan is still running after its first page
 SLOW = {"GUESTCTL_SIGN_IN_ACTIVITY_PER_MINUTE": "1", "GUESTCTL_TIME_SCALE": "0.05"}

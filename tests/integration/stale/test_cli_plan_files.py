@@ -17,12 +17,12 @@ import pytest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from shared.config import Policy
 from shared.graph import Graph
 from shared.stale import apply_plan, exemptions_now, plan_sweep
 from shared.stale.plan import Plan
 from shared.store import open_store
-from tests.integration.stale.test_crash import POLICY_TEXT, guestctl
+from tests.support.cli import start_guestctl
+from tests.support.stale import POLICY_TEXT, UNCAPPED
 
 Body = dict[str, Any]
 
@@ -53,12 +53,12 @@ async def planned(emulator: EmulatorServer, graph: Graph, tmp_path: Path) -> Bod
     then = now - timedelta(days=21)
     emulator.reset(seed_tenant(8, guests=200, members=20, now=now))
     (tmp_path / "policy.yaml").write_text(POLICY_TEXT)
-    policy = Policy.model_validate({"safety": {"max_actions": 10000, "max_percent": 100}})
+    policy = UNCAPPED
     async with open_store(str(tmp_path / "state.db")) as store:
         flags = await plan_sweep(graph, store, policy, now=then, scan_id="setup", tenant_id=None)
         exemptions = await exemptions_now(graph, policy)
         await apply_plan(flags, graph, store, policy, exemptions, actor="setup", clock=lambda: then)
-    run = guestctl(emulator, tmp_path, "sweep", "--out", "plan.json")
+    run = start_guestctl(emulator, tmp_path, "sweep", "--out", "plan.json")
     assert run.wait(timeout=120) == 0, run.stderr.read()  # type: ignore[union-attr]
     body = json.loads((tmp_path / "plan.json").read_text())
     assert {a["kind"] for a in body["actions"]} >= {"flag", "disable"}
@@ -87,7 +87,7 @@ def test_an_edited_plan_file_is_refused_whole_with_exit_3(
     (tmp_path / "plan.json").write_text(json.dumps(planned))
     emulator.control.clear_requests()
 
-    run = guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json")
+    run = start_guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json")
     _, stderr = run.communicate(timeout=120)
 
     assert run.returncode == 3, stderr
@@ -101,7 +101,7 @@ def test_the_plan_as_written_applies_and_so_does_its_json_output(
     emulator: EmulatorServer, tmp_path: Path, planned: Body
 ) -> None:
     emulator.control.clear_requests()
-    run = guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json", "--json")
+    run = start_guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json", "--json")
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 0, stderr
     outcomes = {r["outcome"] for r in json.loads(stdout)["results"]}
@@ -121,7 +121,7 @@ def test_a_file_that_is_not_a_plan_is_bad_input_with_exit_2(
     emulator.reset(seed_tenant(8, guests=20, members=5, now=datetime.now(UTC)))
     (tmp_path / "policy.yaml").write_text(POLICY_TEXT)
     (tmp_path / "plan.json").write_text(text)
-    run = guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json")
+    run = start_guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json")
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 2, stderr
     assert "not a usable plan" in stderr
@@ -142,7 +142,7 @@ def test_restore_names_what_is_wrong_with_the_id(emulator: EmulatorServer, tmp_p
         (["--user", guest], 0, "nothing to undo"),
     ]
     for args, code, message in cases:
-        run = guestctl(emulator, tmp_path, "restore", *args)
+        run = start_guestctl(emulator, tmp_path, "restore", *args)
         stdout, stderr = run.communicate(timeout=60)
         assert (run.returncode, message in stdout + stderr) == (code, True), (args, stdout, stderr)
         assert "Traceback" not in stderr

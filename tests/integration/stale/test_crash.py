@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,24 +16,11 @@ from pathlib import Path
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from shared.config import Policy
 from shared.graph import Graph
 from shared.stale import apply_plan, exemptions_now, plan_sweep
 from shared.store import open_store
-from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
-
-POLICY_TEXT = "safety:\n  max_actions: 10000\n  max_percent: 100\n"
-
-
-def guestctl(emulator: EmulatorServer, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*GUESTCTL, *args],
-        cwd=tmp_path,
-        env=guestctl_env(emulator_settings(emulator, tmp_path, tmp_path / "policy.yaml")),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+from tests.support.cli import start_guestctl
+from tests.support.stale import POLICY_TEXT, UNCAPPED
 
 
 def patches(emulator: EmulatorServer) -> list[str]:
@@ -47,14 +33,14 @@ async def test_killed_sweep_finishes_with_each_disable_once(
     now = datetime.now(UTC)
     emulator.reset(seed_tenant(4, guests=400, members=40, now=now))
     (tmp_path / "policy.yaml").write_text(POLICY_TEXT)
-    policy = Policy.model_validate({"safety": {"max_actions": 10000, "max_percent": 100}})
+    policy = UNCAPPED
     then = now - timedelta(days=21)
     async with open_store(str(tmp_path / "state.db")) as store:  # flagged three weeks ago
         flags = await plan_sweep(graph, store, policy, now=then, scan_id="setup", tenant_id=None)
         await apply_plan(
             flags, graph, store, policy, await exemptions_now(graph, policy), actor="setup", clock=lambda: then
         )
-    planned = guestctl(emulator, tmp_path, "sweep", "--out", "plan.json")
+    planned = start_guestctl(emulator, tmp_path, "sweep", "--out", "plan.json")
     assert planned.wait(timeout=120) == 0, planned.stderr.read()  # type: ignore[union-attr]
     actions = json.loads((tmp_path / "plan.json").read_text())["actions"]
     targets = {a["target_id"] for a in actions if a["kind"] == "disable"}
@@ -64,7 +50,7 @@ async def test_killed_sweep_finishes_with_each_disable_once(
     journal_start = emulator.tenant.journal_position
     kills = 0
     for count in (10, 35):
-        run = guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json")
+        run = start_guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json")
         deadline = time.monotonic() + 60
         while len(patches(emulator)) < count and run.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.002)
@@ -73,7 +59,7 @@ async def test_killed_sweep_finishes_with_each_disable_once(
             kills += 1
         run.wait()
     assert kills == 2, "both runs must really have been killed mid-apply"
-    final = guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json", "--json")
+    final = start_guestctl(emulator, tmp_path, "sweep", "--apply", "--plan", "plan.json", "--json")
     stdout, stderr = final.communicate(timeout=120)
     assert final.returncode == 0, stderr[-2000:]
     results = json.loads(stdout)["results"]

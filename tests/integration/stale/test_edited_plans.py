@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -25,8 +24,8 @@ from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now
 from shared.stale.apply import GUESTS_PARTITION, GUESTS_TABLE
 from shared.stale.plan import Plan
 from shared.stale.records import GUEST_SELECT, decode_guest
-from shared.store import Store, open_store
-from tests.integration.stale.test_lifecycle import NOW, POLICY
+from shared.store import Store
+from tests.support.stale import NOW, POLICY
 
 LATER = NOW + timedelta(days=15)  # the guests flagged at NOW are due to be disabled
 
@@ -150,15 +149,14 @@ EDITS = {
 
 
 @pytest.fixture
-async def scene(emulator: EmulatorServer, graph: Graph, tmp_path: Path):  # type: ignore[no-untyped-def]
+async def scene(emulator: EmulatorServer, graph: Graph, store: Store) -> Scene:
     emulator.reset(seed_tenant(31, guests=300, members=30, now=NOW))
-    async with open_store(str(tmp_path / "state.db")) as store:
-        flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
-        await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
-        emulator.control.set_clock(LATER)
-        plan = await plan_sweep(graph, store, POLICY, now=LATER, scan_id="d", tenant_id=None)
-        assert {a.kind for a in plan.actions} == {ActionKind.FLAG, ActionKind.DISABLE}
-        yield Scene(emulator, graph, store, plan)
+    flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
+    await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
+    emulator.control.set_clock(LATER)
+    plan = await plan_sweep(graph, store, POLICY, now=LATER, scan_id="d", tenant_id=None)
+    assert {a.kind for a in plan.actions} == {ActionKind.FLAG, ActionKind.DISABLE}
+    return Scene(emulator, graph, store, plan)
 
 
 @pytest.mark.parametrize("edit", list(EDITS))

@@ -4,41 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from shared.config import Policy
 from shared.graph import Graph, GraphOptions
 from shared.stale import plan_sweep
-from shared.store import open_store
+from shared.store import Store
 from tests.support.scripted_server import Handler, Reply, ScriptedServer, SeenRequest
-
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-POLICY = Policy.model_validate({"safety": {"max_actions": 10_000, "max_percent": 100}})
+from tests.support.stale import NOW, UNCAPPED
 
 
-async def test_budgeted_sweep_resumes_to_the_same_plan(emulator: EmulatorServer, graph: Graph, tmp_path: Path) -> None:
+async def test_budgeted_sweep_resumes_to_the_same_plan(emulator: EmulatorServer, graph: Graph, store: Store) -> None:
     emulator.reset(seed_tenant(21, guests=1_600, members=50, now=NOW))
-    async with open_store(str(tmp_path / "state.db")) as store:
-        pages: list[int] = []
-        whole = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="whole", tenant_id=None, on_page=pages.append)
-        assert pages == [500, 500, 500, 100], "progress is reported page by page"
-        invocations = 0
-        plan = None
-        while plan is None:
-            invocations += 1
-            later = NOW.replace(hour=13 + invocations % 10)  # a later invocation: the sweep keeps its first "now"
-            plan = await plan_sweep(
-                graph,
-                store,
-                POLICY,
-                now=later if invocations > 1 else NOW,
-                scan_id="budgeted",
-                tenant_id=None,
-                time_budget=0,
-            )
+    pages: list[int] = []
+    whole = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="whole", tenant_id=None, on_page=pages.append)
+    assert pages == [500, 500, 500, 100], "progress is reported page by page"
+    invocations = 0
+    plan = None
+    while plan is None:
+        invocations += 1
+        later = NOW.replace(hour=13 + invocations % 10)  # a later invocation: the sweep keeps its first "now"
+        plan = await plan_sweep(
+            graph,
+            store,
+            UNCAPPED,
+            now=later if invocations > 1 else NOW,
+            scan_id="budgeted",
+            tenant_id=None,
+            time_budget=0,
+        )
     assert whole is not None
     assert invocations == 4, "1,600 guests in pages of 500: one page per invocation with no time to spare"
     assert plan.counts == whole.counts
@@ -48,20 +42,19 @@ async def test_budgeted_sweep_resumes_to_the_same_plan(emulator: EmulatorServer,
 
 
 async def test_a_refused_cursor_between_invocations_does_not_count_pages_twice(
-    emulator: EmulatorServer, graph: Graph, tmp_path: Path
+    emulator: EmulatorServer, graph: Graph, store: Store
 ) -> None:
     def tenant() -> object:
         return seed_tenant(22, guests=1_600, members=50, now=NOW)
 
     emulator.reset(tenant())
-    async with open_store(str(tmp_path / "state.db")) as store:
-        whole = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="whole", tenant_id=None)
-        first = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
-        assert first is None
-        first = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
-        assert first is None, "two pages planned and kept"
-        emulator.reset(tenant())  # same directory, new instance: Graph no longer accepts the saved skip token
-        plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="cut", tenant_id=None)
+    whole = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="whole", tenant_id=None)
+    first = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
+    assert first is None
+    first = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="cut", tenant_id=None, time_budget=0)
+    assert first is None, "two pages planned and kept"
+    emulator.reset(tenant())  # same directory, new instance: Graph no longer accepts the saved skip token
+    plan = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="cut", tenant_id=None)
     assert whole is not None
     assert plan is not None
     assert plan.guests == whole.guests == 1_600
@@ -70,7 +63,7 @@ async def test_a_refused_cursor_between_invocations_does_not_count_pages_twice(
 
 
 async def test_a_page_without_guests_keeps_what_earlier_pages_planned(
-    scripted_server: Callable[[Handler], ScriptedServer], tmp_path: Path
+    scripted_server: Callable[[Handler], ScriptedServer], store: Store
 ) -> None:
     def user(number: int, kind: str = "Guest") -> dict[str, object]:
         return {"id": f"u{number}", "userType": kind, "createdDateTime": "2020-01-01T00:00:00Z", "signInActivity": {}}
@@ -93,8 +86,7 @@ async def test_a_page_without_guests_keeps_what_earlier_pages_planned(
     server = scripted_server(answer)
     graph = Graph(GraphOptions(base_url=server.base_url, auth="emulator"))
     try:
-        async with open_store(str(tmp_path / "state.db")) as store:
-            plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="gap", tenant_id=None)
+        plan = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="gap", tenant_id=None)
     finally:
         await graph.close()
     assert plan is not None
@@ -102,17 +94,14 @@ async def test_a_page_without_guests_keeps_what_earlier_pages_planned(
     assert sorted(a.target_id for a in plan.actions) == ["u1", "u2", "u4"]
 
 
-async def test_a_finished_sweep_leaves_no_progress_behind(
-    emulator: EmulatorServer, graph: Graph, tmp_path: Path
-) -> None:
+async def test_a_finished_sweep_leaves_no_progress_behind(emulator: EmulatorServer, graph: Graph, store: Store) -> None:
     emulator.reset(seed_tenant(23, guests=700, members=20, now=NOW))
-    async with open_store(str(tmp_path / "state.db")) as store:
-        assert await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None, time_budget=0) is None
-        assert [r async for r in store.query("staleprogress", "tidy")], "an unfinished sweep keeps its pages"
-        plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None)
-        assert plan is not None
-        assert plan.guests == 700
-        assert [r async for r in store.query("staleprogress", "tidy")] == []
-        again = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="tidy", tenant_id=None)
-        assert again is not None
-        assert again.guests == 700, "called again under the same id: a new whole sweep"
+    assert await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="tidy", tenant_id=None, time_budget=0) is None
+    assert [r async for r in store.query("staleprogress", "tidy")], "an unfinished sweep keeps its pages"
+    plan = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="tidy", tenant_id=None)
+    assert plan is not None
+    assert plan.guests == 700
+    assert [r async for r in store.query("staleprogress", "tidy")] == []
+    again = await plan_sweep(graph, store, UNCAPPED, now=NOW, scan_id="tidy", tenant_id=None)
+    assert again is not None
+    assert again.guests == 700, "called again under the same id: a new whole sweep"

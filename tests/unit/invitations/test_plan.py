@@ -9,8 +9,8 @@ import pytest
 from shared.config import InvitationPolicy
 from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser, Outcome, plan_invitations
 from shared.invitations.rows import InvitationRow
+from tests.support.invitations import LONG_ADDRESS, NOW
 
-NOW = datetime(2026, 11, 27, tzinfo=UTC)
 FINANCE = DirectoryGroup("g-fin", "Finance Partners")
 SPONSOR = DirectoryUser("u-boss", "Member", "boss@contoso.com", "boss@contoso.com")
 DIRECTORY = Directory(
@@ -174,9 +174,8 @@ def test_plan_says_what_apply_will_do_for_an_existing_guest(resend: bool, reason
 
 
 def test_an_overlong_address_is_invalid_with_its_row_and_the_others_are_planned() -> None:
-    long_address = f"{'a' * 60}@{'d' * 60}.{'d' * 60}.{'d' * 60}.{'d' * 15}.com"
     plan = plan_invitations(
-        [row("one@fabrikam.com", 1), row(long_address, 2), row("two@fabrikam.com", 3)],
+        [row("one@fabrikam.com", 1), row(LONG_ADDRESS, 2), row("two@fabrikam.com", 3)],
         DIRECTORY,
         POLICY,
         batch_id="b1",

@@ -7,6 +7,7 @@ import pytest
 from shared.config import InvitationPolicy
 from shared.invitations.rows import InvitationRow
 from shared.invitations.rules import domain_block_reason, email_problem, row_problem
+from tests.support.invitations import address_of_length
 
 
 @pytest.mark.parametrize(
@@ -66,28 +67,23 @@ def test_domain_lists(allowed: list[str], denied: list[str], email: str, expecte
 LONG_LOCAL = "a" * 64
 
 
-def at_length(total: int) -> str:
-    """A valid-looking address of exactly `total` characters (249 to 311)."""
-    return f"{'a' * 60}@{'d' * 60}.{'d' * 60}.{'d' * 60}.{'d' * (total - 248)}.com"
-
-
 def full_row(**fields: object) -> InvitationRow:
     return InvitationRow(1, "ann@fabrikam.com", **fields)  # type: ignore[arg-type]
 
 
 def test_address_helper_lengths() -> None:
-    assert len(at_length(254)) == 254
-    assert len(at_length(263)) == 263
+    assert len(address_of_length(254)) == 254
+    assert len(address_of_length(263)) == 263
 
 
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
         pytest.param(full_row(), None, id="plain-row"),
-        pytest.param(InvitationRow(1, at_length(254)), None, id="email-254-ok"),
+        pytest.param(InvitationRow(1, address_of_length(254)), None, id="email-254-ok"),
         pytest.param(InvitationRow(1, f"{LONG_LOCAL}@fabrikam.com"), None, id="user-name-64-ok"),
         pytest.param(
-            InvitationRow(1, at_length(263)), "email is 263 characters long, the limit is 254", id="email-263"
+            InvitationRow(1, address_of_length(263)), "email is 263 characters long, the limit is 254", id="email-263"
         ),
         pytest.param(
             InvitationRow(1, f"{LONG_LOCAL}b@fabrikam.com"),

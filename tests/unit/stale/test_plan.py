@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import msgspec
 import pytest
@@ -13,8 +13,8 @@ import pytest
 from shared.config import Policy
 from shared.stale.plan import ActionKind, Exemptions, Lifecycle, Plan, Planner, Stage, plan_problems, why_not
 from shared.stale.records import ExternalState, Guest, SignIn
+from tests.support.stale import NOW
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICY = Policy.model_validate(
     {
         "stale": {"inactive_days": 90, "disable_after_days": 14, "delete_after_days": 30},

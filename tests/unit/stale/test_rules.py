@@ -10,8 +10,8 @@ import pytest
 from shared.config import StalePolicy
 from shared.stale.records import ExternalState, Guest, SignIn, UnreadableUserError, decode_guest, decode_page
 from shared.stale.rules import Category, categorise, last_activity
+from tests.support.stale import NOW
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICY = StalePolicy(inactive_days=90, never_redeemed_days=30)
 
 
