@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import msgspec
 
@@ -74,15 +75,8 @@ async def plan_sweep(
     exemptions = await exemptions_now(graph, policy)
     lifecycle = await load_lifecycle(store)
 
-    def new_planner() -> Planner:
-        return Planner(
-            policy,
-            now,
-            lifecycle=lifecycle,
-            exemptions=exemptions,
-            tenant_id=tenant_id,
-            sign_in_activity_available=available,
-        )
+    given = {"lifecycle": lifecycle, "exemptions": exemptions, "tenant_id": tenant_id}
+    new_planner = partial(Planner, policy, now, **given, sign_in_activity_available=available)
 
     planner = new_planner()
     scan = _scan_name(scan_id, available)
