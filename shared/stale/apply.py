@@ -36,13 +36,19 @@ from shared.errors import (
 )
 from shared.graph import Graph
 from shared.graph.odata import is_object_id
+from shared.stale.effects import (
+    GUESTS_PARTITION,
+    GUESTS_TABLE,
+    GuestEffects,
+    lifecycle_of,
+    load_lifecycle,
+)
 from shared.stale.fetch import GUEST_SELECT_WITHOUT_SIGN_IN, count_guests
 from shared.stale.plan import (
     DESTRUCTIVE,
     Action,
     ActionKind,
     Exemptions,
-    Lifecycle,
     Plan,
     Stage,
     cap_refusal,
@@ -53,15 +59,10 @@ from shared.stale.records import GUEST_SELECT, Guest, UnreadableUserError, decod
 from shared.store import AuditEntry, Record, Store
 
 ACTIONS_TABLE = "staleactions"
-GUESTS_TABLE = "staleguests"
-GUESTS_PARTITION = "guests"
 ACTIONS_IN_FLIGHT = 32
 
 
 ActionResult = CoreResult[Action]
-
-# carries out one kind of action on a guest the rules have just confirmed: (action, guest now, resumed)
-Effect = Callable[[Action, Guest, bool], Awaitable[tuple[Outcome, str]]]
 
 
 def run_id_for(plan: Plan) -> str:
@@ -72,28 +73,6 @@ def run_id_for(plan: Plan) -> str:
 def run_id_of(plan_id: str) -> str:
     """The run that applies the kept plan `plan_id` (a plan's id is the start of its digest)."""
     return "sweep-" + plan_id
-
-
-def lifecycle_of(data: dict[str, Any]) -> Lifecycle | None:
-    """A guest's stage from its `staleguests` record; None once deleted (done, kept for the record)."""
-    stage = data.get("stage")
-    if stage not in (Stage.FLAGGED, Stage.DISABLED):
-        return None
-    disabled_at = data.get("disabled_at")
-    return Lifecycle(
-        Stage(stage),
-        datetime.fromisoformat(data["flagged_at"]),
-        datetime.fromisoformat(disabled_at) if disabled_at else None,
-    )
-
-
-async def load_lifecycle(store: Store) -> dict[str, Lifecycle]:
-    """Every guest guestctl has flagged or disabled (deleted ones are done and left out)."""
-    stages: dict[str, Lifecycle] = {}
-    async for record in store.query(GUESTS_TABLE, GUESTS_PARTITION):
-        if (stage := lifecycle_of(record.data)) is not None:
-            stages[record.row] = stage
-    return stages
 
 
 async def apply_plan(
@@ -194,13 +173,7 @@ class _Applier:
         self.audit = RunAudit(store, self.run_id, actor, plan.digest(), clock)
         # read as the scan read them: a tenant without signInActivity is re-checked without it, too
         self.select = GUEST_SELECT if plan.sign_in_activity_available else GUEST_SELECT_WITHOUT_SIGN_IN
-        self.effects: dict[ActionKind, Effect] = {
-            ActionKind.FLAG: self._flag,
-            ActionKind.UNFLAG: self._unflag,
-            ActionKind.ENABLE: self._enable,
-            ActionKind.DISABLE: self._disable,
-            ActionKind.DELETE: self._delete_guest,
-        }
+        self.guests = GuestEffects(graph, store, self.audit, clock, self.run_id)
 
     async def carry_out(self, action: Action, resumed: bool) -> tuple[Outcome, str]:
         """Re-derive the action from the guest as Graph has them now and guestctl's own record, then do it."""
@@ -208,7 +181,7 @@ class _Applier:
         current = await self._read_guest(user_id)
         if current is None:
             if action.kind is ActionKind.DELETE and resumed and await self.audit.has(action.target_id, "guest.delete"):
-                await self._set_stage(user_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+                await self.guests.set_stage(user_id, Stage.DELETED, deleted_at=self.clock().isoformat())
                 return Outcome.DONE, "found deleted by the interrupted run"
             return Outcome.SKIPPED, "the user no longer exists"
         if current.user_type != "Guest":
@@ -227,7 +200,7 @@ class _Applier:
             sign_in_activity_available=self.plan.sign_in_activity_available,
         ):
             return Outcome.SKIPPED, reason
-        return await self.effects[action.kind](action, current, resumed)
+        return await self.guests.by_kind[action.kind](action, current, resumed)
 
     async def _finished_before(self, action: Action, current: Guest, record: Record | None) -> str | None:
         """What an interrupted attempt of this run already did to the guest, if it did it all."""
@@ -239,68 +212,13 @@ class _Applier:
             return "un-flagged by the interrupted run"
         enabled_by_us = action.kind is ActionKind.ENABLE and current.enabled is True
         if enabled_by_us and await self.audit.has(action.target_id, "guest.enable"):
-            await self._forget(action.target_id)
+            await self.guests.forget(action.target_id)
             return "re-enabled by the interrupted run"
         disabled_by_us = action.kind is ActionKind.DISABLE and current.enabled is False
         if disabled_by_us and await self.audit.has(action.target_id, "guest.disable"):
-            await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+            await self.guests.set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
             return "disabled by the interrupted run"
         return None
-
-    async def _flag(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
-        await self._set_stage(action.target_id, Stage.FLAGGED, flagged_at=self.clock().isoformat())
-        return Outcome.DONE, "flagged"
-
-    async def _unflag(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
-        await self._forget(action.target_id)
-        return Outcome.DONE, "un-flagged: active again"
-
-    async def _enable(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
-        if current.enabled is not True:
-            await self.audit.change(
-                action.target_id,
-                "guest.enable",
-                reason=action.reason,
-                before={"accountEnabled": False},
-                after={"accountEnabled": True},
-                send=lambda: self._patch_enabled(action, True),
-                resumed=resumed,
-            )
-        await self._forget(action.target_id)
-        return Outcome.DONE, "re-enabled: active again"
-
-    async def _disable(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
-        if current.enabled is False:
-            # Someone else disabled it (a compromised account, an offboarding): theirs to handle. Taking it
-            # over would let a later delete, or a restore that re-enables, undo their decision.
-            await self._forget(action.target_id)
-            return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
-        await self.audit.change(
-            action.target_id,
-            "guest.disable",
-            reason=action.reason,
-            before={"accountEnabled": True},
-            after={"accountEnabled": False},
-            send=lambda: self._patch_enabled(action, False),
-            resumed=resumed,
-        )
-        await self._set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
-        return Outcome.DONE, "disabled"
-
-    async def _delete_guest(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
-        if current.enabled is not False:
-            return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
-        await self.audit.change(
-            action.target_id,
-            "guest.delete",
-            reason=action.reason,
-            before={"deletedDateTime": None},
-            after={"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
-            send=lambda: self._delete(action),
-            resumed=resumed,
-        )
-        await self._set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
-        return Outcome.DONE, "deleted (restorable for 30 days)"
 
     async def _read_guest(self, user_id: str) -> Guest | None:
         try:
@@ -308,26 +226,6 @@ class _Applier:
         except NotFoundError:
             return None
         return decode_guest(response.content)
-
-    async def _delete(self, action: Action) -> None:
-        with contextlib.suppress(NotFoundError):  # a retried DELETE finds it gone
-            await self.graph.request("DELETE", f"/users/{action.target_id}", idempotent=True)
-
-    async def _patch_enabled(self, action: Action, enabled: bool) -> None:
-        await self.graph.request(
-            "PATCH", f"/users/{action.target_id}", json_body={"accountEnabled": enabled}, idempotent=True
-        )
-
-    async def _set_stage(self, user_id: str, stage: Stage, **dates: str) -> None:
-        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
-        data = {**(record.data if record else {}), **dates, "stage": stage.value, "run_id": self.run_id}
-        await self.store.upsert(GUESTS_TABLE, GUESTS_PARTITION, user_id, data)
-
-    async def _forget(self, user_id: str) -> None:
-        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
-        if record is not None:
-            with contextlib.suppress(StaleVersionError):
-                await self.store.delete(record)
 
 
 @dataclass(frozen=True, slots=True)

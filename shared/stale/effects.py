@@ -1,0 +1,140 @@
+"""The stale-guest capability's changes, one method per action kind, and guestctl's records of guests.
+
+Each effect runs only after apply has read the guest again and the rules have given this very action
+(`shared/stale/apply.py`); each tenant change is audited just before it is made (`RunAudit.change`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from shared.clock import Clock
+from shared.core.apply import Outcome
+from shared.core.audit import RunAudit
+from shared.errors import NotFoundError, StaleVersionError
+from shared.graph import Graph
+from shared.stale.plan import Action, ActionKind, Lifecycle, Stage
+from shared.stale.records import Guest
+from shared.store import Store
+
+GUESTS_TABLE = "staleguests"
+GUESTS_PARTITION = "guests"
+
+# carries out one kind of action on a guest the rules have just confirmed: (action, guest now, resumed)
+Effect = Callable[[Action, Guest, bool], Awaitable[tuple[Outcome, str]]]
+
+
+def lifecycle_of(data: dict[str, Any]) -> Lifecycle | None:
+    """A guest's stage from its `staleguests` record; None once deleted (done, kept for the record)."""
+    stage = data.get("stage")
+    if stage not in (Stage.FLAGGED, Stage.DISABLED):
+        return None
+    disabled_at = data.get("disabled_at")
+    return Lifecycle(
+        Stage(stage),
+        datetime.fromisoformat(data["flagged_at"]),
+        datetime.fromisoformat(disabled_at) if disabled_at else None,
+    )
+
+
+async def load_lifecycle(store: Store) -> dict[str, Lifecycle]:
+    """Every guest guestctl has flagged or disabled (deleted ones are done and left out)."""
+    stages: dict[str, Lifecycle] = {}
+    async for record in store.query(GUESTS_TABLE, GUESTS_PARTITION):
+        if (stage := lifecycle_of(record.data)) is not None:
+            stages[record.row] = stage
+    return stages
+
+
+class GuestEffects:
+    def __init__(self, graph: Graph, store: Store, audit: RunAudit, clock: Clock, run_id: str) -> None:
+        self.graph = graph
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.run_id = run_id
+        self.by_kind: dict[ActionKind, Effect] = {
+            ActionKind.FLAG: self.flag,
+            ActionKind.UNFLAG: self.unflag,
+            ActionKind.ENABLE: self.enable,
+            ActionKind.DISABLE: self.disable,
+            ActionKind.DELETE: self.delete,
+        }
+
+    async def flag(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        await self.set_stage(action.target_id, Stage.FLAGGED, flagged_at=self.clock().isoformat())
+        return Outcome.DONE, "flagged"
+
+    async def unflag(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        await self.forget(action.target_id)
+        return Outcome.DONE, "un-flagged: active again"
+
+    async def enable(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        if current.enabled is not True:
+            await self.audit.change(
+                action.target_id,
+                "guest.enable",
+                reason=action.reason,
+                before={"accountEnabled": False},
+                after={"accountEnabled": True},
+                send=lambda: self._patch_enabled(action, True),
+                resumed=resumed,
+            )
+        await self.forget(action.target_id)
+        return Outcome.DONE, "re-enabled: active again"
+
+    async def disable(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        if current.enabled is False:
+            # Someone else disabled it (a compromised account, an offboarding): theirs to handle. Taking it
+            # over would let a later delete, or a restore that re-enables, undo their decision.
+            await self.forget(action.target_id)
+            return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
+        await self.audit.change(
+            action.target_id,
+            "guest.disable",
+            reason=action.reason,
+            before={"accountEnabled": True},
+            after={"accountEnabled": False},
+            send=lambda: self._patch_enabled(action, False),
+            resumed=resumed,
+        )
+        await self.set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+        return Outcome.DONE, "disabled"
+
+    async def delete(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
+        if current.enabled is not False:
+            return Outcome.SKIPPED, "someone re-enabled the account since it was disabled"
+        await self.audit.change(
+            action.target_id,
+            "guest.delete",
+            reason=action.reason,
+            before={"deletedDateTime": None},
+            after={"deletedDateTime": self.clock().isoformat(), "restorableDays": 30},
+            send=lambda: self._delete_user(action),
+            resumed=resumed,
+        )
+        await self.set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+        return Outcome.DONE, "deleted (restorable for 30 days)"
+
+    async def _delete_user(self, action: Action) -> None:
+        with contextlib.suppress(NotFoundError):  # a retried DELETE finds it gone
+            await self.graph.request("DELETE", f"/users/{action.target_id}", idempotent=True)
+
+    async def _patch_enabled(self, action: Action, enabled: bool) -> None:
+        await self.graph.request(
+            "PATCH", f"/users/{action.target_id}", json_body={"accountEnabled": enabled}, idempotent=True
+        )
+
+    async def set_stage(self, user_id: str, stage: Stage, **dates: str) -> None:
+        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
+        data = {**(record.data if record else {}), **dates, "stage": stage.value, "run_id": self.run_id}
+        await self.store.upsert(GUESTS_TABLE, GUESTS_PARTITION, user_id, data)
+
+    async def forget(self, user_id: str) -> None:
+        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
+        if record is not None:
+            with contextlib.suppress(StaleVersionError):
+                await self.store.delete(record)
