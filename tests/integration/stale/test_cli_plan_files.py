@@ -51,7 +51,7 @@ async def planned(emulator: EmulatorServer, graph: Graph, tmp_path: Path) -> Bod
     """A tenant whose inactive guests guestctl flagged three weeks ago, and `plan.json` to disable them."""
     now = datetime.now(UTC)
     then = now - timedelta(days=21)
-    emulator.reset(seed_tenant(8, guests=200, members=20, now=now))
+    emulator.reset(seed_tenant(8, guests=100, members=10, now=now))
     (tmp_path / "policy.yaml").write_text(POLICY_TEXT)
     policy = UNCAPPED
     async with open_store(str(tmp_path / "state.db")) as store:

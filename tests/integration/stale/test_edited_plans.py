@@ -150,7 +150,7 @@ EDITS = {
 
 @pytest.fixture
 async def scene(emulator: EmulatorServer, graph: Graph, store: Store) -> Scene:
-    emulator.reset(seed_tenant(31, guests=300, members=30, now=NOW))
+    emulator.reset(seed_tenant(31, guests=100, members=10, now=NOW))
     flags = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="f", tenant_id=None)
     await apply_plan(flags, graph, store, POLICY, await exemptions_now(graph, POLICY), actor="t", clock=lambda: NOW)
     emulator.control.set_clock(LATER)

@@ -30,7 +30,7 @@ LATER = NOW + timedelta(days=15)
 
 @pytest.fixture
 def tenant(emulator: EmulatorServer) -> EmulatorServer:
-    emulator.reset(seed_tenant(31, guests=300, members=30, now=NOW))
+    emulator.reset(seed_tenant(31, guests=120, members=12, now=NOW))
     return emulator
 
 
