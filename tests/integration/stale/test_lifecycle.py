@@ -102,7 +102,7 @@ async def test_flag_disable_delete_restore(tenant: EmulatorServer, graph: Graph,
     assert all(emulator.tenant.users[g].accountEnabled is True for g in disabled | newly_inactive)
 
 
-@sqlite_only  # 2,000 flags on Azurite take ~18 s; the cap refusal itself runs on both in test_guards and test_edited_plans
+@sqlite_only  # 2,000 flags on Azurite take ~18 s; the cap refusal runs on both in test_guards and test_edited_plans
 async def test_over_cap_plan_is_refused_whole_and_changes_nothing(
     tenant: EmulatorServer, graph: Graph, store: Store
 ) -> None:
