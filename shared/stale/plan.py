@@ -186,7 +186,6 @@ def judge(
     policy: Policy,
     now: datetime,
     exemptions: Exemptions,
-    *,
     sign_in_activity_available: bool = True,
     today: date | None = None,
 ) -> Verdict:
@@ -195,9 +194,10 @@ def judge(
     verdict = categorise(guest, policy.stale, now, exempt)
     if verdict.category is Category.STALE and not sign_in_activity_available:
         return Verdict(Category.UNKNOWN, note="signInActivity is not available in this tenant")
+    if stage is None:
+        return verdict
     if (
-        stage is not None
-        and stage.stage is Stage.DISABLED
+        stage.stage is Stage.DISABLED
         and stage.disabled_at is not None
         and verdict.category in (Category.STALE, Category.NEVER_REDEEMED)
         and now >= stage.disabled_at + timedelta(days=policy.stale.delete_after_days)
@@ -357,21 +357,15 @@ class Planner:
         self.guests = 0
 
     def add(self, guests: Iterable[Guest]) -> None:
-        counts, actions = self.counts, self.actions
+        counts, actions, lifecycle = self.counts, self.actions, self.lifecycle
+        policy, now, exemptions = self.policy, self.now, self.exemptions
+        available, today = self.sign_in_activity_available, self.today
         for guest in guests:
             self.guests += 1
-            stage = self.lifecycle.get(guest.id)
-            verdict = judge(
-                guest,
-                stage,
-                self.policy,
-                self.now,
-                self.exemptions,
-                sign_in_activity_available=self.sign_in_activity_available,
-                today=self.today,
-            )
+            stage = lifecycle.get(guest.id)
+            verdict = judge(guest, stage, policy, now, exemptions, available, today)  # positional: hot loop
             counts[verdict.category] += 1  # a StrEnum member finds its value's key
-            step = next_step(guest, verdict, stage, self.policy, self.now)
+            step = next_step(guest, verdict, stage, policy, now)
             if step is not None:
                 kind, reason = step
                 display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
