@@ -26,15 +26,20 @@ class RunAudit:
     plan_digest: str | None
     clock: Clock
 
+    async def written(self, target_id: str) -> set[tuple[str, str]]:
+        """(name, `after` as canonical JSON) of each entry this run wrote for `target_id`: one store read
+        for many checks (a store read can hold up the event loop)."""
+        return {
+            (e.action, canonical(e.after)) async for e in self.store.read_audit(run_id=self.run_id, target_id=target_id)
+        }
+
     async def has(self, target_id: str, name: str | None = None, *, after: dict[str, Any] | None = None) -> bool:
         """Whether this run already audited a change to `target_id` (of kind `name`, with this `after`)."""
-        wanted = json.dumps(after, sort_keys=True) if after is not None else None
-        async for entry in self.store.read_audit(run_id=self.run_id, target_id=target_id):
-            if name is not None and entry.action != name:
-                continue
-            if wanted is None or json.dumps(entry.after, sort_keys=True) == wanted:
-                return True
-        return False
+        wanted = canonical(after) if after is not None else None
+        return any(
+            (name is None or entry_name == name) and (wanted is None or entry_after == wanted)
+            for entry_name, entry_after in await self.written(target_id)
+        )
 
     async def write(
         self,
@@ -93,3 +98,8 @@ class RunAudit:
             failed = {**before, "error": error.one_line()}
             await self.write(target_id, f"{name}.failed", reason=reason, before=after, after=failed)
             raise
+
+
+def canonical(value: object) -> str:
+    """JSON with sorted keys: equal values, equal text."""
+    return json.dumps(value, sort_keys=True)

@@ -32,7 +32,7 @@ from typing import Any
 
 from shared.clock import Clock, utc_now
 from shared.concurrency import map_bounded
-from shared.core.audit import RunAudit
+from shared.core.audit import RunAudit, canonical
 from shared.errors import (
     AlreadyExistsError,
     ConfigError,
@@ -394,13 +394,14 @@ class _Applier:
                 status = response.status if response else "no response"
                 failures.append(f"POST {path}: {status} {error.get('code', '')} {error.get('message', '')}".strip())
         # Audit before recording, skipping what an interrupted run already audited: exactly one entry each.
+        audited = await self.audit.written(user_id)
         for name, action, key in (
             ("groups_done", "group.add-member", "group"),
             ("sponsors_done", "guest.add-sponsor", "sponsor"),
         ):
             for target in done[name]:
                 after = {key: target}
-                if target not in state.data[name] and not await self.audit.has(user_id, action, after=after):
+                if target not in state.data[name] and (action, canonical(after)) not in audited:
                     await self._audit(state, action, user_id, after=after)
         await self._save(state, **done)
         if failures:

@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS audit (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS audit_by_run ON audit (log, run_id, sort_key);
 CREATE INDEX IF NOT EXISTS audit_by_target ON audit (log, target_id, sort_key);
+-- a run's entries for one target (the audit-once check before each change): without it a big run's
+-- every check walks all of the run's entries
+CREATE INDEX IF NOT EXISTS audit_by_run_target ON audit (log, run_id, target_id, sort_key);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
