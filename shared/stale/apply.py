@@ -1,15 +1,16 @@
-"""Apply a stale-guest plan: guarded, re-checked, once per action, audited, restorable.
+"""Apply a stale-guest plan: checked whole, each action derived again, once per action, audited, restorable.
 
-- The plan is refused whole if it is over the blast-radius cap (it says so) — nothing is changed.
-- One applier per plan at a time (a lease in the store): a second one is refused, not run alongside.
-- Just before a disable or delete, the guest is read again (with signInActivity) and judged again with
-  fresh exemptions: no longer a guest, active again, or newly exempt → the action is skipped and says why.
-- Every action has a record (table `staleactions`, partition = run id, row = kind:target) written before the
-  tenant is touched and completed after. A rerun of the same plan skips completed actions and, for one left
-  half-way, looks at the tenant first (already disabled? already deleted?) instead of acting twice.
-- Each guest's stage (flagged/disabled/deleted, with dates) lives in table `staleguests`; every tenant
-  change goes to the audit log — written just before the change — with before/after, the reason, the plan
-  digest and the run id, which is what `restore` undoes.
+- The plan is refused whole (nothing read or written) when it is not applicable: refused at plan time,
+  too old or dated in the future, for another tenant or policy, inconsistent with itself, or over the
+  blast-radius cap counted against Graph's guests now (`check_applicable`).
+- A saved plan is a request, not an authority: just before each action the guest is read again and the
+  rules, with guestctl's own lifecycle record and fresh exemptions, must give exactly that action now
+  (`why_not`); otherwise it is skipped and says why.
+- The core applier (`shared.core.apply`) holds the run's lease and keeps one record per action (table
+  `staleactions`, partition = run id, row = kind:target), written before the tenant is touched and
+  completed after; a rerun finishes an interrupted run and repeats nothing.
+- Each guest's stage lives in table `staleguests` (`effects.py`); every tenant change is audited just
+  before it is made (`RunAudit`), which is what `restore` undoes.
 """
 
 from __future__ import annotations
