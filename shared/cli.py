@@ -422,7 +422,7 @@ def _show_run(run: Any, as_json: bool) -> list[dict[str, Any]]:
 
     rows = [result_json(r) for r in run.results]
     if as_json:
-        notices = [{"sponsor": n.sponsor, "guests": n.guests, "outcome": n.outcome} for n in run.notices]
+        notices = run.notices_json(count_unsponsored=False)  # the guests are listed under their own key
         body = {"run_id": run.run_id, "results": rows, "sponsor_notices": notices}
         print(json.dumps({**body, "flagged_without_sponsor": run.unsponsored}, indent=2))
         return rows

@@ -74,15 +74,7 @@ class GuestEffects:
 
     async def enable(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
         if current.enabled is not True:
-            await self.audit.change(
-                action.target_id,
-                "guest.enable",
-                reason=action.reason,
-                before={"accountEnabled": False},
-                after={"accountEnabled": True},
-                send=lambda: self._patch_enabled(action, True),
-                resumed=resumed,
-            )
+            await self._set_enabled(action, True, resumed)
         await self.forget(action.target_id)
         return Outcome.DONE, "re-enabled: active again"
 
@@ -92,15 +84,7 @@ class GuestEffects:
             # over would let a later delete, or a restore that re-enables, undo their decision.
             await self.forget(action.target_id)
             return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
-        await self.audit.change(
-            action.target_id,
-            "guest.disable",
-            reason=action.reason,
-            before={"accountEnabled": True},
-            after={"accountEnabled": False},
-            send=lambda: self._patch_enabled(action, False),
-            resumed=resumed,
-        )
+        await self._set_enabled(action, False, resumed)
         await self.set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
         return Outcome.DONE, "disabled"
 
@@ -123,9 +107,17 @@ class GuestEffects:
         with contextlib.suppress(NotFoundError):  # a retried DELETE finds it gone
             await self.graph.request("DELETE", f"/users/{action.target_id}", idempotent=True)
 
-    async def _patch_enabled(self, action: Action, enabled: bool) -> None:
-        await self.graph.request(
-            "PATCH", f"/users/{action.target_id}", json_body={"accountEnabled": enabled}, idempotent=True
+    async def _set_enabled(self, action: Action, enabled: bool, resumed: bool) -> None:
+        """PATCH accountEnabled, audited (once) as guest.enable or guest.disable just before it is sent."""
+        path, body = f"/users/{action.target_id}", {"accountEnabled": enabled}
+        await self.audit.change(
+            action.target_id,
+            "guest.enable" if enabled else "guest.disable",
+            reason=action.reason,
+            before={"accountEnabled": not enabled},
+            after=body,
+            send=lambda: self.graph.request("PATCH", path, json_body=body, idempotent=True),
+            resumed=resumed,
         )
 
     async def set_stage(self, user_id: str, stage: Stage, **dates: str) -> None:

@@ -49,11 +49,11 @@ class SweepRun:
         """Every action that was skipped (with why) or failed (with Graph's error)."""
         return [r for r in self.results if r.outcome in (Outcome.SKIPPED, Outcome.FAILED)]
 
-    def notices_json(self) -> list[dict[str, Any]]:
+    def notices_json(self, *, count_unsponsored: bool = True) -> list[dict[str, Any]]:
         listed: list[dict[str, Any]] = [
             {"sponsor": n.sponsor, "guests": n.guests, "outcome": n.outcome} for n in self.notices
         ]
-        if self.unsponsored:
+        if self.unsponsored and count_unsponsored:
             listed.append({"sponsor": None, "guests": len(self.unsponsored), "outcome": "no sponsor to notify"})
         return listed
 

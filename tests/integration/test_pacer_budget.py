@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from shared.graph import Budget, Graph, GraphOptions
+from tests.support.write_counter import write_limiter
 
 WRITES, WINDOW, TOTAL = 100, 2.0, 500
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,18 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def write_counter() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.write_counter", "--limit", str(WRITES), "--window", str(WINDOW)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(process.stdout.readline())  # type: ignore[union-attr]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait()
+    with write_limiter(WRITES, WINDOW) as base_url:
+        yield base_url
 
 
 def busiest_window(arrivals: list[float]) -> int:
