@@ -1,0 +1,128 @@
+"""What the CLI, the Functions triggers and the demo call for redemption tracking: typed results.
+
+`sync` runs one delta round under a lease (two workers must never both advance the delta link) and keeps
+the link for the next round; an expired link starts a full round, recorded. `request_sync` is what a
+notification does: it records that a round is wanted and runs it unless another worker is already syncing,
+in which case that worker runs another round when it finishes (notifications coalesce).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.clock import Clock, utc_now
+from shared.config import Settings
+from shared.core.audit import RunAudit
+from shared.graph import Graph, get_graph
+from shared.redemptions.effects import load_all, load_some, save, unflag
+from shared.redemptions.fetch import DeltaExpiredError, delta_pages
+from shared.redemptions.records import Tracked
+from shared.redemptions.rules import UNFLAGGING, ChangeKind, observe
+from shared.store import Store, open_state
+from shared.store.lease import LeaseHeldError, lease
+
+DELTA_TABLE = "deltasync"
+USERS = "users"  # partition: the users resource's delta link, lease and requests
+LINK_ROW = "link"
+REQUEST_ROW = "requested"
+MAX_ROUNDS_PER_CALL = 5  # notifications arriving during a round earn another; bounded so a call ends
+
+
+@dataclass(slots=True)
+class SyncResult:
+    """One `sync`: counts by kind of change, whether it was a full round, and why."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    full: bool = False
+    resynced: bool = False  # the kept delta link had expired: a full round was run instead
+    users_seen: int = 0
+    unflagged: int = 0
+    rounds: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        kinds = {kind.value: self.counts.get(kind.value, 0) for kind in ChangeKind}
+        return {
+            "full": self.full,
+            "resynced": self.resynced,
+            "rounds": self.rounds,
+            "users_seen": self.users_seen,
+            "unflagged": self.unflagged,
+            "counts": kinds,
+        }
+
+
+async def sync(
+    settings: Settings, *, full: bool = False, clock: Clock = utc_now, actor: str = "guestctl sync"
+) -> SyncResult:
+    """Run delta once (`full`: from the start, ignoring the kept link) and record what changed."""
+    async with open_state(settings) as store, lease(store, DELTA_TABLE, USERS, what="delta sync"):
+        return await _sync_rounds(get_graph(settings), store, full=full, clock=clock, actor=actor, rounds=1)
+
+
+async def request_sync(settings: Settings, *, clock: Clock = utc_now, actor: str) -> SyncResult | None:
+    """A notification's work: ask for a round and run it, unless a running worker will (then None)."""
+    async with open_state(settings) as store:
+        await store.upsert(DELTA_TABLE, USERS, REQUEST_ROW, {"requested_at": clock().isoformat()})
+        with contextlib.suppress(LeaseHeldError):
+            async with lease(store, DELTA_TABLE, USERS, what="delta sync"):
+                return await _sync_rounds(
+                    get_graph(settings), store, full=False, clock=clock, actor=actor, rounds=MAX_ROUNDS_PER_CALL
+                )
+    return None
+
+
+async def _sync_rounds(graph: Graph, store: Store, *, full: bool, clock: Clock, actor: str, rounds: int) -> SyncResult:
+    """Rounds until no request came in during the last one (at most `rounds`)."""
+    result = SyncResult(full=full)
+    audit = RunAudit(store, f"sync-{uuid.uuid4().hex[:12]}", actor, None, clock)
+    for _ in range(rounds):
+        started = clock()
+        await _one_round(graph, store, result, audit, full=full and result.rounds == 0, clock=clock)
+        result.rounds += 1
+        requested = await store.get(DELTA_TABLE, USERS, REQUEST_ROW)
+        if requested is None or datetime.fromisoformat(requested.data["requested_at"]) < started:
+            break
+    return result
+
+
+async def _one_round(
+    graph: Graph, store: Store, result: SyncResult, audit: RunAudit, *, full: bool, clock: Clock
+) -> None:
+    kept = None if full else await store.get(DELTA_TABLE, USERS, LINK_ROW)
+    link = kept.data["delta_link"] if kept is not None else None
+    try:
+        new_link = await _walk(graph, store, link, result, audit, clock)
+    except DeltaExpiredError as error:
+        result.resynced = True
+        await audit.write(USERS, "delta.resync", reason=error.one_line(), after={"full": True})
+        new_link = await _walk(graph, store, None, result, audit, clock)
+    if link is None:
+        result.full = True
+    data = {"delta_link": new_link, "synced_at": clock().isoformat(), "full": link is None}
+    await store.upsert(DELTA_TABLE, USERS, LINK_ROW, data)
+
+
+async def _walk(graph: Graph, store: Store, link: str | None, result: SyncResult, audit: RunAudit, clock: Clock) -> str:
+    """One delta round from `link` (None: everyone); records each change; returns the next round's link."""
+    known: dict[str, Tracked] | None = await load_all(store) if link is None else None
+    async for page in delta_pages(graph, link):
+        result.users_seen += len(page.value)
+        records = known if known is not None else await load_some(store, {u.id for u in page.value})
+        for user in page.value:
+            change = observe(records.get(user.id), user, clock())
+            if change is None:
+                continue
+            kind, guest = change
+            await save(store, guest)
+            records[user.id] = guest
+            result.counts[kind.value] += 1
+            if kind in UNFLAGGING and await unflag(store, audit, guest, kind):
+                result.unflagged += 1
+        if page.delta_link:
+            return page.delta_link
+    raise DeltaExpiredError("the delta round ended without a deltaLink")
