@@ -18,6 +18,7 @@ from typing import Any
 from shared.clock import Clock, utc_now
 from shared.config import Settings
 from shared.core.audit import RunAudit
+from shared.errors import GraphError
 from shared.graph import Graph, get_graph
 from shared.redemptions.effects import load_all, load_some, save, unflag
 from shared.redemptions.fetch import DeltaExpiredError, delta_pages
@@ -60,19 +61,29 @@ async def sync(
     settings: Settings, *, full: bool = False, clock: Clock = utc_now, actor: str = "guestctl sync"
 ) -> SyncResult:
     """Run delta once (`full`: from the start, ignoring the kept link) and record what changed."""
-    async with open_state(settings) as store, lease(store, DELTA_TABLE, USERS, what="delta sync"):
-        return await _sync_rounds(get_graph(settings), store, full=full, clock=clock, actor=actor, rounds=1)
+    async with open_state(settings) as store:
+        return await sync_with(get_graph(settings), store, full=full, clock=clock, actor=actor)
+
+
+async def sync_with(
+    graph: Graph, store: Store, *, full: bool = False, clock: Clock = utc_now, actor: str = "guestctl sync"
+) -> SyncResult:
+    """`sync` with a Graph client and a store at hand (the demo and the tests)."""
+    async with lease(store, DELTA_TABLE, USERS, what="delta sync"):
+        return await _sync_rounds(graph, store, full=full, clock=clock, actor=actor, rounds=1)
 
 
 async def request_sync(settings: Settings, *, clock: Clock = utc_now, actor: str) -> SyncResult | None:
     """A notification's work: ask for a round and run it, unless a running worker will (then None)."""
     async with open_state(settings) as store:
-        await store.upsert(DELTA_TABLE, USERS, REQUEST_ROW, {"requested_at": clock().isoformat()})
-        with contextlib.suppress(LeaseHeldError):
-            async with lease(store, DELTA_TABLE, USERS, what="delta sync"):
-                return await _sync_rounds(
-                    get_graph(settings), store, full=False, clock=clock, actor=actor, rounds=MAX_ROUNDS_PER_CALL
-                )
+        return await request_sync_with(get_graph(settings), store, clock=clock, actor=actor)
+
+
+async def request_sync_with(graph: Graph, store: Store, *, clock: Clock = utc_now, actor: str) -> SyncResult | None:
+    await store.upsert(DELTA_TABLE, USERS, REQUEST_ROW, {"requested_at": clock().isoformat()})
+    with contextlib.suppress(LeaseHeldError):
+        async with lease(store, DELTA_TABLE, USERS, what="delta sync"):
+            return await _sync_rounds(graph, store, full=False, clock=clock, actor=actor, rounds=MAX_ROUNDS_PER_CALL)
     return None
 
 
@@ -125,4 +136,4 @@ async def _walk(graph: Graph, store: Store, link: str | None, result: SyncResult
                 result.unflagged += 1
         if page.delta_link:
             return page.delta_link
-    raise DeltaExpiredError("the delta round ended without a deltaLink")
+    raise GraphError("a delta round ended without @odata.deltaLink", hint="run `guestctl sync --full`")
