@@ -4,6 +4,12 @@ POST /api/graph/notifications   ?validationToken=… → 200 text/plain, the tok
                                 a delivery → clientState checked, ours queued on graph-notifications, 202.
                                 Not Graph's shape (not JSON, > 1 MB, no "value") → 400, nothing queued.
 POST /api/graph/lifecycle       the same for lifecycle notifications (reauthorizationRequired, …).
+queue graph-notifications       webhook deliveries and Event Grid CloudEvents alike: checked again (clientState,
+                                our subscription), lifecycle events answered, a delta round run (coalesced).
+                                A malformed message or a configuration error goes to the poison queue at once.
+timer renew_subscriptions       create, adopt or renew the subscription (schedules.renew_subscriptions)
+timer delta                     a delta round even when no notification came (schedules.delta): notifications
+                                can be lost, delta cannot
 
 Graph gives the handshake 10 s and a delivery 3 s, then delays and drops notifications to slow endpoints:
 so no Graph call, no store read and nothing heavy is imported here. The queue worker does the rest.
@@ -15,7 +21,8 @@ import logging
 
 import azure.functions as func
 
-from functions.http import error_response
+from functions.http import error_response, public_line
+from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import GuestctlError
 from shared.notifications.inbox import notification_secret, sort_delivery, validation_echo
 
@@ -24,6 +31,8 @@ log = logging.getLogger("guestctl.functions.graph")
 
 QUEUE = "graph-notifications"
 STORAGE = "AzureWebJobsStorage"
+RENEW_SCHEDULE = "0 30 */12 * * *"  # the policy's schedules.renew_subscriptions default
+DELTA_SCHEDULE = "0 0 */6 * * *"  # the policy's schedules.delta default (delta tokens last 7 days)
 
 
 @bp.route(route="graph/notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -53,3 +62,38 @@ def _receive(req: func.HttpRequest, queue: func.Out[list[str]], kind: str) -> fu
         log.warning("%s notifications dropped: %s", kind, delivery.dropped)
     log.info("%s notifications queued: %d", kind, delivery.accepted)
     return func.HttpResponse(status_code=202)
+
+
+@bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=STORAGE)
+@bp.queue_output(arg_name="poison", queue_name=QUEUE + POISON_SUFFIX, connection=STORAGE)
+async def graph_notifications_worker(message: func.QueueMessage, poison: func.Out[str]) -> None:
+    from shared.config import load_settings
+    from shared.notifications.service import handle_message
+
+    try:
+        actor = f"function graph_notifications_worker (message {message.id})"
+        handled = await handle_message(load_settings(), message.get_body().decode("utf-8", "replace"), actor=actor)
+    except GuestctlError as error:
+        if is_transient(error):
+            raise
+        to_poison(poison, message, public_line(error.one_line()), log, redact=("clientState",))
+        return
+    log.info("graph notifications handled: %s", handled.to_json())
+
+
+@bp.timer_trigger(arg_name="timer", schedule=RENEW_SCHEDULE, run_on_startup=False)
+async def renew_subscriptions(timer: func.TimerRequest) -> None:
+    from shared.config import load_settings
+    from shared.notifications.service import ensure_subscription
+
+    state = await ensure_subscription(load_settings())
+    log.info("graph subscription: %s", state.to_json())
+
+
+@bp.timer_trigger(arg_name="timer", schedule=DELTA_SCHEDULE, run_on_startup=False)
+async def delta_sync(timer: func.TimerRequest) -> None:
+    from shared.config import load_settings
+    from shared.redemptions.service import request_sync
+
+    result = await request_sync(load_settings(), actor="function delta_sync (timer)")
+    log.info("delta sync: %s", result.to_json() if result else "another worker is syncing; it runs another round")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import json
 import re
 import reprlib
@@ -344,6 +345,19 @@ class InvitationPolicy(StrictModel):
     )
     message_template: str | None = Field(None, description="Our own invitation email body; {redeem_url} is required")
     sender_mailbox: str | None = Field(None, description="Mailbox (UPN or id) that sends our own emails via sendMail")
+    reminders: list[Days] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Days after the invitation to remind a guest who has not redeemed, e.g. [3, 7, 14]; "
+        "empty: no reminders",
+    )
+
+    @field_validator("reminders")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(later <= earlier for earlier, later in itertools.pairwise(value)):
+            raise ValueError("must be increasing day numbers, each once, e.g. [3, 7, 14]")
+        return value
 
     @field_validator("message_template")
     @classmethod
@@ -406,6 +420,17 @@ class Policy(StrictModel):
             raise ValueError(
                 "stale.notify_sponsors is on but invitations.sender_mailbox is not set: name the mailbox that "
                 "sends the sponsor notices, or turn the notices off"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _reminders_before_never_redeemed(self) -> Policy:
+        late = [day for day in self.invitations.reminders if day >= self.stale.never_redeemed_days]
+        if late:
+            raise ValueError(
+                f"invitations.reminders {late} fall on or after stale.never_redeemed_days "
+                f"({self.stale.never_redeemed_days}), when the sweep flags the guest as never redeemed: remind "
+                "earlier, or raise stale.never_redeemed_days"
             )
         return self
 

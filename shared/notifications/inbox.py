@@ -98,7 +98,7 @@ def sort_delivery(body: bytes, secret: str) -> Sorted:
     result = Sorted()
     kept: list[dict[str, Any]] = []
     for item in value:
-        problem = _problem(item)
+        problem = problem_of(item)
         if problem:
             result.drop(problem)
         elif not is_ours(item.get("clientState"), secret):
@@ -142,7 +142,7 @@ def _notifications(body: bytes) -> list[Any]:
     return value
 
 
-def _problem(item: object) -> str | None:
+def problem_of(item: object) -> str | None:
     """Why a notification is not one we can use, or None."""
     if not isinstance(item, dict):
         return "not an object"
