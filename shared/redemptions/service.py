@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from shared.clock import Clock, utc_now
-from shared.config import Settings
+from shared.config import Settings, load_policy
 from shared.core.audit import RunAudit
-from shared.errors import GraphError
+from shared.errors import GraphError, UnknownItemError
 from shared.graph import Graph, get_graph
 from shared.redemptions.effects import load_all, load_some, save, unflag
 from shared.redemptions.fetch import DeltaExpiredError, delta_pages
 from shared.redemptions.records import Tracked
+from shared.redemptions.report import Pending, Summary, batch_of, pending, summarise
 from shared.redemptions.rules import UNFLAGGING, ChangeKind, observe
 from shared.store import Store, open_state
 from shared.store.lease import LeaseHeldError, lease
@@ -137,3 +138,27 @@ async def _walk(graph: Graph, store: Store, link: str | None, result: SyncResult
         if page.delta_link:
             return page.delta_link
     raise GraphError("a delta round ended without @odata.deltaLink", hint="run `guestctl sync --full`")
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionReport:
+    """`guestctl redemptions`: per batch and overall, and every pending guest with its next reminder."""
+
+    summaries: list[Summary]
+    pending: list[Pending]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summaries": [s.to_json() for s in self.summaries], "pending": [p.to_json() for p in self.pending]}
+
+
+async def redemption_report(settings: Settings, *, batch: str | None = None) -> RedemptionReport:
+    """What the store knows (no Graph call): run `sync` first for the latest."""
+    policy = load_policy(settings.policy)
+    async with open_state(settings) as store:
+        guests = list((await load_all(store)).values())
+    if batch is not None and not any(batch_of(g) == batch for g in guests):
+        raise UnknownItemError(
+            f"no tracked guests in batch {batch[:80]!r}",
+            hint="use a batch id that `guestctl invite` printed, or `external`; run `guestctl sync` first",
+        )
+    return RedemptionReport(summarise(guests, batch=batch), pending(guests, policy.invitations.reminders, batch=batch))
