@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from emulator.clock import format_datetime
-from emulator.testing import EmulatorServer
+from emulator.testing import EmulatorServer, WebhookReceiver
 from tests.support.emulator import small_tenant
 from tests.support.queues import AzuriteQueue, decode_message, host_message_encoding, is_base64
 
@@ -108,6 +108,34 @@ def test_event_grid_subscription_is_created_without_a_handshake(
     assert emulator.control.validations() == []
     listed = graph_http.get("/subscriptions").json()["value"]
     assert [(s["id"], s["notificationUrl"]) for s in listed] == [(created["id"], url)]
+
+
+def test_event_grid_notifications_with_a_webhook_lifecycle_url(
+    emulator: EmulatorServer, graph_http: httpx.Client, topic: str
+) -> None:
+    with WebhookReceiver() as lifecycle:
+        created = subscribe(graph_http, emulator, event_grid_url(topic), lifecycleNotificationUrl=lifecycle.url)
+        assert created.status_code == 201, created.text
+        assert len(lifecycle.validations) == 1  # only the webhook is validated
+        emulator.control.lifecycle(created.json()["id"])
+        [event] = lifecycle.wait_for(1)
+    assert event["lifecycleEvent"] == "reauthorizationRequired"
+
+
+def test_patch_can_move_a_subscription_to_event_grid(
+    emulator: EmulatorServer, graph_http: httpx.Client, topic: str
+) -> None:
+    with WebhookReceiver() as hook:
+        created = subscribe(graph_http, emulator, hook.url, lifecycleNotificationUrl=None).json()
+    path = f"/subscriptions/{created['id']}"
+    assert graph_http.patch(path, json={"notificationUrl": event_grid_url(topic, location=None)}).status_code == 400
+    moved = graph_http.patch(path, json={"notificationUrl": event_grid_url(topic)})
+    assert moved.status_code == 200
+    assert moved.json()["notificationUrl"] == event_grid_url(topic)
+    graph_http.patch(f"/users/{a_guest(emulator)}", json={"jobTitle": "after the move"})
+    [record] = emulator.control.wait_for_deliveries(1)
+    assert record["channel"] == "eventGrid"
+    assert record["partnerTopic"] == topic
 
 
 def test_subscriptions_are_listed_per_app(emulator: EmulatorServer, graph_http: httpx.Client, topic: str) -> None:
