@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from emulator.control import control_routes
+from emulator.eventgrid import EventGridRouter
 from emulator.gateway import Gateway
 from emulator.http import Route
 from emulator.limits import LimitSettings
@@ -55,7 +56,9 @@ def create_app(tenant: Tenant | None = None, **options: Any) -> Starlette:
     """Build the emulator app.
 
     Options: `limits` (dict or LimitSettings; throttling off unless `enabled` is true), `faults`
-    (dict of FaultSettings fields), `log_requests` (default True).
+    (dict of FaultSettings fields), `log_requests` (default True), `event_grid`
+    (`{"connection_string": …, "queues": {partner_topic: queue_name}}`: where each Event Grid partner
+    topic's events are written; more can be mapped at run time with `POST /_emulator/eventgrid/topics`).
     """
     limits = options.pop("limits", None)
     if isinstance(limits, dict):
@@ -64,12 +67,13 @@ def create_app(tenant: Tenant | None = None, **options: Any) -> Starlette:
         limits = settings
     faults = options.pop("faults", None)
     log_requests = options.pop("log_requests", True)
+    event_grid = EventGridRouter.from_options(options.pop("event_grid", None))
     if options:
         raise TypeError(f"unknown create_app options: {', '.join(sorted(options))}")
     state = EmulatorState(tenant or seed_tenant("demo"), limits=limits, log_requests=log_requests)
     if faults:
         state.faults.configure(faults)
-    notifier = Notifier(state)
+    notifier = Notifier(state, event_grid)
     state.notifier = notifier
     gateway = Gateway(state, graph_routes())
 

@@ -215,19 +215,45 @@ def control_routes(state: EmulatorState) -> list[Route]:
         notifier = state.notifier
         if notifier is None:
             return ok({"idle": True, "urls": {}})
-        return ok({"idle": notifier.idle, "urls": notifier.url_statistics()})
+        return ok(
+            {"idle": notifier.idle, "urls": notifier.url_statistics(), "eventGrid": notifier.event_grid_statistics()}
+        )
 
     async def lifecycle(request: Request) -> Response:
         payload = await body(request)
         subscription = state.tenant.subscriptions.get(request.path_params["sub_id"].lower())
         if subscription is None or state.notifier is None:
             return problem("no such subscription", 404)
+        event = payload.get("event", "reauthorizationRequired")
         try:
-            state.notifier.lifecycle(subscription, payload.get("event", "reauthorizationRequired"))
+            state.notifier.lifecycle(subscription, event)
         except ValueError as error:
             return problem(str(error))
+        if event == "subscriptionRemoved":  # Graph has removed it: it answers 404 from now on
+            state.tenant.subscriptions.pop(subscription["id"], None)
         await asyncio.sleep(0)
         return ok()
+
+    async def event_grid_topics(request: Request) -> Response:
+        """Map an Event Grid partner topic to a storage queue (its event subscription's destination)."""
+        notifier = state.notifier
+        if notifier is None:
+            return problem("no notifier", 404)
+        router = notifier.event_grid
+        if request.method == "POST":
+            payload = await body(request)
+            try:
+                router.map(
+                    str(payload.get("partnerTopic") or ""),
+                    str(payload.get("connectionString") or ""),
+                    str(payload.get("queue") or ""),
+                )
+            except ValueError as error:
+                return problem(str(error))
+            return ok(router.describe(), 201)
+        if request.method == "DELETE" and not router.unmap(request.path_params["topic"]):
+            return problem("no such partner topic", 404)
+        return ok(router.describe())
 
     async def ground_truth(request: Request) -> Response:
         return ok(state.tenant.ground_truth)
@@ -303,6 +329,8 @@ def control_routes(state: EmulatorState) -> list[Route]:
         Route("/_emulator/validations", validations, methods=["GET"]),
         Route("/_emulator/notifier", notifier_status, methods=["GET"]),
         Route("/_emulator/subscriptions/{sub_id}/lifecycle", lifecycle, methods=["POST"]),
+        Route("/_emulator/eventgrid/topics", event_grid_topics, methods=["GET", "POST"]),
+        Route("/_emulator/eventgrid/topics/{topic}", event_grid_topics, methods=["DELETE"]),
         Route("/_emulator/ground-truth", ground_truth, methods=["GET"]),
         Route("/_emulator/role-assignments", role_assignment, methods=["POST"]),
         Route("/_emulator/external-tenants", external_tenants, methods=["GET"]),

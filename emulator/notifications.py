@@ -1,8 +1,11 @@
 """Change notifications for users: validation handshake, batched delivery, retries, slow-endpoint rules.
 
 Delivery runs in a background task on the server's event loop, so Graph calls never wait for a
-webhook. Every delivery attempt is recorded (status, latency, slow/ok against the 3 s rule) for tests.
-All real-time windows here are multiplied by the limits' `time_scale`.
+webhook or a storage queue. Every delivery attempt is recorded (status, latency, slow/ok against the 3 s
+rule) for tests. All real-time windows here are multiplied by the limits' `time_scale`.
+
+Subscriptions whose URL is `EventGrid:?…` are delivered through Event Grid instead (emulator/eventgrid.py):
+one CloudEvent per change and per lifecycle event, one storage-queue message each, no handshake.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from emulator import eventgrid
 from emulator.clock import format_datetime, parse_datetime
+from emulator.eventgrid import EventGridRouter, is_event_grid_url
 from emulator.tenant import CHANGE_DELETED, Change, Tenant
 
 if TYPE_CHECKING:
@@ -40,7 +45,7 @@ class _Pending:
     url: str
     item: dict[str, Any]
     changed_at: float  # monotonic time of the change
-    kind: str  # change | lifecycle
+    kind: str  # change | lifecycle (webhook POSTs) | eventgrid (one CloudEvent, item is the event)
     attempt: int = 0
 
 
@@ -61,8 +66,10 @@ def validation_token() -> str:
 
 
 class Notifier:
-    def __init__(self, state: EmulatorState) -> None:
+    def __init__(self, state: EmulatorState, event_grid: EventGridRouter | None = None) -> None:
         self.state = state
+        self.event_grid = event_grid or EventGridRouter()
+        self._topic_locks: dict[str, asyncio.Lock] = {}
         self.deliveries: list[dict[str, Any]] = []
         self.validations: list[dict[str, Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,6 +118,7 @@ class Notifier:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        await self.event_grid.close()
 
     @property
     def idle(self) -> bool:
@@ -122,6 +130,7 @@ class Notifier:
         self.validations.clear()
         self._stats.clear()
         self._backlog.clear()
+        self.event_grid.reset()
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -153,6 +162,7 @@ class Notifier:
             return
         change_type = "deleted" if change.kind == CHANGE_DELETED else "updated"
         now = tenant.now()
+        sequence_number = tenant.journal_position  # this change is the journal's latest entry
         for subscription in list(tenant.subscriptions.values()):
             if parse_datetime(subscription["expirationDateTime"]) <= now:
                 continue
@@ -160,6 +170,18 @@ class Notifier:
                 continue
             resource = subscription["resource"].strip("/").lower()
             if resource not in ("users", f"users/{change.user_id}"):
+                continue
+            url = subscription["notificationUrl"]
+            if is_event_grid_url(url):
+                event = eventgrid.change_event(
+                    subscription,
+                    tenant_id=tenant.id,
+                    user_id=change.user_id,
+                    change_type=change_type,
+                    at=change.at,
+                    sequence_number=sequence_number,
+                )
+                self._enqueue(_Pending(url, event, time.monotonic(), "eventgrid"))
                 continue
             item = {
                 "id": str(uuid.uuid4()),
@@ -202,6 +224,13 @@ class Notifier:
         url = subscription.get("lifecycleNotificationUrl")
         if not url:
             raise ValueError("the subscription has no lifecycleNotificationUrl")
+        if event not in eventgrid.LIFECYCLE_TYPES:
+            raise ValueError(f"unknown lifecycle event {event!r}: use {', '.join(eventgrid.LIFECYCLE_TYPES)}")
+        if is_event_grid_url(url):
+            tenant = self.state.tenant
+            cloud_event = eventgrid.lifecycle_event(subscription, tenant_id=tenant.id, event=event, at=tenant.now())
+            self._enqueue(_Pending(url, cloud_event, time.monotonic(), "eventgrid"))
+            return
         item = {
             "subscriptionId": subscription["id"],
             "subscriptionExpirationDateTime": subscription["expirationDateTime"],
@@ -270,8 +299,12 @@ class Notifier:
                 by_url: dict[tuple[str, str], list[_Pending]] = {}
                 for pending in batch:
                     by_url.setdefault((pending.url, pending.kind), []).append(pending)
-                for (url, _kind), items in by_url.items():
-                    self._spawn(self._deliver(url, items))
+                for (url, kind), items in by_url.items():
+                    if kind == "eventgrid":
+                        for pending in items:  # one event, one queue message
+                            self._spawn(self._deliver_event(pending))
+                    else:
+                        self._spawn(self._deliver(url, items))
             finally:
                 self._inflight -= 1
 
@@ -355,6 +388,67 @@ class Notifier:
                 await self._deliver(url, items)
             else:
                 self.deliveries.append({**record, "discarded": True, "body": None})
+
+    async def _deliver_event(self, pending: _Pending) -> None:
+        """Write one CloudEvent to the queue its partner topic is mapped to; retry on queue errors."""
+        router = self.event_grid
+        event = pending.item
+        topic = eventgrid.parse_event_grid_url("notificationUrl", pending.url).partner_topic
+        stats = router.stats_for(topic)
+        data = event["data"]
+        lifecycle_event = data.get("lifecycleEvent")
+        record: dict[str, Any] = {
+            "url": pending.url,
+            "channel": "eventGrid",
+            "kind": "lifecycle" if lifecycle_event else "change",
+            "partnerTopic": topic,
+            "eventType": event["type"],
+            "eventId": event["id"],
+            "count": 1,
+            "subscriptionIds": [data["subscriptionId"]],
+            "changeTypes": [lifecycle_event or data["changeType"]],
+            "resourceIds": [data.get("resourceData", {}).get("id")],
+            "attempt": pending.attempt + 1,
+            "at": self.state.tenant.now_iso(),
+        }
+        destination = router.destination(topic)
+        if destination is None:
+            # Like a partner topic that was never activated (or has no event subscription): nothing receives it.
+            stats.dropped += 1
+            record.update(ok=False, dropped=True, reason="the partner topic has no destination queue", queue=None)
+            self.deliveries.append(record)
+            return
+        record["queue"] = destination.queue
+        started = time.monotonic()
+        lock = self._topic_locks.setdefault(topic.lower(), asyncio.Lock())
+        error = None
+        async with lock:  # one topic's events reach its queue in the order they happened
+            try:
+                await router.send(destination, event)
+            except Exception as failure:  # any queue error counts as a failed delivery attempt
+                error = f"{type(failure).__name__}: {str(failure).splitlines()[0] if str(failure) else ''}"
+        record.update(
+            ok=error is None,
+            error=error,
+            latency_ms=round((time.monotonic() - started) * 1000, 1),
+            since_change_ms=round((started - pending.changed_at) * 1000, 1),
+            body=event,
+        )
+        self.deliveries.append(record)
+        if error is None:
+            stats.delivered += 1
+            return
+        stats.failed += 1
+        if pending.attempt < len(eventgrid.RETRY_DELAYS):
+            await asyncio.sleep(eventgrid.RETRY_DELAYS[pending.attempt] * self.scale)
+            pending.attempt += 1
+            await self._deliver_event(pending)
+        else:
+            stats.discarded += 1
+            self.deliveries.append({**record, "discarded": True, "body": None})
+
+    def event_grid_statistics(self) -> list[dict[str, Any]]:
+        return self.event_grid.describe()
 
     def url_statistics(self) -> dict[str, dict[str, Any]]:
         now = time.monotonic()

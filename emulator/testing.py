@@ -178,7 +178,25 @@ class ControlClient:
         return self._call("POST", "/signins", json={"userId": user_id, **fields})
 
     def lifecycle(self, subscription_id: str, event: str = "reauthorizationRequired") -> dict[str, Any]:
+        """Send a lifecycle event (reauthorizationRequired, subscriptionRemoved, missed) on the subscription's
+        lifecycle channel; subscriptionRemoved also removes the subscription."""
         return self._call("POST", f"/subscriptions/{subscription_id}/lifecycle", json={"event": event})
+
+    # Event Grid
+    def map_event_grid_topic(self, partner_topic: str, connection_string: str, queue: str) -> list[dict[str, Any]]:
+        """Deliver the partner topic's events into this storage queue (until the next reset)."""
+        return self._call(
+            "POST",
+            "/eventgrid/topics",
+            json={"partnerTopic": partner_topic, "connectionString": connection_string, "queue": queue},
+        )
+
+    def unmap_event_grid_topic(self, partner_topic: str) -> list[dict[str, Any]]:
+        return self._call("DELETE", f"/eventgrid/topics/{partner_topic}")
+
+    def event_grid_topics(self) -> list[dict[str, Any]]:
+        """Each mapped (or seen) partner topic: queue, account, active, delivered/failed/dropped/discarded."""
+        return self._call("GET", "/eventgrid/topics")
 
     # time
     def clock(self) -> dict[str, Any]:

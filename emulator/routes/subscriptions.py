@@ -1,4 +1,8 @@
-"""/subscriptions for users: create (with validation handshake), list, get, renew, delete, reauthorize."""
+"""/subscriptions for users: create (with validation handshake), list, get, renew, delete, reauthorize.
+
+A notificationUrl of the form `EventGrid:?…` selects Event Grid delivery: the form is validated, and there is
+no validation handshake (docs/graph-contract.md#event-grid).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from urllib.parse import urlsplit
 
 from emulator.clock import format_datetime, parse_datetime
 from emulator.errors import GraphError, bad_request, not_found
+from emulator.eventgrid import is_event_grid_url, parse_event_grid_url
 from emulator.http import Cost, Ctx, Reply, Route, json_reply, no_content
 from emulator.tenant import new_id
 
@@ -54,6 +59,9 @@ def _expiration(ctx: Ctx, value: Any) -> str:
 def _check_url(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise bad_request(f"{name} is required.", code="InvalidRequest")
+    if is_event_grid_url(value):
+        parse_event_grid_url(name, value)
+        return value
     parts = urlsplit(value)
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
@@ -118,10 +126,12 @@ async def create_subscription(ctx: Ctx) -> Reply:
     notifier = ctx.state.notifier
     assert notifier is not None
     for url in dict.fromkeys([notification_url, *([lifecycle_url] if lifecycle_url else [])]):
+        if is_event_grid_url(url):
+            continue  # Event Grid has no validation handshake
         ok, reason = await notifier.validate(url)
         if not ok:
             raise bad_request(f"Subscription validation request failed for '{url}': {reason}.", code="ValidationError")
-    if lifecycle_url == notification_url:
+    if lifecycle_url == notification_url and not is_event_grid_url(lifecycle_url):
         # The same URL gets two validation requests (docs/graph-contract.md#change-notifications).
         await notifier.validate(lifecycle_url)
     subscription = {
@@ -176,7 +186,7 @@ async def update_subscription(ctx: Ctx) -> Reply:
         subscription["expirationDateTime"] = _expiration(ctx, payload["expirationDateTime"])
     if "notificationUrl" in payload:
         url = _check_url("notificationUrl", payload["notificationUrl"])
-        ok, reason = await ctx.state.notifier.validate(url)  # type: ignore[union-attr]
+        ok, reason = (True, "") if is_event_grid_url(url) else await ctx.state.notifier.validate(url)  # type: ignore[union-attr]
         if not ok:
             raise bad_request(f"Subscription validation request failed for '{url}': {reason}.", code="ValidationError")
         subscription["notificationUrl"] = url

@@ -58,3 +58,9 @@ async def graph_client(emulator: EmulatorServer) -> AsyncIterator[Any]:
         yield client
     finally:
         await http.aclose()
+
+
+# Azurite (session) for the Event Grid tests, which read what the emulator writes into storage queues.
+from tests.support.azurite import azurite  # noqa: E402
+
+__all__ = ["azurite"]

@@ -192,3 +192,34 @@ def test_token_from_another_tenant_is_sync_state_not_found(emulator: EmulatorSer
 
 def test_garbage_token_is_400(graph_http: httpx.Client) -> None:
     assert graph_http.get("/users/delta()", params={"$deltatoken": "!!not-a-token!!"}).status_code == 400
+
+
+REDEMPTION_SELECT = "id,userType,externalUserState,externalUserStateChangeDateTime,accountEnabled,mail,otherMails"
+
+
+def test_redemption_tracking_selection_surfaces_redemption_and_removals(
+    emulator: EmulatorServer, graph_http: httpx.Client
+) -> None:
+    """The selection redemption tracking uses: redemption, soft delete and permanent delete in later rounds."""
+    emulator.control.set_clock(frozen=True)
+    guests = [u for u in emulator.tenant.users.values() if u.userType == "Guest"]
+    pending = next(u for u in guests if u.externalUserState == "PendingAcceptance")
+    removed = next(u.id for u in guests if u.id != pending.id)
+    first, link = round_trip(graph_http, "/users/delta()", {"$select": REDEMPTION_SELECT})
+    entry = next(u for u in first if u["id"] == pending.id)
+    assert set(entry) == set(REDEMPTION_SELECT.split(","))
+    assert entry["externalUserState"] == "PendingAcceptance"
+
+    emulator.control.advance(hours=3)
+    emulator.control.redeem(pending.id)
+    redeemed_at = emulator.control.clock()["now"]
+    assert graph_http.delete(f"/users/{removed}").status_code == 204
+    items, link = round_trip(graph_http, link)
+    assert {u["id"]: u for u in items} == {
+        pending.id: {**entry, "externalUserState": "Accepted", "externalUserStateChangeDateTime": redeemed_at},
+        removed: {"id": removed, "@removed": {"reason": "changed"}},
+    }
+    assert len(items) == 2
+    assert graph_http.delete(f"/directory/deletedItems/{removed}").status_code == 204
+    items, _ = round_trip(graph_http, link)
+    assert items == [{"id": removed, "@removed": {"reason": "deleted"}}]

@@ -182,3 +182,24 @@ def test_cross_tenant_settings_can_block_an_invitation(emulator: EmulatorServer,
     response = invite(graph_http, f"jo@{partner['domain']}")
     assert response.status_code == 400
     assert "cross-tenant access settings" in response.json()["error"]["message"]
+
+
+def test_reinviting_a_pending_guest_gives_a_fresh_url_that_redeems_the_same_user(
+    emulator: EmulatorServer, graph_http: httpx.Client
+) -> None:
+    guest = next(
+        u
+        for u in emulator.tenant.users.values()
+        if u.userType == "Guest" and u.externalUserState == "PendingAcceptance"
+    )
+    users_before = len(emulator.tenant.users)
+    emulator.control.set_clock(frozen=True)
+    redeemed_at = emulator.control.clock()["now"]
+    again = invite(graph_http, guest.mail).json()
+    assert again["invitedUser"]["id"] == guest.id
+    assert len(emulator.tenant.users) == users_before
+    redeemed = emulator.control.redeem(invite_redeem_url=again["inviteRedeemUrl"])
+    assert redeemed == {"id": guest.id, "externalUserState": "Accepted"}
+    user = graph_http.get(f"/users/{guest.id}", params={"$select": "externalUserState,externalUserStateChangeDateTime"})
+    assert user.json()["externalUserState"] == "Accepted"
+    assert user.json()["externalUserStateChangeDateTime"] == redeemed_at
