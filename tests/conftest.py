@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import azure.functions as func
 import pytest
 
 from emulator.seed import seed_tenant
@@ -38,6 +39,15 @@ async def graph(emulator: EmulatorServer) -> AsyncIterator[Graph]:
     )
     yield client
     await client.close()
+
+
+@pytest.fixture(scope="session")
+def functions() -> dict[str, func.FunctionBuilder]:
+    """The Functions app indexed once per session: a second get_functions() raises
+    (docs/architecture.md#library-facts)."""
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
 @pytest.fixture

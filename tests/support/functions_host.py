@@ -15,11 +15,11 @@ import base64
 import contextlib
 import inspect
 import json
-from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
+from azure.functions.queue import QueueMessage as QueueTriggerMessage
 from azure.storage.queue import QueueClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,13 +28,13 @@ from starlette.routing import Route
 
 from emulator.testing import _ThreadedServer
 from tests.support.functions import CapturedOut
+from tests.support.queues import REPOSITORY_ROOT, decode_message, host_message_encoding
 
-HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
 FUNCTION_KEY = "test-function-key"
 
 
 def host_queue_settings() -> dict[str, Any]:
-    return json.loads(HOST_JSON.read_text())["extensions"]["queues"]
+    return json.loads((REPOSITORY_ROOT / "host.json").read_text())["extensions"]["queues"]
 
 
 class FunctionsHost:
@@ -45,7 +45,7 @@ class FunctionsHost:
         self.builders = functions
         self.connection_string = connection_string
         settings = host_queue_settings()
-        self.encoding = settings.get("messageEncoding", "base64")
+        self.encoding = host_message_encoding()
         self.max_dequeue = int(settings.get("maxDequeueCount", 5))
         routes = [
             Route(f"/api/{binding['route']}", self._http(name), methods=binding["methods"])
@@ -101,13 +101,13 @@ class FunctionsHost:
             values = out.value if isinstance(out.value, list) else [out.value]
             client = self.queue(binding["queueName"])
             for value in values:
-                client.send_message(self._encode(value))
+                client.send_message(self.encode(value))
 
-    def _encode(self, text: str) -> str:
+    def encode(self, text: str) -> str:
         return base64.b64encode(text.encode()).decode() if self.encoding == "base64" else text
 
     def _decode(self, text: str) -> bytes:
-        return base64.b64decode(text) if self.encoding == "base64" else text.encode()
+        return decode_message(text, self.encoding).encode()
 
     async def _call(self, name: str, arguments: dict[str, Any]) -> Any:
         function = self.builders[name].get_user_function()
@@ -138,7 +138,8 @@ class FunctionsHost:
         self, name: str, spec: dict[str, Any], trigger: dict[str, Any], client: QueueClient, message: Any
     ) -> None:
         body = self._decode(message.content)
-        queue_message = func.QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count)
+        # The class the host's worker hands a queue trigger: it carries the dequeue count.
+        queue_message = QueueTriggerMessage(id=message.id, body=body, dequeue_count=message.dequeue_count)
         outputs = self._outputs(spec)
         try:
             asyncio.run(self._call(name, {trigger["name"]: queue_message, **outputs}))
