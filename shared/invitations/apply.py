@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -142,15 +142,16 @@ async def apply_invitations(
         on_done=(lambda done: on_row_done(row_result(done))) if on_row_done is not None else None,
         key=lambda row: row.key,
         initial=_initial,
-        lease_row=lease_row_for(acted),
+        lease_row=lease_row_for(row.key for row in acted),
     )
     by_row = {r.row: r for r in [*skipped, *(row_result(r) for r in applied)]}
     return [by_row[row.row] for row in plan.rows]
 
 
-def lease_row_for(rows: list[RowPlan]) -> str:
-    """One lease per set of rows (see the module docstring): the same chunk, the same lease."""
-    return "lease-" + hashlib.sha256("\n".join(sorted(r.key for r in rows)).encode()).hexdigest()[:16]
+def lease_row_for(keys: Iterable[str]) -> str:
+    """One lease per set of rows (their normalised addresses; see the module docstring): the same chunk, the
+    same lease."""
+    return "lease-" + hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
 
 
 def _initial(row: RowPlan) -> dict[str, Any]:
