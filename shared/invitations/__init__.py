@@ -7,8 +7,7 @@ load without the Graph client or the store.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shared.core.names import names_from
 
 _HOMES = {
     "InvitationRow": "rows",
@@ -35,9 +34,4 @@ _HOMES = {
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'shared.invitations' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"shared.invitations.{home}"), name)
+__getattr__ = names_from(__name__, _HOMES)
