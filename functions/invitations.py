@@ -11,6 +11,7 @@ blob  invitations-inbox/{name}     a dropped file is submitted like a POST
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
@@ -25,6 +26,9 @@ from functions.http import (
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import GuestctlError
 
+if TYPE_CHECKING:
+    from shared.invitations.service import SubmittedBatch
+
 bp = func.Blueprint()
 log = logging.getLogger("guestctl.functions.invitations")
 
@@ -36,19 +40,11 @@ JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json")
 MAX_BODY_BYTES = 4 * 1024 * 1024  # an invitation file: ~20,000 typical rows; larger files are split
 
 
-async def _submit(content: bytes, *, name: str, json_lines: bool) -> tuple[str, list[str], int]:
-    from shared.config import load_policy, load_settings
-    from shared.invitations import batch_id_for
-    from shared.invitations.batches import check_upload, submit_batch
-    from shared.store import open_state
+async def _submit(content: bytes, *, name: str, json_lines: bool) -> SubmittedBatch:
+    from shared.config import load_settings
+    from shared.invitations.service import submit_file
 
-    settings = load_settings()
-    policy = load_policy(settings.policy)
-    rows = check_upload(content, name=name, json_lines=json_lines, policy=policy)
-    batch_id = batch_id_for(content)
-    async with open_state(settings) as store:
-        messages = await submit_batch(store, rows, batch_id=batch_id, source=name)
-    return batch_id, messages, len(rows)
+    return await submit_file(load_settings(), content, name=name, json_lines=json_lines)
 
 
 @bp.route(route="invitations/batches", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -62,23 +58,21 @@ async def submit_invitation_batch(req: func.HttpRequest, queue: func.Out[list[st
                 hint=f"send CSV ({', '.join(CSV_TYPES)}) or JSON lines ({', '.join(JSON_TYPES)})",
             )
         body = read_body(req, MAX_BODY_BYTES)
-        batch_id, messages, rows = await _submit(body, name="request body", json_lines=content_type in JSON_TYPES)
+        submitted = await _submit(body, name="request body", json_lines=content_type in JSON_TYPES)
     except GuestctlError as error:
         return error_response(error)
-    queue.set(messages)
-    status_url = f"/api/invitations/batches/{batch_id}"
-    return json_response({"batch_id": batch_id, "rows": rows, "status_url": status_url}, 202)
+    queue.set(submitted.messages)
+    status_url = f"/api/invitations/batches/{submitted.batch_id}"
+    return json_response({"batch_id": submitted.batch_id, "rows": submitted.rows, "status_url": status_url}, 202)
 
 
 @bp.route(route="invitations/batches/{batch_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def invitation_batch_status(req: func.HttpRequest) -> func.HttpResponse:
     from shared.config import load_settings
-    from shared.invitations.batches import batch_status
-    from shared.store import open_state
+    from shared.invitations.service import status_of_batch
 
     try:
-        async with open_state(load_settings()) as store:
-            return json_response(await batch_status(store, req.route_params["batch_id"]))
+        return json_response(await status_of_batch(load_settings(), req.route_params["batch_id"]))
     except GuestctlError as error:
         return error_response(error)
 
@@ -88,22 +82,12 @@ async def invitation_batch_status(req: func.HttpRequest) -> func.HttpResponse:
 async def invite_rows(message: func.QueueMessage, poison: func.Out[str]) -> None:
     """At-least-once: a transient failure raises, the message returns, and after 5 tries goes to the poison
     queue. A malformed message or a configuration error goes there at once (retrying cannot fix it)."""
-    from shared.config import load_policy, load_settings
-    from shared.graph import get_graph
-    from shared.invitations.batches import process_chunk
-    from shared.store import open_state
+    from shared.config import load_settings
+    from shared.invitations.service import work_chunk
 
     try:
-        settings = load_settings()
-        policy = load_policy(settings.policy)
-        async with open_state(settings) as store:
-            await process_chunk(
-                message.get_body(),
-                get_graph(settings),
-                store,
-                policy,
-                actor=f"function invite_rows (message {message.id}, try {message.dequeue_count})",
-            )
+        actor = f"function invite_rows (message {message.id}, try {message.dequeue_count})"
+        await work_chunk(load_settings(), message.get_body(), actor=actor)
     except GuestctlError as error:
         if is_transient(error):
             raise
@@ -121,9 +105,9 @@ async def invitation_file_dropped(blob: func.InputStream, queue: func.Out[list[s
         content = blob.read()
         if len(content) > MAX_BODY_BYTES:
             raise PayloadTooLargeError(f"{name}: {len(content):,} bytes, the limit is {MAX_BODY_BYTES:,}")
-        batch_id, messages, rows = await _submit(content, name=name, json_lines=name.endswith((".jsonl", ".json")))
+        submitted = await _submit(content, name=name, json_lines=name.endswith((".jsonl", ".json")))
     except GuestctlError as error:
         log.error("invitation file %s refused: %s", name, public_line(error.one_line()))
         return
-    queue.set(messages)
-    log.info("invitation file %s accepted as batch %s (%d rows)", name, batch_id, rows)
+    queue.set(submitted.messages)
+    log.info("invitation file %s accepted as batch %s (%d rows)", name, submitted.batch_id, submitted.rows)

@@ -14,29 +14,13 @@ import re
 
 import azure.functions as func
 
-from shared.errors import (
-    CredentialError,
-    GraphError,
-    GuestctlError,
-    InvalidRecordError,
-    StoreError,
-    StoreLocationError,
-    UnavailableError,
-)
+from shared.errors import is_transient
+
+__all__ = ["is_transient", "to_poison"]
 
 POISON_SUFFIX = "-poison"
 MAX_POISON_BYTES = 46_000  # a queue message holds 48 KiB before base64 (host.json messageEncoding)
 MAX_REASON_CHARS = 2_000
-
-
-def is_transient(error: GuestctlError) -> bool:
-    """Worth another delivery: Graph throttled, timed out, failed (5xx) or could not be reached, a token
-    could not be had (the identity endpoint can fail for a while), or the store was unavailable."""
-    if isinstance(error, GraphError):
-        return error.status is None or error.status in (408, 429) or error.status >= 500
-    if isinstance(error, UnavailableError | CredentialError):
-        return True
-    return isinstance(error, StoreError) and not isinstance(error, InvalidRecordError | StoreLocationError)
 
 
 def to_poison(

@@ -186,54 +186,28 @@ async def _invite(
     apply: bool,
     as_json: bool,
 ) -> list[dict[str, Any]]:
-    from shared.clock import utc_now
-    from shared.graph import Graph, graph_options
-    from shared.invitations import Mailer, apply_invitations, plan_rows
-    from shared.store import open_state
+    from shared.invitations import invite_rows
 
-    graph = Graph(graph_options(settings))
-    try:
-        plan = await plan_rows(
-            rows,
-            graph,
-            policy,
-            batch_id=batch,
-            source=source,
-            tenant_id=settings.tenant_id,
-            now=utc_now(),
-            resend=resend,
-        )
-        if not apply:
-            planned = [
-                {"row": r.row, "email": r.email, "outcome": r.outcome.value, "user_id": r.user_id, "reason": r.reason}
-                for r in plan.rows
-            ]
-            _show_rows(
-                f"Plan for {source} (batch {batch}) — nothing was changed; add --apply to invite",
-                planned,
-                plan.counts(),
-                as_json,
-                extra={"batch_id": batch, "plan_digest": plan.digest()},
+    common: dict[str, Any] = {"batch_id": batch, "source": source, "resend": resend, "policy": policy}
+    if not apply:
+        run = await invite_rows(settings, rows, apply=False, actor="guestctl invite", **common)
+        title = f"Plan for {source} (batch {batch}) — nothing was changed; add --apply to invite"
+        extra = {"batch_id": batch, "plan_digest": run.plan.digest()}
+    else:
+        with _progress("inviting", quiet=as_json) as progress:
+            task = progress.add_task("rows", total=len(rows))
+            run = await invite_rows(
+                settings,
+                rows,
+                apply=True,
+                actor="guestctl invite",
+                on_row_done=lambda _: progress.advance(task),
+                **common,
             )
-            return planned
-        sender = policy.invitations.sender_mailbox
-        async with open_state(settings) as store:
-            with _progress("inviting", quiet=as_json) as progress:
-                task = progress.add_task("rows", total=len(plan.rows))
-                results = await apply_invitations(
-                    plan,
-                    graph,
-                    store,
-                    mailer=Mailer(sender) if sender else None,
-                    actor="guestctl invite",
-                    on_row_done=lambda _: progress.advance(task),
-                )
-        applied = [r.to_json() for r in results]
-        counts = dict(Counter(r["outcome"] for r in applied))
-        _show_rows(f"Applied {source} (batch {batch})", applied, counts, as_json, extra={"batch_id": batch})
-        return applied
-    finally:
-        await graph.close()
+        title, extra = f"Applied {source} (batch {batch})", {"batch_id": batch}
+    shown = run.rows_json()
+    _show_rows(title, shown, run.counts(), as_json, extra=extra)
+    return shown
 
 
 def _progress(label: str, *, quiet: bool) -> Any:

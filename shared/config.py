@@ -344,7 +344,9 @@ class InvitationPolicy(StrictModel):
         default_factory=list, description="Never invite these domains (wins over allowed)"
     )
     message_template: str | None = Field(None, description="Our own invitation email body; {redeem_url} is required")
-    sender_mailbox: str | None = Field(None, description="Mailbox (UPN or id) that sends our own emails via sendMail")
+    sender_mailbox: str | None = Field(
+        None, description="Mailbox (UPN or id) that sends our own emails (a draft, then sent: exactly once)"
+    )
     reminders: list[Days] = Field(
         default_factory=list,
         max_length=10,

@@ -55,7 +55,7 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
     from emulator.seed import seed_tenant
     from emulator.testing import EmulatorServer
     from shared.graph import Budget, Graph, GraphOptions
-    from shared.invitations import apply_invitations, parse_rows, plan_rows
+    from shared.invitations import parse_rows, plan_and_apply
     from shared.store import open_store
 
     state = out / "demo-state.db"
@@ -82,16 +82,18 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
         say(f"Emulated tenant: {len(emulator.tenant.users)} users at {emulator.base_url}")
         async with open_store(str(state)) as store:
             rows = parse_rows(DEMO_INVITATIONS.encode(), name="examples/invitations.csv")
-            plan = await plan_rows(
+            run = await plan_and_apply(
                 rows,
                 graph,
+                store,
                 DEMO_POLICY,
                 batch_id="demo",
                 source="examples/invitations.csv",
                 tenant_id=emulator.tenant.id,
-                now=now(),
+                actor="guestctl demo",
+                clock=now,
             )
-            results = await apply_invitations(plan, graph, store, mailer=None, actor="guestctl demo", clock=now)
+            results = run.results or []
             say("\n1. Invited examples/invitations.csv:")
             for result in results:
                 say(f"   row {result.row}: {result.email:<34} {result.result.value:<15} {result.reason}")

@@ -173,6 +173,25 @@ class CredentialError(GuestctlError):
     http_status = 503
 
 
+class RetryLaterError(GuestctlError):
+    """Part of the work failed for a reason that may pass (Graph throttled or unavailable, the store
+    unavailable): what was done is kept, and the same work should be tried again later (a queue message is
+    handed back to the queue)."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    http_status = 503
+
+
+def is_transient(error: GuestctlError) -> bool:
+    """Worth trying again: Graph throttled, timed out, failed (5xx) or could not be reached, a token could
+    not be had (the identity endpoint can fail for a while), the store was unavailable, or work said so."""
+    if isinstance(error, GraphError):
+        return error.status is None or error.status in (408, 429) or error.status >= 500
+    if isinstance(error, UnavailableError | CredentialError | RetryLaterError):
+        return True
+    return isinstance(error, StoreError) and not isinstance(error, InvalidRecordError | StoreLocationError)
+
+
 class Interrupted(GuestctlError):
     """Ctrl+C, reported by a command that knows what it had done (e.g. "the scan so far is kept"): raise it
     instead of printing and exiting, so the person gets one line. Without it, `main` says it generically."""

@@ -1,62 +1,37 @@
 """Bulk guest invitations: a file of rows → invited, grouped, sponsored guests, once each.
 
-fetch (directory lookups) → plan (pure, one outcome per row) → apply (idempotent per row) → report.
+fetch (directory lookups) → plan (pure, one outcome per row) → apply (the core applier, per-row stages)
+→ report. Names only: each is imported from its module on first use, so the pure rules and row parsing
+load without the Graph client or the store.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime
+from shared.core.names import names_from
 
-from shared.config import Policy
-from shared.graph import Graph
-from shared.invitations.apply import Mailer, Result, RowResult, apply_invitations
-from shared.invitations.fetch import fetch_directory
-from shared.invitations.plan import InvitationPlan, Outcome, RowPlan, plan_invitations
-from shared.invitations.rows import InvitationRow, parse_rows, read_rows
+_HOMES = {
+    "InvitationRow": "rows",
+    "parse_rows": "rows",
+    "read_rows": "rows",
+    "InvitationOutcome": "plan",
+    "InvitationPlan": "plan",
+    "RowPlan": "plan",
+    "InvitationResult": "apply",
+    "InvitationStage": "apply",
+    "Mailer": "apply",
+    "RowResult": "apply",
+    "apply_invitations": "apply",
+    "InvitationRun": "service",
+    "SubmittedBatch": "service",
+    "batch_id_for": "service",
+    "invite_rows": "service",
+    "plan_and_apply": "service",
+    "plan_rows": "service",
+    "status_of_batch": "service",
+    "submit_file": "service",
+    "work_chunk": "service",
+}
 
-__all__ = [
-    "InvitationPlan",
-    "InvitationRow",
-    "Mailer",
-    "Outcome",
-    "Result",
-    "RowPlan",
-    "RowResult",
-    "apply_invitations",
-    "batch_id_for",
-    "parse_rows",
-    "plan_rows",
-    "read_rows",
-]
+__all__ = sorted(_HOMES)
 
-
-def batch_id_for(content: bytes) -> str:
-    """The same file is the same batch: its rows' idempotency keys repeat, so a rerun invites nobody again."""
-    return "inv-" + hashlib.sha256(content).hexdigest()[:16]
-
-
-async def plan_rows(
-    rows: list[InvitationRow],
-    graph: Graph,
-    policy: Policy,
-    *,
-    batch_id: str,
-    source: str,
-    tenant_id: str | None,
-    now: datetime,
-    resend: bool = False,
-) -> InvitationPlan:
-    """Look the rows up in the directory and plan them (no writes)."""
-    directory = await fetch_directory(graph, rows)
-    return plan_invitations(
-        rows,
-        directory,
-        policy.invitations,
-        batch_id=batch_id,
-        source=source,
-        tenant_id=tenant_id,
-        policy_digest=policy.digest(),
-        now=now,
-        resend=resend,
-    )
+__getattr__ = names_from(__name__, _HOMES)

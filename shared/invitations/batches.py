@@ -3,7 +3,7 @@
 An uploaded file is checked whole before anything is queued (columns, addresses, duplicates, the policy's
 domain lists): a bad row refuses the upload with every row's reason, so a half-queued batch never exists.
 Accepted rows travel in chunks through a storage queue; each chunk is planned and applied by
-`apply_invitations`, whose per-row stages make at-least-once queue delivery safe. Every row's result is
+`service.work_chunk`, whose per-row stages make at-least-once queue delivery safe. Every row's result is
 kept under the batch so `batch_status` can count them and list the failures.
 """
 
@@ -17,11 +17,8 @@ import msgspec
 
 from shared.clock import Clock, utc_now
 from shared.config import Policy
-from shared.errors import GraphError, InputError, UnknownItemError
-from shared.graph import Graph
-from shared.invitations.apply import BATCH_PARTITION, BATCHES_TABLE, OK_RESULTS, Mailer, Result, apply_invitations
-from shared.invitations.fetch import fetch_directory
-from shared.invitations.plan import plan_invitations
+from shared.errors import InputError, RetryLaterError, UnknownItemError
+from shared.invitations.apply import BATCH_PARTITION, BATCHES_TABLE, OK_RESULTS, InvitationResult, RowResult
 from shared.invitations.rows import InvitationRow, cut, parse_rows, shown
 from shared.invitations.rules import domain_block_reason, normalise_email, row_problem
 from shared.store import Store
@@ -33,6 +30,7 @@ ROWS_PER_MESSAGE = 20  # one $batch of lookups per chunk
 MAX_MESSAGE_BYTES = 46_000
 MAX_SOURCE_CHARS = 1_024  # a blob name's limit; the source is shown in the batch status
 MAX_REASONS_SHOWN = 200
+RETRY_HINT = "the queue will deliver the chunk again"
 
 
 def check_upload(content: bytes, *, name: str, json_lines: bool, policy: Policy) -> list[InvitationRow]:
@@ -120,28 +118,12 @@ def decode_chunk(message: bytes | str) -> RowsMessage:
     return chunk
 
 
-async def process_chunk(
-    message: bytes | str, graph: Graph, store: Store, policy: Policy, *, actor: str, clock: Clock = utc_now
-) -> None:
-    """Plan and apply one queued chunk; record each row's result. Safe to run twice on the same message."""
-    chunk = decode_chunk(message)
-    rows = [InvitationRow(**msgspec.structs.asdict(r)) for r in chunk.rows]
-    batch_id = chunk.batch_id
-    directory = await fetch_directory(graph, rows)
-    plan = plan_invitations(
-        rows,
-        directory,
-        policy.invitations,
-        batch_id=batch_id,
-        source=chunk.source,
-        tenant_id=None,
-        policy_digest=policy.digest(),
-        now=clock(),
-    )
-    sender = policy.invitations.sender_mailbox
-    results = await apply_invitations(
-        plan, graph, store, mailer=Mailer(sender) if sender else None, actor=actor, clock=clock
-    )
+def chunk_rows(chunk: RowsMessage) -> list[InvitationRow]:
+    return [InvitationRow(**msgspec.structs.asdict(r)) for r in chunk.rows]
+
+
+async def record_results(store: Store, batch_id: str, results: list[RowResult]) -> None:
+    """Keep each row's result under the batch for `batch_status`; RetryLaterError if any failed for now."""
     for result in results:
         await store.upsert(
             RESULTS_TABLE, batch_id, f"{result.row:07d}", {**result.to_json(), "email": cut(result.email, 256)}
@@ -150,10 +132,10 @@ async def process_chunk(
     if transient:
         # Hand the chunk back to the queue: finished rows are skipped on the next delivery, and after
         # maxDequeueCount tries the message is kept in the poison queue.
-        raise GraphError(
+        raise RetryLaterError(
             f"{len(transient)} row(s) of batch {batch_id} failed for now, e.g. row "
             f"{transient[0].row}: {transient[0].reason}",
-            hint="the queue will deliver the chunk again",
+            hint=RETRY_HINT,
         )
 
 
@@ -171,7 +153,7 @@ async def batch_status(store: Store, batch_id: str) -> dict[str, Any]:
         done += 1
         outcome = record.data["outcome"]
         counts[outcome] = counts.get(outcome, 0) + 1
-        if Result(outcome) not in OK_RESULTS:
+        if InvitationResult(outcome) not in OK_RESULTS:
             problems.append(record.data)
     total = batch.data.get("rows", done)
     counts["pending"] = max(total - done, 0)

@@ -25,7 +25,7 @@ from shared.invitations.rules import domain_block_reason, normalise_email, row_p
 DEFAULT_MESSAGE_TEMPLATE = "{message}\n\nAccept the invitation: {redeem_url}\n"
 
 
-class Outcome(StrEnum):
+class InvitationOutcome(StrEnum):
     INVITE = "invite"
     ALREADY_GUEST = "already-guest"
     ALREADY_MEMBER = "already-member"
@@ -65,7 +65,7 @@ class Directory:
 class RowPlan:
     row: int
     email: str
-    outcome: Outcome
+    outcome: InvitationOutcome
     reason: str
     key: str = ""  # normalised address: with the batch id, the row's idempotency key
     user_id: str | None = None  # existing user (already-guest / already-member)
@@ -74,8 +74,17 @@ class RowPlan:
     display_name: str | None = None
     redirect_url: str | None = None
     send_email: bool = True
-    custom_message: str | None = None  # set: our own email via sendMail instead of Microsoft's
+    custom_message: str | None = None  # set: our own email (a draft, then sent) instead of Microsoft's
     resend: bool = False  # already-guest with --resend: a new invitation email
+
+    @property
+    def kind(self) -> InvitationOutcome:
+        """What apply does with the row (the core applier's action kind)."""
+        return self.outcome
+
+    @property
+    def target_id(self) -> str:
+        return self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +97,7 @@ class InvitationPlan:
     rows: tuple[RowPlan, ...]
 
     def counts(self) -> dict[str, int]:
-        counts = {outcome.value: 0 for outcome in Outcome}
+        counts = {outcome.value: 0 for outcome in InvitationOutcome}
         for row in self.rows:
             counts[row.outcome.value] += 1
         return counts
@@ -136,7 +145,7 @@ def _plan_row(
     resend: bool,
 ) -> RowPlan:
     def invalid(reason: str) -> RowPlan:
-        return RowPlan(row.row, row.email, Outcome.INVALID, reason)
+        return RowPlan(row.row, row.email, InvitationOutcome.INVALID, reason)
 
     if problem := row_problem(row):
         return invalid(problem)
@@ -145,7 +154,7 @@ def _plan_row(
         return invalid(f"duplicate of row {first_row_of[key]} ({key})")
     first_row_of[key] = row.row
     if blocked := domain_block_reason(key, policy):
-        return RowPlan(row.row, row.email, Outcome.BLOCKED_DOMAIN, blocked, key)
+        return RowPlan(row.row, row.email, InvitationOutcome.BLOCKED_DOMAIN, blocked, key)
 
     redirect_url = row.redirect_url or str(policy.redirect_url)
     if problem := url_problem(redirect_url, "the policy's invitations.redirect_url"):
@@ -186,7 +195,7 @@ def _plan_row(
         return RowPlan(
             row.row,
             row.email,
-            Outcome.ALREADY_MEMBER,
+            InvitationOutcome.ALREADY_MEMBER,
             f"{key} belongs to member {existing.user_principal_name or existing.id}{_held_by(existing)}; "
             "members are never invited",
             key,
@@ -197,14 +206,14 @@ def _plan_row(
         return RowPlan(
             row.row,
             row.email,
-            Outcome.ALREADY_GUEST,
+            InvitationOutcome.ALREADY_GUEST,
             f"guest {existing.id} exists ({state}){_held_by(existing)}; apply will adopt it: groups and sponsors "
             "ensured, " + adopt_email_action(resend=resend and send_email),
             user_id=existing.id,
             resend=resend and send_email,
             **common,  # type: ignore[arg-type]
         )
-    return RowPlan(row.row, row.email, Outcome.INVITE, "new guest", **common)  # type: ignore[arg-type]
+    return RowPlan(row.row, row.email, InvitationOutcome.INVITE, "new guest", **common)  # type: ignore[arg-type]
 
 
 def ambiguous_reason(key: str, holders: tuple[DirectoryUser, ...]) -> str:

@@ -6,8 +6,7 @@ load the Graph client or the store.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shared.core.names import names_from
 
 _HOMES = {
     "Action": "plan",
@@ -39,9 +38,4 @@ _HOMES = {
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'shared.stale' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"shared.stale.{home}"), name)
+__getattr__ = names_from(__name__, _HOMES)

@@ -25,7 +25,7 @@ from typing import Any
 from shared.clock import Clock, utc_now
 from shared.config import Policy
 from shared.core.apply import ActionResult as CoreResult
-from shared.core.apply import Outcome, apply_actions, outcome_counts
+from shared.core.apply import Outcome, Progress, apply_actions, outcome_counts
 from shared.core.audit import RunAudit
 from shared.errors import (
     GraphError,
@@ -176,9 +176,9 @@ class _Applier:
         self.select = GUEST_SELECT if plan.sign_in_activity_available else GUEST_SELECT_WITHOUT_SIGN_IN
         self.guests = GuestEffects(graph, store, self.audit, clock, self.run_id)
 
-    async def carry_out(self, action: Action, resumed: bool) -> tuple[Outcome, str]:
+    async def carry_out(self, action: Action, progress: Progress) -> tuple[Outcome, str]:
         """Re-derive the action from the guest as Graph has them now and guestctl's own record, then do it."""
-        user_id = action.target_id
+        user_id, resumed = action.target_id, progress.resumed
         current = await self._read_guest(user_id)
         if current is None:
             if action.kind is ActionKind.DELETE and resumed and await self.audit.has(action.target_id, "guest.delete"):

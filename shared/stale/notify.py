@@ -1,19 +1,21 @@
 """Sponsor notices: after guests are flagged, each sponsor gets one email listing their guests and the
 date they will be disabled, so someone who knows them can speak up (and have them attested) in time.
 
-Notices are sent at least once: each sponsor's notice has an action record under the run; a rerun sends
-the ones not recorded as sent (a crash between sending and recording can repeat one notice — better than
-a guest disabled without warning). Guests without a sponsor are reported, not silently skipped.
+Each sponsor's notice is an action of the run (`notify:<sponsor id>` in `staleactions`), carried out by
+the core applier and sent exactly once through `shared.core.mail` (a draft, its id recorded, then sent):
+a rerun sends the notices a crash left unsent and never a second one. Guests without a sponsor are
+reported, not silently skipped.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from shared.config import Policy
-from shared.errors import AlreadyExistsError, GraphError
+from shared.core.apply import Progress, apply_actions
+from shared.core.mail import Mail, send_once
 from shared.graph import Graph
 from shared.graph.batch import BatchRequest
 from shared.stale.apply import ACTIONS_TABLE, ActionResult, Outcome, run_id_for
@@ -21,6 +23,21 @@ from shared.stale.plan import ActionKind, Plan
 from shared.store import Store
 
 SUBJECT = "Guest accounts you sponsor will be disabled on {date}"
+NOTICES_IN_FLIGHT = 8
+
+
+class NoticeKind(StrEnum):
+    NOTIFY = "notify"
+
+
+@dataclass(frozen=True, slots=True)
+class SponsorNotice:
+    """One sponsor's notice, as an action of the run: the sponsor and the lines about their guests."""
+
+    target_id: str  # the sponsor's id
+    mail: str
+    lines: tuple[str, ...]
+    kind: NoticeKind = NoticeKind.NOTIFY
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +48,13 @@ class Notice:
 
 
 async def notify_sponsors(
-    plan: Plan, results: list[ActionResult], graph: Graph, store: Store, policy: Policy, *, now: datetime
+    plan: Plan,
+    results: list[ActionResult],
+    graph: Graph,
+    store: Store,
+    policy: Policy,
+    *,
+    now: datetime,
 ) -> tuple[list[Notice], list[str]]:
     """Email each sponsor of the guests flagged by this run; returns the notices and the guests that have
     no sponsor (display strings)."""
@@ -40,8 +63,6 @@ async def notify_sponsors(
     flagged = [r.action for r in results if r.action.kind is ActionKind.FLAG and r.outcome in in_effect]
     if not flagged or not policy.stale.notify_sponsors:
         return [], []
-    sender = policy.invitations.sender_mailbox
-    assert sender, "the policy requires invitations.sender_mailbox when stale.notify_sponsors is on"
     requests = [
         BatchRequest(str(i), "GET", f"/users/{a.target_id}/sponsors?$select=id,mail,displayName")
         for i, a in enumerate(flagged)
@@ -59,39 +80,38 @@ async def notify_sponsors(
         for sponsor in sponsors:
             by_sponsor.setdefault(sponsor["id"], (sponsor["mail"], []))[1].append(f"{action.display}: {action.reason}")
     disable_on = (now + timedelta(days=policy.stale.disable_after_days)).date()
-    run_id = run_id_for(plan)
-    notices = []
-    for sponsor_id, (mail, lines) in sorted(by_sponsor.items()):
-        key = f"notify:{sponsor_id}"
-        record = await store.get(ACTIONS_TABLE, run_id, key)
-        if record is not None and record.data.get("state") == "done":
-            notices.append(Notice(mail, len(lines), "already sent"))
-            continue
-        if record is None:
-            with contextlib.suppress(AlreadyExistsError):
-                await store.create(ACTIONS_TABLE, run_id, key, {"state": "started"})
-        body = (
-            f"These guest accounts you sponsor have been inactive and will be disabled on {disable_on:%Y-%m-%d}, "
-            "then deleted after a grace period:\n\n"
-            + "\n".join(f"- {line}" for line in lines)
-            + "\n\nIf someone still needs access, ask your identity team to record until when (an attestation), "
-            "or ask the guest to sign in.\n"
-        )
-        message = {
-            "message": {
-                "subject": SUBJECT.format(date=f"{disable_on:%Y-%m-%d}"),
-                "body": {"contentType": "Text", "content": body},
-                "toRecipients": [{"emailAddress": {"address": mail}}],
-            },
-            "saveToSentItems": True,
-        }
-        try:
-            await graph.request("POST", f"/users/{sender}/sendMail", json_body=message)
-        except GraphError as error:
-            notices.append(Notice(mail, len(lines), f"failed: {error.one_line()}"))
-            continue
-        record = await store.get(ACTIONS_TABLE, run_id, key)
-        if record is not None:
-            await store.update(record, {"state": "done", "sent_at": now.isoformat(), "guests": len(lines)})
-        notices.append(Notice(mail, len(lines), "sent"))
+    subject = SUBJECT.format(date=f"{disable_on:%Y-%m-%d}")
+    sender = policy.invitations.sender_mailbox
+
+    async def carry_out(notice: SponsorNotice, progress: Progress) -> tuple[Outcome, str]:
+        async def compose() -> Mail:
+            return Mail(notice.mail, subject, notice_text(notice.lines, disable_on=f"{disable_on:%Y-%m-%d}"))
+
+        sent_now = await send_once(graph, sender, progress, compose)
+        return Outcome.DONE, "sent" if sent_now else "sent by the interrupted run"
+
+    wanted = [SponsorNotice(sponsor_id, mail, tuple(lines)) for sponsor_id, (mail, lines) in sorted(by_sponsor.items())]
+    sent = await apply_actions(
+        wanted,
+        carry_out,
+        store=store,
+        table=ACTIONS_TABLE,
+        run_id=run_id_for(plan),
+        clock=lambda: now,
+        limit=NOTICES_IN_FLIGHT,
+    )
+    notices = [Notice(r.action.mail, len(r.action.lines), NOTICE_OUTCOMES[r.outcome] + r.detail) for r in sent]
     return notices, unsponsored
+
+
+NOTICE_OUTCOMES = {Outcome.DONE: "", Outcome.ALREADY_DONE: "already ", Outcome.FAILED: "failed: "}
+
+
+def notice_text(lines: tuple[str, ...], *, disable_on: str) -> str:
+    return (
+        f"These guest accounts you sponsor have been inactive and will be disabled on {disable_on}, "
+        "then deleted after a grace period:\n\n"
+        + "\n".join(f"- {line}" for line in lines)
+        + "\n\nIf someone still needs access, ask your identity team to record until when (an attestation), "
+        "or ask the guest to sign in.\n"
+    )

@@ -185,12 +185,12 @@ async def test_dropped_bad_file_queues_nothing(functions: dict, settings_env: Pa
 async def test_transient_graph_failure_hands_the_chunk_back_to_the_queue(
     functions: dict, settings_env: Path, emulator: EmulatorServer
 ) -> None:
-    from shared.errors import GraphError
+    from shared.errors import RetryLaterError
 
     _, queue = await post(functions, b"email\nann.lee@fabrikam.com\nraj.patel@northwindtraders.com\n")
     worker = functions["invite_rows"].get_user_function()
     emulator.control.set_faults(rate_503=1.0, path_prefix="/invitations")
-    with pytest.raises(GraphError, match=r"2 row\(s\) of batch .* failed for now"):
+    with pytest.raises(RetryLaterError, match=r"2 row\(s\) of batch .* failed for now"):
         await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()), CapturedOut())
     assert emulator.control.outbox(kind="invitation") == []
 
@@ -200,3 +200,41 @@ async def test_transient_graph_failure_hands_the_chunk_back_to_the_queue(
         "ann.lee@fabrikam.com",
         "raj.patel@northwindtraders.com",
     ]
+
+
+async def test_a_chunk_still_at_work_is_retried_later_while_the_other_chunks_of_its_batch_go_on(
+    functions: dict, settings_env: Path, emulator: EmulatorServer
+) -> None:
+    from shared.config import load_settings
+    from shared.errors import RetryLaterError
+    from shared.invitations.apply import ROWS_TABLE, lease_row_for
+    from shared.store import open_state
+    from shared.store.lease import lease
+
+    addresses = [f"guest{i}@fabrikam.com" for i in range(25)]
+    _, queue = await post(functions, ("email\n" + "\n".join(addresses) + "\n").encode())
+    assert len(queue.value) == 2, "two chunks of one batch"
+    first = json.loads(queue.value[0])
+    worker = functions["invite_rows"].get_user_function()
+    async with open_state(load_settings()) as store:
+        first_lease = lease_row_for(r["email"] for r in first["rows"])
+        # the first chunk's earlier delivery is still at work
+        async with lease(store, ROWS_TABLE, first["batch_id"], what="an earlier delivery", row=first_lease):
+            with pytest.raises(RetryLaterError, match="is in progress elsewhere"):
+                await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()), CapturedOut())
+            await worker(func.QueueMessage(id="m2", body=queue.value[1].encode()), CapturedOut())
+    invited = sorted(m["to"][0] for m in emulator.control.outbox(kind="invitation"))
+    assert invited == sorted(addresses[20:]), "the other chunk was not held up, the busy one not worked twice"
+
+
+async def test_a_sender_without_a_mailbox_sends_the_chunk_to_the_poison_queue_at_once(
+    functions: dict, settings_env: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = settings_env / "policy.yaml"
+    policy.write_text("invitations:\n  sender_mailbox: nobody@contoso.com\n  message_template: 'Hi {redeem_url}'\n")
+    monkeypatch.setenv("GUESTCTL_POLICY", str(policy))
+    _, queue = await post(functions, b"email\nann.lee@fabrikam.com\n")
+    poison = CapturedOut()
+    await functions["invite_rows"].get_user_function()(func.QueueMessage(id="m1", body=queue.value[0].encode()), poison)
+    assert "the sender mailbox 'nobody@contoso.com' cannot be used" in json.loads(poison.value)["reason"]
+    assert emulator.control.outbox(kind="mail") == []

@@ -17,7 +17,7 @@ from shared.config import Policy
 from shared.graph import Graph
 from shared.invitations import apply_invitations, parse_rows, plan_rows
 from shared.invitations.apply import ROWS_TABLE
-from shared.invitations.plan import InvitationPlan, Outcome
+from shared.invitations.plan import InvitationOutcome, InvitationPlan
 from shared.store import Store
 from tests.support.cli import emulator_settings, run_guestctl
 from tests.support.invitations import LONG_ADDRESS, NOW
@@ -48,11 +48,11 @@ async def test_overlong_values_are_invalid_at_plan_time_and_the_other_rows_are_i
     )
     plan = await plan_of(graph, csv)
     assert [(r.row, r.outcome) for r in plan.rows] == [
-        (1, Outcome.INVITE),
-        (2, Outcome.INVALID),
-        (3, Outcome.INVALID),
-        (4, Outcome.INVALID),
-        (5, Outcome.INVITE),
+        (1, InvitationOutcome.INVITE),
+        (2, InvitationOutcome.INVALID),
+        (3, InvitationOutcome.INVALID),
+        (4, InvitationOutcome.INVALID),
+        (5, InvitationOutcome.INVITE),
     ]
     assert "email is 263 characters long, the limit is 254" in plan.rows[1].reason
     assert "display_name" in plan.rows[2].reason

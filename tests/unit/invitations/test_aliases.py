@@ -10,7 +10,7 @@ import pytest
 from shared.config import InvitationPolicy
 from shared.graph.odata import IN_CHUNK
 from shared.invitations.fetch import address_filters, held_addresses, holders_of
-from shared.invitations.plan import Directory, DirectoryUser, Outcome, RowPlan, plan_invitations
+from shared.invitations.plan import Directory, DirectoryUser, InvitationOutcome, RowPlan, plan_invitations
 from shared.invitations.rows import InvitationRow
 
 
@@ -200,29 +200,29 @@ def plan_one(email: str) -> RowPlan:
     [
         pytest.param(
             "Ann.Alias@fabrikam.com",
-            Outcome.ALREADY_GUEST,
+            InvitationOutcome.ALREADY_GUEST,
             "u-guest",
             "guest u-guest exists (Accepted), found by its otherMails; apply will adopt it",
             id="guest-by-alias-adopted",
         ),
         pytest.param(
             "bo.alias@contoso.com",
-            Outcome.ALREADY_MEMBER,
+            InvitationOutcome.ALREADY_MEMBER,
             "u-member",
             "belongs to member bo@contoso.com, found by its proxyAddresses; members are never invited",
             id="member-by-alias-skipped",
         ),
         pytest.param(
             "cy@fabrikam.com",
-            Outcome.INVALID,
+            InvitationOutcome.INVALID,
             None,
             "cy@fabrikam.com is held by 2 users: guest u-1 (mail); member u-2 (otherMails)",
             id="two-holders-invalid-naming-both",
         ),
-        pytest.param("new@fabrikam.com", Outcome.INVITE, None, "new guest", id="unknown-invited"),
+        pytest.param("new@fabrikam.com", InvitationOutcome.INVITE, None, "new guest", id="unknown-invited"),
     ],
 )
-def test_plan_by_alias(email: str, outcome: Outcome, user_id: str | None, reason: str) -> None:
+def test_plan_by_alias(email: str, outcome: InvitationOutcome, user_id: str | None, reason: str) -> None:
     planned = plan_one(email)
     assert (planned.outcome, planned.user_id) == (outcome, user_id)
     assert reason in planned.reason

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.config import InvitationPolicy
-from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser, Outcome, plan_invitations
+from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser, InvitationOutcome, plan_invitations
 from shared.invitations.rows import InvitationRow
 from tests.support.invitations import LONG_ADDRESS, NOW
 
@@ -51,60 +51,66 @@ def plan_one(r: InvitationRow, policy: InvitationPolicy = POLICY, resend: bool =
 @pytest.mark.parametrize(
     ("given", "outcome", "reason"),
     [
-        pytest.param(row("new@fabrikam.com"), Outcome.INVITE, "new guest", id="new-address-invited"),
+        pytest.param(row("new@fabrikam.com"), InvitationOutcome.INVITE, "new guest", id="new-address-invited"),
         pytest.param(
             row("Guest@Fabrikam.com"),
-            Outcome.ALREADY_GUEST,
+            InvitationOutcome.ALREADY_GUEST,
             "guest u-guest exists (Accepted)",
             id="existing-guest-adopted-case-insensitively",
         ),
         pytest.param(
             row("member@contoso.com"),
-            Outcome.ALREADY_MEMBER,
+            InvitationOutcome.ALREADY_MEMBER,
             "members are never invited",
             id="member-address-never-invited",
         ),
-        pytest.param(row("x@gmail.com"), Outcome.BLOCKED_DOMAIN, "denied by the policy", id="denied-domain"),
-        pytest.param(row("bad+x@fabrikam.com"), Outcome.INVALID, "contains +", id="graph-syntax-rule"),
+        pytest.param(row("x@gmail.com"), InvitationOutcome.BLOCKED_DOMAIN, "denied by the policy", id="denied-domain"),
+        pytest.param(row("bad+x@fabrikam.com"), InvitationOutcome.INVALID, "contains +", id="graph-syntax-rule"),
         pytest.param(
-            row("n@fabrikam.com", groups=("Nope",)), Outcome.INVALID, 'group "Nope" not found', id="unknown-group"
+            row("n@fabrikam.com", groups=("Nope",)),
+            InvitationOutcome.INVALID,
+            'group "Nope" not found',
+            id="unknown-group",
         ),
         pytest.param(
             row("n@fabrikam.com", groups=("Projects",)),
-            Outcome.INVALID,
+            InvitationOutcome.INVALID,
             "ambiguous (2 groups)",
             id="ambiguous-group-name",
         ),
         pytest.param(
             row("n@fabrikam.com", groups=("All Guests",)),
-            Outcome.INVALID,
+            InvitationOutcome.INVALID,
             "dynamic membership",
             id="dynamic-group-refused",
         ),
         pytest.param(
             row("n@fabrikam.com", sponsors=("who@contoso.com",)),
-            Outcome.INVALID,
+            InvitationOutcome.INVALID,
             'sponsor "who@contoso.com" not found',
             id="unknown-sponsor",
         ),
         pytest.param(
             row("n@fabrikam.com", problems=("send_email must be true or false (got 'x')",)),
-            Outcome.INVALID,
+            InvitationOutcome.INVALID,
             "send_email",
             id="row-problem",
         ),
         pytest.param(
-            row("n@fabrikam.com", redirect_url="myapps"), Outcome.INVALID, "not an absolute", id="relative-redirect"
+            row("n@fabrikam.com", redirect_url="myapps"),
+            InvitationOutcome.INVALID,
+            "not an absolute",
+            id="relative-redirect",
         ),
         pytest.param(
             row("n@fabrikam.com", message="Welcome"),
-            Outcome.INVALID,
+            InvitationOutcome.INVALID,
             "needs invitations.sender_mailbox",
             id="custom-message-needs-sender",
         ),
     ],
 )
-def test_outcome_per_row(given: InvitationRow, outcome: Outcome, reason: str) -> None:
+def test_outcome_per_row(given: InvitationRow, outcome: InvitationOutcome, reason: str) -> None:
     planned = plan_one(given)
     assert planned.outcome is outcome
     assert reason in planned.reason
@@ -121,7 +127,11 @@ def test_duplicates_name_the_first_row() -> None:
     plan = plan_invitations(
         rows, DIRECTORY, POLICY, batch_id="b", source="s", tenant_id=None, policy_digest="d", now=NOW
     )
-    assert [r.outcome for r in plan.rows] == [Outcome.INVITE, Outcome.INVITE, Outcome.INVALID]
+    assert [r.outcome for r in plan.rows] == [
+        InvitationOutcome.INVITE,
+        InvitationOutcome.INVITE,
+        InvitationOutcome.INVALID,
+    ]
     assert plan.rows[2].reason == "duplicate of row 1 (a@fabrikam.com)"
     assert plan.counts() == {"invite": 2, "already-guest": 0, "already-member": 0, "invalid": 1, "blocked-domain": 0}
 
@@ -170,7 +180,7 @@ def test_plan_digest_ignores_creation_time() -> None:
 )
 def test_plan_says_what_apply_will_do_for_an_existing_guest(resend: bool, reason: str) -> None:
     planned = plan_one(row("guest@fabrikam.com"), resend=resend)
-    assert (planned.outcome, planned.reason) == (Outcome.ALREADY_GUEST, reason)
+    assert (planned.outcome, planned.reason) == (InvitationOutcome.ALREADY_GUEST, reason)
 
 
 def test_an_overlong_address_is_invalid_with_its_row_and_the_others_are_planned() -> None:
@@ -184,12 +194,16 @@ def test_an_overlong_address_is_invalid_with_its_row_and_the_others_are_planned(
         policy_digest="sha256:x",
         now=NOW,
     )
-    assert [(r.row, r.outcome) for r in plan.rows] == [(1, Outcome.INVITE), (2, Outcome.INVALID), (3, Outcome.INVITE)]
+    assert [(r.row, r.outcome) for r in plan.rows] == [
+        (1, InvitationOutcome.INVITE),
+        (2, InvitationOutcome.INVALID),
+        (3, InvitationOutcome.INVITE),
+    ]
     assert plan.rows[1].reason.startswith("email is 263 characters long, the limit is 254: 'aaaa")
     assert len(plan.rows[1].reason) < 160
 
 
 def test_an_unparseable_redirect_url_is_invalid_not_an_exception() -> None:
     planned = plan_one(row("new@fabrikam.com", redirect_url="http://[::1/x"))
-    assert planned.outcome is Outcome.INVALID
+    assert planned.outcome is InvitationOutcome.INVALID
     assert "is not an absolute http(s) URL" in planned.reason
