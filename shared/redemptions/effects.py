@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import msgspec
+from msgspec.structs import replace
 
 from shared.concurrency import map_bounded
 from shared.core.audit import RunAudit
 from shared.errors import StaleVersionError
-from shared.redemptions.records import Tracked
+from shared.redemptions.records import Source, Tracked
 from shared.redemptions.rules import ChangeKind
 from shared.stale.effects import GUESTS_PARTITION, GUESTS_TABLE
 from shared.store import Store
@@ -60,6 +62,15 @@ async def load_some(store: Store, user_ids: Iterable[str]) -> dict[str, Tracked]
 
 async def save(store: Store, guest: Tracked) -> None:
     await store.upsert(REDEMPTIONS_TABLE, GUESTS, guest.user_id, to_data(guest))
+
+
+async def track_invited(store: Store, user_id: str, email: str, batch_id: str, invited_at: datetime) -> None:
+    """A guest guestctl invited: tracked as the batch's, from the invitation's time (delta may have seen it
+    first, as an external guest; what delta saw is kept)."""
+    found = await store.get(REDEMPTIONS_TABLE, GUESTS, user_id)
+    base = from_data(found.data) if found is not None else Tracked(user_id=user_id, email=email)
+    tracked = replace(base, source=Source.BATCH, batch_id=batch_id, invited_at=invited_at, email=base.email or email)
+    await save(store, tracked)
 
 
 async def unflag(store: Store, audit: RunAudit, guest: Tracked, kind: ChangeKind) -> bool:

@@ -17,6 +17,8 @@ from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
 from shared.config import Settings, load_settings
 from shared.graph import Graph
+from shared.invitations import InvitationRow
+from shared.invitations.service import invite_rows
 from shared.notifications.service import ensure_subscription
 from shared.redemptions.effects import load_all
 from shared.redemptions.records import GuestState
@@ -55,18 +57,13 @@ def configure(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, state: 
     return load_settings()
 
 
-async def invite_people(graph: Graph, count: int) -> list[str]:
-    """`count` pending guests, invited the way guestctl invites (POST /invitations, no email)."""
-    ids = []
-    for i in range(count):
-        body = {
-            "invitedUserEmailAddress": f"person{i:03d}@fabrikam.com",
-            "inviteRedirectUrl": "https://myapplications.microsoft.com",
-            "sendInvitationMessage": False,
-        }
-        response = await graph.request("POST", "/invitations", json_body=body)
-        ids.append(response.json()["invitedUser"]["id"])
-    return ids
+async def invite_people(settings: Settings, count: int) -> list[str]:
+    """`count` guests invited by guestctl's invitations capability (one batch), as `guestctl invite --apply`."""
+    rows = [InvitationRow(row=i + 1, email=f"person{i:03d}@fabrikam.com") for i in range(count)]
+    run = await invite_rows(settings, rows, batch_id="inv-pipeline", source="test", apply=True, actor="test")
+    assert run.results is not None
+    assert {r.result.value for r in run.results} == {"invited"}
+    return [r.user_id for r in run.results if r.user_id]
 
 
 async def redeem_and_deliver(emulator: EmulatorServer, host: FunctionsHost, user_ids: list[str]) -> None:
@@ -108,7 +105,7 @@ async def test_redemptions_arrive_as_notifications_and_are_all_recorded(
             GUESTCTL_NOTIFICATION_DELIVERY="eventgrid",
             GUESTCTL_NOTIFICATION_URL=EVENT_GRID_URL,
         )
-    invited = await invite_people(graph, INVITED)
+    invited = await invite_people(settings, INVITED)
     assert (await ensure_subscription(settings)).action == "created"
     await sync(settings)  # the first, full round: everyone tracked, the delta link kept
     assert emulator.control.wait_until_idle(timeout=30)
@@ -121,6 +118,8 @@ async def test_redemptions_arrive_as_notifications_and_are_all_recorded(
     async with open_state(settings) as store:
         tracked = await load_all(store)
     assert sum(t.state is GuestState.PENDING for u, t in tracked.items() if u in invited) == INVITED - REDEEMED
+    assert {(tracked[u].source.value, tracked[u].batch_id) for u in invited} == {("batch", "inv-pipeline")}
+    assert all(tracked[u].seconds_to_redeem is not None for u in invited[:REDEEMED])
 
 
 async def test_lost_notifications_are_caught_by_the_delta_timer(
@@ -134,7 +133,7 @@ async def test_lost_notifications_are_caught_by_the_delta_timer(
     settings = configure(
         monkeypatch, emulator, str(tmp_path / "state.db"), GUESTCTL_NOTIFICATION_URL=host.url("graph/notifications")
     )
-    invited = await invite_people(graph, 40)
+    invited = await invite_people(settings, 40)
     await ensure_subscription(settings)
     await sync(settings)
     await redeem_and_deliver(emulator, host, invited[:30])
