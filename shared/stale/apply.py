@@ -50,16 +50,17 @@ from shared.stale.plan import (
     Action,
     ActionKind,
     Exemptions,
+    GuestStage,
     Plan,
-    Stage,
     cap_refusal,
     plan_problems,
     why_not,
 )
 from shared.stale.records import GUEST_SELECT, Guest, UnreadableUserError, decode_guest
 from shared.store import AuditEntry, Record, Store
+from shared.store.registry import STALE_ACTIONS
 
-ACTIONS_TABLE = "staleactions"
+ACTIONS_TABLE = STALE_ACTIONS
 ACTIONS_IN_FLIGHT = 32
 
 
@@ -182,7 +183,7 @@ class _Applier:
         current = await self._read_guest(user_id)
         if current is None:
             if action.kind is ActionKind.DELETE and resumed and await self.audit.has(action.target_id, "guest.delete"):
-                await self.guests.set_stage(user_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+                await self.guests.set_stage(user_id, GuestStage.DELETED, deleted_at=self.clock().isoformat())
                 return Outcome.DONE, "found deleted by the interrupted run"
             return Outcome.SKIPPED, "the user no longer exists"
         if current.user_type != "Guest":
@@ -207,7 +208,7 @@ class _Applier:
         """What an interrupted attempt of this run already did to the guest, if it did it all."""
         ours = record is not None and record.data.get("run_id") == self.run_id
         stage = record.data.get("stage") if record is not None else None
-        if action.kind is ActionKind.FLAG and ours and stage == Stage.FLAGGED:
+        if action.kind is ActionKind.FLAG and ours and stage == GuestStage.FLAGGED:
             return "flagged by the interrupted run"
         if action.kind is ActionKind.UNFLAG and record is None:
             return "un-flagged by the interrupted run"
@@ -217,7 +218,7 @@ class _Applier:
             return "re-enabled by the interrupted run"
         disabled_by_us = action.kind is ActionKind.DISABLE and current.enabled is False
         if disabled_by_us and await self.audit.has(action.target_id, "guest.disable"):
-            await self.guests.set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+            await self.guests.set_stage(action.target_id, GuestStage.DISABLED, disabled_at=self.clock().isoformat())
             return "disabled by the interrupted run"
         return None
 

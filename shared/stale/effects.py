@@ -16,11 +16,12 @@ from shared.core.apply import Outcome
 from shared.core.audit import RunAudit
 from shared.errors import NotFoundError, StaleVersionError
 from shared.graph import Graph
-from shared.stale.plan import Action, ActionKind, Lifecycle, Stage
+from shared.stale.plan import Action, ActionKind, GuestStage, Lifecycle
 from shared.stale.records import Guest
 from shared.store import Store
+from shared.store.registry import STALE_GUESTS
 
-GUESTS_TABLE = "staleguests"
+GUESTS_TABLE = STALE_GUESTS
 GUESTS_PARTITION = "guests"
 
 # carries out one kind of action on a guest the rules have just confirmed: (action, guest now, resumed)
@@ -30,11 +31,11 @@ Effect = Callable[[Action, Guest, bool], Awaitable[tuple[Outcome, str]]]
 def lifecycle_of(data: dict[str, Any]) -> Lifecycle | None:
     """A guest's stage from its `staleguests` record; None once deleted (done, kept for the record)."""
     stage = data.get("stage")
-    if stage not in (Stage.FLAGGED, Stage.DISABLED):
+    if stage not in (GuestStage.FLAGGED, GuestStage.DISABLED):
         return None
     disabled_at = data.get("disabled_at")
     return Lifecycle(
-        Stage(stage),
+        GuestStage(stage),
         datetime.fromisoformat(data["flagged_at"]),
         datetime.fromisoformat(disabled_at) if disabled_at else None,
     )
@@ -65,7 +66,7 @@ class GuestEffects:
         }
 
     async def flag(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
-        await self.set_stage(action.target_id, Stage.FLAGGED, flagged_at=self.clock().isoformat())
+        await self.set_stage(action.target_id, GuestStage.FLAGGED, flagged_at=self.clock().isoformat())
         return Outcome.DONE, "flagged"
 
     async def unflag(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
@@ -85,7 +86,7 @@ class GuestEffects:
             await self.forget(action.target_id)
             return Outcome.SKIPPED, "someone else disabled the account: guestctl leaves it to them"
         await self._set_enabled(action, False, resumed)
-        await self.set_stage(action.target_id, Stage.DISABLED, disabled_at=self.clock().isoformat())
+        await self.set_stage(action.target_id, GuestStage.DISABLED, disabled_at=self.clock().isoformat())
         return Outcome.DONE, "disabled"
 
     async def delete(self, action: Action, current: Guest, resumed: bool) -> tuple[Outcome, str]:
@@ -100,7 +101,7 @@ class GuestEffects:
             send=lambda: self._delete_user(action),
             resumed=resumed,
         )
-        await self.set_stage(action.target_id, Stage.DELETED, deleted_at=self.clock().isoformat())
+        await self.set_stage(action.target_id, GuestStage.DELETED, deleted_at=self.clock().isoformat())
         return Outcome.DONE, "deleted (restorable for 30 days)"
 
     async def _delete_user(self, action: Action) -> None:
@@ -120,7 +121,7 @@ class GuestEffects:
             resumed=resumed,
         )
 
-    async def set_stage(self, user_id: str, stage: Stage, **dates: str) -> None:
+    async def set_stage(self, user_id: str, stage: GuestStage, **dates: str) -> None:
         record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
         data = {**(record.data if record else {}), **dates, "stage": stage.value, "run_id": self.run_id}
         await self.store.upsert(GUESTS_TABLE, GUESTS_PARTITION, user_id, data)
