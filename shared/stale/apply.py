@@ -26,11 +26,7 @@ from shared.core.apply import ActionResult as CoreResult
 from shared.core.apply import Outcome, apply_actions, outcome_counts
 from shared.core.audit import RunAudit
 from shared.core.restore import Restorable
-from shared.errors import (
-    GraphError,
-    NotFoundError,
-    RefusedError,
-)
+from shared.errors import GraphError, NotFoundError, RefusedError
 from shared.graph import Graph
 from shared.stale.effects import (
     GUESTS_PARTITION,
