@@ -37,6 +37,7 @@ from shared.graph import Graph
 from shared.graph.odata import chunks, is_object_id, literals
 from shared.stale.records import GUEST_SELECT, Guest, GuestPage, decode_page
 from shared.store import Store
+from shared.store.registry import SCANS
 
 log = logging.getLogger("guestctl.stale")
 
@@ -56,7 +57,7 @@ GROUPS_PATH = "/groups"
 GROUP_SELECT = "id,displayName"
 GROUP_TYPE = "#microsoft.graph.group"
 
-SCAN_TABLE = "scans"
+SCAN_TABLE = SCANS
 SCAN_PARTITION = "stale"
 # Statuses with which Graph refuses a stale cursor: 400 (malformed / not valid for this request), 404,
 # and 410 Gone (sync state expired). A saved nextLink refused this way means "start over".
