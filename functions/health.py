@@ -19,6 +19,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     try:
         settings = load_settings()
         policy = load_policy(settings.policy)
+        settings.check_functions_app()
     except GuestctlError as error:
         return error_response(error)
     return json_response(

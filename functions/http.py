@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 
 from shared.errors import GuestctlError, InputError
+from shared.redaction import without_server_paths
 
 log = logging.getLogger("guestctl.functions")
 
 MAX_ERROR_CHARS = 2_000  # an error body's message; longer ones are cut (a huge bad policy value, say)
-# Settings that hold server paths, and how an error message names them instead.
-PATH_SETTINGS = {
-    "GUESTCTL_POLICY": "the policy file (GUESTCTL_POLICY)",
-    "GUESTCTL_STATE": "the state store (GUESTCTL_STATE)",
-}
 
 
 class PayloadTooLargeError(InputError):
@@ -51,22 +45,10 @@ def error_response(error: GuestctlError) -> func.HttpResponse:
 
 def public_line(line: str) -> str:
     """`line` without the server's file paths, cut to MAX_ERROR_CHARS."""
-    for path, name in sorted(_server_paths().items(), key=lambda item: -len(item[0])):
-        line = line.replace(path, name)
+    line = without_server_paths(line)
     if len(line) > MAX_ERROR_CHARS:
         line = f"{line[: MAX_ERROR_CHARS - 40]}… ({len(line):,} characters, cut)"
     return line
-
-
-def _server_paths() -> dict[str, str]:
-    paths = {}
-    for setting, name in PATH_SETTINGS.items():
-        value = os.environ.get(setting, "").strip()
-        if not value or "://" in value:  # a URL (an Azure Tables endpoint) is not a server path
-            continue
-        paths[value] = name
-        paths[str(Path(value).expanduser().resolve())] = name
-    return paths
 
 
 def read_body(req: func.HttpRequest, limit: int) -> bytes:

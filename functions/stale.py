@@ -1,7 +1,8 @@
 """Stale-guest sweeps in Azure Functions (docs/stale.md).
 
-timer  GUESTCTL_SWEEP_SCHEDULE (app setting, NCRONTAB, UTC; default weekly, Mondays 06:00 — the policy's
-       schedules.sweep default). Read when the app starts: changing the setting restarts the app.
+timer  GUESTCTL_SWEEP_SCHEDULE (app setting, NCRONTAB, UTC; set it to 0 0 6 * * 1, weekly on Mondays at
+       06:00, the policy's schedules.sweep default). The host resolves it when the app starts (changing it
+       restarts the app); without it the timer does not load, and GET /api/health says so.
        Scans and plans; the plan is kept in the store under its plan id for review.
        GUESTCTL_SWEEP_MODE=apply: a plan within the caps is then applied (a queue step).
        GUESTCTL_SWEEP_TIME_BUDGET (seconds, default 420): past it the sweep continues through the queue.
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 import azure.functions as func
 import msgspec
@@ -33,10 +33,9 @@ log = logging.getLogger("guestctl.functions.stale")
 QUEUE = "stale-sweeps"
 STORAGE = "AzureWebJobsStorage"
 MAX_APPROVER_CHARS = 256  # the stated approver is recorded in the audit log: a header is not unbounded there
-DEFAULT_SCHEDULE = "0 0 6 * * 1"  # weekly, Mondays 06:00 UTC (policy schedules.sweep's default)
-# Not "%GUESTCTL_SWEEP_SCHEDULE%": a binding expression has no default, and an app without the setting
-# would fail to load the function.
-SCHEDULE = os.environ.get("GUESTCTL_SWEEP_SCHEDULE") or DEFAULT_SCHEDULE
+# A binding expression: the host reads the app setting itself, so this module reads no settings at import
+# (Settings would load pydantic on the cold-start path). It has no default: health checks that it is set.
+SCHEDULE = "%GUESTCTL_SWEEP_SCHEDULE%"
 
 
 async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:

@@ -496,8 +496,8 @@ def restore_command(
     settings = load_settings(**ctx.obj)
 
     async def undo() -> list[Any]:
+        from shared.core.restore import restore
         from shared.graph import Graph, graph_options
-        from shared.stale import restore
         from shared.store import open_state
 
         graph = Graph(graph_options(settings))

@@ -146,6 +146,16 @@ class Settings(BaseSettings):
     def is_loopback_graph(self) -> bool:
         return urlsplit(self.graph_url or "").hostname in ("127.0.0.1", "localhost", "::1")
 
+    def check_functions_app(self) -> None:
+        """What the Functions app needs beyond `check`: the timer's schedule, which the host resolves from the
+        app setting (`%GUESTCTL_SWEEP_SCHEDULE%` has no default; without it the timer does not load)."""
+        if "sweep_schedule" not in self.model_fields_set:
+            default = type(self).model_fields["sweep_schedule"].default
+            raise ConfigError(
+                f"{ENV_PREFIX}SWEEP_SCHEDULE: not set: the Functions host reads the timer sweep's schedule from it",
+                hint=f"set the app setting, e.g. to {default} (weekly, Mondays 06:00 UTC)",
+            )
+
     def check(self) -> None:
         """Cross-field rules that pydantic cannot express per field, and the state location's form."""
         from shared.store.location import parse_location

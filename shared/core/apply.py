@@ -9,7 +9,8 @@ groups) continues at its last saved step instead of repeating one, and two worke
 same record cannot both move it on: the second save loses (`StaleVersionError`) and that action fails
 with "another worker is applying it".
 
-The lease: one applier per `lease_row` of the run at a time; a second one is refused (`LeaseHeldError`).
+The lease: one applier per `lease_scope` of the run at a time (`leased_part`); a second one is refused
+(`LeaseHeldError`).
 By default it covers the whole run. A capability whose run arrives in parts that may be worked in
 parallel (an invitation batch's queue chunks, on several instances at once) names one lease per part
 instead, so parts run side by side while a redelivered part waits for, or is refused by, its own first
@@ -112,7 +113,7 @@ async def apply_actions(
     on_done: Callable[[ActionResult[A]], None] | None = None,
     key: Callable[[A], str] = kind_and_target,
     initial: Callable[[A], dict[str, Any]] | None = None,
-    lease_row: str = "lease",
+    lease_scope: str | None = None,
 ) -> list[ActionResult[A]]:
     """Carry out every action once under the lease; one result per action, in order.
 
@@ -142,8 +143,13 @@ async def apply_actions(
                     await progress.save(error=error.one_line())
             return ActionResult(action, Outcome.FAILED, error.one_line(), progress.data if progress else {}, error)
 
-    async with lease(store, table, run_id, what=f"applying {run_id}", row=lease_row):
+    async with lease(store, table, leased_part(run_id, lease_scope), what=f"applying {run_id}"):
         return await map_bounded(actions, one, limit=limit, on_done=on_done)
+
+
+def leased_part(run_id: str, scope: str | None = None) -> str:
+    """What the applier's lease covers: the whole run, or one part of it (`scope`)."""
+    return run_id if scope is None else f"{run_id}/{scope}"
 
 
 async def _claim(store: Store, table: str, run_id: str, key: str, extra: dict[str, Any], clock: Clock) -> Record:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from shared.errors import AlreadyExistsError, ConfigError, StaleVersionError, StoreError
+from shared.store.registry import PACING
 
 if TYPE_CHECKING:
     from shared.graph.client import GraphOptions
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("guestctl.graph")
 
-TABLE: Final = "pacing"
+TABLE: Final = PACING
 DIMENSIONS: Final = ("resource_units", "writes", "reports", "sign_in_activity")  # the order of Pacer._units
 PERIODS_PER_WINDOW: Final = 20  # claims live one period: shorter wastes less budget, longer writes less
 MIN_PERIOD_SECONDS: Final = 0.25

@@ -50,9 +50,10 @@ from shared.invitations.plan import InvitationOutcome, InvitationPlan, RowPlan, 
 from shared.invitations.rows import cut
 from shared.redemptions.effects import track_invited
 from shared.store import Store
+from shared.store.registry import INVITATIONS, INVITE_BATCHES
 
-ROWS_TABLE = "invitations"
-BATCHES_TABLE = "invitebatches"
+ROWS_TABLE = INVITATIONS
+BATCHES_TABLE = INVITE_BATCHES
 BATCH_PARTITION = "batch"
 ROWS_IN_FLIGHT = 64  # rows worked on at once; the pacer bounds the requests
 MAX_REASON_CHARS = 2_000  # a failure's reason in results and in the row's record (well within a store value)
@@ -144,13 +145,13 @@ async def apply_invitations(
         on_done=(lambda done: on_row_done(row_result(done))) if on_row_done is not None else None,
         key=lambda row: row.key,
         initial=_initial,
-        lease_row=lease_row_for(row.key for row in acted),
+        lease_scope=lease_scope_for(row.key for row in acted),
     )
     by_row = {r.row: r for r in [*skipped, *(row_result(r) for r in applied)]}
     return [by_row[row.row] for row in plan.rows]
 
 
-def lease_row_for(keys: Iterable[str]) -> str:
+def lease_scope_for(keys: Iterable[str]) -> str:
     """One lease per set of rows (their normalised addresses; see the module docstring): the same chunk, the
     same lease."""
     return "lease-" + hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]

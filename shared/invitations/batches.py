@@ -22,8 +22,9 @@ from shared.invitations.apply import BATCH_PARTITION, BATCHES_TABLE, OK_RESULTS,
 from shared.invitations.rows import InvitationRow, cut, parse_rows, shown
 from shared.invitations.rules import domain_block_reason, normalise_email, row_problem
 from shared.store import Store
+from shared.store.registry import INVITE_RESULTS
 
-RESULTS_TABLE = "inviteresults"
+RESULTS_TABLE = INVITE_RESULTS
 ROWS_PER_MESSAGE = 20  # one $batch of lookups per chunk
 # A queue message holds 64 KiB, 48 KiB before base64 (host.json messageEncoding): a chunk also ends early
 # when its JSON would pass this. Every accepted row fits (rules.MAX_ROW_BYTES) with room for the envelope.

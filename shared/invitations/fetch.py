@@ -22,13 +22,21 @@ from shared.errors import GraphError
 from shared.graph import Graph
 from shared.graph.batch import BatchRequest
 from shared.graph.client import build_url
-from shared.graph.odata import chunks, is_object_id, literal, literals
-from shared.invitations.plan import Directory, DirectoryGroup, DirectoryUser
+from shared.graph.odata import (
+    GROUP_SELECT,
+    GroupRef,
+    chunks,
+    group_filters,
+    index_groups,
+    is_object_id,
+    literal,
+    literals,
+)
+from shared.invitations.plan import Directory, DirectoryUser
 from shared.invitations.rows import InvitationRow
 from shared.invitations.rules import normalise_email, row_problem
 
 USER_SELECT = "id,userType,mail,userPrincipalName,externalUserState,otherMails,proxyAddresses,identities"
-GROUP_SELECT = "id,displayName,groupTypes"
 # Identities can be filtered on issuerAssignedId only together with issuer. `mail` is the issuer of
 # email-one-time-passcode guests, whose issuerAssignedId is their address; Entra ID, Microsoft account,
 # Google, Facebook and SAML/WS-Fed identities carry no address there (those guests are found by mail and
@@ -95,11 +103,7 @@ async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Direct
     lookups: list[tuple[str, str, str]] = []  # (kind, path, filter)
     for chunk in chunks(addresses):
         lookups.extend(("address", "/users", filter_) for filter_ in address_filters(chunk))
-    group_ids = [k for k in group_keys if is_object_id(k)]
-    for chunk in chunks(group_ids):
-        lookups.append(("group", "/groups", f"id in ({literals(chunk)})"))
-    for chunk in chunks(group_keys):  # a GUID may also be a display name; names are matched case-insensitively
-        lookups.append(("group", "/groups", f"displayName in ({literals(chunk)})"))
+    lookups.extend(("group", "/groups", filter_) for filter_ in group_filters(group_keys))
     sponsor_ids = [k for k in sponsor_keys if is_object_id(k)]
     sponsor_names = [k for k in sponsor_keys if not is_object_id(k)]
     for chunk in chunks(sponsor_ids):
@@ -121,7 +125,7 @@ async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Direct
     responses = await graph.batch(requests)
 
     found: dict[str, dict[str, Any]] = {}  # id → Graph's user object, from any address lookup
-    groups: dict[str, list[DirectoryGroup]] = {}
+    groups: dict[str, list[GroupRef]] = {}
     sponsors: dict[str, DirectoryUser] = {}
     for index, (kind, _, filter_) in enumerate(lookups):
         response = responses.get(str(index))
@@ -135,11 +139,7 @@ async def fetch_directory(graph: Graph, rows: Iterable[InvitationRow]) -> Direct
             )
         for item in (response.body or {}).get("value", []):
             if kind == "group":
-                dynamic = "DynamicMembership" in (item.get("groupTypes") or [])
-                group = DirectoryGroup(item["id"], item.get("displayName") or "", dynamic)
-                for key in {group.id.lower(), group.display_name.lower()}:
-                    if group not in groups.setdefault(key, []):
-                        groups[key].append(group)
+                index_groups(groups, [item])
                 continue
             if kind == "address":
                 found.setdefault(item["id"], item)

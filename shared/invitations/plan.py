@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared.config import InvitationPolicy
+from shared.graph.odata import GroupRef, matching_groups
 from shared.invitations.rows import InvitationRow, cut
 from shared.invitations.rules import domain_block_reason, normalise_email, row_problem, url_problem
 
@@ -43,11 +44,7 @@ class DirectoryUser:
     matched_by: str | None = None  # the property holding the row's address: mail, otherMails, proxyAddresses, …
 
 
-@dataclass(frozen=True, slots=True)
-class DirectoryGroup:
-    id: str
-    display_name: str
-    dynamic: bool = False  # members come from a rule; Graph refuses added members
+DirectoryGroup = GroupRef  # a group as the directory holds it (dynamic: Graph refuses added members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +239,7 @@ def adopt_email_action(*, resend: bool) -> str:
 def _resolve_groups(names: tuple[str, ...], directory: Directory) -> tuple[list[str], str | None]:
     ids = []
     for name in names:
-        matches = directory.groups_by_key.get(name.lower(), [])
+        matches = matching_groups(name, directory.groups_by_key)
         if not matches:
             return [], f'group "{cut(name)}" not found'
         if len(matches) > 1:

@@ -19,7 +19,6 @@ _HOMES = {
     "check_applicable": "apply",
     "check_saved_plan": "apply",
     "outcome_counts": "apply",
-    "restore": "apply",
     "run_id_for": "apply",
     "count_guests": "fetch",
     "PROGRESS_TABLE": "sweep",

@@ -34,9 +34,16 @@ from typing import Any
 from shared.clock import utc_now
 from shared.errors import ExitCode, GraphError, GuestctlError, NotFoundError, PermissionDeniedError, PolicyError
 from shared.graph import Graph
-from shared.graph.odata import chunks, is_object_id, literals
+from shared.graph.odata import (
+    GROUP_SELECT,
+    GroupRef,
+    group_filters,
+    index_groups,
+    matching_groups,
+)
 from shared.stale.records import GUEST_SELECT, Guest, GuestPage, decode_page
 from shared.store import Store
+from shared.store.registry import SCANS
 
 log = logging.getLogger("guestctl.stale")
 
@@ -53,10 +60,9 @@ ROLE_ELIGIBILITY_PATH = "/roleManagement/directory/roleEligibilitySchedules"
 NO_PIM_LICENCE_CODE = "AadPremiumLicenseRequired"
 MEMBERS_TOP = 999  # membership collections page up to 999 objects
 GROUPS_PATH = "/groups"
-GROUP_SELECT = "id,displayName"
 GROUP_TYPE = "#microsoft.graph.group"
 
-SCAN_TABLE = "scans"
+SCAN_TABLE = SCANS
 SCAN_PARTITION = "stale"
 # Statuses with which Graph refuses a stale cursor: 400 (malformed / not valid for this request), 404,
 # and 410 Gone (sync state expired). A saved nextLink refused this way means "start over".
@@ -370,27 +376,17 @@ async def resolve_groups(graph: Graph, names_or_ids: Iterable[str]) -> dict[str,
     would let the sweep act on people the policy meant to protect.
     """
     wanted = list(dict.fromkeys(k.strip() for k in names_or_ids if k.strip()))
-    ids = [k for k in wanted if is_object_id(k)]
-    names = [k for k in wanted if not is_object_id(k)]
-    lookups = [f"id in ({literals(chunk)})" for chunk in chunks(ids)]
-    lookups += [f"displayName in ({literals(chunk)})" for chunk in chunks(names)]
 
     async def found(filter_: str) -> list[dict[str, Any]]:
         params = {"$filter": filter_, "$select": GROUP_SELECT, "$top": MEMBERS_TOP}
         return [item async for page in graph.pages(GROUPS_PATH, params=params) for item in page.items]
 
-    groups = [g for chunk in await asyncio.gather(*(found(f) for f in lookups)) for g in chunk]
-    by_id = {g["id"].lower(): g["id"] for g in groups}
-    by_name: dict[str, list[str]] = {}
-    for group in groups:
-        by_name.setdefault((group.get("displayName") or "").lower(), []).append(group["id"])
-
+    index: dict[str, list[GroupRef]] = {}
+    for items in await asyncio.gather(*(found(f) for f in group_filters(wanted))):
+        index_groups(index, items)
     resolved: dict[str, str] = {}
     for key in wanted:
-        if is_object_id(key) and key.lower() in by_id:
-            resolved[key] = by_id[key.lower()]
-            continue
-        matches = sorted(set(by_name.get(key.lower(), [])))
+        matches = sorted({g.id for g in matching_groups(key, index)})
         if len(matches) > 1:
             raise GroupNotFoundError(
                 f'exemption group "{key}" is ambiguous: {len(matches)} groups have that name ({", ".join(matches)})',

@@ -1,8 +1,8 @@
 """Sponsor notices: after guests are flagged, each sponsor gets one email listing their guests and the
 date they will be disabled, so someone who knows them can speak up (and have them attested) in time.
 
-Each sponsor's notice is an action of the run (`notify:<sponsor id>` in `staleactions`), carried out by
-the core applier and sent exactly once through `shared.core.mail` (a draft, its id recorded, then sent):
+Each sponsor's notice is an action (`notify:<sponsor id>` in `staleactions`, partition `<run id>/notices`),
+carried out by the core applier and sent exactly once through `shared.core.mail` (a draft, its id recorded, then sent):
 a rerun sends the notices a crash left unsent and never a second one. Guests without a sponsor are
 reported, not silently skipped.
 """
@@ -96,12 +96,17 @@ async def notify_sponsors(
         carry_out,
         store=store,
         table=ACTIONS_TABLE,
-        run_id=run_id_for(plan),
+        run_id=notices_run_id(plan),
         clock=lambda: now,
         limit=NOTICES_IN_FLIGHT,
     )
     notices = [Notice(r.action.mail, len(r.action.lines), NOTICE_OUTCOMES[r.outcome] + r.detail) for r in sent]
     return notices, unsponsored
+
+
+def notices_run_id(plan: Plan) -> str:
+    """The notices' partition of the action table: beside the run's actions, not among them."""
+    return f"{run_id_for(plan)}/notices"
 
 
 NOTICE_OUTCOMES = {Outcome.DONE: "", Outcome.ALREADY_DONE: "already ", Outcome.FAILED: "failed: "}

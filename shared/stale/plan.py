@@ -39,7 +39,7 @@ DESTRUCTIVE = frozenset({ActionKind.DISABLE, ActionKind.DELETE})
 INACTIVE = frozenset({Category.STALE, Category.NEVER_REDEEMED, Category.DISABLED_LONG})
 
 
-class Stage(StrEnum):
+class GuestStage(StrEnum):
     FLAGGED = "flagged"
     DISABLED = "disabled"
     DELETED = "deleted"  # finished: kept for the record and for restore
@@ -49,7 +49,7 @@ class Stage(StrEnum):
 class Lifecycle:
     """What guestctl did to one guest before (from the store)."""
 
-    stage: Stage
+    stage: GuestStage
     flagged_at: datetime
     disabled_at: datetime | None = None
 
@@ -197,7 +197,7 @@ def judge(
     if stage is None:
         return verdict
     if (
-        stage.stage is Stage.DISABLED
+        stage.stage is GuestStage.DISABLED
         and stage.disabled_at is not None
         and verdict.category in (Category.STALE, Category.NEVER_REDEEMED)
         and now >= stage.disabled_at + timedelta(days=policy.stale.delete_after_days)
@@ -217,12 +217,12 @@ def next_step(guest: Guest, verdict: Verdict, stage: Lifecycle | None, policy: P
     if not inactive:
         if verdict.category is Category.UNKNOWN:
             return None  # no evidence either way: leave the stage as it is
-        if stage.stage is Stage.DISABLED:
+        if stage.stage is GuestStage.DISABLED:
             if guest.pending or (guest.state_changed and stage.disabled_at and guest.state_changed > stage.disabled_at):
                 return Step(ActionKind.ENABLE, f"re-invited after guestctl disabled them: {verdict.reason}")
             return Step(ActionKind.ENABLE, f"active again: {verdict.reason}")
         return Step(ActionKind.UNFLAG, f"active again: {verdict.reason}")
-    if stage.stage is Stage.FLAGGED:
+    if stage.stage is GuestStage.FLAGGED:
         if now >= stage.flagged_at + timedelta(days=policy.stale.disable_after_days):
             # also when already disabled: apply then only records the stage (or leaves it to whoever did it)
             return Step(ActionKind.DISABLE, f"flagged on {day(stage.flagged_at)}; {verdict.reason}")
@@ -233,12 +233,12 @@ def next_step(guest: Guest, verdict: Verdict, stage: Lifecycle | None, policy: P
 
 
 # The stage guestctl's own records must show before an action of each kind (None: no record).
-REQUIRED_STAGE: dict[ActionKind, Stage | None] = {
+REQUIRED_STAGE: dict[ActionKind, GuestStage | None] = {
     ActionKind.FLAG: None,
-    ActionKind.UNFLAG: Stage.FLAGGED,
-    ActionKind.DISABLE: Stage.FLAGGED,
-    ActionKind.DELETE: Stage.DISABLED,
-    ActionKind.ENABLE: Stage.DISABLED,
+    ActionKind.UNFLAG: GuestStage.FLAGGED,
+    ActionKind.DISABLE: GuestStage.FLAGGED,
+    ActionKind.DELETE: GuestStage.DISABLED,
+    ActionKind.ENABLE: GuestStage.DISABLED,
 }
 
 

@@ -7,10 +7,11 @@ import json
 from shared.errors import InputError, RefusedError, UnknownItemError
 from shared.stale.plan import EditedPlanError, Plan
 from shared.store import Store
+from shared.store.registry import STALE_PLANS
 from shared.store.signing import sign, signed_by, signing_key
 from shared.store.text import put_text, read_text
 
-PLANS_TABLE = "staleplans"
+PLANS_TABLE = STALE_PLANS
 
 
 async def save_plan(store: Store, plan: Plan) -> str:

@@ -30,6 +30,7 @@ from shared.stale.plan import Plan
 from shared.stale.plans import PLANS_TABLE, load_plan, save_plan
 from shared.stale.sweep import exemptions_now, plan_sweep, plan_tenant
 from shared.store import Store, open_state
+from shared.store.lease import held_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,13 +195,8 @@ async def sweep_status(plan_id: str, *, settings: Settings | None = None) -> dic
             raise UnknownItemError(f"no saved sweep plan {plan_id!r}", hint="use the plan id the sweep reported")
         run_id = run_id_of(plan_id)
         progress: dict[str, int] = {}
-        applying = False
+        applying = await held_by(store, ACTIONS_TABLE, run_id) is not None
         async for record in store.query(ACTIONS_TABLE, run_id):
-            if record.row == "lease":
-                applying = True
-                continue
-            if ":" not in record.row or record.row.startswith("notify:"):
-                continue
             kind = record.row.split(":", 1)[0]
             state = record.data.get("outcome") or record.data.get("state", "?")
             key = f"{kind} {state}"

@@ -30,6 +30,7 @@ from shared.stale.fetch import (
 )
 from shared.stale.plan import Action, Exemptions, Plan, Planner
 from shared.store import Record, Store
+from shared.store.registry import STALE_PROGRESS
 from shared.store.text import put_text, read_texts
 
 log = logging.getLogger("guestctl.stale")
@@ -46,7 +47,7 @@ async def exemptions_now(graph: Graph, policy: Policy) -> Exemptions:
     return Exemptions.from_policy(policy, role_holders=holders, group_members=members)
 
 
-PROGRESS_TABLE = "staleprogress"
+PROGRESS_TABLE = STALE_PROGRESS
 
 
 async def plan_sweep(

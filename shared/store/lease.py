@@ -4,6 +4,9 @@ Two appliers of the same plan at once — an approval retried after an HTTP time
 Functions app — would each act and audit. The first takes the lease; the second is refused with who holds
 it. A holder that stopped renewing for `STALE_AFTER_SECONDS` (it crashed or was killed), or that was a
 process on this machine that no longer exists, is taken over at once.
+
+Leases live in their own table (`leases`, partition `<table>:<partition>` of the job's records), so readers
+of a job's records never meet one.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from typing import Any
 
 from shared.errors import AlreadyExistsError, RefusedError, StaleVersionError, StoreError
 from shared.store.protocol import Record, Store
+from shared.store.registry import LEASES
 
 log = logging.getLogger("guestctl.store")
 
 STALE_AFTER_SECONDS = 90.0
 RENEW_EVERY_SECONDS = 20.0
+LEASE_ROW = "lease"
 
 
 class LeaseHeldError(RefusedError):
@@ -32,14 +37,14 @@ class LeaseHeldError(RefusedError):
 
 
 @contextlib.asynccontextmanager
-async def lease(store: Store, table: str, partition: str, *, what: str, row: str = "lease") -> AsyncIterator[None]:
-    """Hold the lease `table/partition/row` while the block runs; `what` names the job in messages.
+async def lease(store: Store, table: str, partition: str, *, what: str) -> AsyncIterator[None]:
+    """Hold the lease on the job working on `table/partition` while the block runs; `what` names the job.
 
     If another run takes the lease over (this one stopped renewing it for too long), the block is
     cancelled at once and `LeaseHeldError` raised: two holders never carry on side by side.
     """
     me = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
-    record = await _acquire(store, table, partition, row, me, what)
+    record = await _acquire(store, lease_partition(table, partition), me, what)
     holder = asyncio.current_task()
     lost = asyncio.Event()
     renewing = asyncio.create_task(_renew(store, record, lost, holder))
@@ -56,18 +61,29 @@ async def lease(store: Store, table: str, partition: str, *, what: str, row: str
         renewing.cancel()
         await asyncio.gather(renewing, return_exceptions=True)
         with contextlib.suppress(StoreError):  # left behind, the lease expires on its own
-            current = await store.get(table, partition, row)
+            current = await store.get(record.table, record.partition, record.row)
             if current is not None and current.data.get("owner") == me["owner"]:
                 await store.delete(current)
 
 
-async def _acquire(store: Store, table: str, partition: str, row: str, me: dict[str, Any], what: str) -> Record:
+def lease_partition(table: str, partition: str) -> str:
+    """The `leases` partition of the job working on `table/partition`."""
+    return f"{table}:{partition}"
+
+
+async def held_by(store: Store, table: str, partition: str) -> dict[str, Any] | None:
+    """The lease record of the job working on `table/partition`: its holder, or one that died holding it."""
+    record = await store.get(LEASES, lease_partition(table, partition), LEASE_ROW)
+    return record.data if record is not None else None
+
+
+async def _acquire(store: Store, partition: str, me: dict[str, Any], what: str) -> Record:
     data = {**me, "heartbeat": time.time()}
     for _ in range(2):  # the holder may let go between our create and our read
         try:
-            return await store.create(table, partition, row, data)
+            return await store.create(LEASES, partition, LEASE_ROW, data)
         except AlreadyExistsError:
-            held = await store.get(table, partition, row)
+            held = await store.get(LEASES, partition, LEASE_ROW)
         if held is None:
             continue
         if _alive(held.data):

@@ -16,11 +16,12 @@ from typing import Any, Final
 
 from shared.errors import ConfigError, InvalidRecordError
 from shared.store.protocol import AuditEntry, Clock
+from shared.store.registry import AUDIT
 
 TABLE_NAME_PATTERN: Final = re.compile(r"[a-z][a-z0-9]{2,30}")
 # prefix + table must be a valid Azure table name: letters and digits, 3..63, starting with a letter.
 PREFIX_PATTERN: Final = re.compile(r"[a-z][a-z0-9]{0,31}")
-AUDIT_TABLE: Final = "audit"
+AUDIT_TABLE: Final = AUDIT
 MAX_KEY_LENGTH: Final = 255
 # Azure stores a string property in at most 64 KiB of UTF-16 (32,768 code units); keep a margin.
 MAX_DATA_CHARS: Final = 30_000

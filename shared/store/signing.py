@@ -15,8 +15,9 @@ import secrets
 
 from shared.errors import AlreadyExistsError
 from shared.store.protocol import Store
+from shared.store.registry import SIGNING_KEYS
 
-KEYS_TABLE = "signingkeys"
+KEYS_TABLE = SIGNING_KEYS
 KEYS_PARTITION = "keys"
 SIGNATURE_PREFIX = "hmac-sha256:"
 

@@ -49,7 +49,8 @@ def test_importing_function_app_stays_light() -> None:
 
 
 def call_health(functions: dict, monkeypatch: pytest.MonkeyPatch, **env: str) -> func.HttpResponse:
-    for name, value in env.items():
+    """GET /api/health with these app settings, on top of the timer's schedule (a deployment sets it)."""
+    for name, value in {"GUESTCTL_SWEEP_SCHEDULE": "0 0 6 * * 1", **env}.items():
         monkeypatch.setenv(name, value)
     request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
     return functions["health"].get_user_function()(request)
@@ -90,6 +91,14 @@ def test_health_reports_sweep_settings_that_would_mean_something_else(
     response = call_health(functions, monkeypatch, **{setting: value})
     assert response.status_code == 400
     assert reason in json.loads(response.get_body())["error"]
+
+
+def test_health_reports_a_missing_timer_schedule(functions: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GUESTCTL_SWEEP_SCHEDULE", raising=False)
+    request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
+    response = functions["health"].get_user_function()(request)
+    assert response.status_code == 400
+    assert "GUESTCTL_SWEEP_SCHEDULE: not set" in json.loads(response.get_body())["error"]
 
 
 def test_host_json() -> None:

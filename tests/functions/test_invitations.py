@@ -206,8 +206,9 @@ async def test_a_chunk_still_at_work_is_retried_later_while_the_other_chunks_of_
     functions: dict, settings_env: Path, emulator: EmulatorServer
 ) -> None:
     from shared.config import load_settings
+    from shared.core.apply import leased_part
     from shared.errors import RetryLaterError
-    from shared.invitations.apply import ROWS_TABLE, lease_row_for
+    from shared.invitations.apply import ROWS_TABLE, lease_scope_for
     from shared.store import open_state
     from shared.store.lease import lease
 
@@ -217,9 +218,9 @@ async def test_a_chunk_still_at_work_is_retried_later_while_the_other_chunks_of_
     first = json.loads(queue.value[0])
     worker = functions["invite_rows"].get_user_function()
     async with open_state(load_settings()) as store:
-        first_lease = lease_row_for(r["email"] for r in first["rows"])
+        first_lease = leased_part(first["batch_id"], lease_scope_for(r["email"] for r in first["rows"]))
         # the first chunk's earlier delivery is still at work
-        async with lease(store, ROWS_TABLE, first["batch_id"], what="an earlier delivery", row=first_lease):
+        async with lease(store, ROWS_TABLE, first_lease, what="an earlier delivery"):
             with pytest.raises(RetryLaterError, match="is in progress elsewhere"):
                 await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()), CapturedOut())
             await worker(func.QueueMessage(id="m2", body=queue.value[1].encode()), CapturedOut())

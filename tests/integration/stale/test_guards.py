@@ -14,9 +14,10 @@ import pytest
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
 from shared.config import Policy
+from shared.core.restore import restore
 from shared.errors import RefusedError
 from shared.graph import Graph, GraphOptions
-from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
+from shared.stale import Action, ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, run_id_for
 from shared.stale.apply import GUESTS_PARTITION, GUESTS_TABLE
 from shared.stale.plan import Exemptions, Plan, Planner
 from shared.stale.records import decode_guest

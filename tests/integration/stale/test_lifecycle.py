@@ -11,9 +11,10 @@ import pytest
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
 from shared.config import Policy
+from shared.core.restore import restore
 from shared.errors import RefusedError
 from shared.graph import Graph
-from shared.stale import ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, restore, run_id_for
+from shared.stale import ActionKind, Outcome, apply_plan, exemptions_now, plan_sweep, run_id_for
 from shared.store import Store
 from tests.support.azurite import sqlite_only
 from tests.support.stale import NOW, POLICY

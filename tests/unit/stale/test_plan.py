@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from shared.config import Policy
-from shared.stale.plan import ActionKind, Exemptions, Lifecycle, Plan, Planner, Stage, plan_problems, why_not
+from shared.stale.plan import ActionKind, Exemptions, GuestStage, Lifecycle, Plan, Planner, plan_problems, why_not
 from shared.stale.records import ExternalState, Guest, SignIn
 from tests.support.stale import NOW
 
@@ -74,23 +74,26 @@ def plan_for(
         pytest.param(guest(), None, ActionKind.FLAG, id="stale-is-flagged-first"),
         pytest.param(guest(active_days_ago=10), None, None, id="active-untouched"),
         pytest.param(guest(active_days_ago=None), None, None, id="unknown-never-acted-on"),
-        pytest.param(guest(), Lifecycle(Stage.FLAGGED, ago(15)), ActionKind.DISABLE, id="flag-grace-over-disable"),
-        pytest.param(guest(), Lifecycle(Stage.FLAGGED, ago(13)), None, id="flag-grace-running"),
+        pytest.param(guest(), Lifecycle(GuestStage.FLAGGED, ago(15)), ActionKind.DISABLE, id="flag-grace-over-disable"),
+        pytest.param(guest(), Lifecycle(GuestStage.FLAGGED, ago(13)), None, id="flag-grace-running"),
         pytest.param(
             guest(enabled=False),
-            Lifecycle(Stage.DISABLED, ago(60), ago(31)),
+            Lifecycle(GuestStage.DISABLED, ago(60), ago(31)),
             ActionKind.DELETE,
             id="disabled-past-grace-deleted",
         ),
         pytest.param(
-            guest(enabled=False), Lifecycle(Stage.DISABLED, ago(40), ago(20)), None, id="disabled-grace-running"
+            guest(enabled=False), Lifecycle(GuestStage.DISABLED, ago(40), ago(20)), None, id="disabled-grace-running"
         ),
         pytest.param(
-            guest(active_days_ago=2), Lifecycle(Stage.FLAGGED, ago(5)), ActionKind.UNFLAG, id="signed-in-while-flagged"
+            guest(active_days_ago=2),
+            Lifecycle(GuestStage.FLAGGED, ago(5)),
+            ActionKind.UNFLAG,
+            id="signed-in-while-flagged",
         ),
         pytest.param(
             guest(active_days_ago=None, enabled=False, state=ExternalState.PENDING, state_changed=ago(1)),
-            Lifecycle(Stage.DISABLED, ago(40), ago(20)),
+            Lifecycle(GuestStage.DISABLED, ago(40), ago(20)),
             ActionKind.ENABLE,
             id="re-invited-while-disabled",
         ),
@@ -165,7 +168,7 @@ def test_without_sign_in_activity_no_inactivity_actions_and_the_plan_says_why() 
 def test_blast_radius_cap_refuses_the_whole_plan(safety: dict, disables: int, guests: int, refused: str | None):
     policy = Policy.model_validate({**POLICY.model_dump(mode="json"), "safety": safety})
     population = [guest(f"g{i}") for i in range(guests)]
-    lifecycle = {f"g{i}": Lifecycle(Stage.FLAGGED, ago(20)) for i in range(disables)}
+    lifecycle = {f"g{i}": Lifecycle(GuestStage.FLAGGED, ago(20)) for i in range(disables)}
     plan = plan_for(population, lifecycle, policy=policy)
     assert plan.destructive() == disables
     assert (plan.refused is None) if refused is None else (refused in plan.refused)
@@ -208,27 +211,27 @@ def test_a_changed_or_broken_plan_is_refused_with_the_reason(edit: Callable[[dic
     [
         pytest.param(ActionKind.FLAG, guest(), None, None, id="flag-stale-guest"),
         pytest.param(ActionKind.FLAG, guest(active_days_ago=3), None, "the rules give no action", id="flag-active"),
-        pytest.param(ActionKind.FLAG, guest(), Lifecycle(Stage.FLAGGED, ago(3)), "flagged on", id="flag-twice"),
-        pytest.param(ActionKind.DISABLE, guest(), Lifecycle(Stage.FLAGGED, ago(15)), None, id="disable-due"),
+        pytest.param(ActionKind.FLAG, guest(), Lifecycle(GuestStage.FLAGGED, ago(3)), "flagged on", id="flag-twice"),
+        pytest.param(ActionKind.DISABLE, guest(), Lifecycle(GuestStage.FLAGGED, ago(15)), None, id="disable-due"),
         pytest.param(ActionKind.DISABLE, guest(), None, "guestctl has not flagged this guest", id="disable-unflagged"),
         pytest.param(
             ActionKind.DISABLE,
             guest(),
-            Lifecycle(Stage.FLAGGED, ago(0.001)),
+            Lifecycle(GuestStage.FLAGGED, ago(0.001)),
             "disable is not due before 2026-12-11",
             id="disable-flagged-seconds-ago",
         ),
         pytest.param(
             ActionKind.DISABLE,
             guest(active_days_ago=1),
-            Lifecycle(Stage.FLAGGED, ago(15)),
+            Lifecycle(GuestStage.FLAGGED, ago(15)),
             "the rules give unflag now",
             id="disable-signed-in-since",
         ),
         pytest.param(
             ActionKind.DELETE,
             guest(enabled=False),
-            Lifecycle(Stage.DISABLED, ago(60), ago(31)),
+            Lifecycle(GuestStage.DISABLED, ago(60), ago(31)),
             None,
             id="delete-due",
         ),
@@ -242,21 +245,21 @@ def test_a_changed_or_broken_plan_is_refused_with_the_reason(edit: Callable[[dic
         pytest.param(
             ActionKind.DELETE,
             guest(),
-            Lifecycle(Stage.FLAGGED, ago(60)),
+            Lifecycle(GuestStage.FLAGGED, ago(60)),
             "guestctl has no record of disabling this account",
             id="delete-only-flagged",
         ),
         pytest.param(
             ActionKind.DELETE,
             guest(enabled=False),
-            Lifecycle(Stage.DISABLED, ago(40), ago(20)),
+            Lifecycle(GuestStage.DISABLED, ago(40), ago(20)),
             "delete is not due before 2026-12-07",
             id="delete-grace-running",
         ),
         pytest.param(ActionKind.ENABLE, guest(enabled=False), None, "no record of disabling", id="enable-not-ours"),
         pytest.param(ActionKind.UNFLAG, guest(active_days_ago=1), None, "has not flagged", id="unflag-not-flagged"),
         pytest.param(
-            ActionKind.UNFLAG, guest(active_days_ago=1), Lifecycle(Stage.FLAGGED, ago(3)), None, id="unflag-active"
+            ActionKind.UNFLAG, guest(active_days_ago=1), Lifecycle(GuestStage.FLAGGED, ago(3)), None, id="unflag-active"
         ),
     ],
 )
@@ -269,14 +272,19 @@ def test_apply_carries_out_only_what_the_rules_give_now(
 
 def test_apply_never_acts_on_a_guest_exempt_now() -> None:
     found = why_not(
-        ActionKind.DISABLE, guest(), Lifecycle(Stage.FLAGGED, ago(20)), POLICY, NOW, Exemptions(role_holders={"g1"})
+        ActionKind.DISABLE,
+        guest(),
+        Lifecycle(GuestStage.FLAGGED, ago(20)),
+        POLICY,
+        NOW,
+        Exemptions(role_holders={"g1"}),
     )
     assert found == "re-checked just before acting: the rules give unflag now (exempt: holds a directory role)"
 
 
 def honest() -> Plan:
     return plan_for(
-        [guest("g1"), guest("g2"), guest("g3", active_days_ago=2)], {"g2": Lifecycle(Stage.FLAGGED, ago(20))}
+        [guest("g1"), guest("g2"), guest("g3", active_days_ago=2)], {"g2": Lifecycle(GuestStage.FLAGGED, ago(20))}
     )
 
 

@@ -1,0 +1,98 @@
+"""Every table guestctl keeps, declared once: its name and what its partitions and rows hold (docs/store.md).
+
+Code takes table names from here, so one list answers "what does guestctl store, and where?" (an export,
+a retention rule, a migration). Importing this module has no effects beyond defining its names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    partition: str  # what one partition is
+    rows: str  # what its rows hold
+    owner: str  # the module that writes it
+
+
+TABLES: Final[dict[str, Table]] = {}
+
+
+def _table(name: str, *, partition: str, rows: str, owner: str) -> str:
+    TABLES[name] = Table(name, partition, rows, owner)
+    return name
+
+
+AUDIT: Final = _table(
+    "audit",
+    partition="a month (2025-01): the append-only audit log, read and written through append_audit/read_audit",
+    rows="one audit entry per tenant change, keyed by time and id",
+    owner="shared.core.audit",
+)
+LEASES: Final = _table(
+    "leases",
+    partition="the guarded job: `<table>:<partition>` of the records it works on (e.g. staleactions:sweep-…)",
+    rows="`lease`: who holds the job (owner, host, pid) and their last heartbeat",
+    owner="shared.store.lease",
+)
+SIGNING_KEYS: Final = _table(
+    "signingkeys", partition="`keys`", rows="one secret key per name (signs saved plans)", owner="shared.store.signing"
+)
+PACING: Final = _table(
+    "pacing",
+    partition="a Graph budget's scope: `<graph host>/<tenant>/<client id>`",
+    rows="one ledger per dimension (writes, resource_units, …) with every process's live claims",
+    owner="shared.graph.shared_budget",
+)
+SCANS: Final = _table(
+    "scans",
+    partition="the capability scanning (`stale`)",
+    rows="one checkpoint per scan: the nextLink to continue from and the guests seen",
+    owner="shared.stale.fetch",
+)
+STALE_PROGRESS: Final = _table(
+    "staleprogress",
+    partition="a sweep's scan id",
+    rows="`meta` (the sweep's moment, signInActivity used?) and `page-…`: each page's share of the plan",
+    owner="shared.stale.sweep",
+)
+STALE_PLANS: Final = _table(
+    "staleplans",
+    partition="a kept plan's id",
+    rows="`meta` (summary) and the plan's compressed text parts",
+    owner="shared.stale.plans",
+)
+STALE_ACTIONS: Final = _table(
+    "staleactions",
+    partition="a sweep's run id (sweep-<plan id>), and `<run id>/notices` for its sponsor notices",
+    rows="`<kind>:<target id>`: one record per action (the core applier); `notify:<sponsor id>` in the "
+    "notices partition: one per sponsor notice",
+    owner="shared.core.apply, shared.stale.notify",
+)
+STALE_GUESTS: Final = _table(
+    "staleguests",
+    partition="`guests`",
+    rows="one per guest guestctl has flagged, disabled or deleted: its stage and dates",
+    owner="shared.stale.effects",
+)
+INVITATIONS: Final = _table(
+    "invitations",
+    partition="an invitation batch's id",
+    rows="one per invitation row (keyed by address): its state and what Graph answered",
+    owner="shared.invitations.apply",
+)
+INVITE_BATCHES: Final = _table(
+    "invitebatches",
+    partition="`batch`",
+    rows="one per batch (keyed by batch id): what it was given and its progress",
+    owner="shared.invitations.apply",
+)
+INVITE_RESULTS: Final = _table(
+    "inviteresults",
+    partition="an invitation batch's id",
+    rows="one result per input row (keyed by row number), for the batch's status",
+    owner="shared.invitations.batches",
+)
