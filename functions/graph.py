@@ -8,6 +8,7 @@ queue graph-notifications       webhook deliveries and Event Grid CloudEvents al
                                 our subscription), lifecycle events answered, a delta round run (coalesced).
                                 A malformed message or a configuration error goes to the poison queue at once.
 timer renew_subscriptions       create, adopt or renew the subscription (schedules.renew_subscriptions)
+timer send_reminders            the reminders due (policy invitations.reminders), each exactly once
 timer delta                     a delta round even when no notification came (schedules.delta): notifications
                                 can be lost, delta cannot
 
@@ -33,6 +34,7 @@ QUEUE = "graph-notifications"
 STORAGE = "AzureWebJobsStorage"
 RENEW_SCHEDULE = "0 30 */12 * * *"  # the policy's schedules.renew_subscriptions default
 DELTA_SCHEDULE = "0 0 */6 * * *"  # the policy's schedules.delta default (delta tokens last 7 days)
+REMINDERS_SCHEDULE = "0 0 9 * * *"  # daily 09:00 UTC: reminders fall on whole days after the invitation
 
 
 @bp.route(route="graph/notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -97,3 +99,12 @@ async def delta_sync(timer: func.TimerRequest) -> None:
 
     result = await request_sync(load_settings(), actor="function delta_sync (timer)")
     log.info("delta sync: %s", result.to_json() if result else "another worker is syncing; it runs another round")
+
+
+@bp.timer_trigger(arg_name="timer", schedule=REMINDERS_SCHEDULE, run_on_startup=False)
+async def send_reminders(timer: func.TimerRequest) -> None:
+    from shared.config import load_settings
+    from shared.redemptions.service import remind
+
+    run = await remind(load_settings(), apply=True, actor="function send_reminders (timer)")
+    log.info("reminders: %s", run.to_json().get("outcomes") or "none due")

@@ -100,6 +100,40 @@ def _pending(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+@app.command("remind")
+def remind_command(
+    ctx: typer.Context,
+    apply: Annotated[bool, typer.Option("--apply", help="Send the reminders. Without it: list what is due.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remind guests who have not redeemed (policy invitations.reminders): plan, or --apply to send, once each."""
+    from shared.config import load_settings
+    from shared.errors import ExitCode
+    from shared.redemptions.service import remind
+
+    run = asyncio.run(remind(load_settings(**ctx.obj), apply=apply))
+    shown = run.to_json()
+    if as_json:
+        print(json.dumps(shown, indent=2))
+    elif run.results is None:
+        table = Table(title=f"Reminders due ({len(run.due):,}); --apply sends them", title_justify="left")
+        for column in ("user id", "email", "batch", "invited", "day"):
+            table.add_column(column)
+        for r in shown["due"]:
+            table.add_row(r["user_id"], r["email"] or "—", r["batch"] or "—", r["invited_at"], str(r["day"]))
+        stdout.print(table)
+    else:
+        for r in shown["reminders"]:
+            stdout.print(
+                f"{r['user_id']}  day {r['day']}  {r['outcome']}: {r['detail']}", highlight=False, markup=False
+            )
+        stdout.print(
+            "  ".join(f"{k}: {v}" for k, v in shown["outcomes"].items()) or "no reminders due", highlight=False
+        )
+    if run.results is not None and any(r.outcome.value == "failed" for r in run.results):
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
 @subscriptions_app.command("ensure")
 def subscriptions_ensure(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Create, adopt or renew the subscription on users (GUESTCTL_NOTIFICATION_URL, _SECRET, _DELIVERY)."""

@@ -10,7 +10,8 @@ import pytest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from shared.graph import Budget, Graph, GraphOptions, RetryPolicy
+from shared.graph import Graph
+from tests.support.graph import emulator_graph
 from tests.support.scripted_server import Handler, ScriptedServer
 
 
@@ -30,13 +31,7 @@ def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
 @pytest.fixture
 async def graph(emulator: EmulatorServer) -> AsyncIterator[Graph]:
     """Our real Graph client (kiota adapter, pacer, retry) against the emulator."""
-    # The emulator's limits are off unless a test turns them on, so the pacer's budget is unbounded too.
-    unlimited = Budget(resource_units=10**9, writes=10**9, reports=10**9, sign_in_activity=10**9)
-    client = Graph(
-        GraphOptions(
-            base_url=emulator.base_url, auth="emulator", budget=unlimited, retry=RetryPolicy(budget_seconds=30)
-        )
-    )
+    client = emulator_graph(emulator.base_url)
     yield client
     await client.close()
 

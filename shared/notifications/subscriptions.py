@@ -19,8 +19,9 @@ from shared.config import Settings, redact_url
 from shared.errors import ConfigError, NotFoundError
 from shared.graph import Graph
 from shared.store import Store
+from shared.store.registry import SUBSCRIPTIONS
 
-SUBSCRIPTIONS_TABLE = "subscriptions"
+SUBSCRIPTIONS_TABLE = SUBSCRIPTIONS
 PARTITION = "graph"
 ROW = "users"
 RESOURCE = "users"

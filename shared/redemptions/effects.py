@@ -23,8 +23,9 @@ from shared.redemptions.records import Source, Tracked
 from shared.redemptions.rules import ChangeKind
 from shared.stale.effects import GUESTS_PARTITION, GUESTS_TABLE
 from shared.store import Store
+from shared.store.registry import REDEMPTIONS
 
-REDEMPTIONS_TABLE = "redemptions"
+REDEMPTIONS_TABLE = REDEMPTIONS
 GUESTS = "guest"  # the one partition: a point read per guest, one query for all
 READS_IN_FLIGHT = 16
 UNFLAG_REASONS = {

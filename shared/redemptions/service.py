@@ -16,19 +16,23 @@ from datetime import datetime
 from typing import Any
 
 from shared.clock import Clock, utc_now
-from shared.config import Settings, load_policy
+from shared.config import Policy, Settings, load_policy
+from shared.core.apply import ActionResult, outcome_counts
 from shared.core.audit import RunAudit
 from shared.errors import GraphError, UnknownItemError
 from shared.graph import Graph, get_graph
+from shared.redemptions.apply import send_reminders
 from shared.redemptions.effects import load_all, load_some, save, unflag
 from shared.redemptions.fetch import DeltaExpiredError, delta_pages
+from shared.redemptions.plan import Reminder, plan_reminders
 from shared.redemptions.records import Tracked
 from shared.redemptions.report import Pending, Summary, batch_of, pending, summarise
 from shared.redemptions.rules import UNFLAGGING, ChangeKind, observe
 from shared.store import Store, open_state
 from shared.store.lease import LeaseHeldError, lease
+from shared.store.registry import DELTA_SYNC
 
-DELTA_TABLE = "deltasync"
+DELTA_TABLE = DELTA_SYNC
 USERS = "users"  # partition: the users resource's delta link, lease and requests
 LINK_ROW = "link"
 REQUEST_ROW = "requested"
@@ -162,3 +166,39 @@ async def redemption_report(settings: Settings, *, batch: str | None = None) -> 
             hint="use a batch id that `guestctl invite` printed, or `external`; run `guestctl sync` first",
         )
     return RedemptionReport(summarise(guests, batch=batch), pending(guests, policy.invitations.reminders, batch=batch))
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRun:
+    """`guestctl remind`: the reminders due now and, once sent, one result per reminder."""
+
+    due: list[Reminder]
+    results: list[ActionResult[Reminder]] | None = None  # None: planned only, nothing sent
+
+    def to_json(self) -> dict[str, Any]:
+        if self.results is None:
+            return {"applied": False, "due": [r.to_json() for r in self.due]}
+        return {
+            "applied": True,
+            "outcomes": outcome_counts(self.results),
+            "reminders": [{**r.action.to_json(), "outcome": r.outcome.value, "detail": r.detail} for r in self.results],
+        }
+
+
+async def remind(
+    settings: Settings, *, apply: bool, actor: str = "guestctl remind", clock: Clock = utc_now
+) -> ReminderRun:
+    """Plan the reminders due now from what the store knows (run `sync` first), and with `apply` send them."""
+    policy = load_policy(settings.policy)
+    async with open_state(settings) as store:
+        return await remind_with(get_graph(settings), store, policy, apply=apply, actor=actor, clock=clock)
+
+
+async def remind_with(
+    graph: Graph, store: Store, policy: Policy, *, apply: bool, actor: str, clock: Clock = utc_now
+) -> ReminderRun:
+    guests = (await load_all(store)).values()
+    due = plan_reminders(guests, policy.invitations.reminders, clock())
+    if not apply or not due:
+        return ReminderRun(due, [] if apply else None)
+    return ReminderRun(due, await send_reminders(due, graph, store, policy, actor=actor, clock=clock))

@@ -29,6 +29,10 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "sweep_status",
         "graph_notifications",
         "graph_lifecycle",
+        "graph_notifications_worker",
+        "renew_subscriptions",
+        "delta_sync",
+        "send_reminders",
     }
 
 
