@@ -78,7 +78,7 @@ def _summaries(summaries: list[dict[str, Any]]) -> Table:
             s["batch"],
             *(f"{s[k]:,}" for k in ("invited", "redeemed", "pending", "gone")),
             *("—" if hours[k] is None else f"{hours[k]:.1f}" for k in ("p50", "p90")),
-            s["oldest_pending_since"] or "—",
+            _when(s["oldest_pending_since"]),
         )
     return table
 
@@ -93,9 +93,9 @@ def _pending(rows: list[dict[str, Any]]) -> Table:
             row["user_id"],
             row["email"] or "—",
             row["batch"],
-            row["invited_at"] or "—",
+            _when(row["invited_at"]),
             sent,
-            row["next_reminder"] or "—",
+            _when(row["next_reminder"]),
         )
     return table
 
@@ -120,7 +120,7 @@ def remind_command(
         for column in ("user id", "email", "batch", "invited", "day"):
             table.add_column(column)
         for r in shown["due"]:
-            table.add_row(r["user_id"], r["email"] or "—", r["batch"] or "—", r["invited_at"], str(r["day"]))
+            table.add_row(r["user_id"], r["email"] or "—", r["batch"] or "—", _when(r["invited_at"]), str(r["day"]))
         stdout.print(table)
     else:
         for r in shown["reminders"]:
@@ -132,6 +132,11 @@ def remind_command(
         )
     if run.results is not None and any(r.outcome.value == "failed" for r in run.results):
         raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _when(value: str | None) -> str:
+    """An ISO time as people read it in a table: to the minute, UTC."""
+    return f"{value[:10]} {value[11:16]}" if value else "—"
 
 
 @subscriptions_app.command("ensure")

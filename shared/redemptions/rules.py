@@ -39,7 +39,7 @@ def observe(before: Tracked | None, user: DeltaUser, now: datetime) -> tuple[Cha
     if user.user_type is None:  # delta can return a partial user; without userType we cannot tell
         return None
     seen = _seen(before, user, now)
-    if before is None:
+    if before is None or before.updated_at is None:  # first seen by delta (invitations record the batch first)
         return ChangeKind.NEW, seen
     if before.state is GuestState.GONE:
         return ChangeKind.RESTORED, seen

@@ -41,6 +41,7 @@ def tracked(**fields: Any) -> Tracked:
         "invited_at": INVITED,
         "state": GuestState.PENDING,
         "source": Source.BATCH,
+        "updated_at": NOW - timedelta(days=1),  # delta has seen it before
     }
     return Tracked(**{**base, **fields})
 
@@ -109,6 +110,12 @@ def test_observe(before: Tracked | None, user: DeltaUser, kind: ChangeKind, stat
 )
 def test_observe_changes_nothing(before: Tracked | None, user: DeltaUser) -> None:
     assert observe(before, user, NOW) is None
+
+
+def test_a_guest_invitations_recorded_is_new_when_delta_first_sees_it() -> None:
+    change = observe(tracked(updated_at=None, display_name=None, enabled=None), seen(), NOW)
+    assert change is not None
+    assert (change[0], change[1].source, change[1].display_name) == (ChangeKind.NEW, Source.BATCH, "Ann")
 
 
 def test_a_redemption_replayed_is_not_counted_twice() -> None:
