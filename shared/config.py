@@ -107,6 +107,9 @@ class Settings(BaseSettings):
         description="Lifecycle notifications' URL; default: /api/graph/lifecycle beside the webhook, or the same "
         "EventGrid: URL",
     )
+    delta_min_interval: float = Field(
+        30.0, ge=0, le=600, description="Seconds between notification-driven delta rounds (a burst becomes few)"
+    )
     notification_secret: SecretStr | None = Field(
         None, max_length=128, description="clientState of our subscriptions (a secret, at most 128 characters)"
     )

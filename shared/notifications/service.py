@@ -43,11 +43,26 @@ class Handled:
 async def handle_message(settings: Settings, message: str, *, actor: str, clock: Clock = utc_now) -> Handled:
     target = subscriptions.target_of(settings)
     async with open_state(settings) as store:
-        return await handle_message_with(get_graph(settings), store, target, message, actor=actor, clock=clock)
+        return await handle_message_with(
+            get_graph(settings),
+            store,
+            target,
+            message,
+            actor=actor,
+            clock=clock,
+            min_interval=settings.delta_min_interval,
+        )
 
 
 async def handle_message_with(
-    graph: Graph, store: Store, target: subscriptions.Target, message: str, *, actor: str, clock: Clock = utc_now
+    graph: Graph,
+    store: Store,
+    target: subscriptions.Target,
+    message: str,
+    *,
+    actor: str,
+    clock: Clock = utc_now,
+    min_interval: float = 0.0,
 ) -> Handled:
     recorded = await subscriptions.recorded(store) or {}
     read = read_hints(message, target.client_state, recorded.get("subscription_id"))
@@ -66,7 +81,7 @@ async def handle_message_with(
             handled.lifecycle.append(f"{hint.lifecycle_event}: delta run now")
             wants_sync = True
     if wants_sync:
-        handled.sync = await request_sync_with(graph, store, clock=clock, actor=actor)
+        handled.sync = await request_sync_with(graph, store, clock=clock, actor=actor, min_interval=min_interval)
         handled.sync_left_to_another_worker = handled.sync is None
     return handled
 

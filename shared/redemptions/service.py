@@ -8,6 +8,7 @@ in which case that worker runs another round when it finishes (notifications coa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections import Counter
@@ -84,19 +85,35 @@ async def request_sync(settings: Settings, *, clock: Clock = utc_now, actor: str
         return await request_sync_with(get_graph(settings), store, clock=clock, actor=actor)
 
 
-async def request_sync_with(graph: Graph, store: Store, *, clock: Clock = utc_now, actor: str) -> SyncResult | None:
+async def request_sync_with(
+    graph: Graph, store: Store, *, clock: Clock = utc_now, actor: str, min_interval: float = 0.0
+) -> SyncResult | None:
+    """`min_interval`: seconds a round waits after the previous one ended, so that a burst of notifications
+    (a bulk invitation brings one per guest) becomes a few rounds, not one per notification."""
     await store.upsert(DELTA_TABLE, USERS, REQUEST_ROW, {"requested_at": clock().isoformat()})
     with contextlib.suppress(LeaseHeldError):
         async with lease(store, DELTA_TABLE, USERS, what="delta sync"):
-            return await _sync_rounds(graph, store, full=False, clock=clock, actor=actor, rounds=MAX_ROUNDS_PER_CALL)
+            return await _sync_rounds(
+                graph,
+                store,
+                full=False,
+                clock=clock,
+                actor=actor,
+                rounds=MAX_ROUNDS_PER_CALL,
+                min_interval=min_interval,
+            )
     return None
 
 
-async def _sync_rounds(graph: Graph, store: Store, *, full: bool, clock: Clock, actor: str, rounds: int) -> SyncResult:
+async def _sync_rounds(
+    graph: Graph, store: Store, *, full: bool, clock: Clock, actor: str, rounds: int, min_interval: float = 0.0
+) -> SyncResult:
     """Rounds until no request came in during the last one (at most `rounds`)."""
     result = SyncResult(full=full)
     audit = RunAudit(store, f"sync-{uuid.uuid4().hex[:12]}", actor, None, clock)
     for _ in range(rounds):
+        if min_interval > 0:
+            await _wait_for_interval(store, min_interval, clock)
         started = clock()
         await _one_round(graph, store, result, audit, full=full and result.rounds == 0, clock=clock)
         result.rounds += 1
@@ -104,6 +121,14 @@ async def _sync_rounds(graph: Graph, store: Store, *, full: bool, clock: Clock, 
         if requested is None or datetime.fromisoformat(requested.data["requested_at"]) < started:
             break
     return result
+
+
+async def _wait_for_interval(store: Store, min_interval: float, clock: Clock) -> None:
+    kept = await store.get(DELTA_TABLE, USERS, LINK_ROW)
+    if kept is not None and kept.data.get("synced_at"):
+        since = (clock() - datetime.fromisoformat(kept.data["synced_at"])).total_seconds()
+        if 0 <= since < min_interval:
+            await asyncio.sleep(min_interval - since)  # under the lease: notifications meanwhile coalesce
 
 
 async def _one_round(

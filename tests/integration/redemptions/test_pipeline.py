@@ -48,6 +48,7 @@ def configure(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, state: 
         "GUESTCTL_STATE": state,
         "GUESTCTL_STATE_PREFIX": "p" + uuid.uuid4().hex[:12],
         "GUESTCTL_NOTIFICATION_SECRET": SECRET,
+        "GUESTCTL_DELTA_MIN_INTERVAL": "0",  # no spacing between rounds: each drain syncs at once
         **settings,
     }
     for name in ("GUESTCTL_POLICY", "GUESTCTL_CLOUD", "GUESTCTL_LIFECYCLE_URL"):

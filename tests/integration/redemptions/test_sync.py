@@ -3,6 +3,7 @@ removals, an expired delta link, and the stale capability's flag cleared when a 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from emulator.seed import seed_tenant
@@ -10,7 +11,7 @@ from emulator.testing import EmulatorServer
 from shared.graph import Graph
 from shared.redemptions.effects import GUESTS, REDEMPTIONS_TABLE, load_all
 from shared.redemptions.records import GuestState
-from shared.redemptions.service import sync_with
+from shared.redemptions.service import request_sync_with, sync_with
 from shared.stale.effects import GUESTS_PARTITION, GUESTS_TABLE
 from shared.store import Store
 from tests.support.stale import NOW
@@ -124,3 +125,17 @@ def _utc(value: datetime | str | None) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return value.astimezone(UTC) if value is not None else None
+
+
+async def test_a_burst_of_notifications_becomes_one_delta_round(
+    emulator: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    emulator.reset(seed_tenant(26, guests=20, members=5, now=NOW))
+    await sync_with(graph, store)
+    emulator.control.clear_requests()
+    burst = [request_sync_with(graph, store, actor=f"worker {i}", min_interval=0.5) for i in range(16)]
+    results = await asyncio.gather(*burst)
+    ran = [r for r in results if r is not None]
+    assert len(ran) == 1, "one worker syncs; the others leave it to that one"
+    assert ran[0].rounds == 1
+    assert len(emulator.control.requests(path="/v1.0/users/delta", method="GET")) == 1
