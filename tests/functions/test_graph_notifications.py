@@ -8,6 +8,8 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.functions import CapturedOut, bindings, http_bindings
 
@@ -194,3 +196,42 @@ def test_a_large_delivery_is_split_into_queue_sized_messages(functions: dict[str
     assert len(queue.value) > 1
     assert all(len(message.encode()) <= 46_000 for message in queue.value)
     assert [i["resourceData"]["id"] for i in queued(queue)] == [i["resourceData"]["id"] for i in items]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=20), inner, max_size=5),
+    max_leaves=30,
+)
+notification_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "subscriptionId": json_values,
+        "clientState": st.sampled_from([SECRET, "guess", ""]) | json_values,
+        "changeType": json_values,
+        "resource": json_values,
+        "resourceData": json_values,
+        "lifecycleEvent": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.binary(max_size=300)
+    | json_values.map(lambda v: json.dumps(v).encode())
+    | st.lists(notification_like | json_values, max_size=8).map(lambda v: json.dumps({"value": v}).encode())
+)
+def test_any_body_gets_a_short_answer_and_only_ours_is_queued(
+    functions: dict[str, func.FunctionBuilder], body: bytes
+) -> None:
+    response, queue = post(functions, body)
+    assert response.status_code in (202, 400)
+    if response.status_code == 400:
+        assert not queue.was_set
+        error = json.loads(response.get_body())["error"]
+        assert "\n" not in error
+        assert len(error) < 300
+    for item in queued(queue):
+        assert item["clientState"] == SECRET
+        assert isinstance(item["subscriptionId"], str)

@@ -185,3 +185,23 @@ def _utc(value: datetime | str | None) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return value.astimezone(UTC) if value is not None else None
+
+
+async def test_a_removed_subscription_is_created_again(
+    emulator: EmulatorServer,
+    host: FunctionsHost,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: pytest.TempPathFactory,
+) -> None:
+    emulator.reset(seed_tenant(45, guests=5, members=5))
+    settings = configure(
+        monkeypatch, emulator, str(tmp_path / "state.db"), GUESTCTL_NOTIFICATION_URL=host.url("graph/notifications")
+    )
+    first = await ensure_subscription(settings)
+    emulator.control.lifecycle(first.subscription_id, "subscriptionRemoved")  # Graph removed it
+    assert emulator.control.wait_until_idle(timeout=30)
+    await asyncio.to_thread(host.drain, QUEUE)
+    subscriptions = list(emulator.tenant.subscriptions.values())
+    assert len(subscriptions) == 1
+    assert subscriptions[0]["id"] != first.subscription_id
+    assert (await ensure_subscription(settings)).subscription_id == subscriptions[0]["id"]
