@@ -6,11 +6,13 @@ webhooks must be answered within seconds of a cold start (docs/graph-contract.md
 
 import azure.functions as func
 
+from functions.graph import bp as graph
 from functions.health import bp as health
 from functions.invitations import bp as invitations
 from functions.stale import bp as stale
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(graph)
 app.register_functions(health)
 app.register_functions(invitations)
 app.register_functions(stale)

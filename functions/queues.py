@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import azure.functions as func
 
@@ -22,10 +23,20 @@ MAX_POISON_BYTES = 46_000  # a queue message holds 48 KiB before base64 (host.js
 MAX_REASON_CHARS = 2_000
 
 
-def to_poison(poison: func.Out[str], message: func.QueueMessage, reason: str, log: logging.Logger) -> None:
-    """Park `message` in the poison queue with `reason` (logged too), instead of letting the host retry it."""
+def to_poison(
+    poison: func.Out[str],
+    message: func.QueueMessage,
+    reason: str,
+    log: logging.Logger,
+    *,
+    redact: tuple[str, ...] = (),
+) -> None:
+    """Park `message` in the poison queue with `reason` (logged too), instead of letting the host retry it.
+    The values of the JSON fields named in `redact` (a secret such as clientState) are not kept."""
     reason = reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
     original = message.get_body().decode("utf-8", errors="replace")
+    for name in redact:
+        original = re.sub(rf'("{re.escape(name)}"\s*:\s*)"(?:[^"\\]|\\.)*"', r'\1"<redacted>"', original)
     log.error("queue message %s rejected without retry: %s", message.id, reason)
     entry = {"reason": reason, "message_id": message.id, "dequeue_count": message.dequeue_count}
     text = json.dumps({**entry, "message": original}, ensure_ascii=False)

@@ -685,5 +685,12 @@ def _hoist_verbose(args: list[str]) -> list[str]:
     return flags + [a for a in args[:end] if not VERBOSE_FLAGS.fullmatch(a)] + args[end:]
 
 
+# The redemption-tracking commands register themselves on `app` (kept in their own module for size).
+from shared import cli_redemptions  # noqa: E402, F401
+
 if __name__ == "__main__":
-    main()
+    # `python -m shared.cli` runs this file as __main__: use the imported module's app, on which the commands
+    # of other modules have registered.
+    from shared.cli import main as imported_main
+
+    imported_main()

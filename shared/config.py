@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import json
 import re
 import reprlib
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
@@ -26,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    SecretStr,
     Strict,
     ValidationError,
     field_validator,
@@ -92,6 +94,25 @@ class Settings(BaseSettings):
         420.0, ge=0, le=540, description="Seconds one invocation plans before handing over (10-minute timeout)"
     )
     sweep_schedule: str = Field("0 0 6 * * 1", description="NCRONTAB (UTC) of the timer sweep; the host reads it")
+    notification_delivery: Literal["webhook", "eventgrid"] = Field(
+        "webhook", description="How Graph delivers change notifications: to our webhook, or via Event Grid to a queue"
+    )
+    notification_url: str | None = Field(
+        None,
+        description="webhook: https://<app>/api/graph/notifications?code=<function key>; "
+        "eventgrid: EventGrid:?azuresubscriptionid=…&resourcegroup=…&partnertopic=…&location=…",
+    )
+    lifecycle_url: str | None = Field(
+        None,
+        description="Lifecycle notifications' URL; default: /api/graph/lifecycle beside the webhook, or the same "
+        "EventGrid: URL",
+    )
+    delta_min_interval: float = Field(
+        30.0, ge=0, le=600, description="Seconds between notification-driven delta rounds (a burst becomes few)"
+    )
+    notification_secret: SecretStr | None = Field(
+        None, max_length=128, description="clientState of our subscriptions (a secret, at most 128 characters)"
+    )
 
     @field_validator("sweep_schedule")
     @classmethod
@@ -121,6 +142,8 @@ class Settings(BaseSettings):
         shown = self.model_dump(mode="json")
         shown["state"] = redact(self.state)
         shown["graph_url"] = redact_url(self.graph_url) if self.graph_url else None
+        for name in ("notification_url", "lifecycle_url"):
+            shown[name] = redact_url(shown[name]) if shown[name] else None
         return shown
 
     def is_loopback_graph(self) -> bool:
@@ -155,6 +178,10 @@ class Settings(BaseSettings):
                 f" (got {redact_url(self.graph_url) if self.graph_url else 'the ' + self.cloud + ' cloud'})",
                 hint="set GUESTCTL_GRAPH_URL=http://127.0.0.1:8765/v1.0, or use GUESTCTL_AUTH=default",
             )
+        for name, url in (("NOTIFICATION_URL", self.notification_url), ("LIFECYCLE_URL", self.lifecycle_url)):
+            problem = notification_url_problem(self.notification_delivery, url) if url else None
+            if problem:
+                raise ConfigError(f"{ENV_PREFIX}{name}: {problem}", hint=f"see {ENV_PREFIX}NOTIFICATION_DELIVERY")
         if self.graph_url and urlsplit(self.graph_url).scheme == "http" and not self.is_loopback_graph():
             raise ConfigError(
                 "GUESTCTL_GRAPH_URL: plain http is only allowed for a loopback emulator"
@@ -163,11 +190,36 @@ class Settings(BaseSettings):
             )
 
 
-def redact_url(url: str) -> str:
-    """`url` with the password of any user:password@ part hidden (an emulator or proxy URL may carry one)."""
+EVENT_GRID_PARAMETERS = ("azuresubscriptionid", "resourcegroup", "partnertopic", "location")
+
+
+def notification_url_problem(delivery: str, url: str) -> str | None:
+    """What is wrong with a subscription's notification URL for this delivery mode, or None."""
+    if delivery == "eventgrid":
+        if not url.startswith("EventGrid:?"):
+            return "with Event Grid delivery it is EventGrid:?azuresubscriptionid=…&resourcegroup=…&partnertopic=…"
+        given = parse_qs(url.partition("?")[2])
+        missing = [name for name in EVENT_GRID_PARAMETERS if not given.get(name)]
+        return f"the EventGrid: URL lacks {', '.join(missing)}" if missing else None
     parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        return "Graph delivers only to https URLs (plain http only to a loopback address, for tests)"
+    return None
+
+
+SECRET_QUERY_KEYS = frozenset({"code", "sig", "key", "token", "secret", "password"})
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of any user:password@ part and secret query values (a function key's `code`,
+    a SAS `sig`) hidden: an emulator, proxy or webhook URL may carry one."""
+    parts = urlsplit(url)
+    if parts.query:
+        query = [(k, "<redacted>" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, True)]
+        parts = parts._replace(query=urlencode(query, safe="<>:/"))
     if parts.password is None:
-        return url
+        return urlunsplit(parts)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:<redacted>@{host}"))
 
@@ -308,6 +360,19 @@ class InvitationPolicy(StrictModel):
     sender_mailbox: str | None = Field(
         None, description="Mailbox (UPN or id) that sends our own emails (a draft, then sent: exactly once)"
     )
+    reminders: list[Days] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Days after the invitation to remind a guest who has not redeemed, e.g. [3, 7, 14]; "
+        "empty: no reminders",
+    )
+
+    @field_validator("reminders")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(later <= earlier for earlier, later in itertools.pairwise(value)):
+            raise ValueError("must be increasing day numbers, each once, e.g. [3, 7, 14]")
+        return value
 
     @field_validator("message_template")
     @classmethod
@@ -370,6 +435,17 @@ class Policy(StrictModel):
             raise ValueError(
                 "stale.notify_sponsors is on but invitations.sender_mailbox is not set: name the mailbox that "
                 "sends the sponsor notices, or turn the notices off"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _reminders_before_never_redeemed(self) -> Policy:
+        late = [day for day in self.invitations.reminders if day >= self.stale.never_redeemed_days]
+        if late:
+            raise ValueError(
+                f"invitations.reminders {late} fall on or after stale.never_redeemed_days "
+                f"({self.stale.never_redeemed_days}), when the sweep flags the guest as never redeemed: remind "
+                "earlier, or raise stale.never_redeemed_days"
             )
         return self
 

@@ -1,8 +1,10 @@
 """`guestctl demo`: the whole life of guest accounts, end to end, against an emulated tenant.
 
-Starts the Graph emulator in-process with its demo tenant, invites the example file, lets some guests
-redeem, moves the emulator's clock forward, and runs the stale-guest sweep twice (flag, then disable) —
-printing what happened and writing the plans, results and audit log under GUESTCTL_OUT.
+Starts the Graph emulator in-process with its demo tenant, invites the example file, subscribes to user
+changes, lets some guests redeem (the notifications arrive, are checked and queued, and the worker's delta
+round records the redemptions), sends a reminder to the others, moves the emulator's clock forward, and
+runs the stale-guest sweep twice (flag, then disable) — printing what happened and writing the plans,
+results and audit log under GUESTCTL_OUT.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ DEMO_INVITATIONS = "".join(
 )
 DEMO_POLICY = Policy.model_validate(
     {
-        "invitations": {"denied_domains": ["gmail.com"]},
+        "invitations": {"denied_domains": ["gmail.com"], "reminders": [3, 7]},
         "stale": {"inactive_days": 90, "never_redeemed_days": 30, "disable_after_days": 14, "delete_after_days": 30},
         "safety": {"max_actions": 100, "max_percent": 90},
     }
@@ -101,10 +103,8 @@ async def run_demo(out: Path, say: Callable[[str], None]) -> list[Path]:
             emails = len(control.outbox(kind="invitation"))
             say(f"   {emails} invitation emails sent (Microsoft's); a rerun would send none.")
 
-            redeemed = [r.user_id for r in results if r.result.value == "invited"][:2]
-            for user_id in redeemed:
-                control.redeem(user_id)
-            say(f"\n2. {len(redeemed)} new guests redeemed their invitation.")
+            invited = [r.user_id for r in results if r.result.value == "invited" and r.user_id]
+            await _redemptions_step(emulator, graph, store, invited[:2], now, say)
 
             for step, days in (("3", 100), ("4", 15)):
                 control.advance(days=days)
@@ -157,3 +157,44 @@ def _audit_line(entry: Any) -> str:
     at = entry.at.isoformat() if entry.at else None
     fields = {"at": at, "action": entry.action, "target": entry.target_id, "reason": entry.reason}
     return json.dumps({**fields, "run": entry.run_id}) + "\n"
+
+
+async def _redemptions_step(
+    emulator: Any, graph: Any, store: Any, redeeming: list[str], now: Callable[[], datetime], say: Callable[[str], None]
+) -> None:
+    """Redemptions arrive as change notifications; a reminder goes to those who have not redeemed."""
+    import secrets
+
+    from emulator.testing import WebhookReceiver
+    from shared.notifications.inbox import sort_delivery
+    from shared.notifications.service import handle_message_with
+    from shared.notifications.subscriptions import Target, ensure
+    from shared.redemptions.service import remind_with, sync_with
+
+    secret = secrets.token_urlsafe(24)
+    with WebhookReceiver() as receiver:  # stands in for POST /api/graph/notifications
+        target = Target(receiver.url, receiver.url_for("lifecycle"), secret)
+        subscription = await ensure(graph, store, target, now())
+        first = await sync_with(graph, store, clock=now, actor="guestctl demo")
+        say(
+            f"\n2. Subscribed to user changes ({subscription.action}, expires {subscription.expires_at:%Y-%m-%d}); "
+            f"first delta round tracked {first.counts['new']} guests."
+        )
+        for user_id in redeeming:
+            emulator.control.redeem(user_id)
+        emulator.control.wait_until_idle()
+        queued = [
+            m for d in receiver.deliveries for m in sort_delivery(json.dumps(d["payload"]).encode(), secret).messages
+        ]
+        recorded = Counter[str]()
+        for message in queued:  # what the queue worker does with each message
+            handled = await handle_message_with(graph, store, target, message, actor="guestctl demo", clock=now)
+            recorded.update(handled.sync.counts if handled.sync else {})
+        say(
+            f"   {len(redeeming)} guests redeemed: {len(receiver.notifications)} notifications arrived, "
+            f"{len(queued)} queue message(s); the delta round recorded {recorded['redeemed']} redemptions."
+        )
+    emulator.control.advance(days=3, minutes=5)
+    reminded = await remind_with(graph, store, DEMO_POLICY, apply=True, actor="guestctl demo", clock=now)
+    sent = [r for r in reminded.results or [] if r.outcome.value == "done"]
+    say(f"   3 days later: {len(sent)} reminder(s) sent to the invited guests who have not redeemed.")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import azure.functions as func
 import pytest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from shared.graph import Budget, Graph, GraphOptions, RetryPolicy
+from shared.graph import Graph
+from tests.support.graph import emulator_graph
 from tests.support.scripted_server import Handler, ScriptedServer
 
 
@@ -29,15 +31,18 @@ def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
 @pytest.fixture
 async def graph(emulator: EmulatorServer) -> AsyncIterator[Graph]:
     """Our real Graph client (kiota adapter, pacer, retry) against the emulator."""
-    # The emulator's limits are off unless a test turns them on, so the pacer's budget is unbounded too.
-    unlimited = Budget(resource_units=10**9, writes=10**9, reports=10**9, sign_in_activity=10**9)
-    client = Graph(
-        GraphOptions(
-            base_url=emulator.base_url, auth="emulator", budget=unlimited, retry=RetryPolicy(budget_seconds=30)
-        )
-    )
+    client = emulator_graph(emulator.base_url)
     yield client
     await client.close()
+
+
+@pytest.fixture(scope="session")
+def functions() -> dict[str, func.FunctionBuilder]:
+    """The Functions app indexed once per session: a second get_functions() raises
+    (docs/architecture.md#library-facts)."""
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +48,7 @@ from shared.graph import Graph
 from shared.invitations.effects import InvitationEffects, raise_failures
 from shared.invitations.plan import InvitationOutcome, InvitationPlan, RowPlan, adopt_email_action
 from shared.invitations.rows import cut
+from shared.redemptions.effects import track_invited
 from shared.store import Store
 from shared.store.registry import INVITATIONS, INVITE_BATCHES
 
@@ -205,6 +207,7 @@ class _Applier:
     ) -> None:
         self.plan = plan
         self.graph = graph
+        self.store = store
         self.mailer = mailer
         self.clock = clock
         self.audit = RunAudit(store, plan.batch_id, actor, plan.digest(), clock)
@@ -227,6 +230,11 @@ class _Applier:
         redeem_url = None
         if progress.data["stage"] in (InvitationStage.NEW, InvitationStage.INVITING):
             redeem_url = await self.by_intent[intent](row, progress)
+        if intent is InvitationOutcome.INVITE and not progress.data.get("tracked"):
+            # Redemption tracking learns who invited this guest, and when (its time-to-redeem and reminders).
+            invited_at = datetime.fromisoformat(progress.data["invited_at"])
+            await track_invited(self.store, progress.data["user_id"], row.email, self.plan.batch_id, invited_at)
+            progress.note(tracked=True)
         wants_own_email = row.custom_message is not None and (intent is InvitationOutcome.INVITE or row.resend)
         if wants_own_email and progress.data["stage"] in (InvitationStage.INVITED, InvitationStage.DRAFTED):
             await self.send_own_email(row, progress, redeem_url)

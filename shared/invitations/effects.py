@@ -36,6 +36,29 @@ class Invited:
     redeem_url: str | None  # in memory only
 
 
+async def post_invitation(
+    graph: Graph,
+    email: str,
+    redirect_url: str,
+    *,
+    send_message: bool,
+    before_send: Callable[[], Awaitable[None]] | None = None,
+    display_name: str | None = None,
+) -> Invited:
+    """POST /invitations: a new guest, or for an existing guest's address Graph's resend (the same user and
+    a fresh redeem URL, with Microsoft's email if `send_message`)."""
+    body: dict[str, Any] = {
+        "invitedUserEmailAddress": email,
+        "inviteRedirectUrl": redirect_url,
+        "sendInvitationMessage": send_message,
+    }
+    if display_name:
+        body["invitedUserDisplayName"] = display_name
+    response = await graph.request("POST", "/invitations", json_body=body, before_send=before_send)
+    invitation = json.loads(response.content)
+    return Invited(invitation["invitedUser"]["id"], invitation.get("inviteRedeemUrl"))
+
+
 class InvitationEffects:
     def __init__(self, graph: Graph, audit: RunAudit, batch_id: str) -> None:
         self.graph = graph
@@ -83,16 +106,14 @@ class InvitationEffects:
         before_send: Callable[[], Awaitable[None]] | None = None,
         display_name: str | None = None,
     ) -> Invited:
-        body: dict[str, Any] = {
-            "invitedUserEmailAddress": row.email,
-            "inviteRedirectUrl": row.redirect_url,
-            "sendInvitationMessage": send_message,
-        }
-        if display_name:
-            body["invitedUserDisplayName"] = display_name
-        response = await self.graph.request("POST", "/invitations", json_body=body, before_send=before_send)
-        invitation = json.loads(response.content)
-        return Invited(invitation["invitedUser"]["id"], invitation.get("inviteRedeemUrl"))
+        return await post_invitation(
+            self.graph,
+            row.email,
+            row.redirect_url,
+            send_message=send_message,
+            before_send=before_send,
+            display_name=display_name,
+        )
 
     async def add_references(self, row: RowPlan, user_id: str, done: dict[str, list[str]]) -> list[str]:
         """Add the row's missing group memberships and sponsors; `done` gains what Graph now has. Each new one

@@ -96,3 +96,27 @@ INVITE_RESULTS: Final = _table(
     rows="one result per input row (keyed by row number), for the batch's status",
     owner="shared.invitations.batches",
 )
+REDEMPTIONS: Final = _table(
+    "redemptions",
+    partition="`guest`",
+    rows="one per guest (keyed by user id): its redemption as delta last showed it, its batch, reminders sent",
+    owner="shared.redemptions.effects",
+)
+DELTA_SYNC: Final = _table(
+    "deltasync",
+    partition="the tracked resource (`users`)",
+    rows="`link`: the delta link to continue from and when it was got; `requested`: when a round was last asked for",
+    owner="shared.redemptions.service",
+)
+SUBSCRIPTIONS: Final = _table(
+    "subscriptions",
+    partition="`graph`",
+    rows="`users`: this deployment's Graph subscription (id, expiry, redacted URLs) and its recent history",
+    owner="shared.notifications.subscriptions",
+)
+REMINDER_ACTIONS: Final = _table(
+    "reminderactions",
+    partition="`reminders` (the reminder run)",
+    rows="`<user id>:<invited at>:d<day>`: one record per reminder (the core applier), exactly once",
+    owner="shared.redemptions.apply",
+)

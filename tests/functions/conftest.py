@@ -1,21 +1,13 @@
-"""The Functions app indexed once per session (a second get_functions() raises, docs/architecture.md#library-facts)."""
+"""Settings for the Functions app's tests (the app itself is indexed once per session in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import azure.functions as func
 import pytest
 
 from emulator.testing import EmulatorServer
 from tests.support.functions import point_at_emulator
-
-
-@pytest.fixture(scope="session")
-def functions() -> dict[str, func.FunctionBuilder]:
-    import function_app
-
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
 @pytest.fixture

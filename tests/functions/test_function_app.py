@@ -27,6 +27,12 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "continue_stale_sweep",
         "approve_sweep",
         "sweep_status",
+        "graph_notifications",
+        "graph_lifecycle",
+        "graph_notifications_worker",
+        "renew_subscriptions",
+        "delta_sync",
+        "send_reminders",
     }
 
 

@@ -19,6 +19,9 @@ async def test_demo_invites_then_flags_then_disables(tmp_path: Path) -> None:
     written = await run_demo(prepare_out(tmp_path / "out"), lines.append)
     text = "\n".join(lines)
     assert "3 invitation emails sent" in text
+    assert "2 guests redeemed: 2 notifications arrived" in text
+    assert "the delta round recorded 2 redemptions" in text
+    assert "1 reminder(s) sent" in text
     assert "plan: flag " in text
     assert "plan: disable " in text
     assert {p.name for p in written} >= {"invitations-results.json", "sweep-plan-3.json", "audit.jsonl"}
