@@ -61,7 +61,7 @@ async def discover_with(
         raise InputError(f"--min-guests must be at least 1 (got {min_guests})")
     now = clock()
     guests, sign_in_activity = await _read_guests(graph, now)
-    domains = sorted({g.domain for g in guests if g.domain and no_tenant_reason(g, g.domain) is None})
+    domains = sorted({g.domain for g in guests if g.domain and g.no_tenant is None})
     tenants, made = await _lookup_tenants(graph, store, domains, now)
     seen = [_seen(g, tenants) for g in guests]
     buckets: dict[str, list[Seen]] = {}
