@@ -74,7 +74,8 @@ async def test_discover_ranks_and_explains_five_partners(emulator: EmulatorServe
     }
 
     kept = await latest_discovery(store)
-    assert kept is not None and [p["display_name"] for p in kept["partners"]] == list(rows)
+    assert kept is not None
+    assert [p["display_name"] for p in kept["partners"]] == list(rows)
 
     emulator.control.clear_requests()
     again = await discover_with(graph, store, clock=lambda: NOW, min_guests=3)
