@@ -9,10 +9,12 @@ import azure.functions as func
 from functions.graph import bp as graph
 from functions.health import bp as health
 from functions.invitations import bp as invitations
+from functions.partners import bp as partners
 from functions.stale import bp as stale
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(graph)
 app.register_functions(health)
 app.register_functions(invitations)
+app.register_functions(partners)
 app.register_functions(stale)

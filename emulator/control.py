@@ -287,6 +287,19 @@ def control_routes(state: EmulatorState) -> list[Route]:
             return problem(str(error))
         return ok({"id": made.id, "principalId": made.principalId, "roleDefinitionId": made.roleDefinitionId}, 201)
 
+    async def app_role_assignment(request: Request) -> Response:
+        payload = await body(request)
+        try:
+            made = state.tenant.assign_app_role(
+                str(payload["principalId"]),
+                resource_id=str(payload["resourceId"]),
+                resource_display_name=str(payload.get("resourceDisplayName") or ""),
+                app_role_id=str(payload.get("appRoleId") or "00000000-0000-0000-0000-000000000000"),
+            )
+        except KeyError as error:
+            return problem(f"missing or unknown {error}")
+        return ok(made, 201)
+
     async def external_tenants(request: Request) -> Response:
         tenant = state.tenant
         if request.method == "PATCH":
@@ -333,6 +346,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         Route("/_emulator/eventgrid/topics/{topic}", event_grid_topics, methods=["DELETE"]),
         Route("/_emulator/ground-truth", ground_truth, methods=["GET"]),
         Route("/_emulator/role-assignments", role_assignment, methods=["POST"]),
+        Route("/_emulator/app-role-assignments", app_role_assignment, methods=["POST"]),
         Route("/_emulator/external-tenants", external_tenants, methods=["GET"]),
         Route("/_emulator/external-tenants/{tenant_id}", external_tenants, methods=["PATCH"]),
     ]

@@ -364,6 +364,7 @@ class Tenant:
         self.channels: dict[str, Channel] = {}  # channel id -> channel (team id on the channel)
 
         self.external_tenants: dict[str, ExternalTenant] = {}
+        self.app_role_assignments: dict[str, list[dict[str, Any]]] = {}  # principal id -> appRoleAssignments
         self.invitations: dict[str, dict[str, Any]] = {}  # redeem code -> invitation record
         self.outbox: list[dict[str, Any]] = []
         self.drafts: dict[str, dict[str, Any]] = {}  # message id -> draft (in its mailbox's Drafts folder)
@@ -793,6 +794,45 @@ class Tenant:
 
     def find_object(self, object_id: str) -> User | Group | DirectoryRole | None:
         return self.users.get(object_id) or self.groups.get(object_id) or self.roles.get(object_id)
+
+    # ---- app role assignments -----------------------------------------------------------------
+    def assign_app_role(
+        self,
+        principal_id: str,
+        *,
+        resource_id: str,
+        resource_display_name: str,
+        app_role_id: str = "00000000-0000-0000-0000-000000000000",
+    ) -> dict[str, Any]:
+        """An appRoleAssignment of a user or group to an app (its service principal `resource_id`).
+
+        The default `appRoleId` (all zeros) is Graph's "default access" role, for apps that declare none.
+        """
+        principal = self.find_object(principal_id)
+        if principal is None or isinstance(principal, DirectoryRole):
+            raise KeyError(f"no user or group {principal_id}")
+        assignment = {
+            "id": new_id(),
+            "appRoleId": app_role_id,
+            "createdDateTime": self.now_iso(),
+            "deletedDateTime": None,
+            "principalDisplayName": principal.displayName,
+            "principalId": principal.id,
+            "principalType": "Group" if isinstance(principal, Group) else "User",
+            "resourceDisplayName": resource_display_name,
+            "resourceId": resource_id,
+        }
+        with self.lock:
+            self.app_role_assignments.setdefault(principal.id, []).append(assignment)
+            self.version += 1
+        return assignment
+
+    def app_roles_of_user(self, user_id: str) -> list[dict[str, Any]]:
+        """A user's own assignments, then those of the groups it is a direct member of (as Graph lists them)."""
+        found = list(self.app_role_assignments.get(user_id, ()))
+        for group_id in self.member_of.get(user_id, ()):
+            found += self.app_role_assignments.get(group_id, ())
+        return found
 
     # ---- partner organisations ----------------------------------------------------------------
     def add_external_tenant(self, external: ExternalTenant) -> ExternalTenant:

@@ -161,6 +161,15 @@ class ControlClient:
     def external_tenants(self) -> list[dict[str, Any]]:
         return self._call("GET", "/external-tenants")
 
+    def assign_app_role(
+        self, principal_id: str, resource_id: str, resource_display_name: str = "", app_role_id: str | None = None
+    ) -> dict[str, Any]:
+        """An appRoleAssignment of a user or group (listed by `GET /users/{id}/appRoleAssignments`)."""
+        payload = {"principalId": principal_id, "resourceId": resource_id, "resourceDisplayName": resource_display_name}
+        if app_role_id is not None:
+            payload["appRoleId"] = app_role_id
+        return self._call("POST", "/app-role-assignments", json=payload)
+
     def set_partner_outbound(self, tenant_id: str, allowed: bool) -> list[dict[str, Any]]:
         return self._call("PATCH", f"/external-tenants/{tenant_id}", json={"directConnectOutbound": allowed})
 

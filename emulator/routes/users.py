@@ -454,6 +454,41 @@ async def member_of(ctx: Ctx) -> Reply:
     return _member_of(ctx, False)
 
 
+APP_ROLE_ASSIGNMENT_FIELDS = (
+    "id",
+    "appRoleId",
+    "createdDateTime",
+    "deletedDateTime",
+    "principalDisplayName",
+    "principalId",
+    "principalType",
+    "resourceDisplayName",
+    "resourceId",
+)
+
+
+async def app_role_assignments(ctx: Ctx) -> Reply:
+    """The user's appRoleAssignments and those of the groups it is a direct member of (Graph's docs)."""
+    user = require_user(ctx)
+    selected = APP_ROLE_ASSIGNMENT_FIELDS
+    if ctx.options.get("$select"):
+        names = [n.strip() for n in ctx.options["$select"].split(",") if n.strip()]
+        by_lower = {f.lower(): f for f in APP_ROLE_ASSIGNMENT_FIELDS}
+        unknown = [n for n in names if n.lower() not in by_lower]
+        if unknown:
+            raise bad_request(
+                f"Could not find a property named '{unknown[0]}' on type 'microsoft.graph.appRoleAssignment'."
+            )
+        selected = tuple(dict.fromkeys(["id", *(by_lower[n.lower()] for n in names)]))
+    items = ctx.tenant.app_roles_of_user(user.id)
+    return page_of(
+        ctx,
+        items,
+        lambda item: {name: item.get(name) for name in selected},
+        context=f"users('{user.id}')/appRoleAssignments",
+    )
+
+
 def skiptoken_for(tenant: Tenant, position: int) -> str:
     return encode_token({"e": tenant.epoch, "p": position})
 
@@ -472,5 +507,6 @@ ROUTES = [
     Route("GET", "/users/{id}/transitivememberof", transitive_member_of, Cost(2)),
     Route("GET", "/users/{id}/transitivememberof/{cast}", transitive_member_of, Cost(2)),
     Route("GET", "/users/{id}/memberof", member_of),
+    Route("GET", "/users/{id}/approleassignments", app_role_assignments),
     Route("GET", "/users/{id}/memberof/{cast}", member_of),
 ]

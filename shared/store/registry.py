@@ -120,3 +120,15 @@ REMINDER_ACTIONS: Final = _table(
     rows="`<user id>:<invited at>:d<day>`: one record per reminder (the core applier), exactly once",
     owner="shared.redemptions.apply",
 )
+TENANT_LOOKUPS: Final = _table(
+    "tenantlookups",
+    partition="`domain`",
+    rows="`<mail domain>`: findTenantInformationByDomainName's answer (tenant id and names, or none) and when",
+    owner="shared.partners.service",
+)
+PARTNER_DISCOVERY: Final = _table(
+    "partnerdiscovery",
+    partition="`latest`",
+    rows="`summary-…`: the latest partner discovery as a text (shared.store.text), for the timer and reports",
+    owner="shared.partners.service",
+)

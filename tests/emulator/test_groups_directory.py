@@ -182,3 +182,30 @@ def test_deleted_items_retention(
     graph_http.delete(f"/users/{guest}")
     emulator.control.advance(days=days)
     assert (graph_http.get(f"/directory/deletedItems/{guest}").status_code == 200) is restorable
+
+
+def test_app_role_assignments_list_the_users_own_and_its_direct_groups(
+    emulator: EmulatorServer, graph_http: httpx.Client
+) -> None:
+    guest = a_guest(emulator)
+    static = group_id(emulator, "Executives")
+    assert graph_http.post(f"/groups/{static}/members/$ref", json=ref(emulator, guest)).status_code == 204
+    own = emulator.control.assign_app_role(guest, "11111111-1111-1111-1111-111111111111", "Expenses")
+    emulator.control.assign_app_role(static, "22222222-2222-2222-2222-222222222222", "Intranet")
+    listed = graph_http.get(f"/users/{guest}/appRoleAssignments").json()["value"]
+    assert [(a["resourceDisplayName"], a["principalType"]) for a in listed] == [
+        ("Expenses", "User"),
+        ("Intranet", "Group"),
+    ]
+    assert set(listed[0]) == {
+        "id", "appRoleId", "createdDateTime", "deletedDateTime", "principalDisplayName",
+        "principalId", "principalType", "resourceDisplayName", "resourceId",
+    }  # fmt: skip
+    assert (listed[0]["id"], listed[0]["deletedDateTime"]) == (own["id"], None)
+    selected = graph_http.get(f"/users/{guest}/appRoleAssignments", params={"$select": "resourceId"}).json()
+    assert selected["value"][0] == {"id": own["id"], "resourceId": "11111111-1111-1111-1111-111111111111"}
+    members = emulator.tenant.groups[static].members
+    other = next(u for u in emulator.tenant.users.values() if u.userType == "Member" and u.id not in members)
+    assert graph_http.get(f"/users/{other.id}/appRoleAssignments").json()["value"] == []
+    unknown = graph_http.get(f"/users/{guest}/appRoleAssignments", params={"$select": "nonsense"})
+    assert unknown.status_code == 400

@@ -33,6 +33,7 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "renew_subscriptions",
         "delta_sync",
         "send_reminders",
+        "partner_discovery",
     }
 
 

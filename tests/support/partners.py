@@ -1,0 +1,111 @@
+"""A tenant with five partner organisations for partner discovery, built with the emulator's seed API.
+
+- Fabrikam (fabrikam.com, fabrikam.co.uk): the large one: 10 Teams-only guests, one in another group, one
+  holding a directory role; no direct connect configured → migrate.
+- Tailspin (tailspin.com): 3 of 4 guests use an app → keep guests.
+- consumer mail (gmail.com) → no tenant; also a Microsoft account guest of a company domain (non-Entra
+  identity) and a pending guest of a domain no tenant has verified.
+- Northwind (northwind.com): configured on our side, their admin never enables outbound (no direct
+  connect sign-ins) → awaiting partner.
+- Woodgrove (woodgrove.com): configured, with direct connect sign-ins → already configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from emulator.seed import days_before, empty_tenant, make_sign_in, make_user
+from emulator.tenant import ExternalTenant, Group, Tenant
+
+FABRIKAM = "aaaaaaaa-0000-4000-8000-000000000001"
+TAILSPIN = "aaaaaaaa-0000-4000-8000-000000000002"
+NORTHWIND = "aaaaaaaa-0000-4000-8000-000000000003"
+WOODGROVE = "aaaaaaaa-0000-4000-8000-000000000004"
+EXPENSES_APP = "bbbbbbbb-0000-4000-8000-000000000001"
+DIRECT_CONNECT_INBOUND = {
+    "b2bDirectConnectInbound": {
+        "usersAndGroups": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]},
+        "applications": {"accessType": "allowed", "targets": [{"target": "Office365", "targetType": "application"}]},
+    }
+}
+
+
+@dataclass
+class PartnerTenant:
+    tenant: Tenant
+    guests: dict[str, list[str]] = field(default_factory=dict)  # organisation → guest ids
+    role_holder: str = ""
+
+
+def _guest(tenant: Tenant, mail: str, now: datetime, *, days: int, active: bool, **fields: object) -> str:
+    activity = {"lastSuccessfulSignInDateTime": days_before(now, 5 if active else 200)}
+    return make_user(
+        tenant,
+        userType="Guest",
+        mail=mail,
+        createdDateTime=days_before(now, days),
+        signInActivity=activity,
+        **fields,
+    ).id
+
+
+def partner_tenant(now: datetime) -> PartnerTenant:
+    """The five-partner tenant (see the module docstring); partner configurations are made through Graph by
+    the test (`DIRECT_CONNECT_INBOUND` for Northwind and Woodgrove)."""
+    tenant = empty_tenant(now)
+    for tenant_id, name, domains in (
+        (FABRIKAM, "Fabrikam", ("fabrikam.com", "fabrikam.co.uk")),
+        (TAILSPIN, "Tailspin Toys", ("tailspin.com",)),
+        (NORTHWIND, "Northwind Traders", ("northwind.com",)),
+        (WOODGROVE, "Woodgrove Bank", ("woodgrove.com",)),
+    ):
+        tenant.add_external_tenant(ExternalTenant(tenant_id, name, domains[0], domains))
+    team = tenant.add_group(Group("cccccccc-0000-4000-8000-000000000001", "Project X", days_before(now, 900),
+                                  resourceProvisioningOptions=("Team",)))  # fmt: skip
+    other = tenant.add_group(Group("cccccccc-0000-4000-8000-000000000002", "Finance share", days_before(now, 900)))
+    built = PartnerTenant(tenant)
+
+    def add(org: str, mail: str, *, days: int = 400, active: bool = True, **fields: object) -> str:
+        user_id = _guest(tenant, mail, now, days=days, active=active, **fields)
+        built.guests.setdefault(org, []).append(user_id)
+        return user_id
+
+    for n in range(10):
+        domain = "fabrikam.co.uk" if n < 2 else "fabrikam.com"
+        tenant.add_member(team, add("fabrikam", f"f{n}@{domain}", days=300 + 10 * n, active=n < 7))
+    tenant.add_member(other, add("fabrikam", "f.other@fabrikam.com"))
+    built.role_holder = add("fabrikam", "f.admin@fabrikam.com")
+    tenant.add_member(team, built.role_holder)
+    tenant.assign_role(
+        next(r for r in tenant.roles.values() if r.displayName == "Directory Readers"), built.role_holder
+    )
+
+    for n in range(4):
+        user_id = add("tailspin", f"t{n}@tailspin.com")
+        tenant.add_member(team, user_id)
+        if n < 3:
+            tenant.assign_app_role(user_id, resource_id=EXPENSES_APP, resource_display_name="Expenses")
+    mail_identity = [{"signInType": "federated", "issuer": "mail", "issuerAssignedId": None}]
+    add("consumer", "ann@gmail.com", identities=mail_identity)
+    add("consumer", "cy@gmail.com", externalUserState="PendingAcceptance", active=False)
+    add("other", "bob@litware.com", identities=[{"signInType": "federated", "issuer": "MicrosoftAccount"}])
+    add("other", "eve@unknown-org.example", externalUserState="PendingAcceptance")
+    for n in range(3):
+        tenant.add_member(team, add("northwind", f"n{n}@northwind.com"))
+    for n in range(2):
+        tenant.add_member(team, add("woodgrove", f"w{n}@woodgrove.com"))
+    for n in range(3):  # direct connect sign-ins of Woodgrove's home users; B2B sign-ins of Fabrikam's guests
+        when = (now - timedelta(days=n + 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tenant.add_sign_in(
+            make_sign_in(tenant, entry_id=f"dc{n}", created=when, user_id=f"dddddddd-0000-4000-8000-00000000000{n}",
+                         display_name="W", principal_name=f"w{n}@woodgrove.com", access_type="b2bDirectConnect",
+                         home_tenant_id=WOODGROVE, user_type="member")
+        )  # fmt: skip
+        guest = built.guests["fabrikam"][n]
+        tenant.add_sign_in(
+            make_sign_in(tenant, entry_id=f"gc{n}", created=when, user_id=guest, display_name="F",
+                         principal_name=f"f{n}@fabrikam.com", access_type="b2bCollaboration",
+                         home_tenant_id=FABRIKAM, user_type="guest")
+        )  # fmt: skip
+    return built
