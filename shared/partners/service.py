@@ -46,11 +46,8 @@ async def discover(settings: Settings, *, min_guests: int = 1, clock: Clock = ut
     if min_guests < 1:
         raise InputError(f"--min-guests must be at least 1 (got {min_guests})")
     async with open_state(settings) as store:
-        graph = get_graph(settings)
-        try:
-            return await discover_with(graph, store, min_guests=min_guests, clock=clock, keep=keep)
-        finally:
-            await graph.close()
+        # The process's client (get_graph): not closed here, the Functions app reuses it across invocations.
+        return await discover_with(get_graph(settings), store, min_guests=min_guests, clock=clock, keep=keep)
 
 
 async def discover_with(
