@@ -120,3 +120,9 @@ REMINDER_ACTIONS: Final = _table(
     rows="`<user id>:<invited at>:d<day>`: one record per reminder (the core applier), exactly once",
     owner="shared.redemptions.apply",
 )
+PARTNER_TRUST_ACTIONS: Final = _table(
+    "partnertrustactions",
+    partition="a partners run's id (partners-<plan id>)",
+    rows="`<create|update>:<partner tenant id>`: one record per partner configuration change (the core applier)",
+    owner="shared.core.apply, shared.partners.trust_apply",
+)
