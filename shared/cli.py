@@ -685,8 +685,8 @@ def _hoist_verbose(args: list[str]) -> list[str]:
     return flags + [a for a in args[:end] if not VERBOSE_FLAGS.fullmatch(a)] + args[end:]
 
 
-# The redemption-tracking commands register themselves on `app` (kept in their own module for size).
-from shared import cli_redemptions  # noqa: E402, F401
+# The redemption-tracking and partners commands register themselves on `app` (kept in their own module for size).
+from shared import cli_partners_trust, cli_redemptions  # noqa: E402, F401
 
 if __name__ == "__main__":
     # `python -m shared.cli` runs this file as __main__: use the imported module's app, on which the commands

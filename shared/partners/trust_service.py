@@ -21,6 +21,7 @@ from shared.graph.odata import is_object_id
 from shared.partners.trust import EditedPlanError, PartnerPlan, Plan, make_plan
 from shared.partners.trust_apply import RESTORABLE, apply_plan, check_saved_plan, run_id_for
 from shared.partners.trust_effects import find_tenant, read_default, read_partners
+from shared.partners.trust_instructions import Parties, instruction_blocks, to_html, to_markdown
 from shared.store import Store, open_state
 from shared.store.signing import sign, signed_by, signing_key
 
@@ -218,3 +219,38 @@ async def rollback_partners(settings: Settings, run_id: str) -> list[Restored]:
             return await rollback_trust(graph, store, run_id, actor="guestctl partners rollback")
     finally:
         await graph.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerInstructions:
+    parties: Parties
+    markdown: str
+    html: str
+
+
+async def partner_instructions(settings: Settings, tenant: str) -> PartnerInstructions:
+    """The document for the admin of `tenant` (an id or domain the policy names): what to set, why, checks."""
+    policy = load_policy(settings.policy)
+    if not settings.tenant_id:
+        raise ConfigError(
+            "GUESTCTL_TENANT_ID is not set: the partner's admin needs our tenant id",
+            hint="set GUESTCTL_TENANT_ID (or --tenant-id) to your tenant's id",
+        )
+    our_id = settings.tenant_id.lower()
+    wanted = tenant.strip().lower()
+    graph = Graph(graph_options(settings))
+    try:
+        named = await resolve_named(graph, policy, our_tenant=our_id)
+        found = [(tid, label, entry) for tid, label, entry in named if wanted in (tid, entry.tenant)]
+        if not found:
+            raise InputError(
+                f"{tenant[:80]!r} is not a partner the policy names (partners.tenants)",
+                hint="give a tenant id or domain listed in partners.tenants",
+            )
+        (partner_id, label, entry), *_ = found
+        ours = await find_tenant(graph, tenant_id=our_id)
+    finally:
+        await graph.close()
+    parties = Parties(our_id, str(ours.get("displayName") or our_id), partner_id, label)
+    blocks = instruction_blocks(parties, entry)
+    return PartnerInstructions(parties, to_markdown(blocks), to_html(blocks))
