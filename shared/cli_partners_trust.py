@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -32,12 +32,6 @@ def _write(path: Path, text: str, what: str) -> None:
         ) from None
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return "unset (inherits the default)"
-    return json.dumps(value, separators=(",", ":"))
-
-
 def partners_plan(
     ctx: typer.Context,
     out: Annotated[Path | None, typer.Option(help="Write the signed plan to this JSON file.")] = None,
@@ -45,6 +39,7 @@ def partners_plan(
 ) -> None:
     """Plan the cross-tenant settings of the partners the policy names (partners.tenants). Changes nothing."""
     from shared.config import load_settings
+    from shared.partners.trust import describe
     from shared.partners.trust_service import plan_partners
 
     planned = asyncio.run(plan_partners(load_settings(**ctx.obj)))
@@ -59,16 +54,16 @@ def partners_plan(
         for note in plan.notes:
             stdout.print(f"note: {note}", highlight=False, markup=False)
         table = Table(title="Changes", title_justify="left")
-        for column in ("partner", "tenant id", "action", "property", "from", "to"):
+        for column in ("partner", "action", "property", "from", "to"):
             table.add_column(column, overflow="fold")
         for partner in plan.partners:
-            action = partner.kind.value if partner.kind else "none (as wanted)"
+            action = partner.kind.value if partner.kind else "none: as wanted"
+            who = f"{partner.label}\n{partner.tenant_id}"
             if not partner.changes:
-                table.add_row(partner.label, partner.tenant_id, action, "", "", "")
-            for change in partner.changes:
-                table.add_row(
-                    partner.label, partner.tenant_id, action, change.property, _value(change.from_), _value(change.to)
-                )
+                table.add_row(who, action, "", "", "")
+            for index, change in enumerate(partner.changes):
+                shown = (who, action) if index == 0 else ("", "")
+                table.add_row(*shown, change.property, describe(change.from_), describe(change.to))
         stdout.print(table)
     if plan.refused:
         raise RefusedError(f"the plan is refused: {plan.refused}", hint="nothing was written")

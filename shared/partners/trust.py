@@ -297,3 +297,17 @@ def make_plan(
     return Plan(
         now, tenant_id, policy_digest, planned, before_size, after_size, size_refusal(after_size), list(notes or [])
     )
+
+
+def describe(value: Any) -> str:
+    """A setting as people read it in a table: `unset (inherited)`, `allowed: AllUsers`, `true`."""
+    if value is None:
+        return "unset (inherited from the default)"
+    if isinstance(value, dict) and "accessType" in value:
+        targets = [str(t.get("target")) for t in value.get("targets") or [] if isinstance(t, dict)]
+        return f"{value.get('accessType')}: {', '.join(targets) or 'none'}"
+    if isinstance(value, dict) and set(value) <= set(B2B_PARTS):
+        return "; ".join(f"{part} {describe(value.get(part))}" for part in B2B_PARTS if part in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {describe(item)}" for key, item in value.items())
+    return json.dumps(value)

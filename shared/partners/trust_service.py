@@ -242,6 +242,9 @@ async def partner_instructions(settings: Settings, tenant: str) -> PartnerInstru
     try:
         named = await resolve_named(graph, policy, our_tenant=our_id)
         found = [(tid, label, entry) for tid, label, entry in named if wanted in (tid, entry.tenant)]
+        if not found and not is_object_id(wanted) and "." in wanted:  # another domain of a named tenant
+            resolved = str((await find_tenant(graph, domain=wanted))["tenantId"]).lower()
+            found = [(tid, label, entry) for tid, label, entry in named if tid == resolved]
         if not found:
             raise InputError(
                 f"{tenant[:80]!r} is not a partner the policy names (partners.tenants)",
