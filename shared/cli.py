@@ -685,12 +685,12 @@ def _hoist_verbose(args: list[str]) -> list[str]:
     return flags + [a for a in args[:end] if not VERBOSE_FLAGS.fullmatch(a)] + args[end:]
 
 
-# The redemption-tracking and partner commands register themselves on `app` (kept in their own modules for size).
-from shared import cli_partners, cli_redemptions  # noqa: E402, F401
-
 if __name__ == "__main__":
-    # `python -m shared.cli` runs this file as __main__: use the imported module's app, on which the commands
-    # of other modules have registered.
+    # `python -m shared.cli` runs this file as __main__: import it as `shared.cli`, whose import registers the
+    # other modules' commands on its `app` (below), and run that.
     from shared.cli import main as imported_main
 
     imported_main()
+else:
+    # The redemption-tracking and partner commands register themselves on `app` (their own modules, for size).
+    from shared import cli_partners, cli_partners_trust, cli_redemptions  # noqa: F401

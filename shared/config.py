@@ -419,6 +419,98 @@ class Schedules(StrictModel):
     renew_subscriptions: Schedule = Field("0 30 */12 * * *", description="Renew Graph subscriptions")
 
 
+_GUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _object_id(value: str) -> str:
+    if not _GUID_TEXT.fullmatch(value.strip()):
+        raise ValueError("not an object id (expected a GUID such as 0b9b8e2e-8a4c-4c2b-9f3e-1a2b3c4d5e6f)")
+    return value.strip().lower()
+
+
+def _tenant(value: str) -> str:
+    """A partner tenant: its id (a GUID) or one of its verified domains (resolved when planning)."""
+    text = value.strip()
+    if _GUID_TEXT.fullmatch(text):
+        return text.lower()
+    try:
+        return _domain(text)
+    except ValueError:
+        raise ValueError("not a tenant id (a GUID) or a domain name such as fabrikam.com") from None
+
+
+ObjectId = Annotated[str, AfterValidator(_object_id)]
+TenantRef = Annotated[str, AfterValidator(_tenant)]
+DIRECT_CONNECT_APPLICATIONS = ("Office365", "AllApplications")
+
+
+def _unique(value: list[str], what: str) -> list[str]:
+    repeated = sorted({item for item in value if value.count(item) > 1})
+    if repeated:
+        raise ValueError(f"lists {what} {', '.join(repeated[:3])} more than once")
+    return value
+
+
+class DirectConnectScope(StrictModel):
+    """Who and which applications one direction of B2B direct connect covers."""
+
+    users: Literal["all"] | list[ObjectId] = Field(
+        default_factory=list, description='"all", or user object ids (inbound: in the partner\'s tenant)'
+    )
+    groups: list[ObjectId] = Field(
+        default_factory=list, description="Group object ids (inbound: in the partner's tenant; outbound: ours)"
+    )
+    applications: list[Literal["Office365", "AllApplications"]] = Field(
+        default_factory=lambda: ["Office365"],
+        min_length=1,
+        description="Office365 (Teams shared channels) or AllApplications",
+    )
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> DirectConnectScope:
+        if self.users == "all" and self.groups:
+            raise ValueError('users is "all": leave groups empty (all users already includes them)')
+        if self.users != "all" and not self.users and not self.groups:
+            raise ValueError('names nobody: set users to "all", or list user or group object ids')
+        if self.users != "all":
+            _unique(self.users, "user")
+        _unique(self.groups, "group")
+        _unique(list(self.applications), "application")
+        return self
+
+
+class InboundTrust(StrictModel):
+    mfa: bool = Field(False, description="Accept the partner's MFA (needed when Conditional Access requires MFA)")
+    compliant_device: bool = Field(False, description="Accept the partner's compliant-device claims")
+    hybrid_joined: bool = Field(False, description="Accept the partner's hybrid Entra-joined device claims")
+
+
+class PartnerTrust(StrictModel):
+    """One partner tenant's B2B direct connect settings, as reviewed desired state."""
+
+    tenant: TenantRef = Field(description="The partner's tenant id, or a domain of theirs (resolved when planning)")
+    name: str | None = Field(None, max_length=120, description="A label for people (plans, instructions)")
+    inbound: DirectConnectScope = Field(description="Their users who may use our Teams shared channels")
+    trust: InboundTrust | None = Field(
+        None, description="Claims from their tenant we accept; unset: inboundTrust is left as it is"
+    )
+    outbound: DirectConnectScope | None = Field(
+        None, description="Our users who may use their shared channels; unset: left as it is"
+    )
+
+
+class PartnersPolicy(StrictModel):
+    tenants: list[PartnerTrust] = Field(
+        default_factory=list, max_length=500, description="Partner tenants whose direct connect settings we manage"
+    )
+
+    @field_validator("tenants")
+    @classmethod
+    def _each_once(cls, value: list[PartnerTrust]) -> list[PartnerTrust]:
+        _unique([partner.tenant for partner in value], "tenant")
+        return value
+
+
 class Policy(StrictModel):
     """The reviewed definition of guestctl's behaviour. Every key and default is in docs/policy.md."""
 
@@ -428,6 +520,7 @@ class Policy(StrictModel):
     exemptions: Exemptions = Field(default_factory=Exemptions)
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
     schedules: Schedules = Field(default_factory=Schedules)
+    partners: PartnersPolicy = Field(default_factory=PartnersPolicy)
 
     @model_validator(mode="after")
     def _notices_need_a_sender(self) -> Policy:

@@ -132,3 +132,9 @@ PARTNER_DISCOVERY: Final = _table(
     rows="`summary-…`: the latest partner discovery as a text (shared.store.text), for the timer and reports",
     owner="shared.partners.service",
 )
+PARTNER_TRUST_ACTIONS: Final = _table(
+    "partnertrustactions",
+    partition="a partners run's id (partners-<plan id>)",
+    rows="`<create|update>:<partner tenant id>`: one record per partner configuration change (the core applier)",
+    owner="shared.core.apply, shared.partners.trust_apply",
+)
