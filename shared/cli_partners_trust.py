@@ -104,7 +104,9 @@ def partners_apply(
 
 def partners_rollback(
     ctx: typer.Context,
-    run: Annotated[str, typer.Option("--run", help="The run id `guestctl partners apply` printed.")],
+    run: Annotated[
+        str, typer.Option("--run", help="The run id `guestctl partners apply` or `partners retire --apply` printed.")
+    ],
 ) -> None:
     """Put back the cross-tenant settings a run changed: created partners deleted, patched ones patched back."""
     from shared.config import load_settings

@@ -503,6 +503,13 @@ class PartnersPolicy(StrictModel):
     tenants: list[PartnerTrust] = Field(
         default_factory=list, max_length=500, description="Partner tenants whose direct connect settings we manage"
     )
+    retire_after_days: int = Field(
+        0,
+        ge=0,
+        le=3650,
+        description="Retire a Teams-only guest of a named partner this many days after our trust for the partner "
+        "was applied, even if not seen signing in through direct connect; 0: only after such a sign-in",
+    )
 
     @field_validator("tenants")
     @classmethod

@@ -43,7 +43,7 @@ class Restorable:
 
 # Every capability whose changes can be undone: the module defining its `RESTORABLE` (imported on use, so
 # the core does not load the capabilities).
-CAPABILITIES: Final = ("shared.stale.apply", "shared.partners.trust_apply")
+CAPABILITIES: Final = ("shared.stale.apply", "shared.partners.trust_apply", "shared.partners.retire_apply")
 
 
 def restorables() -> list[Restorable]:
@@ -161,7 +161,7 @@ def _capabilities_for(run_id: str | None, user_id: str | None) -> list[Restorabl
         if not capabilities:
             every = restorables()
             raise InputError(
-                f"{run_id[:80]!r} is not a {' or '.join(c.noun for c in every)} run id",
+                f"{run_id[:80]!r} is not a {_either(c.noun for c in every)} run id",
                 hint="run ids look like " + ", ".join(c.example for c in every),
             )
     if user_id is not None and not is_object_id(user_id):
@@ -194,3 +194,9 @@ async def _check_nothing_to_undo(
             raise UnknownItemError(
                 f"no user {user_id} exists, and guestctl has no record of it", hint="check the id; nothing was changed"
             )
+
+
+def _either(nouns: Iterable[str]) -> str:
+    """The kinds of run, as a sentence reads them: "sweep", "sweep or partners", "sweep, partners or …"."""
+    listed = list(nouns)
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} or {listed[-1]}"

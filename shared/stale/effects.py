@@ -44,17 +44,23 @@ def lifecycle_of(data: dict[str, Any]) -> Lifecycle | None:
     )
 
 
-async def load_lifecycle(store: Store) -> dict[str, Lifecycle]:
+async def load_lifecycle(store: Store, partition: str = GUESTS_PARTITION) -> dict[str, Lifecycle]:
     """Every guest guestctl has flagged or disabled (deleted ones are done and left out)."""
     stages: dict[str, Lifecycle] = {}
-    async for record in store.query(GUESTS_TABLE, GUESTS_PARTITION):
+    async for record in store.query(GUESTS_TABLE, partition):
         if (stage := lifecycle_of(record.data)) is not None:
             stages[record.row] = stage
     return stages
 
 
 class GuestEffects:
-    def __init__(self, graph: Graph, store: Store, audit: RunAudit, clock: Clock, run_id: str) -> None:
+    """The changes of the staged removal. `partition`: where the guests' stages are kept; partner retirement
+    keeps its own (`retire`), so a sweep never takes a retirement's flag for its own, nor the reverse."""
+
+    def __init__(
+        self, graph: Graph, store: Store, audit: RunAudit, clock: Clock, run_id: str, partition: str = GUESTS_PARTITION
+    ) -> None:
+        self.partition = partition
         self.graph = graph
         self.store = store
         self.audit = audit
@@ -125,17 +131,17 @@ class GuestEffects:
         )
 
     async def set_stage(self, user_id: str, stage: GuestStage, **dates: str) -> None:
-        record = await self.store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
+        record = await self.store.get(GUESTS_TABLE, self.partition, user_id)
         data = {**(record.data if record else {}), **dates, "stage": stage.value, "run_id": self.run_id}
-        await self.store.upsert(GUESTS_TABLE, GUESTS_PARTITION, user_id, data)
+        await self.store.upsert(GUESTS_TABLE, self.partition, user_id, data)
 
     async def forget(self, user_id: str) -> None:
-        await forget_guest(self.store, user_id)
+        await forget_guest(self.store, user_id, self.partition)
 
 
-async def forget_guest(store: Store, user_id: str) -> None:
+async def forget_guest(store: Store, user_id: str, partition: str = GUESTS_PARTITION) -> None:
     """Drop guestctl's record of a guest: it starts again from the beginning of the stages."""
-    record = await store.get(GUESTS_TABLE, GUESTS_PARTITION, user_id)
+    record = await store.get(GUESTS_TABLE, partition, user_id)
     if record is not None:
         with contextlib.suppress(StaleVersionError):  # someone else changed or removed it: theirs stands
             await store.delete(record)

@@ -74,7 +74,7 @@ STALE_ACTIONS: Final = _table(
 )
 STALE_GUESTS: Final = _table(
     "staleguests",
-    partition="`guests`",
+    partition="`guests` (stale-guest sweeps) or `retire` (retiring partners' guest accounts)",
     rows="one per guest guestctl has flagged, disabled or deleted: its stage and dates",
     owner="shared.stale.effects",
 )
@@ -137,4 +137,23 @@ PARTNER_TRUST_ACTIONS: Final = _table(
     partition="a partners run's id (partners-<plan id>)",
     rows="`<create|update>:<partner tenant id>`: one record per partner configuration change (the core applier)",
     owner="shared.core.apply, shared.partners.trust_apply",
+)
+PARTNER_SIGN_INS: Final = _table(
+    "partnersignins",
+    partition="a partner's home tenant id",
+    rows="`day:<YYYY-MM-DD>`: that day's sign-in tally (replaced by each verification of the day); "
+    "`person:<userPrincipalName>`: first and last day seen signing in through direct connect",
+    owner="shared.partners.verify",
+)
+PARTNER_RETIRE_PLANS: Final = _table(
+    "partnerretireplans",
+    partition="a kept retirement plan's id",
+    rows="`meta` (summary) and the plan's text parts",
+    owner="shared.partners.retire_service",
+)
+PARTNER_RETIRE_ACTIONS: Final = _table(
+    "partnerretireactions",
+    partition="a retirement run's id (retire-<plan id>)",
+    rows="`<flag|disable|delete>:<guest id>`: one record per action (the core applier)",
+    owner="shared.core.apply, shared.partners.retire_apply",
 )

@@ -34,6 +34,9 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "delta_sync",
         "send_reminders",
         "partner_discovery",
+        "partner_verification",
+        "apply_partner_retirement",
+        "approve_partner_plan",
     }
 
 
