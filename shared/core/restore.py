@@ -43,7 +43,7 @@ class Restorable:
 
 # Every capability whose changes can be undone: the module defining its `RESTORABLE` (imported on use, so
 # the core does not load the capabilities).
-CAPABILITIES: Final = ("shared.stale.apply", "shared.partners.trust_apply")
+CAPABILITIES: Final = ("shared.stale.apply", "shared.partners.trust_apply", "shared.partners.migrate_apply")
 
 
 def restorables() -> list[Restorable]:

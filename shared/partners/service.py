@@ -59,7 +59,7 @@ async def discover_with(
     now = clock()
     guests, sign_in_activity = await _read_guests(graph, now)
     domains = sorted({g.domain for g in guests if g.domain and g.no_tenant is None})
-    tenants, made = await _lookup_tenants(graph, store, domains, now)
+    tenants, made = await lookup_tenants(graph, store, domains, now)
     seen = [_seen(g, tenants) for g in guests]
     buckets: dict[str, list[Seen]] = {}
     for one in seen:
@@ -137,7 +137,7 @@ def _only(users: Iterable[Guest]) -> list[Guest]:
     return [u for u in users if u.user_type == "Guest"]
 
 
-async def _lookup_tenants(
+async def lookup_tenants(
     graph: Graph, store: Store, domains: list[str], now: datetime
 ) -> tuple[dict[str, TenantInfo | None], int]:
     """Each domain's tenant, from the store's cache when younger than LOOKUP_TTL, else one lookup; how many

@@ -154,9 +154,15 @@ async def apply_trust(
 
 
 async def rollback_trust(graph: Graph, store: Store, run_id: str, *, actor: str) -> list[Restored]:
-    """Put back what a partners run changed: created configurations deleted, patched ones patched back."""
-    if not RESTORABLE.run_id.fullmatch(run_id):
-        raise InputError(f"{run_id[:80]!r} is not a partners run id", hint=f"run ids look like {RESTORABLE.example}")
+    """Put back what a partners run changed: created configurations deleted, patched ones patched back,
+    memberships a migration run added removed."""
+    from shared.partners.migrate_apply import RESTORABLE as MIGRATION
+
+    if not (RESTORABLE.run_id.fullmatch(run_id) or MIGRATION.run_id.fullmatch(run_id)):
+        raise InputError(
+            f"{run_id[:80]!r} is not a partners run id",
+            hint=f"run ids look like {RESTORABLE.example} or {MIGRATION.example}",
+        )
     return await restore(graph, store, actor=actor, run_id=run_id)
 
 

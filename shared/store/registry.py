@@ -138,3 +138,9 @@ PARTNER_TRUST_ACTIONS: Final = _table(
     rows="`<create|update>:<partner tenant id>`: one record per partner configuration change (the core applier)",
     owner="shared.core.apply, shared.partners.trust_apply",
 )
+PARTNER_MIGRATE_ACTIONS: Final = _table(
+    "partnermigrateactions",
+    partition="a migration run's id (partners-migrate-<run id>)",
+    rows="`add:<channel id>/<home object id>`: one record per shared channel membership (the core applier)",
+    owner="shared.core.apply, shared.partners.migrate_apply",
+)
