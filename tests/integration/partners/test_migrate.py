@@ -11,7 +11,7 @@ from emulator.testing import EmulatorServer
 from shared.config import DirectConnectScope, Policy
 from shared.core.apply import Outcome
 from shared.graph import Graph
-from shared.partners.accept import IdsFile
+from shared.partners.accept import HomeUser, IdsFile
 from shared.partners.accept_service import accept_with
 from shared.partners.migrate import Status
 from shared.partners.migrate_apply import channel_members
@@ -62,12 +62,15 @@ async def test_accept_migrate_rerun_blocked_and_rollback(emulator: EmulatorServe
     emulator.reset(home_tenant(NOW))
     scope = DirectConnectScope(users="all")
     planned = await accept_with(graph, store, own_tenant=FABRIKAM, resource_tenant=our_id, scope=scope, apply=False)
-    assert planned.plan.kind is not None and planned.results is None
-    assert await read_partner(graph, our_id) is None and not planned.ids.outbound_applied
+    assert planned.plan.kind is not None
+    assert planned.results is None
+    assert await read_partner(graph, our_id) is None
+    assert not planned.ids.outbound_applied
     accepted = await accept_with(graph, store, own_tenant=FABRIKAM, resource_tenant=our_id, scope=scope, apply=True)
     assert [r.outcome for r in accepted.results or []] == [Outcome.DONE]
     configured = await read_partner(graph, our_id)
-    assert configured is not None and configured["b2bDirectConnectOutbound"]["usersAndGroups"]["targets"] == [
+    assert configured is not None
+    assert configured["b2bDirectConnectOutbound"]["usersAndGroups"]["targets"] == [
         {"target": "AllUsers", "targetType": "user"}
     ]
     assert configured["b2bDirectConnectInbound"] is None  # nothing else of theirs is touched
@@ -95,7 +98,8 @@ async def test_accept_migrate_rerun_blocked_and_rollback(emulator: EmulatorServe
 
     emulator.control.clear_requests()
     again = await migrate_with(graph, store, policy(), fabrikam_ids, our_tenant=our_id, apply=True)
-    assert again.plan.actions == [] and again.results == []
+    assert again.plan.actions == []
+    assert again.results == []
     assert {p.status for p in again.plan.people if p.mail in FABRIKAM_PEOPLE[:9]} == {Status.MEMBER}
     assert emulator.control.requests(path=MEMBERS_PATH, method="POST") == []
 
@@ -105,16 +109,18 @@ async def test_accept_migrate_rerun_blocked_and_rollback(emulator: EmulatorServe
         NOW - timedelta(days=1),
         {"users": "all"},
         False,
-        tuple(u for u in _home_users(NORTHWIND_PEOPLE)),
+        tuple(_home_users(NORTHWIND_PEOPLE)),
     )
     blocked = await migrate_with(graph, store, policy(), northwind_ids, our_tenant=our_id, apply=True)
-    assert blocked.plan.notes and "did not apply" in blocked.plan.notes[0]
-    assert {(r.outcome, r.detail.split(" (")[0]) for r in blocked.results or []} == {
+    assert blocked.plan.notes
+    assert "did not apply" in blocked.plan.notes[0]
+    assert [(r.outcome, r.detail.split(" (")[0]) for r in blocked.results or []] == [
         (Outcome.SKIPPED, "blocked: partner outbound not enabled")
-    }
+    ] * 3
     emulator.control.clear_requests()
     rerun = await migrate_with(graph, store, policy(), northwind_ids, our_tenant=our_id, apply=True)
-    assert {r.outcome for r in rerun.results or []} == {Outcome.ALREADY_DONE}  # reported, not retried
+    assert [r.outcome for r in rerun.results or []] == [Outcome.ALREADY_DONE] * 3  # reported, not retried
+    assert {r.detail.split(" (")[0] for r in rerun.results or []} == {"blocked: partner outbound not enabled"}
     assert emulator.control.requests(path=MEMBERS_PATH, method="POST") == []
 
     undone = await rollback_trust(graph, store, migration.plan.run_id, actor="test")
@@ -126,7 +132,5 @@ async def test_accept_migrate_rerun_blocked_and_rollback(emulator: EmulatorServe
     assert len(removals) == 9
 
 
-def _home_users(mails: list[str]) -> list:
-    from shared.partners.accept import HomeUser
-
+def _home_users(mails: list[str]) -> list[HomeUser]:
     return [HomeUser(home_id(m), m, m) for m in mails]
