@@ -161,12 +161,18 @@ def _capabilities_for(run_id: str | None, user_id: str | None) -> list[Restorabl
         if not capabilities:
             every = restorables()
             raise InputError(
-                f"{run_id[:80]!r} is not a {' or '.join(c.noun for c in every)} run id",
+                f"{run_id[:80]!r} is not a {_either(c.noun for c in every)} run id",
                 hint="run ids look like " + ", ".join(c.example for c in every),
             )
     if user_id is not None and not is_object_id(user_id):
         raise InputError(f"{user_id[:80]!r} is not a user id", hint="give the user's object id (a GUID)")
     return capabilities
+
+
+def _either(nouns: Iterable[str]) -> str:
+    """ "sweep, partners or partners migrate": the kinds of run id there are, as people write a list."""
+    listed = list(nouns)
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
 async def _check_nothing_to_undo(

@@ -154,7 +154,10 @@ CASES = {
         settings=on_emulator,
     ),
     "restore of something that is not a run id": Case(
-        ["restore", "--run", "yesterday"], 2, "'yesterday' is not a sweep run id", settings=on_emulator
+        ["restore", "--run", "yesterday"],
+        2,
+        "'yesterday' is not a sweep, partners or partners migrate run id",
+        settings=on_emulator,
     ),
 }
 
