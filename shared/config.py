@@ -497,6 +497,14 @@ class PartnerTrust(StrictModel):
     outbound: DirectConnectScope | None = Field(
         None, description="Our users who may use their shared channels; unset: left as it is"
     )
+    channels: dict[
+        Annotated[str, Field(min_length=1, max_length=256)], Annotated[str, Field(min_length=1, max_length=256)]
+    ] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Migration: team (id or display name) → its shared channel (id or display name) that the "
+        "partner's Teams-only guests of that team join with their home identity",
+    )
 
 
 class PartnersPolicy(StrictModel):

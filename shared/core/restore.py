@@ -43,7 +43,12 @@ class Restorable:
 
 # Every capability whose changes can be undone: the module defining its `RESTORABLE` (imported on use, so
 # the core does not load the capabilities).
-CAPABILITIES: Final = ("shared.stale.apply", "shared.partners.trust_apply", "shared.partners.retire_apply")
+CAPABILITIES: Final = (
+    "shared.stale.apply",
+    "shared.partners.trust_apply",
+    "shared.partners.retire_apply",
+    "shared.partners.migrate_apply",
+)
 
 
 def restorables() -> list[Restorable]:
@@ -167,6 +172,12 @@ def _capabilities_for(run_id: str | None, user_id: str | None) -> list[Restorabl
     if user_id is not None and not is_object_id(user_id):
         raise InputError(f"{user_id[:80]!r} is not a user id", hint="give the user's object id (a GUID)")
     return capabilities
+
+
+def _either(nouns: Iterable[str]) -> str:
+    """ "sweep, partners or partners migrate": the kinds of run id there are, as people write a list."""
+    listed = list(nouns)
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
 async def _check_nothing_to_undo(

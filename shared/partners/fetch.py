@@ -46,10 +46,17 @@ SIGN_INS_PATH = "/auditLogs/signIns"
 SIGN_INS_PAGE = 1000  # docs/graph-contract.md#sign-in-logs: the maximum page
 
 
-async def guest_pages(graph: Graph, *, sign_in_activity: bool) -> AsyncIterator[GuestPage]:
-    """Every guest, page by page; `PermissionDeniedError` from the first page if signInActivity is refused."""
+async def guest_pages(graph: Graph, *, sign_in_activity: bool, select: str | None = None) -> AsyncIterator[GuestPage]:
+    """Every guest, page by page; `PermissionDeniedError` from the first page if signInActivity is refused.
+    `select` replaces the properties read (without signInActivity)."""
     select, top = (
-        (GUEST_SELECT, PAGE_WITH_SIGN_IN) if sign_in_activity else (GUEST_SELECT_WITHOUT_SIGN_IN, PAGE_WITHOUT_SIGN_IN)
+        (
+            (GUEST_SELECT, PAGE_WITH_SIGN_IN)
+            if sign_in_activity
+            else (GUEST_SELECT_WITHOUT_SIGN_IN, PAGE_WITHOUT_SIGN_IN)
+        )
+        if select is None
+        else (select, PAGE_WITHOUT_SIGN_IN)
     )
     url: str | None = graph.url(USERS_PATH, {"$filter": GUEST_FILTER, "$select": select, "$top": top})
     while url:
@@ -79,10 +86,17 @@ async def team_ids(graph: Graph) -> set[str]:
 
 async def guest_usage(graph: Graph, user_ids: Iterable[str], teams: set[str]) -> dict[str, Usage]:
     """Per guest: how many teams and other groups it is in (transitively), how many app role assignments."""
+    return {user_id: usage for user_id, (usage, _) in (await guest_teams(graph, user_ids, teams)).items()}
+
+
+async def guest_teams(
+    graph: Graph, user_ids: Iterable[str], teams: set[str]
+) -> dict[str, tuple[Usage, frozenset[str]]]:
+    """Per guest: its `Usage` and the ids of the teams it is in (migration maps those to shared channels)."""
     ids = list(user_ids)
     chunks = [ids[i : i + GUESTS_PER_BATCH] for i in range(0, len(ids), GUESTS_PER_BATCH)]
 
-    async def one_batch(chunk: list[str]) -> dict[str, Usage]:
+    async def one_batch(chunk: list[str]) -> dict[str, tuple[Usage, frozenset[str]]]:
         requests = [
             BatchRequest(f"{kind}{n}", "GET", path.format(id=user_id))
             for n, user_id in enumerate(chunk)
@@ -94,10 +108,12 @@ async def guest_usage(graph: Graph, user_ids: Iterable[str], teams: set[str]) ->
             groups = await _all_items(graph, answers[f"g{n}"].status, answers[f"g{n}"].body, user_id)
             apps = await _all_items(graph, answers[f"a{n}"].status, answers[f"a{n}"].body, user_id)
             group_ids = {g["id"] for g in groups if g.get("@odata.type", GROUP_TYPE) == GROUP_TYPE}
-            found[user_id] = Usage(teams=len(group_ids & teams), other_groups=len(group_ids - teams), apps=len(apps))
+            in_teams = frozenset(group_ids & teams)
+            usage = Usage(teams=len(in_teams), other_groups=len(group_ids - teams), apps=len(apps))
+            found[user_id] = (usage, in_teams)
         return found
 
-    usage: dict[str, Usage] = {}
+    usage: dict[str, tuple[Usage, frozenset[str]]] = {}
     for part in await map_bounded(chunks, one_batch, limit=BATCHES_IN_FLIGHT):
         usage.update(part)
     return usage

@@ -31,6 +31,7 @@ class Guest(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     id: str
     mail: str | None = None
     other_mails: list[str] = msgspec.field(default_factory=list, name="otherMails")
+    upn: str | None = msgspec.field(default=None, name="userPrincipalName")  # migration only
     identities: list[Identity] = msgspec.field(default_factory=list)
     user_type: str | None = msgspec.field(default=None, name="userType")
     state: str | None = msgspec.field(default=None, name="externalUserState")

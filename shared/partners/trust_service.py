@@ -154,14 +154,17 @@ async def apply_trust(
 
 
 async def rollback_trust(graph: Graph, store: Store, run_id: str, *, actor: str) -> list[Restored]:
-    """Put back what a partners run changed: created configurations deleted, patched ones patched back; or,
-    for a retirement run, the guest accounts it disabled re-enabled and those it deleted restored."""
+    """Put back what a partners run changed: created configurations deleted, patched ones patched back;
+    memberships a migration run added removed; or, for a retirement run, the guest accounts it disabled
+    re-enabled and those it deleted restored."""
+    from shared.partners.migrate_apply import RESTORABLE as MIGRATION
     from shared.partners.retire_apply import RESTORABLE as RETIREMENT
 
-    if not (RESTORABLE.run_id.fullmatch(run_id) or RETIREMENT.run_id.fullmatch(run_id)):
+    kinds = (RESTORABLE, MIGRATION, RETIREMENT)
+    if not any(kind.run_id.fullmatch(run_id) for kind in kinds):
         raise InputError(
             f"{run_id[:80]!r} is not a partners run id",
-            hint=f"run ids look like {RESTORABLE.example} or {RETIREMENT.example}",
+            hint=f"run ids look like {', '.join(kind.example for kind in kinds)}",
         )
     return await restore(graph, store, actor=actor, run_id=run_id)
 

@@ -157,3 +157,9 @@ PARTNER_RETIRE_ACTIONS: Final = _table(
     rows="`<flag|disable|delete>:<guest id>`: one record per action (the core applier)",
     owner="shared.core.apply, shared.partners.retire_apply",
 )
+PARTNER_MIGRATE_ACTIONS: Final = _table(
+    "partnermigrateactions",
+    partition="a migration run's id (partners-migrate-<run id>)",
+    rows="`add:<channel id>/<home object id>`: one record per shared channel membership (the core applier)",
+    owner="shared.core.apply, shared.partners.migrate_apply",
+)

@@ -8,6 +8,11 @@
 - Northwind (northwind.com): configured on our side, their admin never enables outbound (no direct
   connect sign-ins) → awaiting partner.
 - Woodgrove (woodgrove.com): configured, with direct connect sign-ins → already configured.
+
+For migration: team Project X has the shared channel "Project X Partners"; Fabrikam's and Northwind's
+people have home-tenant users (`home_id(mail)`); Fabrikam allows us outbound, Northwind never does.
+`home_tenant(now)` is Fabrikam's own tenant, where their admin runs `guestctl partners accept`: every
+Fabrikam person but f9 (who left them).
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from emulator.seed import days_before, empty_tenant, make_sign_in, make_user
-from emulator.tenant import ExternalTenant, Group, Tenant
+from emulator.tenant import Channel, ExternalTenant, Group, Tenant
 
 FABRIKAM = "aaaaaaaa-0000-4000-8000-000000000001"
 TAILSPIN = "aaaaaaaa-0000-4000-8000-000000000002"
 NORTHWIND = "aaaaaaaa-0000-4000-8000-000000000003"
 WOODGROVE = "aaaaaaaa-0000-4000-8000-000000000004"
+SHARED_CHANNEL = "19:aaaa0000000040008000000000000001@thread.tacv2"
+FABRIKAM_PEOPLE = [*(f"f{n}@{'fabrikam.co.uk' if n < 2 else 'fabrikam.com'}" for n in range(10)),
+                   "f.other@fabrikam.com", "f.admin@fabrikam.com"]  # fmt: skip
+NORTHWIND_PEOPLE = [f"n{n}@northwind.com" for n in range(3)]
 EXPENSES_APP = "bbbbbbbb-0000-4000-8000-000000000001"
 DIRECT_CONNECT_INBOUND = {
     "b2bDirectConnectInbound": {
@@ -50,6 +59,22 @@ def _guest(tenant: Tenant, mail: str, now: datetime, *, days: int, active: bool,
     ).id
 
 
+def home_id(mail: str) -> str:
+    """The person's object id in their home tenant (stable, so both tenants agree on it)."""
+    people = FABRIKAM_PEOPLE + NORTHWIND_PEOPLE
+    return f"eeeeeeee-0000-4000-8000-{people.index(mail):012d}"
+
+
+def home_tenant(now: datetime) -> Tenant:
+    """Fabrikam's own tenant: its people as members (f9 has left), nothing else."""
+    tenant = empty_tenant(now)
+    tenant.id = FABRIKAM  # empty_tenant's id is fixed: ours would be the same
+    for mail in FABRIKAM_PEOPLE:
+        if not mail.startswith("f9@"):
+            make_user(tenant, id=home_id(mail), mail=mail, userPrincipalName=mail)
+    return tenant
+
+
 def partner_tenant(now: datetime) -> PartnerTenant:
     """The five-partner tenant (see the module docstring); partner configurations are made through Graph by
     the test (`DIRECT_CONNECT_INBOUND` for Northwind and Woodgrove)."""
@@ -60,9 +85,15 @@ def partner_tenant(now: datetime) -> PartnerTenant:
         (NORTHWIND, "Northwind Traders", ("northwind.com",)),
         (WOODGROVE, "Woodgrove Bank", ("woodgrove.com",)),
     ):
-        tenant.add_external_tenant(ExternalTenant(tenant_id, name, domains[0], domains))
+        external = tenant.add_external_tenant(ExternalTenant(tenant_id, name, domains[0], domains))
+        people = {FABRIKAM: FABRIKAM_PEOPLE, NORTHWIND: NORTHWIND_PEOPLE}.get(tenant_id, [])
+        external.users.update({home_id(m): {"displayName": m.split("@")[0], "mail": m} for m in people})
+        external.direct_connect_outbound = tenant_id == FABRIKAM
     team = tenant.add_group(Group("cccccccc-0000-4000-8000-000000000001", "Project X", days_before(now, 900),
                                   resourceProvisioningOptions=("Team",)))  # fmt: skip
+    tenant.channels[SHARED_CHANNEL] = Channel(
+        SHARED_CHANNEL, team.id, "Project X Partners", "shared", days_before(now, 800)
+    )
     other = tenant.add_group(Group("cccccccc-0000-4000-8000-000000000002", "Finance share", days_before(now, 900)))
     built = PartnerTenant(tenant)
 

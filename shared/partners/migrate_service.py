@@ -1,0 +1,195 @@
+"""What `guestctl partners migrate` calls: read the partner's guests, what they use and the mapped shared
+channels, plan (migrate.py), and apply through the core applier (migrate_apply.py); typed results.
+
+Planning reads Graph only: every guest (paged), the home tenant of each guest domain (the store's lookup
+cache, shared with discovery), role holders, each of the partner's guests' groups and app role assignments
+(`$batch`), the teams, the mapped teams' shared channels and their members, and our cross-tenant settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from shared.clock import Clock, utc_now
+from shared.config import PartnerTrust, Policy, Settings, load_policy
+from shared.core.apply import ActionResult, Outcome, outcome_counts
+from shared.errors import InputError, PolicyError, RefusedError
+from shared.graph import Graph, graph_options
+from shared.partners.accept import IdsFile
+from shared.partners.fetch import cross_tenant_settings, guest_pages, guest_teams
+from shared.partners.migrate import MemberAdd, MigrationPlan, SharedChannel, plan_migration, run_id_for
+from shared.partners.migrate_apply import apply_migration, channel_members
+from shared.partners.records import Guest, Usage
+from shared.partners.rules import direct_connect, home_domain, no_tenant_reason
+from shared.partners.service import lookup_tenants
+from shared.partners.trust_service import plan_tenant, resolve_named
+from shared.stale.fetch import directory_role_holders
+from shared.store import Store, open_state
+
+MIGRATE_SELECT: Final = "id,mail,otherMails,userPrincipalName,identities,userType,externalUserState"
+TEAMS_PARAMS: Final = {
+    "$filter": "resourceProvisioningOptions/Any(x:x eq 'Team')",
+    "$select": "id,displayName",
+    "$top": 999,
+}
+SHARED_ONLY: Final = {"$filter": "membershipType eq 'shared'"}
+
+
+def read_ids(text: str, *, name: str) -> IdsFile:
+    try:
+        return IdsFile.from_json(json.loads(text))
+    except (ValueError, TypeError, KeyError) as error:
+        raise InputError(
+            f"{name}: not a usable partner id file: {str(error)[:200]}",
+            hint="give the file `guestctl partners accept --out` wrote in the partner's tenant",
+        ) from None
+
+
+async def partner_guests(graph: Graph, store: Store, partner_tenant: str, now: Any) -> list[Guest]:
+    """Every guest whose home domain belongs to the partner's tenant (lookups cached with discovery's)."""
+    guests = [
+        g
+        async for page in guest_pages(graph, sign_in_activity=False, select=MIGRATE_SELECT)
+        for g in page.value
+        if g.user_type == "Guest"
+    ]
+    domains = {g.id: home_domain(g) for g in guests}
+    wanted = sorted({d for g in guests if (d := domains[g.id]) and no_tenant_reason(g, d) is None})
+    tenants, _ = await lookup_tenants(graph, store, wanted, now)
+    return [
+        g
+        for g in guests
+        if (tenant := tenants.get(domains[g.id] or "")) is not None and tenant.tenant_id.lower() == partner_tenant
+    ]
+
+
+def _pick(wanted: str, items: list[dict[str, Any]], what: str, where: str) -> dict[str, Any]:
+    """An item by id, else by display name (case-insensitive); two with that name is an error, not a guess."""
+    by_id = [i for i in items if str(i["id"]).lower() == wanted.lower()]
+    found = by_id or [i for i in items if str(i.get("displayName") or "").lower() == wanted.lower()]
+    if len(found) != 1:
+        problem = "no" if not found else f"{len(found)}"
+        raise PolicyError(
+            f"partners.tenants[{where}].channels: {problem} {what} {wanted[:80]!r}",
+            hint=f"give the {what}'s id, or a display name only one {what} has",
+        )
+    return found[0]
+
+
+async def mapped_channels(
+    graph: Graph, entry: PartnerTrust, where: str, teams: list[dict[str, Any]]
+) -> dict[str, SharedChannel]:
+    """team id → its mapped shared channel (with its members now), from `channels` in the policy."""
+    mapped: dict[str, SharedChannel] = {}
+    for team_ref, channel_ref in entry.channels.items():
+        team = _pick(team_ref, teams, "team", where)
+        team_id = str(team["id"]).lower()
+        shared = (await graph.get_json(f"/teams/{team_id}/channels", params=SHARED_ONLY)).get("value", [])
+        channel = _pick(channel_ref, shared, "shared channel", where)
+        members = await channel_members(graph, team_id, str(channel["id"]))
+        mapped[team_id] = SharedChannel(
+            team_id,
+            str(team.get("displayName")),
+            str(channel["id"]),
+            str(channel.get("displayName")),
+            frozenset(members),
+        )
+    return mapped
+
+
+async def plan_with(
+    graph: Graph, store: Store, policy: Policy, ids: IdsFile, *, our_tenant: str | None, clock: Clock = utc_now
+) -> MigrationPlan:
+    """The migration plan for the partner whose id file this is. Reads Graph only."""
+    if our_tenant is not None and ids.resource_tenant != our_tenant.lower():
+        raise RefusedError(
+            f"the id file is for tenant {ids.resource_tenant}, not ours ({our_tenant})",
+            hint="ask the partner to run accept with --resource-tenant set to our tenant id; nothing was changed",
+        )
+    named = await resolve_named(graph, policy, our_tenant=our_tenant)
+    found = [(i, label, entry) for i, (tenant, label, entry) in enumerate(named) if tenant == ids.tenant_id]
+    if not found:
+        raise InputError(
+            f"the id file is from tenant {ids.tenant_id}, which partners.tenants does not name",
+            hint="add the partner to the policy (and apply its trust settings) first; nothing was changed",
+        )
+    ((index, label, entry),) = found
+    if not entry.channels:
+        raise PolicyError(
+            f"partners.tenants[{index}] ({label}) has no channels: nothing to migrate people into",
+            hint="map each team to a shared channel: channels: {TEAM: SHARED_CHANNEL}",
+        )
+    now = clock()
+    every_team = [item async for page in graph.pages("/groups", params=TEAMS_PARAMS) for item in page.items]
+    channels = await mapped_channels(graph, entry, str(index), every_team)
+    guests = await partner_guests(graph, store, ids.tenant_id, now)
+    holders = await directory_role_holders(graph)
+    teams = {str(item["id"]).lower() for item in every_team}
+    read = [g.id for g in guests if g.id not in holders]
+    usage = await guest_teams(graph, read, teams) if read else {}
+    rows = [(g, *usage.get(g.id, (Usage(role_holder=True), frozenset()))) for g in guests]
+    default, configured = await cross_tenant_settings(graph)
+    inbound = direct_connect(default, configured.get(ids.tenant_id)).inbound
+    return plan_migration(
+        now=now,
+        partner_tenant=ids.tenant_id,
+        partner_label=label,
+        run_id=run_id_for(ids.tenant_id, ids, policy.digest()),
+        ids=ids,
+        guests=rows,
+        channels=channels,
+        inbound_allowed=inbound != "blocked",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    plan: MigrationPlan
+    results: list[ActionResult[MemberAdd]] | None  # None: planned only
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.plan.to_json()
+        if self.results is not None:
+            body["outcomes"] = outcome_counts(self.results)
+            body["results"] = [
+                {**r.action.to_json(), "mail": r.action.mail, "outcome": r.outcome.value, "detail": r.detail}
+                for r in self.results
+            ]
+        return body
+
+    def failed(self) -> bool:
+        return any(r.outcome is Outcome.FAILED for r in self.results or [])
+
+
+async def migrate_with(
+    graph: Graph,
+    store: Store,
+    policy: Policy,
+    ids: IdsFile,
+    *,
+    our_tenant: str | None,
+    apply: bool,
+    actor: str = "guestctl partners migrate",
+    clock: Clock = utc_now,
+    on_done: Callable[[ActionResult[MemberAdd]], None] | None = None,
+) -> Migration:
+    """Plan, and with `apply` add the planned memberships (a rerun of the same id file continues its run)."""
+    plan = await plan_with(graph, store, policy, ids, our_tenant=our_tenant, clock=clock)
+    if not apply:
+        return Migration(plan, None)
+    return Migration(plan, await apply_migration(plan, graph, store, actor=actor, clock=clock, on_done=on_done))
+
+
+async def migrate_partner(settings: Settings, text: str, *, name: str, apply: bool) -> Migration:
+    policy = load_policy(settings.policy)
+    ids = read_ids(text, name=name)
+    our_tenant = plan_tenant(settings)
+    graph = Graph(graph_options(settings))
+    try:
+        async with open_state(settings) as store:
+            return await migrate_with(graph, store, policy, ids, our_tenant=our_tenant, apply=apply)
+    finally:
+        await graph.close()

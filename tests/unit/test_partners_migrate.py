@@ -1,0 +1,80 @@
+"""Pure migration rules: who matches a home user, and what the plan says about each guest."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.partners.accept import HomeUser, IdsFile
+from shared.partners.migrate import SharedChannel, Status, home_index, match_home, plan_person
+from shared.partners.records import Guest, Usage
+
+TENANT = "aaaaaaaa-0000-4000-8000-000000000001"
+HOME = "eeeeeeee-0000-4000-8000-000000000001"
+TEAM = "cccccccc-0000-4000-8000-000000000001"
+CHANNEL = SharedChannel(TEAM, "Project X", "19:x@thread.tacv2", "Partners")
+TEAMS_ONLY = Usage(teams=1)
+
+
+@pytest.mark.parametrize(
+    "guest",
+    [
+        pytest.param(Guest(id="g", mail="Ann@Fabrikam.com"), id="mail-any-case"),
+        pytest.param(Guest(id="g", other_mails=["ann@fabrikam.com"]), id="otherMails"),
+        pytest.param(Guest(id="g", upn="ann_fabrikam.com#EXT#@contoso.onmicrosoft.com"), id="ext-upn"),
+    ],
+)
+def test_a_guest_matches_its_home_user(guest: Guest) -> None:
+    assert match_home(guest, home_index((HomeUser(HOME, "ann@fabrikam.com", "ann@fabrikam.com"),))) is not None
+
+
+def test_an_address_two_home_users_share_matches_nobody() -> None:
+    users = (HomeUser(HOME, "team@fabrikam.com", None), HomeUser(TENANT, "team@fabrikam.com", None))
+    assert match_home(Guest(id="g", mail="team@fabrikam.com"), home_index(users)) is None
+
+
+@pytest.mark.parametrize(
+    ("usage", "home", "members", "inbound", "expected", "adds"),
+    [
+        pytest.param(TEAMS_ONLY, HOME, frozenset(), True, Status.ADD, 1, id="teams-only-added"),
+        pytest.param(TEAMS_ONLY, HOME, frozenset({(TENANT, HOME)}), True, Status.MEMBER, 0, id="already-member"),
+        pytest.param(TEAMS_ONLY, None, frozenset(), True, Status.NO_HOME_ID, 0, id="no-home-id"),
+        pytest.param(Usage(teams=1, apps=1), HOME, frozenset(), True, Status.KEEPS_GUEST, 0, id="apps-keep"),
+        pytest.param(Usage(role_holder=True), HOME, frozenset(), True, Status.KEEPS_GUEST, 0, id="role-never"),
+        pytest.param(TEAMS_ONLY, HOME, frozenset(), False, Status.INBOUND_BLOCKED, 0, id="our-inbound-blocks"),
+    ],
+)
+def test_plan_person(
+    usage: Usage, home: str | None, members: frozenset, inbound: bool, expected: Status, adds: int
+) -> None:
+    channel = SharedChannel(TEAM, "Project X", CHANNEL.channel_id, "Partners", members)
+    user = HomeUser(home, "ann@fabrikam.com", None) if home else None
+    person, planned = plan_person(
+        Guest(id="g", mail="ann@fabrikam.com"), usage, frozenset({TEAM}), user, {TEAM: channel},
+        partner_tenant=TENANT, inbound_allowed=inbound,
+    )  # fmt: skip
+    assert (person.status, len(planned)) == (expected, adds)
+    assert all((a.tenant_id, a.home_id, a.channel_id) == (TENANT, HOME, CHANNEL.channel_id) for a in planned)
+
+
+def test_a_team_without_a_mapped_channel() -> None:
+    person, planned = plan_person(
+        Guest(id="g"), TEAMS_ONLY, frozenset({"other"}), HomeUser(HOME, None, None), {TEAM: CHANNEL},
+        partner_tenant=TENANT, inbound_allowed=True,
+    )  # fmt: skip
+    assert (person.status, planned) == (Status.NO_CHANNEL, [])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param({"kind": "other"}, "not a partner id file", id="kind"),
+        pytest.param({"tenant_id": "fabrikam.com"}, "tenant_id is not a tenant id", id="tenant"),
+        pytest.param({"users": [{"id": "nope"}]}, "users[0]: id is not an object id", id="user-id"),
+    ],
+)
+def test_a_bad_id_file_is_refused(change: dict, message: str) -> None:
+    good = {"kind": "guestctl.partners.ids", "version": 1, "tenant_id": TENANT, "resource_tenant": HOME,
+            "created_at": "2026-03-01T00:00:00+00:00", "users": []}  # fmt: skip
+    IdsFile.from_json(good)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        IdsFile.from_json({**good, **change})
