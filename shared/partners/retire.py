@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from shared.config import Policy
+from shared.core.plan_files import EditedPlanError
 from shared.partners.records import Usage
 from shared.partners.rules import Use, use_of
 from shared.stale.plan import (
@@ -33,7 +34,6 @@ from shared.stale.plan import (
     REQUIRED_STAGE,
     Action,
     ActionKind,
-    EditedPlanError,
     Exemptions,
     GuestStage,
     Lifecycle,

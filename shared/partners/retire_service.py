@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from shared.clock import Clock, utc_now
 from shared.config import Policy, Settings, load_policy
 from shared.core.apply import Outcome, outcome_counts
-from shared.errors import InputError, RefusedError, UnknownItemError
+from shared.core.plan_files import read_signed_plan, signed_plan_json
+from shared.errors import RefusedError, UnknownItemError
 from shared.graph import Graph, get_graph
 from shared.partners.retire import RetirePlan, make_plan
 from shared.partners.retire_apply import (
@@ -32,16 +31,14 @@ from shared.partners.retire_apply import (
 from shared.partners.trust_service import plan_tenant
 from shared.partners.verify import configured_partners
 from shared.stale.effects import load_lifecycle
-from shared.stale.plan import EditedPlanError, Exemptions
+from shared.stale.plan import Exemptions
 from shared.stale.records import Guest, decode_page
 from shared.stale.sweep import exemptions_now
 from shared.store import Store, open_state
 from shared.store.registry import PARTNER_RETIRE_PLANS
-from shared.store.signing import sign, signed_by, signing_key
 from shared.store.text import put_text, read_text
 
 PLANS_TABLE = PARTNER_RETIRE_PLANS
-PLAN_SIGNING_KEY = "plans"
 GUESTS_PAGE = 999
 GUEST_SELECT = "id,displayName,mail,userPrincipalName,userType,externalUserState,createdDateTime,accountEnabled"
 
@@ -77,27 +74,14 @@ async def plan_with(
 
 
 async def plan_file(store: Store, plan: RetirePlan) -> dict[str, Any]:
-    body = plan.to_json()
-    body["signature"] = sign(await signing_key(store, PLAN_SIGNING_KEY), body["digest"])
-    return body
+    return await signed_plan_json(store, plan)
 
 
 async def read_plan_file(store: Store, text: str, *, name: str) -> RetirePlan:
     """A retirement plan from a file guestctl wrote with this store; an edited one is refused whole."""
-    try:
-        body = json.loads(text)
-        plan = RetirePlan.from_json(body)
-    except EditedPlanError:
-        raise RefusedError(f"{name}: the plan was changed after guestctl made it", hint="nothing was changed") from None
-    except (ValueError, TypeError, msgspec.ValidationError) as error:
-        raise InputError(
-            f"{name}: not a retirement plan: {str(error)[:200]}", hint="give a file `partners retire --plan` wrote"
-        ) from None
-    if not signed_by(await signing_key(store, PLAN_SIGNING_KEY), plan.digest(), body.get("signature")):
-        raise RefusedError(
-            f"{name}: the plan is not signed by this state store", hint="make a new plan; nothing was changed"
-        )
-    return plan
+    return await read_signed_plan(
+        store, text, RetirePlan.from_json, name=name, made_by="guestctl partners retire --plan FILE"
+    )
 
 
 async def keep_plan(store: Store, plan: RetirePlan) -> str:

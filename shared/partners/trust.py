@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from shared.config import DirectConnectScope, InboundTrust, PartnerTrust
+from shared.core.plan_files import EditedPlanError
 
 POLICY_SIZE_LIMIT: Final = 25 * 1024  # bytes: the whole cross-tenant access policy object
 PLAN_KIND: Final = "guestctl.partners.plan"
@@ -210,10 +211,6 @@ def size_refusal(after: int, limit: int = POLICY_SIZE_LIMIT) -> str | None:
         f"the cross-tenant access policy would be {after:,} bytes, over Graph's limit of {limit:,} bytes (25 KB): "
         "name fewer users and groups, or fewer partners"
     )
-
-
-class EditedPlanError(ValueError):
-    """The plan's content does not match its digest."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ core's restore of the run's audit entries (`trust_effects.UNDO`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,18 +13,17 @@ from typing import Any
 from shared.clock import Clock, utc_now
 from shared.config import PartnerTrust, Policy, Settings, load_policy
 from shared.core.apply import ActionResult, Outcome, outcome_counts
+from shared.core.plan_files import read_signed_plan, signed_plan_json
 from shared.core.restore import Restored, restore
 from shared.errors import ConfigError, InputError, PolicyError, RefusedError
 from shared.graph import Graph, graph_options
 from shared.graph.odata import is_object_id
-from shared.partners.trust import EditedPlanError, PartnerPlan, Plan, make_plan
+from shared.partners.trust import PartnerPlan, Plan, make_plan
 from shared.partners.trust_apply import RESTORABLE, apply_plan, check_saved_plan, run_id_for
 from shared.partners.trust_effects import find_tenant, read_default, read_partners
 from shared.partners.trust_instructions import Parties, instruction_blocks, to_html, to_markdown
 from shared.store import Store, open_state
-from shared.store.signing import sign, signed_by, signing_key
 
-PLAN_SIGNING_KEY = "plans"
 Named = list[tuple[str, str, PartnerTrust]]  # (tenant id, label, the policy's entry)
 
 
@@ -77,33 +75,12 @@ async def _plan_named(graph: Graph, policy: Policy, *, tenant_id: str | None, cl
 
 async def plan_file_json(store: Store, plan: Plan) -> dict[str, Any]:
     """A plan as guestctl writes it to a file: its JSON, its digest and a signature by the store's key."""
-    body = plan.to_json()
-    body["signature"] = sign(await signing_key(store, PLAN_SIGNING_KEY), body["digest"])
-    return body
+    return await signed_plan_json(store, plan)
 
 
 async def read_plan_file(store: Store, text: str, *, name: str) -> Plan:
-    """A plan from a file guestctl wrote with this store; an edited one is refused whole (exit 3)."""
-    try:
-        body = json.loads(text)
-        plan = Plan.from_json(body)
-    except EditedPlanError:
-        raise RefusedError(
-            f"{name}: the plan was changed after guestctl made it (its content does not match its digest)",
-            hint="make a new plan with `guestctl partners plan --out FILE`; nothing was changed",
-        ) from None
-    except (ValueError, TypeError, KeyError) as error:
-        raise InputError(
-            f"{name}: not a usable partners plan: {str(error)[:200]}",
-            hint="give a file `guestctl partners plan --out` wrote",
-        ) from None
-    if not signed_by(await signing_key(store, PLAN_SIGNING_KEY), plan.digest(), body.get("signature")):
-        raise RefusedError(
-            f"{name}: the plan is not signed by this state store: it was edited after guestctl wrote it, "
-            "or written by guestctl with another state store",
-            hint="make a new plan with this state store; nothing was changed",
-        )
-    return plan
+    """A partners plan from a file guestctl wrote with this store; an edited one is refused whole (exit 3)."""
+    return await read_signed_plan(store, text, Plan.from_json, name=name, made_by="guestctl partners plan --out FILE")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from shared.config import Policy
+from shared.core.plan_files import EditedPlanError
 from shared.stale.records import Guest
 from shared.stale.rules import Category, Verdict, categorise, day
 
@@ -151,10 +152,6 @@ class Plan(msgspec.Struct, frozen=True, dict=True):  # dict=True: room for the c
         if plan.digest() != body.get("digest"):
             raise EditedPlanError("the plan's content does not match its digest: it was changed after it was made")
         return plan
-
-
-class EditedPlanError(ValueError):
-    """A plan whose content does not match its digest (or signature): changed after guestctl made it."""
 
 
 def cap_refusal(policy: Policy, *, destructive: int, guests: int) -> str | None:

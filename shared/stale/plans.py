@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from shared.errors import InputError, RefusedError, UnknownItemError
-from shared.stale.plan import EditedPlanError, Plan
+from shared.core.plan_files import read_signed_plan, signed_plan_json
+from shared.errors import RefusedError, UnknownItemError
+from shared.stale.plan import Plan
 from shared.store import Store
 from shared.store.registry import STALE_PLANS
-from shared.store.signing import sign, signed_by, signing_key
 from shared.store.text import put_text, read_text
 
 PLANS_TABLE = STALE_PLANS
@@ -57,39 +57,12 @@ async def load_plan(store: Store, plan_id: str) -> Plan:
     return plan
 
 
-PLAN_SIGNING_KEY = "plans"
-
-
 async def plan_file_json(store: Store, plan: Plan) -> dict[str, object]:
     """A plan as guestctl writes it to a file: its JSON, its digest and a signature by the store's key."""
-    body = plan.to_json()
-    body["signature"] = sign(await signing_key(store, PLAN_SIGNING_KEY), body["digest"])
-    return body
+    return await signed_plan_json(store, plan)
 
 
 async def read_plan_file(store: Store, text: str, *, name: str) -> Plan:
-    """A plan from a file that guestctl wrote with this store.
-
-    Not a plan → InputError (exit 2). A plan whose content no longer matches its digest, or whose signature
-    is not this store's → RefusedError (exit 3): it was edited after guestctl wrote it. Applying still
-    re-derives every action; this only makes an edit fail loudly and whole.
-    """
-    try:
-        body = json.loads(text)
-        plan = Plan.from_json(body)
-    except EditedPlanError:
-        raise RefusedError(
-            f"{name}: the plan was changed after guestctl made it (its content does not match its digest)",
-            hint="make a new plan with `guestctl sweep --out FILE`; nothing was changed",
-        ) from None
-    except (ValueError, TypeError) as error:
-        raise InputError(
-            f"{name}: not a usable plan: {str(error)[:200]}", hint="give a file `guestctl sweep --out` wrote"
-        ) from None
-    if not signed_by(await signing_key(store, PLAN_SIGNING_KEY), plan.digest(), body.get("signature")):
-        raise RefusedError(
-            f"{name}: the plan is not signed by this state store: it was edited after guestctl wrote it, "
-            "or written by guestctl with another state store",
-            hint="make a new plan with this state store (`guestctl sweep --out FILE`); nothing was changed",
-        )
-    return plan
+    """A sweep plan from a file that guestctl wrote with this store (`shared.core.plan_files`): not a plan →
+    exit 2; edited, or signed by another store → exit 3. Applying still re-derives every action."""
+    return await read_signed_plan(store, text, Plan.from_json, name=name, made_by="guestctl sweep --out FILE")
