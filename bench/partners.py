@@ -133,7 +133,7 @@ def serve_sign_ins(count: int) -> None:
             tenant,
             user_id=people[(i // PARTNERS) % PEOPLE],
             home_tenant_id=home,
-            at=now - timedelta(minutes=(i * 41_760 // count) + 1),
+            at=now - timedelta(minutes=((count - i) * 41_760 // count) + 1),  # oldest first: appended in order
             cross_tenant_access_type="b2bDirectConnect" if i % 4 else "b2bCollaboration",
             success=i % 50 != 0,
             error_code=None if i % 50 else 90071,
