@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from shared.errors import InputError, RefusedError
 
 if TYPE_CHECKING:  # the pure plan modules import EditedPlanError: no store for them
+    from shared.config import Policy
     from shared.store import Store
 
 PLAN_SIGNING_KEY = "plans"
@@ -31,6 +33,37 @@ class SignedPlan(Protocol):
 
 
 P = TypeVar("P", bound=SignedPlan)
+
+
+class SavedPlan(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def tenant_id(self) -> str | None: ...
+
+    @property
+    def policy_digest(self) -> str: ...
+
+
+def check_saved_plan(plan: SavedPlan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
+    """A plan is applied only if it is recent, for this tenant, and made under this exact policy."""
+    age = now - plan.created_at
+    if age > timedelta(hours=policy.safety.plan_max_age_hours):
+        raise RefusedError(
+            f"the plan is {age.total_seconds() / 3600:.0f} hours old, over safety.plan_max_age_hours "
+            f"({policy.safety.plan_max_age_hours})",
+            hint="make a new plan; nothing was changed",
+        )
+    if plan.tenant_id != tenant_id:
+        raise RefusedError(
+            f"the plan is for tenant {str(plan.tenant_id)[:40]}, not {tenant_id}", hint="nothing was changed"
+        )
+    if plan.policy_digest != policy.digest():
+        raise RefusedError(
+            "the plan was made under another policy (its digest differs)",
+            hint="make a new plan with the current policy; nothing was changed",
+        )
 
 
 async def signed_plan_json(store: Store, plan: SignedPlan) -> dict[str, Any]:

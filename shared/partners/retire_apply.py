@@ -24,6 +24,7 @@ from shared.config import Policy
 from shared.core.apply import ActionResult as CoreResult
 from shared.core.apply import Outcome, Progress, apply_actions
 from shared.core.audit import RunAudit
+from shared.core.plan_files import check_saved_plan
 from shared.core.restore import Restorable, UndoHandler, Undoing, happened
 from shared.errors import GraphError, NotFoundError, RefusedError
 from shared.graph import Graph
@@ -32,7 +33,6 @@ from shared.partners.records import Usage
 from shared.partners.retire import Candidate, RetirePlan, why_not
 from shared.partners.rules import CONSUMER_DOMAINS
 from shared.partners.verify import people_seen
-from shared.stale.apply import check_saved_plan
 from shared.stale.effects import GUESTS_TABLE, UNDO, GuestEffects, forget_guest, lifecycle_of
 from shared.stale.fetch import GUEST_SELECT_WITHOUT_SIGN_IN, count_guests
 from shared.stale.plan import Action, ActionKind, Exemptions, GuestStage, cap_refusal
@@ -129,7 +129,7 @@ async def check_applicable(
     """Whether a plan may be applied now, as a whole; raises the RefusedError that says why not."""
     if plan.created_at > now + timedelta(minutes=5):
         raise RefusedError("the plan is dated in the future", hint="make a new plan; nothing was changed")
-    check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)  # type: ignore[arg-type]  # same fields
+    check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)
     if plan.refused:
         raise RefusedError(f"the plan was refused: {plan.refused}", hint="nothing was changed")
     if destructive := plan.destructive():

@@ -21,6 +21,7 @@ from shared.clock import Clock, utc_now
 from shared.config import PartnerTrust, Policy
 from shared.core.apply import ActionResult, Outcome, Progress, apply_actions
 from shared.core.audit import RunAudit
+from shared.core.plan_files import check_saved_plan
 from shared.core.restore import Restorable
 from shared.errors import RefusedError
 from shared.graph import Graph
@@ -38,26 +39,14 @@ def run_id_for(plan: Plan) -> str:
     return RUN_PREFIX + plan.plan_id()
 
 
-def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
-    """A plan is applied only if it was not refused, is recent, for this tenant and made under this policy."""
+def check_trust_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
+    """A trust plan is applied only if it was not refused, is not dated in the future, and passes the checks
+    every saved plan passes (`shared.core.plan_files.check_saved_plan`)."""
     if plan.refused:
         raise RefusedError(f"the plan was refused: {plan.refused}", hint="nothing was changed")
-    age = now - plan.created_at
-    if age > timedelta(hours=policy.safety.plan_max_age_hours) or age < -timedelta(minutes=5):
-        raise RefusedError(
-            f"the plan was made {plan.created_at:%Y-%m-%d %H:%M} UTC, not within safety.plan_max_age_hours "
-            f"({policy.safety.plan_max_age_hours})",
-            hint="make a new plan with `guestctl partners plan`; nothing was changed",
-        )
-    if plan.tenant_id != tenant_id:
-        raise RefusedError(
-            f"the plan is for tenant {str(plan.tenant_id)[:40]}, not {tenant_id}", hint="nothing was changed"
-        )
-    if plan.policy_digest != policy.digest():
-        raise RefusedError(
-            "the plan was made under another policy (its digest differs)",
-            hint="make a new plan with the current policy; nothing was changed",
-        )
+    if plan.created_at > now + timedelta(minutes=5):
+        raise RefusedError("the plan is dated in the future", hint="make a new plan; nothing was changed")
+    check_saved_plan(plan, policy, tenant_id=tenant_id, now=now)
 
 
 def moved(before: dict[str, Any] | None, current: dict[str, Any] | None) -> str:

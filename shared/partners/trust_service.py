@@ -19,7 +19,7 @@ from shared.errors import ConfigError, InputError, PolicyError, RefusedError
 from shared.graph import Graph, graph_options
 from shared.graph.odata import is_object_id
 from shared.partners.trust import PartnerPlan, Plan, make_plan
-from shared.partners.trust_apply import RESTORABLE, apply_plan, check_saved_plan, run_id_for
+from shared.partners.trust_apply import RESTORABLE, apply_plan, check_trust_plan, run_id_for
 from shared.partners.trust_effects import find_tenant, read_default, read_partners
 from shared.partners.trust_instructions import Parties, instruction_blocks, to_html, to_markdown
 from shared.store import Store, open_state
@@ -121,7 +121,7 @@ async def apply_trust(
 ) -> TrustRun:
     """Apply a plan: checked whole (refused, age, tenant, policy, the size with Graph's data now), then each
     partner re-read and changed only if it is still as planned."""
-    check_saved_plan(plan, policy, tenant_id=tenant_id, now=clock())
+    check_trust_plan(plan, policy, tenant_id=tenant_id, now=clock())
     fresh, named = await _plan_named(graph, policy, tenant_id=tenant_id, clock=clock)
     if fresh.refused:
         raise RefusedError(f"the policy as Graph holds it now: {fresh.refused}", hint="nothing was changed")

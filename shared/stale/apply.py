@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shared.clock import Clock, utc_now
 from shared.config import Policy
 from shared.core.apply import ActionResult as CoreResult
 from shared.core.apply import Outcome, Progress, apply_actions, outcome_counts
 from shared.core.audit import RunAudit
+from shared.core.plan_files import check_saved_plan
 from shared.core.restore import Restorable
 from shared.errors import GraphError, NotFoundError, RefusedError
 from shared.graph import Graph
@@ -116,26 +117,6 @@ async def check_applicable(plan: Plan, graph: Graph, policy: Policy, *, tenant_i
             hint="raise the safety caps in the policy after review, or narrow the plan; nothing was changed",
         )
     await _check_cap(plan, graph, policy)
-
-
-def check_saved_plan(plan: Plan, policy: Policy, *, tenant_id: str | None, now: datetime) -> None:
-    """A plan is applied only if it is recent, for this tenant, and made under this exact policy."""
-    age = now - plan.created_at
-    if age > timedelta(hours=policy.safety.plan_max_age_hours):
-        raise RefusedError(
-            f"the plan is {age.total_seconds() / 3600:.0f} hours old, over safety.plan_max_age_hours "
-            f"({policy.safety.plan_max_age_hours})",
-            hint="make a new plan; nothing was changed",
-        )
-    if plan.tenant_id != tenant_id:
-        raise RefusedError(
-            f"the plan is for tenant {str(plan.tenant_id)[:40]}, not {tenant_id}", hint="nothing was changed"
-        )
-    if plan.policy_digest != policy.digest():
-        raise RefusedError(
-            "the plan was made under another policy (its digest differs)",
-            hint="make a new plan with the current policy; nothing was changed",
-        )
 
 
 async def _check_cap(plan: Plan, graph: Graph, policy: Policy) -> None:

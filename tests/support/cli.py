@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from emulator.testing import EmulatorServer
 
@@ -56,3 +59,19 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def kill_when(emulator: EmulatorServer, process: subprocess.Popen[Any], path: str, count: int) -> bool:
+    """SIGKILL the process as soon as the emulator has received `count` POSTs to `path`, while the last
+    one is still being answered. False if the process ended first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if len(emulator.control.requests(path=path, method="POST")) >= count:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.002)
+    process.kill()
+    raise AssertionError(f"no {count} POSTs to {path} within 60 s")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
+from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env, kill_when
 
 ROWS = 40
 SENDER = "adele.vance@contoso.com"
@@ -58,22 +56,6 @@ def start_invite(emulator: EmulatorServer, tmp_path: Path, source: Path, policy:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-
-
-def kill_when(emulator: EmulatorServer, process: subprocess.Popen[bytes], path: str, count: int) -> bool:
-    """SIGKILL the process as soon as the emulator has received `count` POSTs to `path`, while the last
-    one is still being answered. False if the process ended first."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if len(emulator.control.requests(path=path, method="POST")) >= count:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            return True
-        if process.poll() is not None:
-            return False
-        time.sleep(0.002)
-    process.kill()
-    raise AssertionError(f"no {count} POSTs to {path} within 60 s")
 
 
 @pytest.fixture

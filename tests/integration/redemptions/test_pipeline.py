@@ -35,6 +35,16 @@ REDEEMED = 150
 
 
 @pytest.fixture
+def settings(
+    emulator: EmulatorServer, host: FunctionsHost, monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory
+) -> Settings:
+    """A small fresh tenant; our webhook served by `host` as the notification URL; state in SQLite."""
+    emulator.reset(seed_tenant(43, guests=10, members=5))
+    url = host.url("graph/notifications")
+    return configure(monkeypatch, emulator, str(tmp_path / "state.db"), GUESTCTL_NOTIFICATION_URL=url)
+
+
+@pytest.fixture
 def host(functions: dict[str, func.FunctionBuilder], azurite: str) -> Iterator[FunctionsHost]:
     with FunctionsHost(functions, azurite) as host:
         host.queue(QUEUE).clear_messages()
@@ -127,13 +137,8 @@ async def test_lost_notifications_are_caught_by_the_delta_timer(
     emulator: EmulatorServer,
     graph: Graph,
     host: FunctionsHost,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: pytest.TempPathFactory,
+    settings: Settings,
 ) -> None:
-    emulator.reset(seed_tenant(42, guests=10, members=5))
-    settings = configure(
-        monkeypatch, emulator, str(tmp_path / "state.db"), GUESTCTL_NOTIFICATION_URL=host.url("graph/notifications")
-    )
     invited = await invite_people(settings, 40)
     await ensure_subscription(settings)
     await sync(settings)
@@ -147,13 +152,8 @@ async def test_lost_notifications_are_caught_by_the_delta_timer(
 async def test_a_reauthorization_request_is_answered(
     emulator: EmulatorServer,
     host: FunctionsHost,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: pytest.TempPathFactory,
+    settings: Settings,
 ) -> None:
-    emulator.reset(seed_tenant(43, guests=5, members=5))
-    settings = configure(
-        monkeypatch, emulator, str(tmp_path / "state.db"), GUESTCTL_NOTIFICATION_URL=host.url("graph/notifications")
-    )
     state = await ensure_subscription(settings)
     emulator.control.clear_requests()
     emulator.control.lifecycle(state.subscription_id, "reauthorizationRequired")
@@ -166,13 +166,8 @@ async def test_a_reauthorization_request_is_answered(
 async def test_forged_queue_messages_change_nothing(
     emulator: EmulatorServer,
     host: FunctionsHost,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: pytest.TempPathFactory,
+    settings: Settings,
 ) -> None:
-    emulator.reset(seed_tenant(44, guests=5, members=5))
-    settings = configure(
-        monkeypatch, emulator, str(tmp_path / "state.db"), GUESTCTL_NOTIFICATION_URL=host.url("graph/notifications")
-    )
     state = await ensure_subscription(settings)
     emulator.control.clear_requests()
     forged = {"value": [{"subscriptionId": state.subscription_id, "clientState": "guess", "resource": "Users/x"}]}
@@ -190,13 +185,8 @@ def _utc(value: datetime | str | None) -> datetime | None:
 async def test_a_removed_subscription_is_created_again(
     emulator: EmulatorServer,
     host: FunctionsHost,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: pytest.TempPathFactory,
+    settings: Settings,
 ) -> None:
-    emulator.reset(seed_tenant(45, guests=5, members=5))
-    settings = configure(
-        monkeypatch, emulator, str(tmp_path / "state.db"), GUESTCTL_NOTIFICATION_URL=host.url("graph/notifications")
-    )
     first = await ensure_subscription(settings)
     emulator.control.lifecycle(first.subscription_id, "subscriptionRemoved")  # Graph removed it
     assert emulator.control.wait_until_idle(timeout=30)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import subprocess
-import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,7 @@ from shared.graph import Graph
 from shared.redemptions.effects import load_all, track_invited
 from shared.redemptions.service import remind_with
 from shared.store import Store, open_store
-from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env
+from tests.support.cli import GUESTCTL, emulator_settings, guestctl_env, kill_when
 from tests.support.graph import emulator_graph
 
 SENDER = "adele.vance@contoso.com"
@@ -101,20 +99,6 @@ async def test_without_reminders_in_the_policy_nothing_is_due(
     await invited_days_ago(graph, store, 2, days=20)
     run = await remind_with(graph, store, Policy(), apply=True, actor="test")
     assert (run.due, run.results) == ([], [])
-
-
-def kill_when(emulator: EmulatorServer, process: subprocess.Popen[bytes], path: str, count: int) -> bool:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if len(emulator.control.requests(path=path, method="POST")) >= count:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            return True
-        if process.poll() is not None:
-            return False
-        time.sleep(0.002)
-    process.kill()
-    raise AssertionError(f"no {count} POSTs to {path} within 60 s")
 
 
 @pytest.mark.parametrize(
