@@ -95,7 +95,7 @@ async def apply_plan(
     clock: Clock = utc_now,
     on_done: Callable[[ActionResult[PartnerPlan]], None] | None = None,
 ) -> list[ActionResult[PartnerPlan]]:
-    """Carry out the plan's changes (the whole-plan checks are the caller's: `check_saved_plan`, size)."""
+    """Carry out the plan's changes (the whole-plan checks are the caller's: `check_trust_plan`, size)."""
     applier = Applier(graph, store, plan, entries, actor, clock)
     return await apply_actions(
         plan.actions,
