@@ -5,9 +5,10 @@ Someone asking "why was this guest account disabled?" reads this file. A guest a
 2. it is **Teams-only** (discovery's rule, `rules.use_of`): in at least one team and in no other group, no
    app role assignment, no directory role — direct connect reaches shared channels and nothing else, so
    an account that grants anything more is kept;
-3. the person has **moved**: their home identity was seen signing in through direct connect (matched by
-   home tenant and mail / UPN, or home object id), or `partners.retire_after_days` have passed since our
-   trust for their tenant was applied (0: only the sign-in counts);
+3. the person has **moved**: their home identity was seen signing in through direct connect (`direct_evidence`:
+   by the home object id migration linked the guest to, else by mail / UPN; only sign-ins from the guest's
+   own home tenant count), or `partners.retire_after_days` have passed since our trust for their tenant was
+   applied (0: only the sign-in counts);
 4. no exemption of the policy protects it (the stale capability's `Exemptions`).
 Then the stale capability's stages apply: flag → disable after `stale.disable_after_days` → delete after
 `stale.delete_after_days`, capped by `safety.max_actions` / `max_percent` (over the cap: nothing), audited
@@ -18,6 +19,7 @@ carried out (`why_not`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -47,6 +49,85 @@ RETIRE_KINDS = frozenset({ActionKind.FLAG, ActionKind.DISABLE, ActionKind.DELETE
 
 
 @dataclass(frozen=True, slots=True)
+class SignedIn:
+    """One person of a partner tenant seen signing in through direct connect (`verify` keeps them)."""
+
+    upn: str  # the userPrincipalName the log gave, lower case
+    user_id: str | None  # their home object id (the log's userId), lower case
+    last_direct: str  # the last day, YYYY-MM-DD
+
+
+class TenantSignIns:
+    """Everyone of one partner tenant seen signing in through direct connect, by home id and by address."""
+
+    def __init__(self, people: Iterable[SignedIn]) -> None:
+        self.by_id: dict[str, SignedIn] = {}
+        self.by_upn: dict[str, SignedIn] = {}
+        for person in people:
+            for index, key in ((self.by_upn, person.upn.lower()), (self.by_id, (person.user_id or "").lower())):
+                if key and (key not in index or index[key].last_direct < person.last_direct):
+                    index[key] = person  # a renamed person has a row per UPN: the latest counts
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why we believe the person signs in through direct connect: the last day, and what matched."""
+
+    day: str
+    by: str  # HOME_ID or ADDRESS
+    who: str  # the home object id, or the address
+
+    def __str__(self) -> str:
+        return f"direct connect sign-in on {self.day} by {self.by} {self.who}"
+
+
+HOME_ID = "home id"
+ADDRESS = "address"
+
+
+def home_address(guest: Guest) -> set[str]:
+    """The addresses the person may sign in with at home: mail, and the one inside a B2B UPN."""
+    found = {guest.mail.lower()} if guest.mail else set()
+    local = (guest.user_principal_name or "").partition("#EXT#")[0]
+    if local != (guest.user_principal_name or "") and "_" in local:
+        name, _, domain = local.rpartition("_")
+        found.add(f"{name}@{domain}".lower())
+    return found
+
+
+def direct_evidence(
+    tenant_id: str, links: Iterable[tuple[str, str]], addresses: Iterable[str], seen: Mapping[str, TenantSignIns]
+) -> Evidence | None:
+    """The strongest evidence that this guest's person signs in through direct connect, or None.
+
+    1. By home id: migration linked the guest account to home object ids (`links`: (tenant id, home id));
+       a sign-in by one of them from that tenant counts whatever UPN it carries (people are renamed, a
+       guest's mail may be an alias).
+    2. By address: a sign-in whose UPN is one of the guest's `addresses` — unless that sign-in's home id is
+       known and is not one migration linked: the address now belongs to someone else.
+    Only sign-ins from the guest's own home tenant (`tenant_id`) count, and only links of that tenant.
+    """
+    tenant = tenant_id.lower()
+    people = seen.get(tenant)
+    if people is None:
+        return None
+    linked = {home.lower() for linked_tenant, home in links if linked_tenant.lower() == tenant}
+    by_id = [people.by_id[home] for home in linked if home in people.by_id]
+    if by_id:
+        latest = max(by_id, key=lambda p: (p.last_direct, p.user_id or ""))
+        return Evidence(latest.last_direct, HOME_ID, latest.user_id or "")
+    by_address = [
+        person
+        for address in addresses
+        if (person := people.by_upn.get(address.lower())) is not None and not (linked and person.user_id)
+    ]
+    if by_address:
+        latest = max(by_address, key=lambda p: (p.last_direct, p.upn))
+        return Evidence(latest.last_direct, ADDRESS, latest.upn)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """What retirement knows about one guest of a named partner, read from Graph and the store."""
 
@@ -54,14 +135,14 @@ class Candidate:
     tenant_id: str  # the partner's home tenant
     label: str
     usage: Usage
-    seen_direct: str | None  # the last day their home identity signed in through direct connect
+    seen_direct: Evidence | None  # their home identity's last direct connect sign-in, and what matched
     trusted_since: datetime | None  # when our trust for their tenant was applied (audit log), if it was
 
 
 def moved(candidate: Candidate, policy: Policy, now: datetime) -> str | None:
     """Why the person counts as moved to direct connect, or None."""
     if candidate.seen_direct is not None:
-        return f"signed in through direct connect (last {candidate.seen_direct})"
+        return str(candidate.seen_direct)
     grace = policy.partners.retire_after_days
     since = candidate.trusted_since
     if grace and since is not None and now >= since + timedelta(days=grace):

@@ -3,8 +3,9 @@
 - `RetireFacts` reads what the rules (retire.py) need, the same way at plan time and just before each
   action: the guest's home tenant (the cached domain lookup of discovery), what the account gives (teams,
   other groups, app roles; directory roles from one tenant-wide lookup), whether the person was seen
-  signing in through direct connect (table `partnersignins`, kept by verification), and when our trust for
-  their tenant was applied (the audit log of `guestctl partners apply`).
+  signing in through direct connect (table `partnersignins`, kept by verification; one query per partner),
+  the home object ids migration linked each guest to (`migration_links`: its runs' audit entries), and when
+  our trust for their tenant was applied (the audit log of `guestctl partners apply`).
 - A plan is refused whole when it is old, for another tenant or policy, refused at plan time, or over the
   blast-radius cap counted against Graph's guests now; each action is then derived again (`why_not`).
 - Changes are the stale capability's (`GuestEffects`: `guest.disable`, `guest.delete`, audited just before
@@ -29,16 +30,25 @@ from shared.core.restore import Restorable, UndoHandler, Undoing, happened
 from shared.errors import GraphError, NotFoundError, RefusedError
 from shared.graph import Graph
 from shared.partners.fetch import guest_usage, team_ids
+from shared.partners.migrate_apply import ADDED as MEMBER_ADDED
 from shared.partners.records import Usage
-from shared.partners.retire import Candidate, RetirePlan, why_not
+from shared.partners.retire import (
+    Candidate,
+    RetirePlan,
+    SignedIn,
+    TenantSignIns,
+    direct_evidence,
+    home_address,
+    why_not,
+)
 from shared.partners.rules import CONSUMER_DOMAINS
-from shared.partners.verify import people_seen
+from shared.partners.verify import PERSON_ROW, SIGN_INS_TABLE
 from shared.stale.effects import GUESTS_TABLE, UNDO, GuestEffects, forget_guest, lifecycle_of
 from shared.stale.fetch import GUEST_SELECT_WITHOUT_SIGN_IN, count_guests
 from shared.stale.plan import Action, ActionKind, Exemptions, GuestStage, cap_refusal
 from shared.stale.records import Guest, UnreadableUserError, decode_guest
 from shared.store import AuditEntry, Store
-from shared.store.registry import PARTNER_RETIRE_ACTIONS
+from shared.store.registry import PARTNER_MIGRATE_ACTIONS, PARTNER_RETIRE_ACTIONS
 
 ACTIONS_TABLE = PARTNER_RETIRE_ACTIONS
 RETIRE_PARTITION = "retire"  # table staleguests: retirement's stages, apart from the sweep's
@@ -56,14 +66,33 @@ def run_id_of(plan_id: str) -> str:
     return "retire-" + plan_id
 
 
-def home_address(guest: Guest) -> set[str]:
-    """The addresses the person may sign in with at home: mail, and the one inside a B2B UPN."""
-    found = {guest.mail.lower()} if guest.mail else set()
-    local = (guest.user_principal_name or "").partition("#EXT#")[0]
-    if local != (guest.user_principal_name or "") and "_" in local:
-        name, _, domain = local.rpartition("_")
-        found.add(f"{name}@{domain}".lower())
-    return found
+async def signed_in(store: Store, home: str) -> TenantSignIns:
+    """Everyone of a partner tenant `verify` kept as seen signing in through direct connect (one query)."""
+    rows = [r.data async for r in store.query(SIGN_INS_TABLE, home.lower(), row_prefix=PERSON_ROW)]
+    return TenantSignIns(SignedIn(str(r["upn"]), r.get("user_id"), str(r["last_direct"])) for r in rows)
+
+
+async def migration_links(store: Store) -> dict[str, set[tuple[str, str]]]:
+    """Guest id → (home tenant id, home object id) that migration linked it to, from its audit entries.
+
+    Each membership `guestctl partners migrate` planned for a guest is audited (`channel.member.add`) with
+    the guest id, home tenant and home object id its id file gave; a refused add is audited too (followed
+    by `.failed`), and its link holds all the same. One query finds the runs (the partitions of
+    `partnermigrateactions`), then one audit read per run, from its first record on.
+    """
+    runs: dict[str, str] = {}
+    async for record in store.query(PARTNER_MIGRATE_ACTIONS):
+        started = str(record.data.get("started_at") or "")
+        runs[record.partition] = min(runs.get(record.partition, started), started)
+    links: dict[str, set[tuple[str, str]]] = {}
+    for run_id, started in runs.items():
+        since = datetime.fromisoformat(started) - timedelta(days=1) if started else None  # clocks of hosts differ
+        async for entry in store.read_audit(run_id=run_id, since=since):
+            member = (entry.after or {}).get("member") or {}
+            if entry.action == MEMBER_ADDED and member.get("guest_id") and member.get("home_id"):
+                home = (str(member.get("tenant_id") or "").lower(), str(member["home_id"]).lower())
+                links.setdefault(str(member["guest_id"]).lower(), set()).add(home)
+    return links
 
 
 async def trusted_since(store: Store, tenant_id: str) -> datetime | None:
@@ -86,14 +115,16 @@ class RetireFacts:
     def __init__(self, graph: Graph, store: Store, named: dict[str, str], now: datetime) -> None:
         self.graph, self.store, self.named, self.now = graph, store, named, now
         self.teams: set[str] = set()
-        self.seen: dict[str, dict[str, dict]] = {}
+        self.seen: dict[str, TenantSignIns] = {}
+        self.links: dict[str, set[tuple[str, str]]] = {}
         self.trusted: dict[str, datetime | None] = {}
 
     async def prepare(self) -> None:
         self.teams = await team_ids(self.graph)
         for tenant_id in self.named:
-            self.seen[tenant_id] = await people_seen(self.store, tenant_id)
+            self.seen[tenant_id] = await signed_in(self.store, tenant_id)
             self.trusted[tenant_id] = await trusted_since(self.store, tenant_id)
+        self.links = await migration_links(self.store)
 
     async def homes(self, guests: Iterable[Guest]) -> dict[str, str]:
         """Guest id → named partner tenant id, for the guests of named partners (domains looked up, cached)."""
@@ -116,11 +147,9 @@ class RetireFacts:
         return [self._candidate(g, homes[g.id], usage.get(g.id, Usage(role_holder=True))) for g in wanted]
 
     def _candidate(self, guest: Guest, tenant_id: str, usage: Usage) -> Candidate:
-        seen = self.seen.get(tenant_id, {})
-        matches = [seen[key] for key in home_address(guest) if key in seen]
-        last = max((m["last_direct"] for m in matches), default=None)
-        label = self.named[tenant_id]
-        return Candidate(guest, tenant_id, label, usage, last, self.trusted.get(tenant_id))
+        links = self.links.get(guest.id.lower(), set())
+        evidence = direct_evidence(tenant_id, links, home_address(guest), self.seen)
+        return Candidate(guest, tenant_id, self.named[tenant_id], usage, evidence, self.trusted.get(tenant_id))
 
 
 async def check_applicable(

@@ -81,16 +81,6 @@ async def keep_aggregates(store: Store, aggregation: Aggregation, days: list[str
             await store.upsert(SIGN_INS_TABLE, home, PERSON_ROW + person, data)
 
 
-async def people_seen(store: Store, home: str) -> dict[str, dict[str, Any]]:
-    """Everyone of a partner tenant ever seen signing in through direct connect: by UPN and by user id."""
-    seen: dict[str, dict[str, Any]] = {}
-    async for record in store.query(SIGN_INS_TABLE, home.lower(), row_prefix=PERSON_ROW):
-        seen[record.data["upn"]] = record.data
-        if record.data.get("user_id"):
-            seen[record.data["user_id"]] = record.data
-    return seen
-
-
 async def kept_days(store: Store, home: str) -> list[dict[str, Any]]:
     """Every day tally kept for a partner, oldest first (longer than the log keeps them)."""
     return [

@@ -1,6 +1,7 @@
 """Verification and retirement against the five-partner tenant, on both stores: direct connect sign-ins per
 partner and person, failures by code, idempotent day tallies; only verified, Teams-only guests of named
-partners are retired (never members or role holders), over the cap nothing, and rollback restores."""
+partners are retired (never members or role holders), over the cap nothing, and rollback restores; a
+migrated guest is matched by the home id migration linked, before (and against) its addresses."""
 
 from __future__ import annotations
 
@@ -14,11 +15,22 @@ from shared.config import Policy
 from shared.core.apply import Outcome
 from shared.errors import RefusedError
 from shared.graph import Graph
+from shared.partners.accept import HomeUser, IdsFile
+from shared.partners.migrate_service import migrate_with
 from shared.partners.retire_service import plan_file, retire_with
+from shared.partners.trust_effects import PARTNERS_PATH
 from shared.partners.trust_service import rollback_trust
 from shared.partners.verify import SIGN_INS_TABLE, verify_with
 from shared.store import Store
-from tests.support.partners import FABRIKAM, TAILSPIN, WOODGROVE, partner_tenant
+from tests.support.partners import (
+    DIRECT_CONNECT_INBOUND,
+    FABRIKAM,
+    FABRIKAM_PEOPLE,
+    TAILSPIN,
+    WOODGROVE,
+    home_id,
+    partner_tenant,
+)
 from tests.support.stale import NOW
 
 HOME = "eeeeeeee-0000-4000-8000-00000000000{}"
@@ -29,7 +41,12 @@ def policy(**safety: object) -> Policy:
         {
             "partners": {
                 "tenants": [
-                    {"tenant": FABRIKAM, "name": "Fabrikam", "inbound": {"users": "all"}},
+                    {
+                        "tenant": FABRIKAM,
+                        "name": "Fabrikam",
+                        "inbound": {"users": "all"},
+                        "channels": {"Project X": "Project X Partners"},
+                    },
                     {"tenant": TAILSPIN, "name": "Tailspin", "inbound": {"users": "all"}},
                 ]
             },
@@ -126,3 +143,38 @@ async def test_retire_only_verified_teams_only_guests_capped_and_restorable(
     restored = await rollback_trust(graph, store, run.to_json()["run_id"], actor="test")
     assert [(r.target_id, r.outcome) for r in restored] == [(fabrikam[2], Outcome.DONE)]
     assert emulator.tenant.users[fabrikam[2]].accountEnabled is True
+
+
+async def test_a_migrated_guest_is_matched_by_home_id_first_and_never_across_tenants(
+    emulator: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    built = partner_tenant(NOW)
+    emulator.reset(built.tenant)
+    await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
+    people = FABRIKAM_PEOPLE[:9]  # f9 has left Fabrikam: not in their id file
+    users = tuple(HomeUser(home_id(m), m, m) for m in people)
+    ids = IdsFile(FABRIKAM, built.tenant.id, NOW - timedelta(days=1), {"users": "all"}, True, users)
+    migrated = await migrate_with(graph, store, policy(), ids, our_tenant=None, apply=True, clock=lambda: NOW)
+    assert {r.outcome for r in migrated.results or []} == {Outcome.DONE}
+    guest = dict(zip(FABRIKAM_PEOPLE, built.guests["fabrikam"], strict=True))
+    home = emulator.tenant.external_tenants[FABRIKAM].users
+
+    def sign_in(user_id: str, tenant: str = FABRIKAM) -> None:
+        at = (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        emulator.control.sign_in(user_id, at=at, crossTenantAccessType="b2bDirectConnect", homeTenantId=tenant)
+
+    home[home_id("f4@fabrikam.com")]["mail"] = "fiona@fabrikam.com"  # renamed at home: the log has the new UPN
+    sign_in(home_id("f4@fabrikam.com"))
+    home[HOME.format(9)] = {"displayName": "F9", "mail": "f9@fabrikam.com"}  # f9: no home id, so by address
+    sign_in(HOME.format(9))
+    home["eeeeeeee-0000-4000-8000-0000000000f5"] = {"displayName": "new", "mail": "f5@fabrikam.com"}
+    sign_in("eeeeeeee-0000-4000-8000-0000000000f5")  # f5's old address, now someone else's: not f5
+    sign_in(home_id("f6@fabrikam.com"), TAILSPIN)  # f6's home id, but from another tenant: not f6
+    await verify_with(graph, store, {FABRIKAM: "Fabrikam", TAILSPIN: "Tailspin"}, days=7, clock=lambda: NOW)
+
+    planned = await retire_with(graph, store, policy(), tenant_id=None, clock=lambda: NOW)
+    day = str((NOW - timedelta(days=1)).date())
+    assert {(a.kind.value, a.target_id): a.reason.split("(")[1].split(")")[0] for a in planned.plan.actions} == {
+        ("flag", guest["f4@fabrikam.com"]): f"direct connect sign-in on {day} by home id {home_id('f4@fabrikam.com')}",
+        ("flag", guest["f9@fabrikam.com"]): f"direct connect sign-in on {day} by address f9@fabrikam.com",
+    }
