@@ -1,5 +1,5 @@
 """Project-wide fixtures: the Graph emulator (one server per session, a fresh tenant per test), a Graph
-client pointed at it, and scripted loopback servers."""
+client pointed at it, one Azurite per session (`azurite`), and scripted loopback servers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
 from shared.graph import Graph
+from tests.support.azurite import azurite
 from tests.support.graph import emulator_graph
 from tests.support.scripted_server import Handler, ScriptedServer
+
+__all__ = ["azurite"]
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""Integration fixtures: `azurite` (session) and `store` (every test on SQLite and on Azurite)."""
+"""Integration fixtures: `store` (every test on SQLite and on the session's Azurite, tests/conftest.py)."""
 
-from tests.support.azurite import azurite, store, store_location
+from tests.support.azurite import store, store_location
 
-__all__ = ["azurite", "store", "store_location"]
+__all__ = ["store", "store_location"]
