@@ -8,8 +8,8 @@ client's pacer (an identity report: 5 requests per 10 s), and folded into tallie
 The store keeps, in table `partnersignins` (partition: the partner's home tenant id):
 - `day:YYYY-MM-DD`: that day's tally. A run replaces the days of its window, so running twice never counts
   twice, and trends outlive the log's 30-day retention;
-- `person:<userPrincipalName>`: the first and last day the person signed in through direct connect, kept
-  as the evidence retirement relies on (docs/partners.md#retire).
+- `person:<userPrincipalName>`: the first and last day the person signed in through direct connect, and
+  their home object id (`userId`), kept as the evidence retirement relies on (docs/partners.md#retire).
 """
 
 from __future__ import annotations

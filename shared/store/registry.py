@@ -142,7 +142,8 @@ PARTNER_SIGN_INS: Final = _table(
     "partnersignins",
     partition="a partner's home tenant id",
     rows="`day:<YYYY-MM-DD>`: that day's sign-in tally (replaced by each verification of the day); "
-    "`person:<userPrincipalName>`: first and last day seen signing in through direct connect",
+    "`person:<userPrincipalName>`: first and last day seen signing in through direct connect, with their home "
+    "object id",
     owner="shared.partners.verify",
 )
 PARTNER_RETIRE_PLANS: Final = _table(
