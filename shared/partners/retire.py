@@ -64,9 +64,14 @@ class TenantSignIns:
         self.by_id: dict[str, SignedIn] = {}
         self.by_upn: dict[str, SignedIn] = {}
         for person in people:
-            for index, key in ((self.by_upn, person.upn.lower()), (self.by_id, (person.user_id or "").lower())):
-                if key and (key not in index or index[key].last_direct < person.last_direct):
-                    index[key] = person  # a renamed person has a row per UPN: the latest counts
+            _keep_latest(self.by_upn, person.upn.lower(), person)
+            if person.user_id:  # a renamed person has a row per UPN, each with the same home id
+                _keep_latest(self.by_id, person.user_id.lower(), person)
+
+
+def _keep_latest(index: dict[str, SignedIn], key: str, person: SignedIn) -> None:
+    if key not in index or index[key].last_direct < person.last_direct:
+        index[key] = person
 
 
 @dataclass(frozen=True, slots=True)
