@@ -242,7 +242,8 @@ def test_create_shared_channel_with_its_owner_then_delete(emulator: EmulatorServ
     created = graph_http.post(f"/teams/{team}/channels", json=new_channel("Fabrikam Partners", owners=(owner,)))
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["id"].startswith("19:") and body["id"].endswith("@thread.tacv2")
+    assert body["id"].startswith("19:")
+    assert body["id"].endswith("@thread.tacv2")
     assert {k: body[k] for k in ("displayName", "description", "membershipType")} == {
         "displayName": "Fabrikam Partners",
         "description": "with the partner",
