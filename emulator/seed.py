@@ -669,6 +669,8 @@ def _groups(
     for user in members[: max(3, len(members) // 3)]:
         tenant.add_member(phoenix, user.id)
         tenant.add_member(supplier, user.id)
+    for team in (phoenix, supplier):
+        team.owners[members[0].id] = None  # a team has an owner (one of its members)
     for user in guests:
         tenant.add_member(dynamic, user.id)
         roll = rng.random()

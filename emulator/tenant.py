@@ -184,6 +184,7 @@ class Group:
     isAssignableToRole: bool | None = None
     visibility: str | None = None
     members: dict[str, None] = field(default_factory=dict)  # insertion-ordered set of object ids
+    owners: dict[str, None] = field(default_factory=dict)  # likewise; a team's owners are its members too
     seq: int = -1
 
     @property
@@ -362,6 +363,7 @@ class Tenant:
         self.role_assignments: dict[str, RoleAssignment] = {}  # scoped and custom-role assignments
         self.role_eligibilities: dict[str, RoleEligibility] = {}  # PIM eligibility schedules
         self.channels: dict[str, Channel] = {}  # channel id -> channel (team id on the channel)
+        self.deleted_channels: dict[str, Channel] = {}  # their names stay taken in their team (Teams keeps them)
 
         self.external_tenants: dict[str, ExternalTenant] = {}
         self.app_role_assignments: dict[str, list[dict[str, Any]]] = {}  # principal id -> appRoleAssignments

@@ -91,6 +91,8 @@ def partners_migrate(
         _print_migration(shown, apply)
     if migration.failed():
         raise typer.Exit(int(ExitCode.PARTIAL))
+    if shown["refused"]:  # planned only: --apply refuses with RefusedError before anything is written
+        raise typer.Exit(int(ExitCode.REFUSED))
 
 
 def _print_migration(shown: dict, apply: bool) -> None:
@@ -110,10 +112,17 @@ def _print_migration(shown: dict, apply: bool) -> None:
         stdout.print(f"note: {note}", highlight=False, markup=False)
     stdout.print("  ".join(f"{k}: {v}" for k, v in shown["counts"].items()), highlight=False)
     if not apply:
+        for create in shown["creates"]:
+            stdout.print(f"create shared channel {create['channel']!r} in team {create['team']}", highlight=False)
+        if shown["refused"]:
+            stdout.print(f"refused: {shown['refused']}", highlight=False)
+            return
         stdout.print(f"{len(shown['actions'])} memberships to add; add them with --apply", highlight=False)
         return
     for row in shown["results"]:
-        if row["outcome"] != "done":
+        if row["action"] != "add":  # a channel to create: always said
+            stdout.print(f"{row['outcome']}: {row['detail']}", highlight=False)
+        elif row["outcome"] != "done":
             stdout.print(f"{row['mail']} → {row['channel']}: {row['outcome']}: {row['detail']}", highlight=False)
     counts = "  ".join(f"{k}: {v}" for k, v in shown["outcomes"].items()) or "nothing to add"
     stdout.print(f"Run {shown['run_id']} {counts}", highlight=False)

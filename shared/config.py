@@ -25,10 +25,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     HttpUrl,
     SecretStr,
     Strict,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -485,6 +487,40 @@ class InboundTrust(StrictModel):
     hybrid_joined: bool = Field(False, description="Accept the partner's hybrid Entra-joined device claims")
 
 
+class ChannelToCreate(StrictModel):
+    """A shared channel guestctl creates in the team when the team has none of that name (migration)."""
+
+    create: str = Field(
+        min_length=1,
+        max_length=50,
+        description="Display name of the shared channel to create (Graph allows 50 characters); an existing "
+        "shared channel of that name is used instead",
+    )
+    description: str | None = Field(None, max_length=1024, description="The new channel's description")
+
+    @field_validator("create")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("the channel name starts or ends with a space: remove it")
+        return value
+
+
+_NAME_FORM, _CREATE_FORM = "<channel>", "<channel to create>"  # left out of error key paths
+
+
+def _channel_form(value: Any) -> str:
+    return _CREATE_FORM if isinstance(value, dict | ChannelToCreate) else _NAME_FORM
+
+
+# an existing shared channel (id or display name), or {create: NAME}: one error for the form written, not both
+ChannelRef = Annotated[
+    Annotated[Annotated[str, Field(min_length=1, max_length=256)], Tag(_NAME_FORM)]
+    | Annotated[ChannelToCreate, Tag(_CREATE_FORM)],
+    Discriminator(_channel_form),
+]
+
+
 class PartnerTrust(StrictModel):
     """One partner tenant's B2B direct connect settings, as reviewed desired state."""
 
@@ -497,13 +533,12 @@ class PartnerTrust(StrictModel):
     outbound: DirectConnectScope | None = Field(
         None, description="Our users who may use their shared channels; unset: left as it is"
     )
-    channels: dict[
-        Annotated[str, Field(min_length=1, max_length=256)], Annotated[str, Field(min_length=1, max_length=256)]
-    ] = Field(
+    channels: dict[Annotated[str, Field(min_length=1, max_length=256)], ChannelRef] = Field(
         default_factory=dict,
         max_length=200,
-        description="Migration: team (id or display name) → its shared channel (id or display name) that the "
-        "partner's Teams-only guests of that team join with their home identity",
+        description="Migration: team (id or display name) → the shared channel (id or display name) that the "
+        "partner's Teams-only guests of that team join with their home identity, or {create: NAME} to create "
+        "a shared channel of that name in the team when it has none",
     )
 
 
@@ -727,7 +762,7 @@ _EXPECTED = {
 
 
 def _policy_problem(problem: Any) -> str:
-    loc = problem["loc"]
+    loc = tuple(part for part in problem["loc"] if part not in (_NAME_FORM, _CREATE_FORM))
     message = _lower_first(problem["msg"].removeprefix("Value error, "))
     if not loc:  # a rule across sections: its message names the keys
         return message

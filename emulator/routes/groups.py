@@ -66,10 +66,12 @@ async def get_group(ctx: Ctx) -> Reply:
     return json_reply(body)
 
 
-def _members(ctx: Ctx, transitive: bool) -> Reply:
+def _members(ctx: Ctx, transitive: bool, owners: bool = False) -> Reply:
     group = require_group(ctx)
     tenant = ctx.tenant
-    if transitive:
+    if owners:
+        ids = list(group.owners)
+    elif transitive:
         seen: dict[str, None] = {}
         frontier = list(group.members)
         while frontier:
@@ -102,6 +104,10 @@ async def list_members(ctx: Ctx) -> Reply:
 
 async def list_transitive_members(ctx: Ctx) -> Reply:
     return _members(ctx, True)
+
+
+async def list_owners(ctx: Ctx) -> Reply:
+    return _members(ctx, False, owners=True)
 
 
 async def add_member(ctx: Ctx) -> Reply:
@@ -174,6 +180,8 @@ ROUTES = [
     Route("GET", "/groups", list_groups),
     Route("GET", "/groups/{group_id}", get_group),
     Route("GET", "/groups/{group_id}/members", list_members, Cost(3)),
+    Route("GET", "/groups/{group_id}/owners", list_owners, Cost(3)),
+    Route("GET", "/groups/{group_id}/owners/{cast}", list_owners, Cost(3)),
     Route("GET", "/groups/{group_id}/members/{cast}", list_members, Cost(3)),
     Route("GET", "/groups/{group_id}/transitivemembers", list_transitive_members, Cost(5)),
     Route("POST", "/groups/{group_id}/members/$ref", add_member),

@@ -10,7 +10,7 @@ from emulator.errors import GraphError, bad_request, not_found
 from emulator.http import Cost, Ctx, Reply, Route, json_reply, no_content
 from emulator.policy import allows_user, effective
 from emulator.routes.common import page_of
-from emulator.tenant import GUEST, Channel, ConversationMember, Group
+from emulator.tenant import GUEST, Channel, ConversationMember, Group, new_id
 
 TEAMS = Cost(1, 0, service=None)  # Teams has its own limits, not emulated
 MEMBER_TYPE = "#microsoft.graph.aadUserConversationMember"
@@ -89,6 +89,85 @@ async def list_channels(ctx: Ctx) -> Reply:
             "value": [_channel_json(ctx, c) for c in channels],
         }
     )
+
+
+MEMBERSHIP_TYPES = ("standard", "private", "shared")
+MAX_CHANNEL_NAME = 50  # Create channel: "the maximum length of the channel's displayName is 50 characters"
+
+
+def _user_bound(ctx: Ctx, member: Any) -> str:
+    """The id of the user an initial channel member names (`user@odata.bind`)."""
+    bind = member.get("user@odata.bind") if isinstance(member, dict) else None
+    match = _BIND.search(bind) if isinstance(bind, str) else None
+    if match is None or member.get("@odata.type") != MEMBER_TYPE:
+        raise bad_request(
+            f"Each member must be a '{MEMBER_TYPE}' with user@odata.bind "
+            "https://graph.microsoft.com/v1.0/users('{id}').",
+            code="BadRequest",
+        )
+    user = ctx.tenant.find_user((match.group("quoted") or match.group("plain")).lower())
+    if user is None:
+        raise not_found("user", match.group("quoted") or match.group("plain"))
+    return user.id
+
+
+async def create_channel(ctx: Ctx) -> Reply:
+    """POST /teams/{id}/channels: standard, private or shared; app-only private/shared need their owner."""
+    team = _team(ctx)
+    tenant = ctx.tenant
+    payload = ctx.json_object()
+    name = payload.get("displayName")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_CHANNEL_NAME:
+        raise bad_request(f"displayName is required and at most {MAX_CHANNEL_NAME} characters.", code="BadRequest")
+    kind = payload.get("membershipType", "standard")
+    if kind not in MEMBERSHIP_TYPES:
+        raise bad_request(f"membershipType must be one of {', '.join(MEMBERSHIP_TYPES)}.", code="BadRequest")
+    description = payload.get("description")
+    if description is not None and not isinstance(description, str):
+        raise bad_request("description must be a string.", code="BadRequest")
+    members = payload.get("members") or []
+    if not isinstance(members, list) or (members and kind == "standard"):
+        raise bad_request("members can be given for private and shared channels only.", code="BadRequest")
+    initial: dict[str, tuple[str, ...]] = {}
+    for member in members:
+        roles = member.get("roles", []) if isinstance(member, dict) else None
+        if roles not in ([], ["owner"]):
+            raise bad_request('roles must be [] or ["owner"].', code="BadRequest")
+        user_id = _user_bound(ctx, member)
+        if user_id not in team.members:
+            raise bad_request("Channel members must be members of the team.", code="BadRequest")
+        initial[user_id] = tuple(roles)
+    owners = sum(1 for roles in initial.values() if roles)
+    if kind != "standard" and owners == 0:
+        # App-only: the request must name the channel's owner (Create channel, application permissions).
+        raise bad_request(
+            f"A {kind} channel created with application permissions needs an owner in members.", code="BadRequest"
+        )
+    if kind == "shared" and owners > 1:
+        raise bad_request("A shared channel can be created with only one owner.", code="BadRequest")
+    taken = (*tenant.channels.values(), *tenant.deleted_channels.values())
+    if any(c.team_id == team.id and c.displayName.lower() == name.lower() for c in taken):
+        raise bad_request("Channel name already existed, please use other name", code="NameAlreadyExists")
+    channel_id = f"19:{new_id().replace('-', '')}@thread.tacv2"
+    channel = Channel(channel_id, team.id, name, kind, tenant.now_iso(), description)
+    for user_id, roles in initial.items():
+        user = tenant.users[user_id]
+        membership_id = base64.urlsafe_b64encode(f"{channel_id}#{tenant.id}#{user_id}".encode()).decode().rstrip("=")
+        channel.members[membership_id.lower()] = ConversationMember(
+            membership_id, user_id, user.displayName, user.mail, tenant.id, roles, "0001-01-01T00:00:00Z"
+        )
+    tenant.channels[channel_id] = channel
+    context = ctx.context_url(f"teams('{team.id}')/channels/$entity")
+    return json_reply({"@odata.context": context, **_channel_json(ctx, channel)}, 201)
+
+
+async def delete_channel(ctx: Ctx) -> Reply:
+    """DELETE /teams/{id}/channels/{id}: 204; the name stays taken in the team (Teams keeps deleted channels)."""
+    channel = _channel(ctx)
+    if channel.displayName == "General" and channel.membershipType == "standard":
+        raise bad_request("The General channel cannot be deleted.", code="BadRequest")
+    ctx.tenant.deleted_channels[channel.id] = ctx.tenant.channels.pop(channel.id)
+    return no_content()
 
 
 async def get_channel(ctx: Ctx) -> Reply:
@@ -201,6 +280,8 @@ async def shared_with_teams(ctx: Ctx) -> Reply:
 ROUTES = [
     Route("GET", "/teams/{team_id}", get_team, TEAMS),
     Route("GET", "/teams/{team_id}/channels", list_channels, TEAMS),
+    Route("POST", "/teams/{team_id}/channels", create_channel, TEAMS),
+    Route("DELETE", "/teams/{team_id}/channels/{channel_id}", delete_channel, TEAMS),
     Route("GET", "/teams/{team_id}/channels/{channel_id}", get_channel, TEAMS),
     Route("GET", "/teams/{team_id}/channels/{channel_id}/members", list_channel_members, TEAMS),
     Route("POST", "/teams/{team_id}/channels/{channel_id}/members", add_channel_member, TEAMS),

@@ -6,6 +6,10 @@ candidate is matched to a user of the partner's id file (written by `guestctl pa
 tenant) by mail, userPrincipalName or otherMails; each team they are in that the policy maps
 (`partners.tenants[].channels`) gives one shared channel; they join it with their home tenant id and home
 object id (docs/graph-contract.md#teams-channels). Someone already a member is not added again.
+
+A mapping `{create: NAME}` whose team has no channel of that name plans the shared channel's creation, once,
+before the adds that need it (and only when someone is to be added). A plan that moves more people than the
+policy's blast-radius cap (`safety.max_actions`, `safety.max_percent` of all guests) is refused whole.
 """
 
 from __future__ import annotations
@@ -16,16 +20,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from shared.config import Policy
 from shared.partners.accept import HomeUser, IdsFile
 from shared.partners.records import Guest, Usage
 from shared.partners.rules import Use, use_of
+from shared.stale.plan import cap_refusal
 
 RUN_PREFIX: Final = "partners-migrate-"
 BLOCKED_OUTBOUND: Final = "blocked: partner outbound not enabled"
 
 
 class ActionKind(StrEnum):
+    CREATE = "create channel"  # create the shared channel a mapping names, when the team has none of that name
     ADD = "add"  # add the home identity to a shared channel
+
+
+MOVING: Final = "people to move into shared channels"  # what the blast-radius cap counts
 
 
 class Status(StrEnum):
@@ -41,13 +51,45 @@ class Status(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SharedChannel:
-    """A shared channel the policy maps a team to, with who is in it now ((tenant id, user id), lower case)."""
+    """A shared channel the policy maps a team to, with who is in it now ((tenant id, user id), lower case).
+
+    `create`: it does not exist yet and the policy allows creating it (`channel_id` is "" until then), with
+    this description."""
 
     team_id: str
     team_name: str
     channel_id: str
     channel_name: str
     members: frozenset[tuple[str, str]] = frozenset()
+    create: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCreate:
+    """One shared channel to create in a team (named by the policy's `{create: NAME}`)."""
+
+    team_id: str
+    team_name: str
+    channel_name: str
+    description: str | None
+
+    @property
+    def kind(self) -> ActionKind:
+        return ActionKind.CREATE
+
+    @property
+    def target_id(self) -> str:
+        """The channel's natural key before it has an id: its team and its name (unique there, any case)."""
+        return f"{self.team_id}/{self.channel_name.lower()}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "team_id": self.team_id,
+            "team": self.team_name,
+            "channel": self.channel_name,
+            "description": self.description,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +101,7 @@ class MemberAdd:
     tenant_id: str
     home_id: str
     team_id: str
-    channel_id: str
+    channel_id: str  # "" while the channel is still to be created (the applier fills it in)
     channel_name: str
 
     @property
@@ -69,7 +111,7 @@ class MemberAdd:
     @property
     def target_id(self) -> str:
         """The membership's natural key (a person may join several channels: one audit target each)."""
-        return f"{self.channel_id}/{self.home_id}"
+        return f"{self.channel_id or self.team_id + '/' + self.channel_name.lower()}/{self.home_id}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +155,13 @@ class MigrationPlan:
     people: list[Person]
     actions: list[MemberAdd]
     notes: list[str] = field(default_factory=list)
+    creates: list[ChannelCreate] = field(default_factory=list)  # made before the adds
+    guests: int = 0  # every guest of the tenant: what safety.max_percent is a share of
+    refused: str | None = None  # over the blast-radius cap: nothing is applied
+
+    def moving(self) -> int:
+        """How many people the plan moves (what the blast-radius cap counts)."""
+        return len({action.guest_id for action in self.actions})
 
     def counts(self) -> dict[str, int]:
         counted: dict[str, int] = {}
@@ -127,8 +176,11 @@ class MigrationPlan:
             "partner": self.partner_label,
             "run_id": self.run_id,
             "people": [person.to_json() for person in self.people],
+            "creates": [create.to_json() for create in self.creates],
             "actions": [action.to_json() for action in self.actions],
             "counts": self.counts(),
+            "guests": self.guests,
+            "refused": self.refused,
             "notes": list(self.notes),
         }
 
@@ -192,7 +244,7 @@ def plan_person(
         return Person(
             guest.id, guest.mail, Status.NO_CHANNEL, "none of their teams is in the policy's channels", home.id
         ), []
-    names = tuple(f"{c.team_name}/{c.channel_name}" for c in mapped)
+    names = tuple(f"{c.team_name}/{c.channel_name}{' (to create)' if c.create else ''}" for c in mapped)
     if not inbound_allowed:
         reason = "our b2bDirectConnectInbound for the partner blocks them: run `guestctl partners plan`/`apply` first"
         return Person(guest.id, guest.mail, Status.INBOUND_BLOCKED, reason, home.id, names), []
@@ -217,8 +269,11 @@ def plan_migration(
     guests: list[tuple[Guest, Usage, frozenset[str]]],
     channels: dict[str, SharedChannel],
     inbound_allowed: bool,
+    policy: Policy,
+    all_guests: int,
 ) -> MigrationPlan:
-    """The whole plan for one partner: every guest of theirs with a status, and the memberships to add."""
+    """The whole plan for one partner: every guest of theirs with a status, the shared channels to create,
+    the memberships to add, and whether the cap refuses it."""
     index = home_index(ids.users)
     people: list[Person] = []
     actions: list[MemberAdd] = []
@@ -240,4 +295,14 @@ def plan_migration(
             "the id file says the partner did not apply `guestctl partners accept --apply`: adds are refused "
             "until their b2bDirectConnectOutbound allows us (reported as blocked)"
         )
-    return MigrationPlan(now, partner_tenant, partner_label, run_id, people, actions, notes)
+    needed = {(a.team_id, a.channel_name) for a in actions if not a.channel_id}
+    creates = [
+        ChannelCreate(c.team_id, c.team_name, c.channel_name, c.description)
+        for c in sorted(channels.values(), key=lambda c: (c.team_name, c.channel_name))
+        if c.create and (c.team_id, c.channel_name) in needed
+    ]
+    moving = len({a.guest_id for a in actions})
+    refused = cap_refusal(policy, destructive=moving, guests=all_guests, what=MOVING)
+    return MigrationPlan(
+        now, partner_tenant, partner_label, run_id, people, actions, notes, creates, all_guests, refused
+    )

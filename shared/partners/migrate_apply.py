@@ -1,5 +1,12 @@
-"""Apply a migration: each home identity added to its shared channel once, audited, restorable.
+"""Apply a migration: each shared channel to create made once, then each home identity added to its
+shared channel once; audited, restorable.
 
+- The plan is refused whole (nothing is written) when it was refused when planned or is over the
+  blast-radius cap of the policy now (the same check, made again here).
+- Channels first: just before creating one, the team's channels are read; one of that name (made by an
+  interrupted attempt of this run, or by someone else) is used instead, so a crash after the POST never
+  makes a second one. Its owner is the first enabled member user among the team's owners (app-only creation
+  must name one). Its id is kept on the action's record and handed to the adds that need it.
 - The core applier (`shared.core.apply`) keeps one record per membership (table `partnermigrateactions`,
   partition = run id), so a rerun finishes an interrupted run and repeats nothing.
 - Just before adding, the channel's members are read (once per channel per run): someone already in it
@@ -7,29 +14,35 @@
 - A refused add (403: B2B direct connect is not allowed between the tenants — our inbound was checked when
   planning, so it is the partner's outbound) is reported `skipped` with `blocked: partner outbound not
   enabled`, and the run's record keeps it settled: it is not retried until a new id file starts a new run.
-- `RESTORABLE` hands the core's restore the undo (remove the membership) for `guestctl partners rollback`.
+- `RESTORABLE` hands the core's restore the undos for `guestctl partners rollback`: remove each membership
+  the run added; delete a channel the run created only while nobody but its owner is in it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import quote
 
 from shared.clock import Clock, utc_now
+from shared.config import Policy
 from shared.core.apply import ActionResult, Outcome, Progress, apply_actions
 from shared.core.audit import RunAudit
 from shared.core.restore import Restorable, UndoHandler, Undoing
-from shared.errors import GraphError, PermissionDeniedError
+from shared.errors import GraphError, PermissionDeniedError, RefusedError
 from shared.graph import Graph
-from shared.partners.migrate import BLOCKED_OUTBOUND, RUN_PREFIX, MemberAdd, MigrationPlan
+from shared.partners.migrate import BLOCKED_OUTBOUND, MOVING, RUN_PREFIX, ChannelCreate, MemberAdd, MigrationPlan
+from shared.stale.plan import cap_refusal
 from shared.store import AuditEntry, Store
 from shared.store.registry import PARTNER_MIGRATE_ACTIONS
 
 ACTIONS_TABLE: Final = PARTNER_MIGRATE_ACTIONS
 ADDED, REMOVED = "channel.member.add", "channel.member.remove"  # audit entry names
+CREATED, DELETED = "channel.create", "channel.delete"
+OWNERS_PARAMS: Final = {"$select": "id,userType,accountEnabled"}
 MEMBER_TYPE: Final = "#microsoft.graph.aadUserConversationMember"
 CONFLICT: Final = 409  # Graph: the user is already a member of the channel
 
@@ -46,6 +59,66 @@ async def channel_members(graph: Graph, team_id: str, channel_id: str) -> dict[t
             key = (str(item.get("tenantId") or "").lower(), str(item.get("userId") or "").lower())
             found[key] = str(item["id"])
     return found
+
+
+def channels_path(team_id: str) -> str:
+    return f"/teams/{quote(team_id)}/channels"
+
+
+async def channel_named(graph: Graph, team_id: str, name: str) -> dict[str, Any] | None:
+    """The team's channel of that display name (any case; unique in a team), whatever its kind."""
+    channels = (await graph.get_json(channels_path(team_id))).get("value", [])
+    return next((c for c in channels if str(c.get("displayName") or "").lower() == name.lower()), None)
+
+
+async def team_owner(graph: Graph, team_id: str) -> str | None:
+    """An owner of the team to name as the new channel's owner: the first enabled member user (by id)."""
+    path = f"/groups/{quote(team_id)}/owners/microsoft.graph.user"
+    owners = [item async for page in graph.pages(path, params=OWNERS_PARAMS) for item in page.items]
+    usable = sorted(str(o["id"]) for o in owners if o.get("userType") == "Member" and o.get("accountEnabled", True))
+    return usable[0] if usable else None
+
+
+async def create_channel(
+    graph: Graph, audit: RunAudit, action: ChannelCreate, progress: Progress
+) -> tuple[Outcome, str]:
+    """Create the shared channel unless the team has one of that name already (never a second POST)."""
+    where = f"{action.channel_name!r} in team {action.team_name}"
+    found = await channel_named(graph, action.team_id, action.channel_name)
+    if found is not None:
+        if found.get("membershipType") != "shared":
+            return Outcome.SKIPPED, f"a {found.get('membershipType')} channel {where} exists: it cannot be shared"
+        progress.note(channel_id=str(found["id"]))
+        if await audit.has(action.target_id, CREATED):
+            return Outcome.DONE, f"created shared channel {where} (by the interrupted run)"
+        return Outcome.ALREADY_DONE, f"shared channel {where} exists already (not created by this run)"
+    owner = await team_owner(graph, action.team_id)
+    if owner is None:
+        return Outcome.SKIPPED, f"team {action.team_name} has no enabled member user as owner to own the channel"
+    body = {
+        "displayName": action.channel_name,
+        "description": action.description,
+        "membershipType": "shared",
+        "members": [
+            {"@odata.type": MEMBER_TYPE, "user@odata.bind": graph.url(f"/users('{owner}')"), "roles": ["owner"]}
+        ],
+    }
+    made: dict[str, Any] = {}
+
+    async def send() -> None:
+        made.update((await graph.request("POST", channels_path(action.team_id), json_body=body)).json())
+
+    await audit.change(
+        action.target_id,
+        CREATED,
+        reason=f"partners migrate: shared channel {where} for the partner's people (the policy allows creating it)",
+        before={"channel": None},
+        after={"channel": {**action.to_json(), "owner_id": owner}},
+        send=send,
+        resumed=progress.resumed,
+    )
+    progress.note(channel_id=str(made["id"]))
+    return Outcome.DONE, f"created shared channel {where} (owner {owner})"
 
 
 def audit_after(action: MemberAdd) -> dict[str, Any]:
@@ -114,21 +187,46 @@ async def apply_migration(
     graph: Graph,
     store: Store,
     *,
+    policy: Policy,
     actor: str,
     clock: Clock = utc_now,
-    on_done: Callable[[ActionResult[MemberAdd]], None] | None = None,
-) -> list[ActionResult[MemberAdd]]:
+    on_done: Callable[[ActionResult[Any]], None] | None = None,
+) -> list[ActionResult[Any]]:
+    """The channels to create, then the memberships; refused whole (RefusedError) over the cap."""
+    over = plan.refused or cap_refusal(policy, destructive=plan.moving(), guests=plan.guests, what=MOVING)
+    if over:
+        hint = "raise safety.max_actions or safety.max_percent if this many is intended; nothing was changed"
+        raise RefusedError(f"the migration is refused: {over}", hint=hint)
     applier = Applier(graph, store, plan.run_id, actor, clock)
-    return await apply_actions(
-        plan.actions,
-        applier.carry_out,
+
+    async def create(action: ChannelCreate, progress: Progress) -> tuple[Outcome, str]:
+        return await create_channel(graph, applier.audit, action, progress)
+
+    made = await apply_actions(
+        plan.creates,
+        create,
         store=store,
         table=ACTIONS_TABLE,
         run_id=plan.run_id,
         clock=clock,
-        limit=4,  # Teams has its own, undocumented write limits: a few at a time
+        limit=1,
         on_done=on_done,
     )
+    ids = {(r.action.team_id, r.action.channel_name): r.progress.get("channel_id") for r in made}
+    adds: list[MemberAdd] = []
+    waiting: list[ActionResult[Any]] = []
+    for action in plan.actions:
+        channel_id = action.channel_id or ids.get((action.team_id, action.channel_name))
+        if channel_id:
+            adds.append(dataclasses.replace(action, channel_id=str(channel_id)))
+        else:  # its channel was not created: the rerun creates it, then adds them
+            waiting.append(ActionResult(action, Outcome.SKIPPED, f"{action.channel_name} was not created"))
+    # Teams has its own, undocumented write limits: a few at a time
+    added = await apply_actions(
+        adds, applier.carry_out, store=store, table=ACTIONS_TABLE, run_id=plan.run_id, clock=clock, limit=4,
+        on_done=on_done,
+    )  # fmt: skip
+    return [*made, *added, *waiting]
 
 
 async def _undo_add(entry: AuditEntry, undoing: Undoing) -> tuple[Outcome, str]:
@@ -148,7 +246,29 @@ async def _undo_add(entry: AuditEntry, undoing: Undoing) -> tuple[Outcome, str]:
     return Outcome.DONE, f"removed from {member.get('channel')} (the run added them)"
 
 
-UNDO: Final[dict[str, UndoHandler]] = {ADDED: _undo_add}
+async def _undo_create(entry: AuditEntry, undoing: Undoing) -> tuple[Outcome, str]:
+    """Delete the channel the run created, only while nobody but the owner it was created with is in it."""
+    channel = (entry.after or {}).get("channel") or {}
+    team_id, name = str(channel.get("team_id")), str(channel.get("channel"))
+    found = await channel_named(undoing.graph, team_id, name)
+    if found is None:
+        return Outcome.ALREADY_DONE, f"no channel {name!r} in team {channel.get('team')} (already deleted)"
+    members = await channel_members(undoing.graph, team_id, str(found["id"]))
+    others = [user for _, user in members if user != str(channel.get("owner_id")).lower()]
+    if others:
+        return Outcome.SKIPPED, (
+            f"kept channel {name!r}: {len(others)} member(s) besides its owner joined it after the run created it; "
+            "delete it in Teams if it should go"
+        )
+
+    async def send() -> None:
+        await undoing.graph.request("DELETE", f"{channels_path(team_id)}/{quote(str(found['id']), safe='')}")
+
+    await undoing.change(entry, DELETED, send)
+    return Outcome.DONE, f"deleted channel {name!r} (the run created it; nobody else joined)"
+
+
+UNDO: Final[dict[str, UndoHandler]] = {ADDED: _undo_add, CREATED: _undo_create}
 
 RESTORABLE = Restorable(
     noun="partners migrate",

@@ -4,6 +4,8 @@ channels, plan (migrate.py), and apply through the core applier (migrate_apply.p
 Planning reads Graph only: every guest (paged), the home tenant of each guest domain (the store's lookup
 cache, shared with discovery), role holders, each of the partner's guests' groups and app role assignments
 (`$batch`), the teams, the mapped teams' shared channels and their members, and our cross-tenant settings.
+A `{create: NAME}` mapping reads the team's channels: one of that name is used (it must be shared), else the
+plan creates it.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from shared.clock import Clock, utc_now
-from shared.config import PartnerTrust, Policy, Settings, load_policy
+from shared.config import ChannelToCreate, PartnerTrust, Policy, Settings, load_policy
 from shared.core.apply import ActionResult, Outcome, outcome_counts
 from shared.errors import InputError, PolicyError, RefusedError
 from shared.graph import Graph, graph_options
 from shared.partners.accept import IdsFile
 from shared.partners.fetch import cross_tenant_settings, guest_pages, guest_teams
-from shared.partners.migrate import MemberAdd, MigrationPlan, SharedChannel, plan_migration, run_id_for
-from shared.partners.migrate_apply import apply_migration, channel_members
+from shared.partners.migrate import MigrationPlan, SharedChannel, plan_migration, run_id_for
+from shared.partners.migrate_apply import apply_migration, channel_members, channels_path
 from shared.partners.records import Guest, Usage
 from shared.partners.rules import direct_connect, home_domain, no_tenant_reason
 from shared.partners.service import lookup_tenants
@@ -48,8 +50,9 @@ def read_ids(text: str, *, name: str) -> IdsFile:
         ) from None
 
 
-async def partner_guests(graph: Graph, store: Store, partner_tenant: str, now: Any) -> list[Guest]:
-    """Every guest whose home domain belongs to the partner's tenant (lookups cached with discovery's)."""
+async def partner_guests(graph: Graph, store: Store, partner_tenant: str, now: Any) -> tuple[list[Guest], int]:
+    """Every guest whose home domain belongs to the partner's tenant (lookups cached with discovery's), and
+    how many guests the tenant has in all (what safety.max_percent is a share of)."""
     guests = [
         g
         async for page in guest_pages(graph, sign_in_activity=False, select=MIGRATE_SELECT)
@@ -59,11 +62,12 @@ async def partner_guests(graph: Graph, store: Store, partner_tenant: str, now: A
     domains = {g.id: home_domain(g) for g in guests}
     wanted = sorted({d for g in guests if (d := domains[g.id]) and no_tenant_reason(g, d) is None})
     tenants, _ = await lookup_tenants(graph, store, wanted, now)
-    return [
+    theirs = [
         g
         for g in guests
         if (tenant := tenants.get(domains[g.id] or "")) is not None and tenant.tenant_id.lower() == partner_tenant
     ]
+    return theirs, len(guests)
 
 
 def _pick(wanted: str, items: list[dict[str, Any]], what: str, where: str) -> dict[str, Any]:
@@ -87,8 +91,17 @@ async def mapped_channels(
     for team_ref, channel_ref in entry.channels.items():
         team = _pick(team_ref, teams, "team", where)
         team_id = str(team["id"]).lower()
-        shared = (await graph.get_json(f"/teams/{team_id}/channels", params=SHARED_ONLY)).get("value", [])
-        channel = _pick(channel_ref, shared, "shared channel", where)
+        if isinstance(channel_ref, ChannelToCreate):
+            channel = await _to_create(graph, team, channel_ref, where)
+            if channel is None:
+                mapped[team_id] = SharedChannel(
+                    team_id, str(team.get("displayName")), "", channel_ref.create,
+                    create=True, description=channel_ref.description,
+                )  # fmt: skip
+                continue
+        else:
+            shared = (await graph.get_json(channels_path(team_id), params=SHARED_ONLY)).get("value", [])
+            channel = _pick(channel_ref, shared, "shared channel", where)
         members = await channel_members(graph, team_id, str(channel["id"]))
         mapped[team_id] = SharedChannel(
             team_id,
@@ -98,6 +111,21 @@ async def mapped_channels(
             frozenset(members),
         )
     return mapped
+
+
+async def _to_create(graph: Graph, team: dict[str, Any], wanted: ChannelToCreate, where: str) -> dict[str, Any] | None:
+    """The team's channel named as `{create: NAME}` says, when it exists already (it must be shared); None:
+    it is to be created."""
+    every = (await graph.get_json(channels_path(str(team["id"])))).get("value", [])
+    found = next((c for c in every if str(c.get("displayName") or "").lower() == wanted.create.lower()), None)
+    if found is not None and found.get("membershipType") != "shared":
+        raise PolicyError(
+            f"partners.tenants[{where}].channels: team {team.get('displayName')!r} has a "
+            f"{found.get('membershipType')} channel named {wanted.create!r}, and only a shared channel takes "
+            "people of another tenant",
+            hint="name another channel to create, or map the team to an existing shared channel",
+        )
+    return found
 
 
 async def plan_with(
@@ -125,7 +153,7 @@ async def plan_with(
     now = clock()
     every_team = [item async for page in graph.pages("/groups", params=TEAMS_PARAMS) for item in page.items]
     channels = await mapped_channels(graph, entry, str(index), every_team)
-    guests = await partner_guests(graph, store, ids.tenant_id, now)
+    guests, all_guests = await partner_guests(graph, store, ids.tenant_id, now)
     holders = await directory_role_holders(graph)
     teams = {str(item["id"]).lower() for item in every_team}
     read = [g.id for g in guests if g.id not in holders]
@@ -142,20 +170,28 @@ async def plan_with(
         guests=rows,
         channels=channels,
         inbound_allowed=inbound != "blocked",
+        policy=policy,
+        all_guests=all_guests,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
     plan: MigrationPlan
-    results: list[ActionResult[MemberAdd]] | None  # None: planned only
+    results: list[ActionResult[Any]] | None  # None: planned only (channel creations, then memberships)
 
     def to_json(self) -> dict[str, Any]:
         body = self.plan.to_json()
         if self.results is not None:
             body["outcomes"] = outcome_counts(self.results)
             body["results"] = [
-                {**r.action.to_json(), "mail": r.action.mail, "outcome": r.outcome.value, "detail": r.detail}
+                {
+                    "action": r.action.kind.value,
+                    **r.action.to_json(),
+                    "mail": getattr(r.action, "mail", None),
+                    "outcome": r.outcome.value,
+                    "detail": r.detail,
+                }
                 for r in self.results
             ]
         return body
@@ -174,13 +210,15 @@ async def migrate_with(
     apply: bool,
     actor: str = "guestctl partners migrate",
     clock: Clock = utc_now,
-    on_done: Callable[[ActionResult[MemberAdd]], None] | None = None,
+    on_done: Callable[[ActionResult[Any]], None] | None = None,
 ) -> Migration:
-    """Plan, and with `apply` add the planned memberships (a rerun of the same id file continues its run)."""
+    """Plan, and with `apply` create the planned channels and add the planned memberships (a rerun of the same
+    id file continues its run); over the blast-radius cap, `apply` raises RefusedError and changes nothing."""
     plan = await plan_with(graph, store, policy, ids, our_tenant=our_tenant, clock=clock)
     if not apply:
         return Migration(plan, None)
-    return Migration(plan, await apply_migration(plan, graph, store, actor=actor, clock=clock, on_done=on_done))
+    applied = await apply_migration(plan, graph, store, policy=policy, actor=actor, clock=clock, on_done=on_done)
+    return Migration(plan, applied)
 
 
 async def migrate_partner(settings: Settings, text: str, *, name: str, apply: bool) -> Migration:

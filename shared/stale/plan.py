@@ -154,17 +154,14 @@ class Plan(msgspec.Struct, frozen=True, dict=True):  # dict=True: room for the c
         return plan
 
 
-def cap_refusal(policy: Policy, *, destructive: int, guests: int) -> str | None:
-    """Why `destructive` disable/delete actions among `guests` guests break the blast-radius cap, or None."""
+def cap_refusal(policy: Policy, *, destructive: int, guests: int, what: str = "disable/delete actions") -> str | None:
+    """Why `destructive` actions (`what` they are) among `guests` guests break the blast-radius cap, or None."""
     safety = policy.safety
     if destructive > safety.max_actions:
-        return (
-            f"{destructive} disable/delete actions exceed safety.max_actions ({safety.max_actions}); "
-            "nothing will be applied"
-        )
+        return f"{destructive} {what} exceed safety.max_actions ({safety.max_actions}); nothing will be applied"
     if destructive > safety.max_percent / 100 * guests:
         return (
-            f"{destructive} disable/delete actions are {destructive / max(guests, 1):.1%} of {guests} guests, "
+            f"{destructive} {what} are {destructive / max(guests, 1):.1%} of {guests} guests, "
             f"over safety.max_percent ({safety.max_percent}%); nothing will be applied"
         )
     return None

@@ -222,6 +222,73 @@ def test_channel_membership_rules(
     assert add_member(graph_http, team, channel_id, user, roles=roles).status_code == status
 
 
+def new_channel(name: str, kind: str = "shared", owners: tuple[str, ...] = ()) -> dict:
+    members = [
+        {
+            "@odata.type": "#microsoft.graph.aadUserConversationMember",
+            "user@odata.bind": f"https://graph.microsoft.com/v1.0/users('{owner}')",
+            "roles": ["owner"],
+        }
+        for owner in owners
+    ]
+    return {"displayName": name, "description": "with the partner", "membershipType": kind, "members": members}
+
+
+def test_create_shared_channel_with_its_owner_then_delete(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
+    team, _ = channel(emulator, "Project Phoenix/General")
+    owners = graph_http.get(f"/groups/{team}/owners/microsoft.graph.user", params={"$select": "id"}).json()["value"]
+    owner = owners[0]["id"]
+    assert owner in emulator.tenant.groups[team].members  # a team's owner is one of its members
+    created = graph_http.post(f"/teams/{team}/channels", json=new_channel("Fabrikam Partners", owners=(owner,)))
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["id"].startswith("19:")
+    assert body["id"].endswith("@thread.tacv2")
+    assert {k: body[k] for k in ("displayName", "description", "membershipType")} == {
+        "displayName": "Fabrikam Partners",
+        "description": "with the partner",
+        "membershipType": "shared",
+    }
+    assert {"createdDateTime", "isFavoriteByDefault", "email", "webUrl", "tenantId"} <= set(body)
+    members = graph_http.get(f"/teams/{team}/channels/{body['id']}/members").json()["value"]
+    assert [(m["userId"], m["roles"]) for m in members] == [(owner, ["owner"])]
+    again = graph_http.post(f"/teams/{team}/channels", json=new_channel("fabrikam PARTNERS", owners=(owner,)))
+    assert (again.status_code, again.json()["error"]["code"]) == (400, "NameAlreadyExists")
+
+    assert graph_http.delete(f"/teams/{team}/channels/{body['id']}").status_code == 204
+    assert graph_http.get(f"/teams/{team}/channels/{body['id']}").status_code == 404
+    reused = graph_http.post(f"/teams/{team}/channels", json=new_channel("Fabrikam Partners", owners=(owner,)))
+    assert reused.status_code == 400  # Teams keeps a deleted channel's name
+
+
+@pytest.mark.parametrize(
+    ("body", "who"),
+    [
+        pytest.param(new_channel("No owner"), (), id="shared-needs-an-owner-app-only"),
+        pytest.param(new_channel("No owner", kind="private"), (), id="private-needs-an-owner-app-only"),
+        pytest.param(new_channel("Two owners"), ("owner", "member"), id="shared-one-owner-only"),
+        pytest.param(new_channel("Outsider"), ("outsider",), id="owner-must-be-a-team-member"),
+        pytest.param(new_channel("x" * 51), ("owner",), id="name-at-most-50"),
+        pytest.param(new_channel("Phoenix Partners"), ("owner",), id="name-taken"),
+        pytest.param(new_channel("Odd", kind="secret"), ("owner",), id="membership-type"),
+    ],
+)
+def test_create_channel_refusals(
+    emulator: EmulatorServer, graph_http: httpx.Client, body: dict, who: tuple[str, ...]
+) -> None:
+    team, _ = channel(emulator, "Project Phoenix/General")
+    group = emulator.tenant.groups[team]
+    owner = next(iter(group.owners))
+    member = next(m for m in group.members if m != owner)
+    outsider = next(u.id for u in emulator.tenant.users.values() if u.id not in group.members)
+    named = {"owner": owner, "member": member, "outsider": outsider}
+    template = new_channel("t", owners=("x",))["members"][0]
+    members = [{**template, "user@odata.bind": f"https://graph.microsoft.com/v1.0/users('{named[w]}')"} for w in who]
+    before = len(emulator.tenant.channels)
+    assert graph_http.post(f"/teams/{team}/channels", json={**body, "members": members}).status_code == 400
+    assert len(emulator.tenant.channels) == before
+
+
 # ---- sendMail ------------------------------------------------------------------------------------
 
 

@@ -9,8 +9,9 @@
   connect sign-ins) → awaiting partner.
 - Woodgrove (woodgrove.com): configured, with direct connect sign-ins → already configured.
 
-For migration: team Project X has the shared channel "Project X Partners"; Fabrikam's and Northwind's
-people have home-tenant users (`home_id(mail)`); Fabrikam allows us outbound, Northwind never does.
+For migration: team Project X has the shared channel "Project X Partners"; team Project Y has no shared
+channel (nobody but its owner; a test puts people in it); a member user, `OWNER`, owns both. Fabrikam's and
+Northwind's people have home-tenant users (`home_id(mail)`); Fabrikam allows us outbound, Northwind never does.
 `home_tenant(now)` is Fabrikam's own tenant, where their admin runs `guestctl partners accept`: every
 Fabrikam person but f9 (who left them).
 """
@@ -28,6 +29,8 @@ TAILSPIN = "aaaaaaaa-0000-4000-8000-000000000002"
 NORTHWIND = "aaaaaaaa-0000-4000-8000-000000000003"
 WOODGROVE = "aaaaaaaa-0000-4000-8000-000000000004"
 SHARED_CHANNEL = "19:aaaa0000000040008000000000000001@thread.tacv2"
+TEAM_Y = "cccccccc-0000-4000-8000-000000000003"
+OWNER = "dddddddd-0000-4000-8000-00000000000f"
 FABRIKAM_PEOPLE = [*(f"f{n}@{'fabrikam.co.uk' if n < 2 else 'fabrikam.com'}" for n in range(10)),
                    "f.other@fabrikam.com", "f.admin@fabrikam.com"]  # fmt: skip
 NORTHWIND_PEOPLE = [f"n{n}@northwind.com" for n in range(3)]
@@ -95,6 +98,11 @@ def partner_tenant(now: datetime) -> PartnerTenant:
         SHARED_CHANNEL, team.id, "Project X Partners", "shared", days_before(now, 800)
     )
     other = tenant.add_group(Group("cccccccc-0000-4000-8000-000000000002", "Finance share", days_before(now, 900)))
+    team_y = tenant.add_group(Group(TEAM_Y, "Project Y", days_before(now, 100), resourceProvisioningOptions=("Team",)))
+    make_user(tenant, id=OWNER, mail="owner@contoso.com", userPrincipalName="owner@contoso.com")
+    for owned in (team, team_y):
+        tenant.add_member(owned, OWNER)
+        owned.owners[OWNER] = None
     built = PartnerTenant(tenant)
 
     def add(org: str, mail: str, *, days: int = 400, active: bool = True, **fields: object) -> str:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from shared.config import Policy
 from shared.partners.accept import HomeUser, IdsFile
-from shared.partners.migrate import SharedChannel, Status, home_index, match_home, plan_person
+from shared.partners.migrate import (
+    MigrationPlan,
+    SharedChannel,
+    Status,
+    home_index,
+    match_home,
+    plan_migration,
+    plan_person,
+)
 from shared.partners.records import Guest, Usage
 
 TENANT = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -78,3 +89,41 @@ def test_a_bad_id_file_is_refused(change: dict, message: str) -> None:
     IdsFile.from_json(good)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         IdsFile.from_json({**good, **change})
+
+
+def _plan(channel: SharedChannel, people: int, policy: Policy) -> MigrationPlan:
+    guests = [(Guest(id=f"g{n}", mail=f"p{n}@fabrikam.com"), TEAMS_ONLY, frozenset({TEAM})) for n in range(people)]
+    users = tuple(HomeUser(f"eeeeeeee-0000-4000-8000-{n:012d}", f"p{n}@fabrikam.com", None) for n in range(people))
+    ids = IdsFile(TENANT, HOME, datetime(2026, 3, 1, tzinfo=UTC), {"users": "all"}, True, users)
+    return plan_migration(
+        now=datetime(2026, 3, 2, tzinfo=UTC), partner_tenant=TENANT, partner_label="Fabrikam", run_id="r", ids=ids,
+        guests=guests, channels={TEAM: channel}, inbound_allowed=True, policy=policy, all_guests=100,
+    )  # fmt: skip
+
+
+def test_a_channel_to_create_is_planned_once_before_the_adds_that_need_it() -> None:
+    to_create = SharedChannel(TEAM, "Project X", "", "Project X Partners", create=True, description="with them")
+    plan = _plan(to_create, 3, Policy())
+    assert [(c.team_id, c.channel_name, c.description) for c in plan.creates] == [
+        (TEAM, "Project X Partners", "with them")
+    ]
+    assert [a.channel_id for a in plan.actions] == ["", "", ""]  # the applier fills in the new channel's id
+    assert len({a.target_id for a in plan.actions}) == 3
+    assert plan.people[0].channels == ("Project X/Project X Partners (to create)",)
+    assert _plan(to_create, 0, Policy()).creates == []  # nobody to add: nothing is created
+
+
+@pytest.mark.parametrize(
+    ("safety", "people", "refused"),
+    [
+        pytest.param({"max_actions": 3}, 3, None, id="at-max-actions"),
+        pytest.param({"max_actions": 3}, 4, "4 people to move into shared channels exceed safety.max_actions (3)",
+                     id="over-max-actions"),
+        pytest.param({"max_percent": 5}, 6, "6 people to move into shared channels are 6.0% of 100 guests",
+                     id="over-max-percent"),
+    ],
+)  # fmt: skip
+def test_the_blast_radius_cap_counts_people_moved(safety: dict, people: int, refused: str | None) -> None:
+    plan = _plan(CHANNEL, people, Policy.model_validate({"safety": safety}))
+    assert (plan.refused is None) == (refused is None)
+    assert (plan.refused or "").startswith(refused or "")

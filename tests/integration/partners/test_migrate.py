@@ -1,15 +1,21 @@
 """The partner's `accept` in their own tenant, then `migrate` in ours, on the five-partner tenant and both
 stores: exactly the right home identities join exactly the right shared channel, a rerun adds nothing, the
 partner that never enabled outbound is reported as blocked (not retried), rollback removes exactly what the
-run added."""
+run added; a `{create: NAME}` mapping creates its shared channel once, even across a killed run, and its
+rollback deletes it only while nobody else is in it; a plan over the blast-radius cap changes nothing."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from emulator.testing import EmulatorServer
-from shared.config import DirectConnectScope, Policy
+from shared.config import DirectConnectScope, Policy, load_policy
 from shared.core.apply import Outcome
+from shared.errors import RefusedError
 from shared.graph import Graph
 from shared.partners.accept import HomeUser, IdsFile
 from shared.partners.accept_service import accept_with
@@ -18,14 +24,17 @@ from shared.partners.migrate_apply import channel_members
 from shared.partners.migrate_service import migrate_with
 from shared.partners.trust_effects import PARTNERS_PATH, read_partner
 from shared.partners.trust_service import rollback_trust
-from shared.store import Store
+from shared.store import Store, open_store
+from tests.support.cli import kill_when, start_guestctl
 from tests.support.partners import (
     DIRECT_CONNECT_INBOUND,
     FABRIKAM,
     FABRIKAM_PEOPLE,
     NORTHWIND,
     NORTHWIND_PEOPLE,
+    OWNER,
     SHARED_CHANNEL,
+    TEAM_Y,
     home_id,
     home_tenant,
     partner_tenant,
@@ -40,12 +49,13 @@ def policy() -> Policy:
     channels = {"Project X": "Project X Partners"}
     return Policy.model_validate(
         {
+            "safety": {"max_percent": 100},  # 9 of the tenant's 25 guests move
             "partners": {
                 "tenants": [
                     {"tenant": FABRIKAM, "name": "Fabrikam", "inbound": {"users": "all"}, "channels": channels},
                     {"tenant": "northwind.com", "inbound": {"users": "all"}, "channels": {TEAM: SHARED_CHANNEL}},
                 ]
-            }
+            },
         }
     )
 
@@ -134,3 +144,93 @@ async def test_accept_migrate_rerun_blocked_and_rollback(emulator: EmulatorServe
 
 def _home_users(mails: list[str]) -> list[HomeUser]:
     return [HomeUser(home_id(m), m, m) for m in mails]
+
+
+MOVE_Y = FABRIKAM_PEOPLE[2:5]  # f2–f4 are also in Project Y, whose policy says {create: "Project Y Partners"}
+CREATE_POLICY = f"""
+safety: {{max_percent: 100}}
+partners:
+  tenants:
+    - tenant: {FABRIKAM}
+      name: Fabrikam
+      inbound: {{users: all}}
+      channels: {{"Project Y": {{create: "Project Y Partners", description: "Fabrikam and us"}}}}
+"""
+
+
+def fabrikam_ids(our_id: str) -> IdsFile:
+    """Fabrikam's id file as their `accept` writes it: every person of theirs but f9, who has left."""
+    users = tuple(_home_users([m for m in FABRIKAM_PEOPLE if not m.startswith("f9@")]))
+    return IdsFile(FABRIKAM, our_id, NOW - timedelta(days=1), {"users": "all"}, True, users)
+
+
+def channels_y(emulator: EmulatorServer) -> list:
+    return [c for c in emulator.tenant.channels.values() if c.team_id == TEAM_Y]
+
+
+async def test_created_channel_once_across_a_killed_run_and_its_rollback(
+    emulator: EmulatorServer, graph: Graph, tmp_path: Path
+) -> None:
+    ours = partner_tenant(NOW)
+    team_y = ours.tenant.groups[TEAM_Y]
+    for mail in MOVE_Y:
+        ours.tenant.add_member(team_y, next(u.id for u in ours.tenant.users.values() if u.mail == mail))
+    emulator.reset(ours.tenant)
+    await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
+    (tmp_path / "policy.yaml").write_text(CREATE_POLICY)
+    ids = fabrikam_ids(ours.tenant.id)
+    (tmp_path / "ids.json").write_text(json.dumps(ids.to_json()))
+    create_path = f"/v1.0/teams/{TEAM_Y}/channels"
+
+    # Killed while Graph answers the channel's POST: the channel exists, the run never saw its id.
+    process = start_guestctl(emulator, tmp_path, "partners", "migrate", "--ids", "ids.json", "--apply")
+    assert kill_when(emulator, process, create_path, 1), "the run must really have been killed mid-apply"
+    policy_y = load_policy(tmp_path / "policy.yaml")
+    async with open_store(str(tmp_path / "state.db")) as store:
+        rerun = await migrate_with(graph, store, policy_y, ids, our_tenant=None, apply=True)
+        (created,) = channels_y(emulator)
+        assert (created.displayName, created.membershipType, created.description) == (
+            "Project Y Partners", "shared", "Fabrikam and us",
+        )  # fmt: skip
+        posts = emulator.control.requests(path=create_path, method="POST")
+        assert [r["path"] for r in posts].count(create_path) == 1, "never a second channel"
+        assert {r.outcome for r in rerun.results or []} <= {Outcome.DONE, Outcome.ALREADY_DONE}
+        moved = {(FABRIKAM, home_id(m)) for m in MOVE_Y}
+        members = set(await channel_members(graph, TEAM_Y, created.id))
+        assert members == moved | {(ours.tenant.id, OWNER)}
+        assert [e.action async for e in store.read_audit(run_id=rerun.plan.run_id)].count("channel.create") == 1
+
+        # Someone else joins: rollback removes exactly the run's members and keeps the channel, saying why.
+        other = (FABRIKAM, home_id(FABRIKAM_PEOPLE[0]))
+        body = {"@odata.type": "#microsoft.graph.aadUserConversationMember", "roles": [], "tenantId": FABRIKAM,
+                "user@odata.bind": graph.url(f"/users('{other[1]}')")}  # fmt: skip
+        await graph.request("POST", f"/teams/{TEAM_Y}/channels/{created.id}/members", json_body=body)
+        kept = await rollback_trust(graph, store, rerun.plan.run_id, actor="test")
+        assert [r.outcome for r in kept] == [Outcome.DONE] * len(MOVE_Y) + [Outcome.SKIPPED]
+        assert "1 member(s) besides its owner" in kept[-1].detail
+        assert set(await channel_members(graph, TEAM_Y, created.id)) == {other, (ours.tenant.id, OWNER)}
+
+        # Once they are gone, the rollback deletes the channel it created.
+        membership = (await channel_members(graph, TEAM_Y, created.id))[other]
+        await graph.request("DELETE", f"/teams/{TEAM_Y}/channels/{created.id}/members/{membership}")
+        undone = await rollback_trust(graph, store, rerun.plan.run_id, actor="test")
+        assert [r.outcome for r in undone] == [Outcome.ALREADY_DONE] * len(MOVE_Y) + [Outcome.DONE]
+        assert channels_y(emulator) == []
+        assert len([e async for e in store.read_audit(run_id=rerun.plan.run_id) if e.action == "channel.delete"]) == 1
+
+
+@pytest.mark.parametrize("cap", [{"max_actions": 8}, {"max_percent": 30}], ids=["max-actions", "max-percent"])
+async def test_over_the_cap_nothing_changes(emulator: EmulatorServer, graph: Graph, store: Store, cap: dict) -> None:
+    ours = partner_tenant(NOW)
+    emulator.reset(ours.tenant)
+    await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
+    over = Policy.model_validate({**policy().model_dump(mode="json"), "safety": cap})
+    planned = await migrate_with(graph, store, over, fabrikam_ids(ours.tenant.id), our_tenant=None, apply=False)
+    assert planned.plan.refused is not None
+    assert planned.plan.refused.startswith("9 people to move into shared channels ")
+    assert f"safety.{next(iter(cap))}" in planned.plan.refused
+    emulator.control.clear_requests()
+    with pytest.raises(RefusedError, match="nothing will be applied"):
+        await migrate_with(graph, store, over, fabrikam_ids(ours.tenant.id), our_tenant=None, apply=True)
+    assert [r for r in emulator.control.requests() if r["method"] != "GET" and "$batch" not in r["path"]] == []
+    assert [e async for e in store.read_audit(run_id=planned.plan.run_id)] == []
