@@ -554,6 +554,14 @@ class PartnersPolicy(StrictModel):
         "was applied, even if not seen signing in through direct connect; 0: only after such a sign-in",
     )
 
+    max_moves: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="The blast-radius cap of one migration run: the most people it moves into shared channels; "
+        "a larger plan is refused whole (migrations add access, so they have their own cap, apart from safety)",
+    )
+
     @field_validator("tenants")
     @classmethod
     def _each_once(cls, value: list[PartnerTrust]) -> list[PartnerTrust]:

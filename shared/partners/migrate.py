@@ -9,7 +9,7 @@ object id (docs/graph-contract.md#teams-channels). Someone already a member is n
 
 A mapping `{create: NAME}` whose team has no channel of that name plans the shared channel's creation, once,
 before the adds that need it (and only when someone is to be added). A plan that moves more people than the
-policy's blast-radius cap (`safety.max_actions`, `safety.max_percent` of all guests) is refused whole.
+migration's own blast-radius cap (`partners.max_moves`) is refused whole.
 """
 
 from __future__ import annotations
@@ -24,18 +24,27 @@ from shared.config import Policy
 from shared.partners.accept import HomeUser, IdsFile
 from shared.partners.records import Guest, Usage
 from shared.partners.rules import Use, use_of
-from shared.stale.plan import cap_refusal
 
 RUN_PREFIX: Final = "partners-migrate-"
 BLOCKED_OUTBOUND: Final = "blocked: partner outbound not enabled"
 
 
+def move_refusal(policy: Policy, moving: int) -> str | None:
+    """Why moving `moving` people breaks the migration's cap (`partners.max_moves`), or None.
+
+    Its own cap, apart from `safety`: a migration adds access (rollback removes it), so the sweep's caps on
+    disables and deletes are the wrong size for it."""
+    cap = policy.partners.max_moves
+    if moving > cap:
+        return (
+            f"{moving} people to move into shared channels exceed partners.max_moves ({cap}); nothing will be applied"
+        )
+    return None
+
+
 class ActionKind(StrEnum):
     CREATE = "create channel"  # create the shared channel a mapping names, when the team has none of that name
     ADD = "add"  # add the home identity to a shared channel
-
-
-MOVING: Final = "people to move into shared channels"  # what the blast-radius cap counts
 
 
 class Status(StrEnum):
@@ -302,7 +311,7 @@ def plan_migration(
         if c.create and (c.team_id, c.channel_name) in needed
     ]
     moving = len({a.guest_id for a in actions})
-    refused = cap_refusal(policy, destructive=moving, guests=all_guests, what=MOVING)
+    refused = move_refusal(policy, moving)
     return MigrationPlan(
         now, partner_tenant, partner_label, run_id, people, actions, notes, creates, all_guests, refused
     )

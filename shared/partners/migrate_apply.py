@@ -34,8 +34,14 @@ from shared.core.audit import RunAudit
 from shared.core.restore import Restorable, UndoHandler, Undoing
 from shared.errors import GraphError, PermissionDeniedError, RefusedError
 from shared.graph import Graph
-from shared.partners.migrate import BLOCKED_OUTBOUND, MOVING, RUN_PREFIX, ChannelCreate, MemberAdd, MigrationPlan
-from shared.stale.plan import cap_refusal
+from shared.partners.migrate import (
+    BLOCKED_OUTBOUND,
+    RUN_PREFIX,
+    ChannelCreate,
+    MemberAdd,
+    MigrationPlan,
+    move_refusal,
+)
 from shared.store import AuditEntry, Store
 from shared.store.registry import PARTNER_MIGRATE_ACTIONS
 
@@ -193,9 +199,9 @@ async def apply_migration(
     on_done: Callable[[ActionResult[Any]], None] | None = None,
 ) -> list[ActionResult[Any]]:
     """The channels to create, then the memberships; refused whole (RefusedError) over the cap."""
-    over = plan.refused or cap_refusal(policy, destructive=plan.moving(), guests=plan.guests, what=MOVING)
+    over = plan.refused or move_refusal(policy, plan.moving())
     if over:
-        hint = "raise safety.max_actions or safety.max_percent if this many is intended; nothing was changed"
+        hint = "raise partners.max_moves if this many is intended; nothing was changed"
         raise RefusedError(f"the migration is refused: {over}", hint=hint)
     applier = Applier(graph, store, plan.run_id, actor, clock)
 

@@ -114,16 +114,18 @@ def test_a_channel_to_create_is_planned_once_before_the_adds_that_need_it() -> N
 
 
 @pytest.mark.parametrize(
-    ("safety", "people", "refused"),
+    ("partners", "people", "refused"),
     [
-        pytest.param({"max_actions": 3}, 3, None, id="at-max-actions"),
-        pytest.param({"max_actions": 3}, 4, "4 people to move into shared channels exceed safety.max_actions (3)",
-                     id="over-max-actions"),
-        pytest.param({"max_percent": 5}, 6, "6 people to move into shared channels are 6.0% of 100 guests",
-                     id="over-max-percent"),
+        pytest.param({"max_moves": 3}, 3, None, id="at-max-moves"),
+        pytest.param({"max_moves": 3}, 4, "4 people to move into shared channels exceed partners.max_moves (3)",
+                     id="over-max-moves"),
+        pytest.param({}, 200, None, id="default-200-whatever-the-sweep-caps"),
+        pytest.param({}, 201, "201 people to move into shared channels exceed partners.max_moves (200)",
+                     id="over-default"),
     ],
 )  # fmt: skip
-def test_the_blast_radius_cap_counts_people_moved(safety: dict, people: int, refused: str | None) -> None:
-    plan = _plan(CHANNEL, people, Policy.model_validate({"safety": safety}))
+def test_the_blast_radius_cap_counts_people_moved(partners: dict, people: int, refused: str | None) -> None:
+    sweep_caps = {"max_actions": 1, "max_percent": 1}  # the sweep's caps do not apply to migrations
+    plan = _plan(CHANNEL, people, Policy.model_validate({"safety": sweep_caps, "partners": partners}))
     assert (plan.refused is None) == (refused is None)
     assert (plan.refused or "").startswith(refused or "")

@@ -49,7 +49,6 @@ def policy() -> Policy:
     channels = {"Project X": "Project X Partners"}
     return Policy.model_validate(
         {
-            "safety": {"max_percent": 100},  # 9 of the tenant's 25 guests move
             "partners": {
                 "tenants": [
                     {"tenant": FABRIKAM, "name": "Fabrikam", "inbound": {"users": "all"}, "channels": channels},
@@ -148,7 +147,6 @@ def _home_users(mails: list[str]) -> list[HomeUser]:
 
 MOVE_Y = FABRIKAM_PEOPLE[2:5]  # f2–f4 are also in Project Y, whose policy says {create: "Project Y Partners"}
 CREATE_POLICY = f"""
-safety: {{max_percent: 100}}
 partners:
   tenants:
     - tenant: {FABRIKAM}
@@ -219,16 +217,16 @@ async def test_created_channel_once_across_a_killed_run_and_its_rollback(
         assert len([e async for e in store.read_audit(run_id=rerun.plan.run_id) if e.action == "channel.delete"]) == 1
 
 
-@pytest.mark.parametrize("cap", [{"max_actions": 8}, {"max_percent": 30}], ids=["max-actions", "max-percent"])
-async def test_over_the_cap_nothing_changes(emulator: EmulatorServer, graph: Graph, store: Store, cap: dict) -> None:
+async def test_over_the_cap_nothing_changes(emulator: EmulatorServer, graph: Graph, store: Store) -> None:
     ours = partner_tenant(NOW)
     emulator.reset(ours.tenant)
     await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
-    over = Policy.model_validate({**policy().model_dump(mode="json"), "safety": cap})
+    limits = policy().model_dump(mode="json")
+    over = Policy.model_validate({**limits, "partners": {**limits["partners"], "max_moves": 8}})
     planned = await migrate_with(graph, store, over, fabrikam_ids(ours.tenant.id), our_tenant=None, apply=False)
     assert planned.plan.refused is not None
     assert planned.plan.refused.startswith("9 people to move into shared channels ")
-    assert f"safety.{next(iter(cap))}" in planned.plan.refused
+    assert "partners.max_moves (8)" in planned.plan.refused
     emulator.control.clear_requests()
     with pytest.raises(RefusedError, match="nothing will be applied"):
         await migrate_with(graph, store, over, fabrikam_ids(ours.tenant.id), our_tenant=None, apply=True)
