@@ -160,6 +160,10 @@ class HrEvent(_Model):
     def _date_when_needed(self) -> HrEvent:
         if self.data.effective_date is None and self.type is not EventType.TERMINATION_CANCELLED:
             raise _At("data.effectiveDate", f"required for {self.type.value}")
+        try:
+            self.due_at  # noqa: B018 - a date at the calendar's edge cannot be moved into UTC
+        except OverflowError:
+            raise _At("data.effectiveDate", "out of range") from None
         return self
 
     @property

@@ -98,26 +98,38 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str
 
 
 def parse_secrets(value: str | None, setting: str = SECRETS_SETTING) -> tuple[bytes, ...]:
-    """The HMAC keys in a secrets setting (`whsec_…`, space-separated, at most two). ConfigError names the
-    setting and what is wrong, never the value: the receiver refuses to start rather than accept anything."""
+    """The HMAC keys in a Standard Webhooks secrets setting (`whsec_…`, space-separated, at most two).
+    ConfigError names the setting and what is wrong, never the value: the receiver refuses to start."""
+    secrets = secret_values(value, setting)
+    return tuple(
+        secret_key(secret, f"{setting}: secret {number} of {len(secrets)}", setting)
+        for number, secret in enumerate(secrets, 1)
+    )
+
+
+def secret_values(value: str | None, setting: str) -> tuple[str, ...]:
+    """The secrets in a setting (space-separated: the current one and, during a rotation, the next), or
+    ConfigError for an empty value, an unresolved Key Vault reference or too many."""
     value = (value or "").strip()
     if not value:
-        raise ConfigError(f"{setting} is not set", hint="set it to the whsec_… secret the HR sender signs with")
+        raise ConfigError(f"{setting} is not set", hint="set it to the secret the HR sender signs with")
     if value.startswith(UNRESOLVED_REFERENCE):
         raise ConfigError(
             f"{setting} is an unresolved Key Vault reference",
             hint="grant the app's identity 'Key Vault Secrets User' on the vault, and check the secret's URI",
         )
-    secrets = value.split()
+    secrets = tuple(value.split())
     if len(secrets) > MAX_SECRETS:
         raise ConfigError(
             f"{setting} holds {len(secrets)} secrets; at most {MAX_SECRETS}",
             hint="keep the current secret and, during a rotation, the next one",
         )
-    return tuple(
-        secret_key(secret, f"{setting}: secret {number} of {len(secrets)}", setting)
-        for number, secret in enumerate(secrets, 1)
-    )
+    return secrets
+
+
+def vendor_keys(value: str | None, setting: str) -> tuple[bytes, ...]:
+    """A vendor's keys (their own format, used as UTF-8 bytes, as the vendors' samples do) from a setting."""
+    return tuple(secret.encode() for secret in secret_values(value, setting))
 
 
 def secret_key(secret: str, what: str, setting: str | None = None) -> bytes:
