@@ -87,6 +87,8 @@ class _Model(BaseModel):
 class Worker(_Model):
     """Who the event is about: at least one identifier; later code matches them in `IDENTIFIER_ORDER`."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [name]} for name in IDENTIFIER_ORDER]})
+
     entra_object_id: Guid | None = Field(None, alias="entraObjectId", description="the user's Entra object id")
     user_principal_name: Address | None = Field(None, alias="userPrincipalName")
     email: Address | None = Field(None, description="the mail address (for a guest: the one it was invited with)")
