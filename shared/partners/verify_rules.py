@@ -33,8 +33,8 @@ class Mfa(StrEnum):
 # What an error code means for someone moving to direct connect (docs/partners.md#verify).
 KNOWN_ERRORS = {
     90071: "MFA required but their MFA is not trusted (inboundTrust.isMfaAccepted)",
-    500212: "their outbound settings block us: their admin must allow it (guestctl partners accept)",
-    500213: "our inbound settings do not admit them: guestctl partners plan, then apply",
+    500212: "their outbound blocks us: their admin runs guestctl partners accept",
+    500213: "our inbound does not admit them: guestctl partners plan, then apply",
 }
 
 
