@@ -835,12 +835,12 @@ FAILURE_REASONS = {
     500213: "The resource tenant's cross-tenant access policy doesn't allow this user to access this tenant.",
 }
 POLICY_REFUSALS = (500212, 500213)  # refused by cross-tenant access settings before any authentication step
-MFA_HOME, MFA_HERE = "home", "here"  # where a required MFA was satisfied (None: MFA not required)
+MFA_HOME = "home"  # a required MFA satisfied by the home tenant's claim (None: MFA not required)
 SINGLE_FACTOR, MULTI_FACTOR = "singleFactorAuthentication", "multiFactorAuthentication"
 
 
 def _authentication_steps(created: str, error_code: int, mfa: str | None) -> list[dict[str, Any]]:
-    """authenticationDetails: the password step, then the MFA step of a successful MFA sign-in."""
+    """authenticationDetails: the password step, then the MFA step of a successful MFA sign-in (from home)."""
     if error_code in POLICY_REFUSALS:
         return []
     steps = [
@@ -853,17 +853,14 @@ def _authentication_steps(created: str, error_code: int, mfa: str | None) -> lis
             "authenticationStepRequirement": "Primary authentication",
         }
     ]
-    if mfa is not None and error_code == 0:
-        home = mfa == MFA_HOME
+    if mfa == MFA_HOME and error_code == 0:
         steps.append(
             {
                 "authenticationStepDateTime": created,
-                "authenticationMethod": "Previously satisfied" if home else "Mobile app notification",
+                "authenticationMethod": "Previously satisfied",
                 "authenticationMethodDetail": None,
                 "succeeded": True,
-                "authenticationStepResultDetail": "MFA requirement satisfied by claim in the token"
-                if home
-                else "MFA successfully completed",
+                "authenticationStepResultDetail": "MFA requirement satisfied by claim in the token",
                 "authenticationStepRequirement": "Multifactor authentication",
             }
         )
@@ -891,8 +888,8 @@ def make_sign_in(
 ) -> dict[str, Any]:
     """A signIn log entry with the fields docs/graph-contract.md#sign-in-logs lists.
 
-    `mfa`: None when MFA was not required, else where it was satisfied (MFA_HOME: the claim in the home
-    tenant's token, trusted through inboundTrust.isMfaAccepted; MFA_HERE: a prompt of ours).
+    `mfa`: None when MFA was not required; MFA_HOME when it was, to be satisfied by the claim in the home
+    tenant's token (trusted through inboundTrust.isMfaAccepted; a failed sign-in has no MFA step).
     """
     if error_code == 0:
         status = _SUCCESS
