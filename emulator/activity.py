@@ -7,8 +7,29 @@ from datetime import datetime
 from typing import Any
 
 from emulator.clock import format_datetime, parse_datetime
-from emulator.seed import MSA_TENANT_ID, TEAMS_APP_ID, make_sign_in
+from emulator.policy import direct_connect_refusal, effective
+from emulator.seed import MFA_HOME, MSA_TENANT_ID, TEAMS_APP_ID, make_sign_in
 from emulator.tenant import MEMBER, Tenant
+
+DIRECT = "b2bDirectConnect"
+MFA_NOT_TRUSTED = 90071  # AADSTS90071: MFA is required and the partner's MFA is not accepted (inboundTrust)
+
+
+def direct_connect_outcome(tenant: Tenant, home_tenant_id: str, user_id: str) -> tuple[int, str | None]:
+    """The error code (0: success) of a B2B direct connect sign-in, and where a required MFA was satisfied.
+
+    In order (docs/graph-contract.md#cross-tenant-access): the partner's outbound and our inbound settings
+    (500212, 500213); then, when Conditional Access requires MFA of external users, our effective
+    `inboundTrust.isMfaAccepted` for the partner (90071 unless true). A direct connect user has no account
+    here to do MFA in, so a required MFA can only be the claim their home tenant put in the token.
+    """
+    refusal = direct_connect_refusal(tenant, home_tenant_id, user_id)
+    if refusal is not None:
+        return refusal, None
+    if not tenant.external_mfa_required:
+        return 0, None
+    trust = effective(tenant.policy_default, tenant.policy_partners.get(home_tenant_id.lower()), "inboundTrust")
+    return (0 if (trust or {}).get("isMfaAccepted") is True else MFA_NOT_TRUSTED), MFA_HOME
 
 
 def record_sign_in(
@@ -17,7 +38,7 @@ def record_sign_in(
     user_id: str,
     at: datetime | str | None = None,
     interactive: bool = True,
-    success: bool = True,
+    success: bool | None = None,
     cross_tenant_access_type: str | None = None,
     home_tenant_id: str | None = None,
     app_id: str = TEAMS_APP_ID,
@@ -25,8 +46,19 @@ def record_sign_in(
 ) -> dict[str, Any]:
     """Record a sign-in: updates the user's signInActivity (if the user lives here) and the sign-in log.
 
-    A B2B direct-connect sign-in has no user object here: pass the home-tenant object id and tenant.
+    A B2B direct-connect sign-in has no user object here: pass the home-tenant object id and tenant. Without
+    `success` and `error_code` its outcome follows both tenants' settings (`direct_connect_outcome`); any
+    other sign-in succeeds unless told otherwise.
     """
+    mfa: str | None = None
+    if success is None and error_code is None:
+        if user_id.lower() not in tenant.users and (cross_tenant_access_type or DIRECT) == DIRECT and home_tenant_id:
+            error_code, mfa = direct_connect_outcome(tenant, home_tenant_id, user_id.lower())
+            success = error_code == 0
+        else:
+            success = True
+    elif success is None:
+        success = error_code == 0
     when = parse_datetime(at) if isinstance(at, str) else at or tenant.now()
     stamp = format_datetime(when)
     request_id = str(uuid.uuid4())
@@ -52,7 +84,7 @@ def record_sign_in(
             raise ValueError("a sign-in by a user who has no object here needs home_tenant_id")
         external = tenant.external_tenants.get(home_tenant_id.lower())
         profile = external.users.get(user_id.lower(), {}) if external else {}
-        access = cross_tenant_access_type or "b2bDirectConnect"
+        access = cross_tenant_access_type or DIRECT
         home = home_tenant_id.lower()
         display, principal, user_type = profile.get("displayName"), profile.get("mail"), "guest"
     entry = make_sign_in(
@@ -69,6 +101,7 @@ def record_sign_in(
         app_id=app_id,
         correlation_id=request_id,
         interactive=interactive,
+        mfa=mfa,
     )
     tenant.add_sign_in(entry)
     return entry

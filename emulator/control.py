@@ -40,6 +40,7 @@ def tenant_summary(tenant: Tenant) -> dict[str, Any]:
         "now": tenant.now_iso(),
         "signInActivityAvailable": tenant.sign_in_activity_available,
         "pimAvailable": tenant.pim_available,
+        "externalMfaRequired": tenant.external_mfa_required,
     }
 
 
@@ -67,6 +68,8 @@ def control_routes(state: EmulatorState) -> list[Route]:
                 state.tenant.sign_in_activity_available = bool(payload["signInActivityAvailable"])
             if "pimAvailable" in payload:
                 state.tenant.pim_available = bool(payload["pimAvailable"])
+            if "externalMfaRequired" in payload:
+                state.tenant.external_mfa_required = bool(payload["externalMfaRequired"])
         return ok(tenant_summary(state.tenant))
 
     async def reset(request: Request) -> Response:
@@ -122,7 +125,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
                 user_id=str(payload["userId"]),
                 at=payload.get("at"),
                 interactive=payload.get("interactive", True),
-                success=payload.get("success", True),
+                success=payload.get("success"),
                 cross_tenant_access_type=payload.get("crossTenantAccessType"),
                 home_tenant_id=payload.get("homeTenantId"),
                 error_code=payload.get("errorCode"),

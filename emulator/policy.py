@@ -6,7 +6,10 @@ See docs/graph-contract.md#cross-tenant-access.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emulator.tenant import Tenant
 
 B2B_SETTINGS = (
     "b2bCollaborationInbound",
@@ -25,6 +28,11 @@ PARTNER_FIELDS = (
 POLICY_SIZE_LIMIT = 25 * 1024  # docs/graph-contract.md#cross-tenant-access: the whole policy object is limited to 25 KB
 ACCESS_TYPES = ("allowed", "blocked", "unknownFutureValue")
 TARGET_TYPES = ("user", "group", "application", "unknownFutureValue")
+# AADSTS codes of a B2B direct connect sign-in refused by cross-tenant access settings
+OUTBOUND_REFUSED = 500212  # the user's home tenant does not allow outbound access to the resource tenant
+INBOUND_REFUSED = 500213  # the resource tenant's inbound settings do not admit the user
+# application targets that admit Microsoft Teams (1fec8e78-…: the Teams app id)
+TEAMS_APP_TARGETS = {"allapplications", "office365", "1fec8e78-bce4-4aaf-ab1b-5451cc387264"}
 
 
 def _b2b(access: str) -> dict[str, Any]:
@@ -90,14 +98,35 @@ def effective(default: dict[str, Any], partner: dict[str, Any] | None, name: str
     return default.get(name)
 
 
-def allows_user(setting: dict[str, Any] | None, object_ids: set[str]) -> bool:
-    """Does a B2B setting's usersAndGroups admit one of these object ids (or all users)?"""
+def _admits(setting: dict[str, Any] | None, part: str, ids: set[str]) -> bool:
+    """Does a B2B setting's `part` (usersAndGroups or applications) admit one of these lower-case ids?"""
     if not setting:
         return False
-    target = setting.get("usersAndGroups") or {}
+    target = setting.get(part) or {}
     listed = {t.get("target", "").lower() for t in target.get("targets") or []}
-    hit = "allusers" in listed or bool(listed & {i.lower() for i in object_ids})
+    hit = bool(listed & ids)
     return hit if target.get("accessType") == "allowed" else not hit
+
+
+def allows_user(setting: dict[str, Any] | None, object_ids: set[str]) -> bool:
+    """Does a B2B setting's usersAndGroups admit one of these object ids (or all users)?"""
+    return _admits(setting, "usersAndGroups", {"allusers", *(i.lower() for i in object_ids)})
+
+
+def direct_connect_refusal(tenant: Tenant, home_tenant_id: str, user_id: str) -> int | None:
+    """Why B2B direct connect (Teams shared channels) of a partner's user into `tenant` is refused, or None.
+
+    Both sides must allow it (docs/graph-contract.md#cross-tenant-access): the partner's outbound setting
+    (AADSTS500212), then our effective b2bDirectConnectInbound for the user and the Teams app (AADSTS500213).
+    """
+    home = home_tenant_id.lower()
+    external = tenant.external_tenants.get(home)
+    if external is None or not external.direct_connect_outbound:
+        return OUTBOUND_REFUSED
+    inbound = effective(tenant.policy_default, tenant.policy_partners.get(home), "b2bDirectConnectInbound")
+    if not allows_user(inbound, {user_id}) or not _admits(inbound, "applications", TEAMS_APP_TARGETS):
+        return INBOUND_REFUSED
+    return None
 
 
 def validate_b2b_setting(name: str, value: Any) -> str | None:

@@ -345,6 +345,8 @@ SIGN_IN_TYPES: dict[str, str] = {
     "resourceId": STRING,
     "status": OBJECT,
     "status/errorCode": NUMBER,
+    "authenticationRequirement": STRING,
+    "authenticationDetails": COLLECTION,
     "crossTenantAccessType": STRING,
     "homeTenantId": STRING,
     "homeTenantName": STRING,

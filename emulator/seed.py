@@ -769,7 +769,7 @@ def _sign_in_log(
         plans = rng.sample(plans, room)
     entries: list[dict[str, Any]] = []
     for user, when, access, home, error, person in [*plans, *direct][: max(limit, 0)]:
-        entry = _sign_in_entry(gen, tenant, user, when, access, home, error)
+        entry = _sign_in_entry(gen, tenant, user, when, access, home, error, MFA_HOME if person else None)
         if person is not None:
             object_id, profile = person
             entry.update(
@@ -788,6 +788,7 @@ def _sign_in_entry(
     access: str,
     home_tenant: str | None,
     error_code: int,
+    mfa: str | None = None,
 ) -> dict[str, Any]:
     rng = gen.rng
     app_id, app_name = rng.choice(
@@ -808,6 +809,7 @@ def _sign_in_entry(
         app_name=app_name,
         ip=f"203.0.113.{rng.randint(1, 254)}",
         correlation_id=gen.uuid(),
+        mfa=mfa,
     )
 
 
@@ -825,6 +827,46 @@ _DEVICE = {
     "isManaged": False,
     "trustType": None,
 }
+# status.failureReason of the codes the emulator logs (Microsoft Entra authentication and authorization error
+# codes; docs/graph-contract.md#sign-in-logs); any other code gets a generic reason.
+FAILURE_REASONS = {
+    50126: "Invalid username or password or Invalid on-premise username or password.",
+    90071: "An admin from {org} must update their access settings to accept inbound multifactor authentication.",
+    500212: "The user's administrator has set an outbound access policy that doesn't allow access to the "
+    "resource tenant.",
+    500213: "The resource tenant's cross-tenant access policy doesn't allow this user to access this tenant.",
+}
+POLICY_REFUSALS = (500212, 500213)  # refused by cross-tenant access settings before any authentication step
+MFA_HOME = "home"  # a required MFA satisfied by the home tenant's claim (None: MFA not required)
+SINGLE_FACTOR, MULTI_FACTOR = "singleFactorAuthentication", "multiFactorAuthentication"
+
+
+def _authentication_steps(created: str, error_code: int, mfa: str | None) -> list[dict[str, Any]]:
+    """authenticationDetails: the password step, then the MFA step of a successful MFA sign-in (from home)."""
+    if error_code in POLICY_REFUSALS:
+        return []
+    steps = [
+        {
+            "authenticationStepDateTime": created,
+            "authenticationMethod": "Password",
+            "authenticationMethodDetail": "Password in the cloud",
+            "succeeded": error_code != 50126,
+            "authenticationStepResultDetail": "Correct password" if error_code != 50126 else FAILURE_REASONS[50126],
+            "authenticationStepRequirement": "Primary authentication",
+        }
+    ]
+    if mfa == MFA_HOME and error_code == 0:
+        steps.append(
+            {
+                "authenticationStepDateTime": created,
+                "authenticationMethod": "Previously satisfied",
+                "authenticationMethodDetail": None,
+                "succeeded": True,
+                "authenticationStepResultDetail": "MFA requirement satisfied by claim in the token",
+                "authenticationStepRequirement": "Multifactor authentication",
+            }
+        )
+    return steps
 
 
 def make_sign_in(
@@ -844,8 +886,18 @@ def make_sign_in(
     ip: str = "203.0.113.10",
     correlation_id: str | None = None,
     interactive: bool = True,
+    mfa: str | None = None,
 ) -> dict[str, Any]:
-    """A signIn log entry with the fields docs/graph-contract.md#sign-in-logs lists."""
+    """A signIn log entry with the fields docs/graph-contract.md#sign-in-logs lists.
+
+    `mfa`: None when MFA was not required; MFA_HOME when it was, to be satisfied by the claim in the home
+    tenant's token (trusted through inboundTrust.isMfaAccepted; a failed sign-in has no MFA step).
+    """
+    if error_code == 0:
+        status = _SUCCESS
+    else:
+        reason = FAILURE_REASONS.get(error_code, "Sign-in failed").format(org=tenant.display_name)
+        status = {"errorCode": error_code, "failureReason": reason, "additionalDetails": None}
     return {
         "id": entry_id,
         "createdDateTime": created,
@@ -857,7 +909,8 @@ def make_sign_in(
         "ipAddress": ip,
         "clientAppUsed": "Browser",
         "correlationId": correlation_id or entry_id,
-        "conditionalAccessStatus": "notApplied",
+        # MFA is required by a Conditional Access policy: applied (success, or failure when not satisfied)
+        "conditionalAccessStatus": "notApplied" if mfa is None else "success" if error_code == 0 else "failure",
         "isInteractive": interactive,
         "riskDetail": "none",
         "riskLevelAggregated": "none",
@@ -865,27 +918,17 @@ def make_sign_in(
         "riskState": "none",
         "resourceDisplayName": "Microsoft Teams" if app_id == TEAMS_APP_ID else "Office 365 Exchange Online",
         "resourceId": "00000003-0000-0ff1-ce00-000000000000",
-        "status": {
-            "errorCode": error_code,
-            "failureReason": None if error_code == 0 else "Sign-in failed",
-            "additionalDetails": None,
-        },
+        "status": status,
+        "authenticationRequirement": SINGLE_FACTOR if mfa is None else MULTI_FACTOR,
+        "authenticationDetails": _authentication_steps(created, error_code, mfa),
         "crossTenantAccessType": access_type,
         "homeTenantId": home_tenant_id,
         "homeTenantName": "",
         "resourceTenantId": tenant.id,
         "userType": user_type,
-        "signInEventTypes": ["interactiveUser" if interactive else "nonInteractiveUser"],
-        "location": {"city": "Redmond", "state": "Washington", "countryOrRegion": "US"},
-        "deviceDetail": {
-            "deviceId": "",
-            "displayName": None,
-            "operatingSystem": "Windows 10",
-            "browser": "Edge 120.0.0",
-            "isCompliant": False,
-            "isManaged": False,
-            "trustType": None,
-        },
+        "signInEventTypes": _INTERACTIVE if interactive else _NON_INTERACTIVE,
+        "location": _LOCATION,
+        "deviceDetail": _DEVICE,
     }
 
 

@@ -347,6 +347,9 @@ class Tenant:
         self.lock = threading.RLock()
         self.sign_in_activity_available = True  # False: tenant without Entra ID P1/P2
         self.pim_available = True  # False: tenant without Entra ID P2 / ID Governance (no PIM)
+        # True: a Conditional Access policy requires MFA of external users (B2B direct connect sign-ins then
+        # need inboundTrust.isMfaAccepted, else AADSTS90071)
+        self.external_mfa_required = False
 
         self.user_slots: list[User | None] = []
         self.users: dict[str, User] = {}

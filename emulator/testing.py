@@ -155,6 +155,10 @@ class ControlClient:
         """False: a tenant without Entra ID P2 (PIM eligibility schedules answer with the licence error)."""
         return self._call("PATCH", "/tenant", json={"pimAvailable": available})
 
+    def set_external_mfa_required(self, required: bool) -> dict[str, Any]:
+        """True: Conditional Access requires MFA of external users (direct connect then needs MFA trust)."""
+        return self._call("PATCH", "/tenant", json={"externalMfaRequired": required})
+
     def ground_truth(self) -> dict[str, Any]:
         return self._call("GET", "/ground-truth")
 
@@ -184,6 +188,8 @@ class ControlClient:
         )
 
     def sign_in(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """Record a sign-in (fields as `POST /_emulator/signins` takes them); answers the log entry. A direct
+        connect sign-in without `success`/`errorCode` gets the outcome both tenants' settings give."""
         return self._call("POST", "/signins", json={"userId": user_id, **fields})
 
     def lifecycle(self, subscription_id: str, event: str = "reauthorizationRequired") -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from emulator.errors import GraphError, bad_request, not_found
 from emulator.http import Cost, Ctx, Reply, Route, json_reply, no_content
-from emulator.policy import allows_user, effective
+from emulator.policy import direct_connect_refusal
 from emulator.routes.common import page_of
 from emulator.tenant import GUEST, Channel, ConversationMember, Group, new_id
 
@@ -225,8 +225,7 @@ async def add_channel_member(ctx: Ctx) -> Reply:
         profile = external.users.get(user_key)
         if profile is None:
             raise not_found("user", user_key)
-        inbound = effective(tenant.policy_default, tenant.policy_partners.get(home_tenant), "b2bDirectConnectInbound")
-        if not allows_user(inbound, {user_key}) or not external.direct_connect_outbound:
+        if direct_connect_refusal(tenant, home_tenant, user_key) is not None:
             # Direct connect needs our inbound and the partner's outbound settings
             # (docs/graph-contract.md#cross-tenant-access).
             raise GraphError(

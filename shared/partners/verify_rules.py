@@ -33,6 +33,8 @@ class Mfa(StrEnum):
 # What an error code means for someone moving to direct connect (docs/partners.md#verify).
 KNOWN_ERRORS = {
     90071: "MFA required but their MFA is not trusted (inboundTrust.isMfaAccepted)",
+    500212: "their outbound blocks us: their admin runs guestctl partners accept",
+    500213: "our inbound does not admit them: guestctl partners plan, then apply",
 }
 
 
@@ -51,15 +53,18 @@ class SignInFacts:
 
 
 def mfa_of(entry: dict[str, Any]) -> Mfa:
-    """Where MFA was satisfied, from the documented `authenticationRequirement` and `authenticationDetails`."""
+    """Where MFA was satisfied, from the documented `authenticationRequirement` and `authenticationDetails`.
+
+    Single factor is NONE whatever the steps say (a first factor can be "satisfied by claim in the token" too).
+    """
+    requirement = entry.get("authenticationRequirement")
+    if requirement is not None and requirement != MFA_REQUIRED:
+        return Mfa.NONE
     for step in entry.get("authenticationDetails") or []:
         said = " ".join(str(step.get(k) or "") for k in ("authenticationMethod", "authenticationStepResultDetail"))
         if BY_TOKEN in said.lower() or BY_CLAIM in said.lower():
             return Mfa.HOME
-    requirement = entry.get("authenticationRequirement")
-    if requirement is None:
-        return Mfa.UNKNOWN
-    return Mfa.HERE if requirement == MFA_REQUIRED else Mfa.NONE
+    return Mfa.UNKNOWN if requirement is None else Mfa.HERE
 
 
 def facts_of(entry: dict[str, Any]) -> SignInFacts | None:

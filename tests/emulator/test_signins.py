@@ -8,6 +8,18 @@ import pytest
 from emulator.testing import EmulatorServer
 from tests.support.emulator import follow
 
+PARTNERS = "/policies/crossTenantAccessPolicy/partners"
+STEP_FIELDS = {  # authenticationDetail
+    "authenticationMethod",
+    "authenticationMethodDetail",
+    "authenticationStepDateTime",
+    "authenticationStepRequirement",
+    "authenticationStepResultDetail",
+    "succeeded",
+}
+ALLOWED = {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]}
+TEAMS = {"accessType": "allowed", "targets": [{"target": "Office365", "targetType": "application"}]}
+
 
 def test_newest_first_and_pages_of_at_most_1000(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     assert graph_http.get("/auditLogs/signIns", params={"$top": "1001"}).status_code == 400
@@ -31,9 +43,17 @@ def test_entries_carry_the_cross_tenant_fields(graph_http: httpx.Client) -> None
         "userPrincipalName",
         "createdDateTime",
         "appId",
+        "authenticationRequirement",
+        "authenticationDetails",
     ):
         assert field in entry
     assert "errorCode" in entry["status"]
+    single = next(e for e in entries if e["crossTenantAccessType"] == "none")
+    assert single["authenticationRequirement"] == "singleFactorAuthentication"
+    assert [(s["authenticationMethod"], s["succeeded"]) for s in single["authenticationDetails"]] == [
+        ("Password", True)
+    ]
+    assert set(single["authenticationDetails"][0]) == STEP_FIELDS
 
 
 @pytest.mark.parametrize(
@@ -105,3 +125,71 @@ def test_entries_older_than_30_days_are_gone(emulator: EmulatorServer, graph_htt
     emulator.control.advance(days=31)
     assert before > 0
     assert graph_http.get("/auditLogs/signIns").json()["value"] == []
+
+
+USERS_ONLY = {"usersAndGroups": ALLOWED, "applications": None}  # applications inherit the default: blocked
+USERS_AND_TEAMS = {"usersAndGroups": ALLOWED, "applications": TEAMS}
+BY_TOKEN = "MFA requirement satisfied by claim in the token"
+
+
+@pytest.mark.parametrize(
+    ("outbound", "inbound", "trust", "mfa_required", "code", "requirement", "mfa_step"),
+    [
+        pytest.param(False, None, True, False, 500212, "single", None, id="partner-outbound-blocked-first"),
+        pytest.param(True, None, True, False, 500213, "single", None, id="our-default-inbound-blocks"),
+        pytest.param(True, USERS_ONLY, True, False, 500213, "single", None, id="our-inbound-does-not-admit-teams"),
+        pytest.param(True, USERS_AND_TEAMS, False, True, 90071, "multi", None, id="mfa-required-not-trusted"),
+        pytest.param(True, USERS_AND_TEAMS, True, True, 0, "multi", BY_TOKEN, id="mfa-required-trusted"),
+        pytest.param(True, USERS_AND_TEAMS, False, False, 0, "single", None, id="mfa-not-required"),
+    ],
+)
+def test_direct_connect_outcome_follows_both_tenants_settings(
+    emulator: EmulatorServer,
+    graph_http: httpx.Client,
+    outbound: bool,
+    inbound: dict | None,
+    trust: bool,
+    mfa_required: bool,
+    code: int,
+    requirement: str,
+    mfa_step: str | None,
+) -> None:
+    external = emulator.control.external_tenants()[0]
+    tenant_id, home_user = external["tenantId"], external["users"][0]["id"]
+    emulator.control.set_partner_outbound(tenant_id, outbound)
+    emulator.control.set_external_mfa_required(mfa_required)
+    body = {
+        "tenantId": tenant_id,
+        "b2bDirectConnectInbound": inbound,
+        "inboundTrust": {
+            "isMfaAccepted": trust,
+            "isCompliantDeviceAccepted": False,
+            "isHybridAzureADJoinedDeviceAccepted": False,
+        },
+    }
+    assert graph_http.post(PARTNERS, json=body).status_code == 201
+
+    entry = emulator.control.sign_in(home_user, homeTenantId=tenant_id, crossTenantAccessType="b2bDirectConnect")
+
+    assert entry["status"]["errorCode"] == code
+    assert (entry["status"]["failureReason"] is None) == (code == 0)
+    assert entry["authenticationRequirement"] == f"{requirement}FactorAuthentication"
+    steps = entry["authenticationDetails"]
+    assert all(set(step) == STEP_FIELDS for step in steps)
+    if code in (500212, 500213):
+        assert steps == []  # refused by policy before any authentication step
+    else:
+        assert steps[0]["authenticationMethod"] == "Password"
+    assert [step["authenticationStepResultDetail"] for step in steps[1:]] == ([mfa_step] if mfa_step else [])
+    logged = graph_http.get("/auditLogs/signIns", params={"$top": "1"}).json()["value"][0]
+    assert logged == entry
+
+
+def test_explicit_outcome_overrides_the_settings(emulator: EmulatorServer) -> None:
+    external = emulator.control.external_tenants()[0]
+    emulator.control.set_partner_outbound(external["tenantId"], False)
+    args = (external["users"][0]["id"],)
+    ok = emulator.control.sign_in(*args, homeTenantId=external["tenantId"], success=True)
+    failed = emulator.control.sign_in(*args, homeTenantId=external["tenantId"], success=False, errorCode=90071)
+    assert (ok["status"]["errorCode"], failed["status"]["errorCode"]) == (0, 90071)
+    assert emulator.control.tenant()["externalMfaRequired"] is False

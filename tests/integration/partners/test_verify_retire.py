@@ -26,6 +26,7 @@ from tests.support.partners import (
     DIRECT_CONNECT_INBOUND,
     FABRIKAM,
     FABRIKAM_PEOPLE,
+    NORTHWIND,
     TAILSPIN,
     WOODGROVE,
     home_id,
@@ -97,6 +98,43 @@ async def test_verify_counts_per_partner_and_person_and_keeps_days_once(
     rows_kept = [r.row async for r in store.query(SIGN_INS_TABLE, FABRIKAM)]
     assert "person:f0@fabrikam.com" in rows_kept
     assert "person:f1@fabrikam.com" not in rows_kept
+
+
+async def test_verify_sees_the_outcomes_both_tenants_settings_give(
+    emulator: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    """Our Conditional Access requires MFA of external users and both partners are configured on our side
+    (Fabrikam's MFA trusted); Northwind's admin never allowed outbound: their attempts fail with 500212."""
+    emulator.reset(partner_tenant(NOW).tenant)
+    emulator.control.set_external_mfa_required(True)
+    for partner, trusted in ((FABRIKAM, True), (NORTHWIND, False)):
+        trust = {
+            "isMfaAccepted": trusted,
+            "isCompliantDeviceAccepted": False,
+            "isHybridAzureADJoinedDeviceAccepted": False,
+        }
+        await graph.request(
+            "POST", PARTNERS_PATH, json_body={"tenantId": partner, **DIRECT_CONNECT_INBOUND, "inboundTrust": trust}
+        )
+    at = (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for partner, mail in (
+        (FABRIKAM, "f2@fabrikam.com"),
+        (FABRIKAM, "f3@fabrikam.com"),
+        (NORTHWIND, "n0@northwind.com"),
+    ):
+        emulator.control.sign_in(home_id(mail), at=at, homeTenantId=partner, crossTenantAccessType="b2bDirectConnect")
+
+    result = await verify_with(graph, store, {FABRIKAM: "Fabrikam", NORTHWIND: "Northwind"}, days=7, clock=lambda: NOW)
+
+    rows = {p["tenant_id"]: p for p in result.to_json()["partners"]}
+    northwind = rows[NORTHWIND]
+    assert (northwind["direct_connect"], northwind["direct_connect_failed"]) == (1, 1)
+    assert northwind["errors"] == {"500212": 1}
+    fabrikam = rows[FABRIKAM]
+    assert (fabrikam["direct_connect"], fabrikam["direct_connect_failed"], fabrikam["errors"]) == (2, 0, {})
+    assert fabrikam["mfa"] == {"home": 2, "none": 3}  # direct connect: their home MFA; the seeded guest sign-ins
+    people = {p["person"]: p for p in fabrikam["people"]}
+    assert people["f2@fabrikam.com"]["mfa"] == {"home": 1, "none": 1}  # direct connect, and as a guest
 
 
 async def test_retire_only_verified_teams_only_guests_capped_and_restorable(

@@ -40,6 +40,15 @@ def entry(kind: str = "b2bDirectConnect", *, error: int = 0, upn: str = "Ann@Fab
             Mfa.HOME,
         ),
         ({"authenticationDetails": [{"authenticationMethod": "Satisfied by token"}]}, Mfa.HOME),
+        (
+            {
+                "authenticationRequirement": "singleFactorAuthentication",
+                "authenticationDetails": [
+                    {"authenticationStepResultDetail": "First factor requirement satisfied by claim in the token"}
+                ],
+            },
+            Mfa.NONE,
+        ),
     ],
 )
 def test_where_mfa_was_satisfied(fields: dict, expected: Mfa) -> None:
