@@ -19,6 +19,7 @@ from emulator.testing import EmulatorServer
 from shared.clock import utc_now
 from shared.config import load_policy, load_settings
 from shared.graph import Graph
+from shared.partners.fetch import PARTNERS_PATH
 from shared.partners.retire_apply import ACTIONS_TABLE, RETIRE_PARTITION
 from shared.partners.retire_service import PLANS_TABLE, retire_with
 from shared.partners.service import latest_discovery
@@ -27,7 +28,7 @@ from shared.stale.effects import GUESTS_TABLE
 from shared.store import open_state
 from tests.support.functions import CapturedOut, bindings, point_at_emulator
 from tests.support.functions_host import FunctionsHost
-from tests.support.partners import FABRIKAM, FABRIKAM_PEOPLE, home_id, partner_tenant
+from tests.support.partners import DIRECT_CONNECT_INBOUND, FABRIKAM, FABRIKAM_PEOPLE, home_id, partner_tenant
 from tests.support.stale import NOW
 
 RETIREMENTS = "partner-retirements"
@@ -139,6 +140,8 @@ async def test_an_approved_retirement_plan_is_applied_once_from_fresh_data(
         at = (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         emulator.control.sign_in(home_id(mail), at=at, crossTenantAccessType="b2bDirectConnect", homeTenantId=FABRIKAM)
 
+    # Our inbound admits Fabrikam (their outbound admits us), so their direct connect sign-ins succeed.
+    await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
     # f2 and f3 were verified and flagged 8 days ago (past stale.disable_after_days); f4 signs in since.
     direct("f2@fabrikam.com")
     direct("f3@fabrikam.com")
