@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,41 @@ def test_main_turns_what_escapes_a_command_into_one_line(
     assert exited.value.code == code
     assert captured.err.splitlines() == [line]
     assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        pytest.param(
+            ["partners", "retire", "--apply", "--plan", "bin.json"],
+            "error: bin.json: cannot read the plan: not UTF-8 text — "
+            "give a file `guestctl partners retire --plan FILE` wrote",
+            id="retire-plan",  # was exit 70: only OSError was caught
+        ),
+        pytest.param(
+            ["partners", "migrate", "--ids", "bin.json"],
+            "error: bin.json: cannot read the id file: not UTF-8 text — "
+            "give a file `guestctl partners accept --out` wrote",
+            id="migrate-ids",
+        ),
+        pytest.param(
+            ["partners", "apply", "--plan", "missing.json"],
+            "error: missing.json: cannot read the plan: No such file or directory",
+            id="apply-missing-plan",  # the path once, not again inside Python's error text
+        ),
+    ],
+)
+def test_a_partners_file_that_cannot_be_read_as_text_is_bad_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], line: str
+) -> None:
+    """In-process: the file is read before any setting is used, so nothing reaches Graph or the store."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("GUESTCTL_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00{}")
+    monkeypatch.setattr("sys.argv", ["guestctl", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [line]
+    assert files_under(tmp_path) == {Path("bin.json")}
