@@ -124,7 +124,7 @@ def _print_retirement(shown: dict[str, Any], written: Path | None) -> None:
         done = results.get((a["action"], a["target_id"]), {})
         extra = (done.get("outcome", "—"), done.get("detail", "")) if shown["applied"] else ()
         table.add_row(a["action"], a["guest"], a["reason"], *extra)
-    stdout.print(table)
+    stdout.print(table if shown["actions"] else f"{title}: no guest account to retire now", highlight=False)
     kept = "; ".join(f"{why}: {n}" for why, n in shown["kept"].items()) or "none"
     stdout.print(f"{shown['candidates']:,} guests of named partners; kept: {kept}", highlight=False)
     for note in shown["notes"]:

@@ -223,3 +223,24 @@ def test_a_partners_file_that_cannot_be_read_as_text_is_bad_input(
     assert exited.value.code == 2
     assert capsys.readouterr().err.splitlines() == [line]
     assert files_under(tmp_path) == {Path("bin.json")}
+
+
+def test_a_retirement_plan_with_nothing_to_do_is_one_line_not_an_empty_table(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shared.cli_partners_verify import _print_retirement
+
+    plan = {"plan_id": "be9edb17c7db4b11", "run_id": "retire-be9edb17c7db4b11", "actions": [], "results": []}
+    shown = {
+        **plan,
+        "applied": False,
+        "candidates": 16,
+        "kept": {"holds a directory role": 2},
+        "notes": [],
+        "refused": None,
+    }
+    _print_retirement(shown, None)
+    assert " ".join(capsys.readouterr().out.split()) == (  # as words: the console wraps at its width
+        "Retirement plan be9edb17c7db4b11 (run id retire-be9edb17c7db4b11): no guest account to retire now "
+        "16 guests of named partners; kept: holds a directory role: 2"
+    )
