@@ -1,5 +1,7 @@
 """`guestctl partners …` as a person or a script runs it: real processes against the emulator, their exit
-codes, `--json` output and files, and what the tenant holds afterwards."""
+codes, `--json` output and files, and what the tenant holds afterwards (accept in the partner's tenant, then
+migrate, verify, retire and rollback in ours). Bad input runs `cli.main` in process: the same entry point,
+without a process start per case."""
 
 from __future__ import annotations
 
@@ -9,16 +11,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from emulator.testing import EmulatorServer
+from shared import cli
 from shared.config import Policy
 from shared.errors import ExitCode
 from shared.graph import Graph
+from shared.partners.accept import HomeUser, IdsFile
 from shared.partners.retire_service import retire_with
 from shared.partners.trust_effects import PARTNERS_PATH
 from shared.store import open_store
-from tests.support.cli import ROOT, emulator_settings, run_guestctl
+from tests.support.cli import ROOT, emulator_settings, guestctl_env, run_guestctl
 from tests.support.partners import (
     DIRECT_CONNECT_INBOUND,
     FABRIKAM,
@@ -201,19 +206,67 @@ async def test_accept_migrate_verify_retire_and_rollback(
     assert members(emulator) == before
 
 
-def test_bad_input_is_one_line_with_the_documented_exit_code_and_no_graph_call(
-    emulator: EmulatorServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        pytest.param(
+            ["accept", "--resource-tenant", FABRIKAM, "--group", "x" * 300, "--out", "ids.json"],
+            ExitCode.BAD_INPUT,
+            f"--group '{'x' * 80}': not an object id",
+            id="accept-group-not-an-id",
+        ),
+        pytest.param(
+            ["migrate", "--ids", "missing.json"],
+            ExitCode.BAD_INPUT,
+            "missing.json: cannot read the id file",
+            id="migrate-missing-ids",
+        ),
+        pytest.param(
+            ["migrate", "--ids", "theirs.json", "--apply"],
+            ExitCode.REFUSED,
+            f"the id file is for tenant {NOT_OURS}, not ours",
+            id="migrate-ids-for-another-tenant",
+        ),
+        pytest.param(["verify", "--days", "31"], ExitCode.BAD_INPUT, "--days", id="verify-days-out-of-range"),
+        pytest.param(
+            ["rollback", "--run", "retire-0123456789abcdef"],
+            ExitCode.BAD_INPUT,
+            "no retirement run retire-0123456789abcdef is known to this state store",
+            id="rollback-unknown-run",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_with_the_documented_exit_code_and_no_graph_write(
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: ExitCode,
+    words: str,
 ) -> None:
-    emulator.reset(partner_tenant(NOW).tenant)
-    env = emulator_settings(emulator, tmp_path, ROOT / "examples" / "policy.yaml")
+    """In process (cli.main, as the console script runs it): a child process each would cost the CI 1-2 s."""
+    ours = partner_tenant(NOW).tenant
+    emulator.reset(ours)
+    settings = {**emulator_settings(emulator, tmp_path, tmp_path / "policy.yaml"), "GUESTCTL_TENANT_ID": ours.id}
+    for name, value in guestctl_env(settings).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(POLICY))
+    made = IdsFile(
+        FABRIKAM, NOT_OURS, NOW, {"users": "all"}, True, (HomeUser(home_id(FABRIKAM_PEOPLE[0]), None, None),)
+    )
+    (tmp_path / "theirs.json").write_text(json.dumps(made.to_json()))
     emulator.control.clear_requests()
+    monkeypatch.setattr("sys.argv", ["guestctl", "partners", *args])
 
-    group = "x" * 300
-    accept = run_guestctl("partners", "accept", "--resource-tenant", FABRIKAM, "--group", group, "--out", "ids.json",
-                          cwd=tmp_path, env={**env, "GUESTCTL_TENANT_ID": NOT_OURS})  # fmt: skip
-    refused(accept, ExitCode.BAD_INPUT, f"--group '{'x' * 80}': not an object id")
-    assert "x" * 81 not in accept.stderr  # the value is quoted, not echoed whole
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+
+    assert exited.value.code == int(code)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert words in lines[0]
+    assert "x" * 81 not in lines[0]  # a value is quoted, not echoed whole
     assert not (tmp_path / "ids.json").exists()
-    rollback = run_guestctl("partners", "rollback", "--run", "retire-0123456789abcdef", cwd=tmp_path, env=env)
-    refused(rollback, ExitCode.BAD_INPUT, "no retirement run retire-0123456789abcdef is known to this state store")
-    assert emulator.control.requests() == []
+    assert graph_writes(emulator) == []
