@@ -126,18 +126,22 @@ async def test_accept_migrate_verify_retire_and_rollback(
     assert (accepted["resource_tenant"], accepted["action"], accepted["users"]) == (ours.tenant.id, "create", 11)
     assert [a["outcome"] for a in accepted["applied"]] == ["done"]
     assert accepted["run_id"].startswith("partners-")
+    assert set(accepted) == {"run_id", "resource_tenant", "action", "changes", "applied", "users"}  # as documented
     outbound = emulator.tenant.policy_partners[ours.tenant.id]["b2bDirectConnectOutbound"]
     assert outbound["usersAndGroups"]["targets"] == [{"target": "AllUsers", "targetType": "user"}]
     ids = json.loads((tmp_path / "ids.json").read_text())
     assert (ids["tenant_id"], ids["resource_tenant"], ids["outbound_applied"]) == (FABRIKAM, ours.tenant.id, True)
     assert {u["id"] for u in ids["users"]} == {home_id(m) for m in FABRIKAM_PEOPLE if not m.startswith("f9@")}
 
-    # Our tenant, our inbound allowed for Fabrikam: a plan adds nothing; --apply adds the 9 Teams-only people.
+    # Our tenant, our inbound allowed for Fabrikam: a plan changes nothing; --apply adds the 9 Teams-only people.
     emulator.reset(ours.tenant)
     await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
     before = members(emulator)
     emulator.control.clear_requests()
     planned = json_of(run_guestctl("partners", "migrate", "--ids", "ids.json", "--json", cwd=tmp_path, env=env))
+    assert set(planned) == {"created_at", "partner_tenant", "partner", "run_id", "people", "actions", "counts", "notes"}
+    assert set(planned["people"][0]) == {"guest_id", "mail", "home_id", "status", "reason", "channels"}
+    assert set(planned["actions"][0]) == {"guest_id", "tenant_id", "home_id", "team_id", "channel_id", "channel"}
     assert planned["counts"] == {"keeps guest account": 2, "add": 9, "no home id": 1}
     assert {(a["guest_id"], a["home_id"]) for a in planned["actions"]} == {
         (fabrikam[n], home_id(FABRIKAM_PEOPLE[n])) for n in range(9)
@@ -149,6 +153,7 @@ async def test_accept_migrate_verify_retire_and_rollback(
     )
     assert migrated["run_id"] == planned["run_id"]
     assert migrated["outcomes"] == {"add done": 9}
+    assert {"mail", "outcome", "detail"} <= set(migrated["results"][0])
     added = {(FABRIKAM, home_id(FABRIKAM_PEOPLE[n])) for n in range(9)}
     assert members(emulator) == before | added
 
@@ -158,8 +163,19 @@ async def test_accept_migrate_verify_retire_and_rollback(
         emulator.control.sign_in(home_id(mail), at=at, crossTenantAccessType="b2bDirectConnect",
                                  homeTenantId=FABRIKAM, success=not error, errorCode=error)  # fmt: skip
     verified = json_of(run_guestctl("partners", "verify", "--days", "7", "--json", cwd=tmp_path, env=env))
+    assert set(verified) == {"generated_at", "since", "days", "entries", "sign_in_log", "partners", "notes"}
     assert verified["sign_in_log"] is True
     first = verified["partners"][0]
+    counts = {"direct_connect", "guest", "direct_connect_failed", "guest_failed", "mfa", "errors"}
+    assert set(first) == {"tenant_id", "name", "configured", "days", "people", *counts}
+    assert set(first["people"][0]) == {
+        "person",
+        "user_id",
+        "name",
+        "first_direct_connect",
+        "last_direct_connect",
+        *counts,
+    }
     assert (first["tenant_id"], first["name"], first["configured"]) == (FABRIKAM, "Fabrikam", True)
     assert (first["direct_connect"], first["direct_connect_failed"], first["errors"]) == (3, 1, {"90071": 1})
     people = {p["person"]: p for p in first["people"]}
@@ -178,6 +194,8 @@ async def test_accept_migrate_verify_retire_and_rollback(
         ("disable", fabrikam[3]),
     ]
     assert (plan["applied"], plan["refused"], plan["results"]) == (False, None, [])
+    assert set(plan) == {"plan_id", "run_id", "guests", "candidates", "kept", "refused", "notes", "actions", "applied",
+                         "outcomes", "results"}  # fmt: skip
 
     emulator.control.clear_requests()  # a plan edited after guestctl wrote it: refused whole, nothing written
     edited = tmp_path / "edited.json"
