@@ -306,13 +306,18 @@ def sweep(
 
 def _read_plan(path: Path) -> tuple[str, str]:
     """The plan file's name and text; it is checked (digest, signature) once the state store is open."""
+    return str(path), _read_text(path, "plan", made_by="`guestctl sweep --out`")
+
+
+def _read_text(path: Path, what: str, *, made_by: str) -> str:
+    """A plan or id file's text: one that cannot be read, or is not UTF-8 text, is bad input (exit 2)."""
     try:
-        return str(path), path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as error:
-        raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
+        raise InputError(f"{path}: cannot read the {what}: {error.strerror or error}") from None
     except UnicodeDecodeError:
         raise InputError(
-            f"{path}: not a plan (not UTF-8 text)", hint="give a file `guestctl sweep --out` wrote"
+            f"{path}: cannot read the {what}: not UTF-8 text", hint=f"give a file {made_by} wrote"
         ) from None
 
 

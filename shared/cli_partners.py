@@ -17,7 +17,8 @@ from rich.table import Table
 from shared.cli import JsonFlag, _check_out_file, app, stdout
 
 partners_app = typer.Typer(
-    help="Partner organisations and B2B direct connect: discover, plan, apply, rollback, instructions.",
+    help="Partner organisations and B2B direct connect: discover, plan, apply, instructions, accept, migrate, "
+    "verify, retire, rollback.",
     no_args_is_help=True,
 )
 app.add_typer(partners_app, name="partners")

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shared.cli import JsonFlag, _check_out_file, stdout
+from shared.cli import JsonFlag, _check_out_file, _read_text, stdout
 from shared.cli_partners import partners_app
 from shared.errors import ExitCode, InputError
 
@@ -32,6 +32,8 @@ def partners_accept(
     as_json: JsonFlag = False,
 ) -> None:
     """Run in the PARTNER's tenant: allow direct connect outbound to the resource tenant; export home ids."""
+    from pydantic import ValidationError
+
     from shared.config import DirectConnectScope, load_settings
     from shared.partners.accept_service import accept_partner
     from shared.partners.trust import describe
@@ -42,8 +44,11 @@ def partners_accept(
         raise InputError('--users all and --group exclude each other: "all" already includes every group')
     try:
         scope = DirectConnectScope(users="all") if not group else DirectConnectScope(groups=list(group))
-    except ValueError as error:
-        raise InputError(f"--group: {str(error).splitlines()[-1][:200]}", hint="give group object ids") from None
+    except ValidationError as error:  # pydantic's text ends in a link: say which --group and why, on one line
+        problem = error.errors()[0]
+        given = f" {str(problem['input'])[:80]!r}" if problem["loc"] else ""
+        why = problem["msg"].removeprefix("Value error, ")
+        raise InputError(f"--group{given}: {why}", hint="give group object ids") from None
     _check_out_file(out)
     accepted = asyncio.run(accept_partner(load_settings(**ctx.obj), resource_tenant, scope, apply=apply))
     out.write_text(json.dumps(accepted.ids.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -75,10 +80,7 @@ def partners_migrate(
     from shared.config import load_settings
     from shared.partners.migrate_service import migrate_partner
 
-    try:
-        text = ids.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{ids}: cannot read the id file: {error}") from None
+    text = _read_text(ids, "id file", made_by="`guestctl partners accept --out`")
     if out is not None:
         _check_out_file(out)
     migration = asyncio.run(migrate_partner(load_settings(**ctx.obj), text, name=str(ids), apply=apply))

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shared.cli import JsonFlag, stdout
+from shared.cli import JsonFlag, _read_text, stdout
 from shared.cli_partners import partners_app
 from shared.errors import ExitCode, InputError, RefusedError
 
@@ -80,10 +80,7 @@ def partners_apply(
     from shared.config import load_settings
     from shared.partners.trust_service import apply_partners
 
-    try:
-        text = plan_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{plan_file}: cannot read the plan: {error}") from None
+    text = _read_text(plan_file, "plan", made_by="`guestctl partners plan --out`")
     run = asyncio.run(apply_partners(load_settings(**ctx.obj), text, name=str(plan_file)))
     shown = run.to_json()
     if as_json:
@@ -105,10 +102,10 @@ def partners_apply(
 def partners_rollback(
     ctx: typer.Context,
     run: Annotated[
-        str, typer.Option("--run", help="The run id `guestctl partners apply` or `partners retire --apply` printed.")
+        str, typer.Option("--run", help="The run id `partners apply`, `accept`, `migrate` or `retire --apply` printed.")
     ],
 ) -> None:
-    """Put back the cross-tenant settings a run changed: created partners deleted, patched ones patched back."""
+    """Undo a partners run: settings put back, memberships a migration added removed, retired accounts restored."""
     from shared.config import load_settings
     from shared.partners.trust_service import rollback_partners
 

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from shared.cli import JsonFlag, stdout
+from shared.cli import JsonFlag, _read_text, stdout
 from shared.cli_partners import partners_app
-from shared.errors import ExitCode, InputError
+from shared.errors import ExitCode
 
 PEOPLE_SHOWN = 50
 
@@ -90,10 +90,7 @@ def retire_command(
     settings = load_settings(**ctx.obj)
     text = None
     if apply and plan is not None:
-        try:
-            text = plan.read_text(encoding="utf-8")
-        except OSError as error:
-            raise InputError(f"{plan}: cannot read the plan: {error.strerror or error}") from None
+        text = _read_text(plan, "plan", made_by="`guestctl partners retire --plan FILE`")
     done = asyncio.run(retire(settings, apply=apply, plan_text=text, plan_name=str(plan)))
     shown = done.to_json()
     if plan is not None and not apply:
@@ -127,7 +124,7 @@ def _print_retirement(shown: dict[str, Any], written: Path | None) -> None:
         done = results.get((a["action"], a["target_id"]), {})
         extra = (done.get("outcome", "—"), done.get("detail", "")) if shown["applied"] else ()
         table.add_row(a["action"], a["guest"], a["reason"], *extra)
-    stdout.print(table)
+    stdout.print(table if shown["actions"] else f"{title}: no guest account to retire now", highlight=False)
     kept = "; ".join(f"{why}: {n}" for why, n in shown["kept"].items()) or "none"
     stdout.print(f"{shown['candidates']:,} guests of named partners; kept: {kept}", highlight=False)
     for note in shown["notes"]:

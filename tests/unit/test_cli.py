@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,62 @@ def test_main_turns_what_escapes_a_command_into_one_line(
     assert exited.value.code == code
     assert captured.err.splitlines() == [line]
     assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        pytest.param(
+            ["partners", "retire", "--apply", "--plan", "bin.json"],
+            "error: bin.json: cannot read the plan: not UTF-8 text — "
+            "give a file `guestctl partners retire --plan FILE` wrote",
+            id="retire-plan",  # was exit 70: only OSError was caught
+        ),
+        pytest.param(
+            ["partners", "migrate", "--ids", "bin.json"],
+            "error: bin.json: cannot read the id file: not UTF-8 text — "
+            "give a file `guestctl partners accept --out` wrote",
+            id="migrate-ids",
+        ),
+        pytest.param(
+            ["partners", "apply", "--plan", "missing.json"],
+            "error: missing.json: cannot read the plan: No such file or directory",
+            id="apply-missing-plan",  # the path once, not again inside Python's error text
+        ),
+    ],
+)
+def test_a_partners_file_that_cannot_be_read_as_text_is_bad_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], line: str
+) -> None:
+    """In-process: the file is read before any setting is used, so nothing reaches Graph or the store."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("GUESTCTL_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00{}")
+    monkeypatch.setattr("sys.argv", ["guestctl", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [line]
+    assert files_under(tmp_path) == {Path("bin.json")}
+
+
+def test_a_retirement_plan_with_nothing_to_do_is_one_line_not_an_empty_table(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shared.cli_partners_verify import _print_retirement
+
+    plan = {"plan_id": "be9edb17c7db4b11", "run_id": "retire-be9edb17c7db4b11", "actions": [], "results": []}
+    shown = {
+        **plan,
+        "applied": False,
+        "candidates": 16,
+        "kept": {"holds a directory role": 2},
+        "notes": [],
+        "refused": None,
+    }
+    _print_retirement(shown, None)
+    assert " ".join(capsys.readouterr().out.split()) == (  # as words: the console wraps at its width
+        "Retirement plan be9edb17c7db4b11 (run id retire-be9edb17c7db4b11): no guest account to retire now "
+        "16 guests of named partners; kept: holds a directory role: 2"
+    )
