@@ -139,7 +139,11 @@ async def test_accept_migrate_verify_retire_and_rollback(
     before = members(emulator)
     emulator.control.clear_requests()
     planned = json_of(run_guestctl("partners", "migrate", "--ids", "ids.json", "--json", cwd=tmp_path, env=env))
-    assert set(planned) == {"created_at", "partner_tenant", "partner", "run_id", "people", "actions", "counts", "notes"}
+    assert set(planned) == {
+        *("created_at", "partner_tenant", "partner", "run_id", "people", "creates", "actions", "counts"),
+        *("guests", "refused", "notes"),
+    }  # as documented
+    assert (planned["creates"], planned["refused"]) == ([], None)
     assert set(planned["people"][0]) == {"guest_id", "mail", "home_id", "status", "reason", "channels"}
     assert set(planned["actions"][0]) == {"guest_id", "tenant_id", "home_id", "team_id", "channel_id", "channel"}
     assert planned["counts"] == {"keeps guest account": 2, "add": 9, "no home id": 1}
