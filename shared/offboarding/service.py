@@ -3,7 +3,6 @@ carry out the scheduled deletions that are due. Typed results."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
