@@ -80,7 +80,8 @@ async def test_guest_worker_disabled_memberships_removed_deleted_when_due_and_re
     assert users[other].sponsors == (boss,)
     assert any("dynamic group All guests" in note for note in plan.notes)
     deletes = [r for r in tenant.control.requests(method="DELETE") if "/members/" in r["path"]]
-    assert deletes and all(r["path"].endswith("/$ref") for r in deletes)
+    assert deletes
+    assert all(r["path"].endswith("/$ref") for r in deletes)
     audit = [e async for e in store.read_audit(run_id=plan.run_id)]
     assert all("workday" in e.reason for e in audit)
 
@@ -89,9 +90,11 @@ async def test_guest_worker_disabled_memberships_removed_deleted_when_due_and_re
     later = NOW + timedelta(days=31)
     tenant.control.set_clock(later)
     (deleted,) = await carry_out_due(graph, store, POLICY, now=later, clock=lambda: later)
-    assert deleted.status == "done" and worker not in tenant.tenant.users
+    assert deleted.status == "done"
+    assert worker not in tenant.tenant.users
     scheduled = await store.get(OFFBOARDINGS, "deletions", worker)
-    assert scheduled is not None and scheduled.data["state"] == "done"
+    assert scheduled is not None
+    assert scheduled.data["state"] == "done"
 
     undone = await restore(graph, store, actor="t", run_id=plan.run_id, clock=lambda: later)
     assert {r.outcome for r in undone} <= {Outcome.DONE, Outcome.ALREADY_DONE}, [r.line() for r in undone]
@@ -118,7 +121,7 @@ async def test_leaving_sponsor_guests_go_to_the_manager_or_the_fallback(
         {"offboarding": {"fallback_sponsor": fallback}, "invitations": {"sender_mailbox": "it@contoso.com"}}
     )
 
-    plan, results = await offboard(graph, store, Worker(employeeId="E7"), policy)
+    _plan, results = await offboard(graph, store, Worker(employeeId="E7"), policy)
 
     heir = boss if has_manager else fallback
     assert {r.outcome for r in results} == {Outcome.DONE}, [r.detail for r in results]
@@ -135,11 +138,12 @@ async def test_leaving_sponsor_without_manager_or_fallback_flags_the_guests(
     leaver = control.create_user(displayName="Leaver", mail="lee@contoso.com")["id"]
     guest = control.create_user(userType="Guest", mail="g@fabrikam.com", sponsors=[leaver])["id"]
 
-    plan, results = await offboard(graph, store, Worker(userPrincipalName="lee@contoso.com"))
+    _plan, results = await offboard(graph, store, Worker(userPrincipalName="lee@contoso.com"))
 
     assert [r.action.kind for r in results] == [ActionKind.REMOVE_SPONSOR, ActionKind.FLAG]
     flagged = await store.get(OFFBOARDINGS, "unsponsored", guest)
-    assert flagged is not None and "no manager" in flagged.data["reason"]
+    assert flagged is not None
+    assert "no manager" in flagged.data["reason"]
 
 
 async def test_ambiguous_or_unknown_worker_is_for_review_and_writes_nothing(
@@ -154,7 +158,9 @@ async def test_ambiguous_or_unknown_worker_is_for_review_and_writes_nothing(
     unknown, _ = await offboard(graph, store, Worker(email="nobody@fabrikam.com"))
     plain, _ = await offboard(graph, store, Worker(entraObjectId=member))
 
-    assert ambiguous.review == "ambiguous: 2 users have email x@fabrikam.com" and results == []
+    assert ambiguous.review == "ambiguous: 2 users have email x@fabrikam.com"
+    assert results == []
     assert unknown.review == "no user has email nobody@fabrikam.com"
-    assert plain.actions == [] and plain.review is None
+    assert plain.actions == []
+    assert plain.review is None
     assert [r for r in tenant.control.requests() if r["method"] != "GET"] == []
