@@ -193,6 +193,9 @@ USER_FILTERS: dict[str, FilterRule] = {
     "companyName": rule("", "eq ne not in startsWith endsWith null"),
     "department": rule("", "eq ne not in startsWith null"),
     "employeeType": rule("", "eq ne not in startsWith null"),
+    # user resource: employeeId supports eq, ne, not, ge, le, in, startsWith and eq null; the advanced-query
+    # table lists ne, not and null for it (docs/graph-contract.md#offboarding).
+    "employeeId": rule("eq in startsWith ge le", "ne not null"),
     "employeeHireDate": rule("", "eq ne not ge le in null"),
     "employeeLeaveDateTime": rule("", "eq ne not ge le in null"),
     "mobilePhone": rule("", "eq ne not ge le in startsWith null"),

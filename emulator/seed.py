@@ -1014,7 +1014,15 @@ def make_user(tenant: Tenant, **fields: Any) -> User:
     if "proxyAddresses" in fields:
         # Read-only in Graph (Exchange and directory sync write them), so seeding is the only way in.
         user.extra = {"proxyAddresses": tuple(str(a) for a in fields["proxyAddresses"])}
-    return tenant.add_user(user)
+    if fields.get("employeeId") is not None:
+        user.extra = {**(user.extra or {}), "employeeId": str(fields["employeeId"])}
+    added = tenant.add_user(user)
+    if fields.get("manager"):
+        manager = str(fields["manager"]).lower()
+        if manager not in tenant.users:
+            raise ValueError(f"manager {manager} is not a user of the tenant")
+        tenant.managers[added.id] = manager
+    return added
 
 
 def empty_tenant(now: datetime | None = None) -> Tenant:

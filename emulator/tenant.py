@@ -360,6 +360,7 @@ class Tenant:
         self.groups: dict[str, Group] = {}
         self.group_slots: list[Group | None] = []
         self.member_of: dict[str, tuple[str, ...]] = {}  # object id -> group ids (direct); tuples are small
+        self.managers: dict[str, str] = {}  # user id -> manager's object id (GET/PUT /users/{id}/manager)
         self.roles: dict[str, DirectoryRole] = {}
         self.role_of: dict[str, set[str]] = {}  # object id -> role ids (activated directoryRoles only)
         self.role_definitions: dict[str, RoleDefinition] = {}  # built-in (by template id) and custom

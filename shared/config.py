@@ -39,6 +39,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import MAX_MESSAGE_CHARS, ConfigError, PolicyError, cap
+from shared.offboarding.adapters.config import AdaptersConfig
 
 ENV_PREFIX = "GUESTCTL_"
 DEFAULT_STATE = ".guestctl/state.db"
@@ -569,6 +570,24 @@ class PartnersPolicy(StrictModel):
         return value
 
 
+class OffboardingPolicy(StrictModel):
+    """`offboarding`: what an HR leaver event does here (docs/offboarding.md)."""
+
+    delete_after_days: Days = Field(
+        30, description="Days between disabling a departed guest worker and its (soft) deletion"
+    )
+    fallback_sponsor: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="User object id or UPN who inherits a leaver's guests when the leaver has no manager; "
+        "unset: such guests are left without that sponsor and flagged for review",
+    )
+    adapters: AdaptersConfig = Field(
+        default_factory=AdaptersConfig, description="Each HR system's field names and terminated values"
+    )
+
+
 class Policy(StrictModel):
     """The reviewed definition of guestctl's behaviour. Every key and default is in docs/policy.md."""
 
@@ -579,6 +598,7 @@ class Policy(StrictModel):
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
     schedules: Schedules = Field(default_factory=Schedules)
     partners: PartnersPolicy = Field(default_factory=PartnersPolicy)
+    offboarding: OffboardingPolicy = Field(default_factory=OffboardingPolicy)
 
     @model_validator(mode="after")
     def _notices_need_a_sender(self) -> Policy:

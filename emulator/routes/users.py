@@ -398,6 +398,41 @@ async def remove_sponsor(ctx: Ctx) -> Reply:
     return no_content()
 
 
+async def get_manager(ctx: Ctx) -> Reply:
+    """The user's manager as a directoryObject; 404 Request_ResourceNotFound when none is set (user: manager)."""
+    user = require_user(ctx)
+    manager = ctx.tenant.users.get(ctx.tenant.managers.get(user.id, ""))
+    if manager is None:  # never set, removed, or the manager was deleted
+        raise not_found("manager", "manager")
+    body = {"@odata.context": ctx.context_url("directoryObjects/$entity")}
+    body.update(directory_object(manager, _loose_select(ctx)))
+    return json_reply(body)
+
+
+async def set_manager(ctx: Ctx) -> Reply:
+    """PUT /users/{id}/manager/$ref: `@odata.id` of a user (or contact) replaces any manager set before."""
+    user = require_user(ctx)
+    manager_id = object_id_from_reference(ctx, ctx.json_object())
+    tenant = ctx.tenant
+    if manager_id not in tenant.users:
+        raise not_found("directoryObject", manager_id)
+    with tenant.lock:
+        tenant.managers[user.id] = manager_id
+        tenant.version += 1
+    return no_content()
+
+
+async def remove_manager(ctx: Ctx) -> Reply:
+    user = require_user(ctx)
+    tenant = ctx.tenant
+    if user.id not in tenant.managers:
+        raise not_found("manager", "manager")
+    with tenant.lock:
+        tenant.managers.pop(user.id, None)
+        tenant.version += 1
+    return no_content()
+
+
 async def revoke_sessions(ctx: Ctx) -> Reply:
     user = require_user(ctx)
     tenant = ctx.tenant
@@ -502,6 +537,9 @@ ROUTES = [
     Route("GET", "/users/{id}/sponsors", list_sponsors),
     Route("POST", "/users/{id}/sponsors/$ref", add_sponsor),
     Route("DELETE", "/users/{id}/sponsors/{sponsor_id}/$ref", remove_sponsor),
+    Route("GET", "/users/{id}/manager", get_manager),
+    Route("PUT", "/users/{id}/manager/$ref", set_manager),
+    Route("DELETE", "/users/{id}/manager/$ref", remove_manager),
     Route("POST", "/users/{id}/revokesigninsessions", revoke_sessions),
     Route("POST", "/users/{id}/checkmembergroups", check_member_groups, Cost(4, 0)),
     Route("GET", "/users/{id}/transitivememberof", transitive_member_of, Cost(2)),

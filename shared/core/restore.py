@@ -48,6 +48,7 @@ CAPABILITIES: Final = (
     "shared.partners.trust_apply",
     "shared.partners.retire_apply",
     "shared.partners.migrate_apply",
+    "shared.offboarding.apply",
 )
 
 

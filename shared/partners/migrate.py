@@ -130,6 +130,7 @@ class MemberAdd:
             "team_id": self.team_id,
             "channel_id": self.channel_id,
             "channel": self.channel_name,
+            "mail": self.mail,  # how HR offboarding finds a direct connect user's memberships (by email)
         }
 
 

@@ -17,8 +17,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.clock import Clock, utc_now
 from shared.config import Policy
@@ -80,19 +81,25 @@ async def migration_links(store: Store) -> dict[str, set[tuple[str, str]]]:
     by `.failed`), and its link holds all the same. One query finds the runs (the partitions of
     `partnermigrateactions`), then one audit read per run, from its first record on.
     """
+    links: dict[str, set[tuple[str, str]]] = {}
+    async for member in migrated_members(store):
+        if member.get("guest_id") and member.get("home_id"):
+            home = (str(member.get("tenant_id") or "").lower(), str(member["home_id"]).lower())
+            links.setdefault(str(member["guest_id"]).lower(), set()).add(home)
+    return links
+
+
+async def migrated_members(store: Store) -> AsyncIterator[dict[str, Any]]:
+    """Each shared channel membership migration planned (`channel.member.add`'s `member`), refused or not."""
     runs: dict[str, str] = {}
     async for record in store.query(PARTNER_MIGRATE_ACTIONS):
         started = str(record.data.get("started_at") or "")
         runs[record.partition] = min(runs.get(record.partition, started), started)
-    links: dict[str, set[tuple[str, str]]] = {}
     for run_id, started in runs.items():
         since = datetime.fromisoformat(started) - timedelta(days=1) if started else None  # clocks of hosts differ
         async for entry in store.read_audit(run_id=run_id, since=since):
-            member = (entry.after or {}).get("member") or {}
-            if entry.action == MEMBER_ADDED and member.get("guest_id") and member.get("home_id"):
-                home = (str(member.get("tenant_id") or "").lower(), str(member["home_id"]).lower())
-                links.setdefault(str(member["guest_id"]).lower(), set()).add(home)
-    return links
+            if entry.action == MEMBER_ADDED and (member := (entry.after or {}).get("member")):
+                yield member
 
 
 async def trusted_since(store: Store, tenant_id: str) -> datetime | None:

@@ -164,3 +164,16 @@ PARTNER_MIGRATE_ACTIONS: Final = _table(
     rows="`add:<channel id>/<home object id>`: one record per shared channel membership (the core applier)",
     owner="shared.core.apply, shared.partners.migrate_apply",
 )
+OFFBOARD_ACTIONS: Final = _table(
+    "offboardactions",
+    partition="an offboarding run's id (offboard-<16 hex of the HR event id or the manual request>)",
+    rows="`<kind>:<target id>:<other id>`: one record per action (the core applier), the scheduled deletion too",
+    owner="shared.core.apply, shared.offboarding.apply",
+)
+OFFBOARDINGS: Final = _table(
+    "offboardings",
+    partition="`deletions` (soft deletions scheduled for later) or `unsponsored` (guests a leaver left with "
+    "no sponsor, for review)",
+    rows="one per guest (keyed by user id): the run, the HR event's provenance, the reason and the date",
+    owner="shared.offboarding.effects",
+)

@@ -1,0 +1,166 @@
+"""HR offboarding against the emulator: a guest worker, a leaving sponsor, an ambiguous name, restore."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from emulator.seed import empty_tenant
+from emulator.tenant import Group
+from emulator.testing import EmulatorServer
+from shared.config import Policy
+from shared.core.apply import Outcome
+from shared.core.restore import restore
+from shared.graph import Graph
+from shared.offboarding.apply import apply_plan
+from shared.offboarding.events import Worker
+from shared.offboarding.plan import ActionKind, run_id_for
+from shared.offboarding.service import carry_out_due, make_plan
+from shared.store import Store
+from shared.store.registry import OFFBOARDINGS
+
+NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+POLICY = Policy.model_validate({"offboarding": {"delete_after_days": 30}})
+
+
+@pytest.fixture
+def tenant(emulator: EmulatorServer) -> EmulatorServer:
+    emulator.reset(empty_tenant(NOW))
+    return emulator
+
+
+def group(tenant: EmulatorServer, name: str, *members: str, dynamic: bool = False) -> str:
+    made = tenant.tenant.add_group(
+        Group(
+            id=str(uuid.uuid4()),
+            displayName=name,
+            createdDateTime="2025-01-01T00:00:00Z",
+            groupTypes=("DynamicMembership",) if dynamic else (),
+            membershipRule='(user.userType -eq "Guest")' if dynamic else None,
+        )
+    )
+    for member in members:
+        tenant.tenant.add_member(made, member)
+    return made.id
+
+
+async def offboard(graph: Graph, store: Store, worker: Worker, policy: Policy = POLICY):
+    plan = await make_plan(
+        graph,
+        store,
+        policy,
+        worker,
+        effective=NOW,
+        run_id=run_id_for("t"),
+        provenance={"system": "workday", "event": "e1"},
+    )
+    results = await apply_plan(plan, graph, store, policy, actor="t", clock=lambda: NOW)
+    return plan, results
+
+
+async def test_guest_worker_disabled_memberships_removed_deleted_when_due_and_restorable(
+    tenant: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    control = tenant.control
+    boss = control.create_user(displayName="Boss", mail="boss@contoso.com")["id"]
+    worker = control.create_user(userType="Guest", mail="ann@fabrikam.com", sponsors=[boss])["id"]
+    other = control.create_user(userType="Guest", mail="bob@fabrikam.com", sponsors=[worker, boss])["id"]
+    static = group(tenant, "Project X", worker)
+    dynamic = group(tenant, "All guests", worker, dynamic=True)
+
+    plan, results = await offboard(graph, store, Worker(email="ann@fabrikam.com"))
+
+    assert {r.outcome for r in results} == {Outcome.DONE}, [r.detail for r in results]
+    users = tenant.tenant.users
+    assert users[worker].accountEnabled is False
+    assert worker not in tenant.tenant.groups[static].members
+    assert worker in tenant.tenant.groups[dynamic].members
+    assert users[other].sponsors == (boss,)
+    assert any("dynamic group All guests" in note for note in plan.notes)
+    deletes = [r for r in tenant.control.requests(method="DELETE") if "/members/" in r["path"]]
+    assert deletes
+    assert all(r["path"].endswith("/$ref") for r in deletes)
+    audit = [e async for e in store.read_audit(run_id=plan.run_id)]
+    assert all("workday" in e.reason for e in audit)
+
+    assert await carry_out_due(graph, store, POLICY, now=NOW + timedelta(days=29), clock=lambda: NOW) == []
+    assert worker in users
+    later = NOW + timedelta(days=31)
+    tenant.control.set_clock(later)
+    (deleted,) = await carry_out_due(graph, store, POLICY, now=later, clock=lambda: later)
+    assert deleted.status == "done"
+    assert worker not in tenant.tenant.users
+    scheduled = await store.get(OFFBOARDINGS, "deletions", worker)
+    assert scheduled is not None
+    assert scheduled.data["state"] == "done"
+
+    undone = await restore(graph, store, actor="t", run_id=plan.run_id, clock=lambda: later)
+    assert {r.outcome for r in undone} <= {Outcome.DONE, Outcome.ALREADY_DONE}, [r.line() for r in undone]
+    users = tenant.tenant.users
+    assert users[worker].accountEnabled is True
+    assert worker in tenant.tenant.groups[static].members
+    assert set(users[other].sponsors) == {worker, boss}
+
+
+@pytest.mark.parametrize("has_manager", [True, False], ids=["manager", "fallback"])
+async def test_leaving_sponsor_guests_go_to_the_manager_or_the_fallback(
+    tenant: EmulatorServer, graph: Graph, store: Store, has_manager: bool
+) -> None:
+    control = tenant.control
+    boss = control.create_user(displayName="Boss", mail="boss@contoso.com")["id"]
+    fallback = control.create_user(displayName="Fallback", mail="it@contoso.com")["id"]
+    leaver = control.create_user(
+        displayName="Leaver", mail="lee@contoso.com", employeeId="E7", **({"manager": boss} if has_manager else {})
+    )["id"]
+    guests = [
+        control.create_user(userType="Guest", mail=f"g{i}@fabrikam.com", sponsors=[leaver])["id"] for i in range(2)
+    ]
+    policy = Policy.model_validate(
+        {"offboarding": {"fallback_sponsor": fallback}, "invitations": {"sender_mailbox": "it@contoso.com"}}
+    )
+
+    _plan, results = await offboard(graph, store, Worker(employeeId="E7"), policy)
+
+    heir = boss if has_manager else fallback
+    assert {r.outcome for r in results} == {Outcome.DONE}, [r.detail for r in results]
+    assert all(tenant.tenant.users[g].sponsors == (heir,) for g in guests)
+    assert tenant.tenant.users[leaver].accountEnabled is True, "a member is never disabled"
+    mails = [m for m in tenant.control.outbox()]
+    assert len(mails) == 1
+
+
+async def test_leaving_sponsor_without_manager_or_fallback_flags_the_guests(
+    tenant: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    control = tenant.control
+    leaver = control.create_user(displayName="Leaver", mail="lee@contoso.com")["id"]
+    guest = control.create_user(userType="Guest", mail="g@fabrikam.com", sponsors=[leaver])["id"]
+
+    _plan, results = await offboard(graph, store, Worker(userPrincipalName="lee@contoso.com"))
+
+    assert [r.action.kind for r in results] == [ActionKind.REMOVE_SPONSOR, ActionKind.FLAG]
+    flagged = await store.get(OFFBOARDINGS, "unsponsored", guest)
+    assert flagged is not None
+    assert "no manager" in flagged.data["reason"]
+
+
+async def test_ambiguous_or_unknown_worker_is_for_review_and_writes_nothing(
+    tenant: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    control = tenant.control
+    control.create_user(userType="Guest", mail="x@fabrikam.com")
+    control.create_user(displayName="Other", mail="y@contoso.com", otherMails=["x@fabrikam.com"])
+    member = control.create_user(displayName="Plain", mail="plain@contoso.com")["id"]
+
+    ambiguous, results = await offboard(graph, store, Worker(email="x@fabrikam.com"))
+    unknown, _ = await offboard(graph, store, Worker(email="nobody@fabrikam.com"))
+    plain, _ = await offboard(graph, store, Worker(entraObjectId=member))
+
+    assert ambiguous.review == "ambiguous: 2 users have email x@fabrikam.com"
+    assert results == []
+    assert unknown.review == "no user has email nobody@fabrikam.com"
+    assert plain.actions == []
+    assert plain.review is None
+    assert [r for r in tenant.control.requests() if r["method"] != "GET"] == []
