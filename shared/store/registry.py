@@ -164,3 +164,10 @@ PARTNER_MIGRATE_ACTIONS: Final = _table(
     rows="`add:<channel id>/<home object id>`: one record per shared channel membership (the core applier)",
     owner="shared.core.apply, shared.partners.migrate_apply",
 )
+HR_EVENTS: Final = _table(
+    "hrevents",
+    partition="`event`",
+    rows="`hr-<16 hex>` (from the route and the sender's dedupe key): one HR event as received — the event, its "
+    "system, replayable, due_at and status; the row is also the dedupe record, kept at least 7 days",
+    owner="shared.offboarding.inbox",
+)
