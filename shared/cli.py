@@ -693,4 +693,11 @@ if __name__ == "__main__":
     imported_main()
 else:
     # The redemption-tracking and partner commands register themselves on `app` (their own modules, for size).
-    from shared import cli_hr, cli_partners, cli_partners_migrate, cli_partners_trust, cli_partners_verify, cli_redemptions  # noqa: F401
+    from shared import (  # noqa: F401
+        cli_hr,
+        cli_partners,
+        cli_partners_migrate,
+        cli_partners_trust,
+        cli_partners_verify,
+        cli_redemptions,
+    )

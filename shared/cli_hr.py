@@ -90,10 +90,16 @@ def verify_command(
     from shared.offboarding.events import parse_event
 
     keys = parse_secrets(secret, "--secret")
-    given = _headers([*(headers or []), *(_read(headers_file).decode("utf-8", "replace").splitlines() if headers_file else [])])
+    given = _headers(
+        [*(headers or []), *(_read(headers_file).decode("utf-8", "replace").splitlines() if headers_file else [])]
+    )
     body = _read(file)
     stamp = header(given, "webhook-timestamp") or ""
-    now = datetime.fromtimestamp(int(stamp), UTC) if any_age and stamp.isascii() and stamp.isdigit() else datetime.now(UTC)
+    now = (
+        datetime.fromtimestamp(int(stamp), UTC)
+        if any_age and stamp.isascii() and stamp.isdigit()
+        else datetime.now(UTC)
+    )
     try:
         msg_id = verify(keys, given, body, now)
     except Unauthenticated as error:

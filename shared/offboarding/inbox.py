@@ -132,7 +132,8 @@ def check_route(route: str) -> None:
     """UnknownItemError (404) unless guestctl has a receiver on `route`."""
     if route != NATIVE and route not in ADAPTERS:
         raise UnknownItemError(
-            f"no HR receiver /api/hr/{cap(route, 64)}", hint=f"use one of: {', '.join(f'/api/hr/{r}' for r in routes())}"
+            f"no HR receiver /api/hr/{cap(route, 64)}",
+            hint=f"use one of: {', '.join(f'/api/hr/{r}' for r in routes())}",
         )
 
 

@@ -81,7 +81,9 @@ def queued(host: FunctionsHost) -> list[str]:
     return [host._decode(m.content).decode() for m in host.queue(QUEUE).peek_messages(max_messages=32)]
 
 
-def signed(body: bytes = BODY, *, secret: str = SECRET, msg_id: str = "msg_2Q1nKx7T0bW3", age: int = 0) -> dict[str, str]:
+def signed(
+    body: bytes = BODY, *, secret: str = SECRET, msg_id: str = "msg_2Q1nKx7T0bW3", age: int = 0
+) -> dict[str, str]:
     return {"Content-Type": "application/json", **sign(secret, msg_id, int(time.time()) - age, body)}
 
 
@@ -90,7 +92,13 @@ def post(host: FunctionsHost, body: bytes, headers: dict[str, str], route: str =
 
 
 def test_the_receiver_is_bound_to_its_routes_and_queue(functions: dict[str, func.FunctionBuilder]) -> None:
-    queue = {"direction": "OUT", "type": "queue", "name": "queue", "queueName": QUEUE, "connection": "AzureWebJobsStorage"}
+    queue = {
+        "direction": "OUT",
+        "type": "queue",
+        "name": "queue",
+        "queueName": QUEUE,
+        "connection": "AzureWebJobsStorage",
+    }
     assert bindings(functions, "hr_events") == [queue, *http_bindings("POST", "hr/events")]
     assert bindings(functions, "hr_adapter") == [queue, *http_bindings("POST", "hr/{system}")]
     assert bindings(functions, "hr_event_status") == http_bindings("GET", "hr/events/{event_id}")
@@ -174,7 +182,9 @@ async def test_the_same_event_delivered_five_times_at_once_is_stored_and_queued_
 ) -> None:
     headers = signed()
     async with httpx.AsyncClient() as client:
-        answers = await asyncio.gather(*(client.post(host.url("hr/events"), content=BODY, headers=headers) for _ in range(5)))
+        answers = await asyncio.gather(
+            *(client.post(host.url("hr/events"), content=BODY, headers=headers) for _ in range(5))
+        )
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 202]
     assert len({a.text for a in answers}) == 1  # every copy gets the first answer
     assert len(await asyncio.to_thread(stored, state)) == 1
@@ -230,7 +240,9 @@ async def test_an_event_whose_queue_message_was_lost_is_queued_again_a_few_times
     async with open_store(str(state)) as store:
         (message,) = (await record(store, "events", received, now)).messages  # and then lost
         assert await requeue_stuck(store, now + REQUEUE_AFTER / 2) == []
-        later = [await requeue_stuck(store, now + REQUEUE_AFTER + timedelta(minutes=n)) for n in range(MAX_REQUEUES + 1)]
+        later = [
+            await requeue_stuck(store, now + REQUEUE_AFTER + timedelta(minutes=n)) for n in range(MAX_REQUEUES + 1)
+        ]
     assert later == [[message]] * MAX_REQUEUES + [[]]
 
 

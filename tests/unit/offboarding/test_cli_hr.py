@@ -14,7 +14,9 @@ BODY = b'{"type":"worker.terminated","timestamp":"2026-11-27T10:00:00Z","data":{
 def test_sign_then_verify_round_trips_and_a_wrong_secret_exits_2(tmp_path: Path) -> None:
     (tmp_path / "event.json").write_bytes(BODY)
     env = guestctl_env({"GUESTCTL_HR_WEBHOOK_SECRETS": SECRET})
-    signed = run_guestctl("hr", "sign", "event.json", "--id", "msg_1", "--curl", "https://app/api/hr/events", cwd=tmp_path, env=env)
+    signed = run_guestctl(
+        "hr", "sign", "event.json", "--id", "msg_1", "--curl", "https://app/api/hr/events", cwd=tmp_path, env=env
+    )
     assert signed.returncode == 0, signed.stderr
     headers = signed.stdout.splitlines()[:3]
     assert [line.split(":")[0] for line in headers] == ["webhook-id", "webhook-timestamp", "webhook-signature"]
@@ -23,7 +25,9 @@ def test_sign_then_verify_round_trips_and_a_wrong_secret_exits_2(tmp_path: Path)
 
     verified = run_guestctl("hr", "verify", "event.json", "--headers", "headers.txt", cwd=tmp_path, env=env)
     assert verified.returncode == 0, verified.stderr
-    assert "event: worker.terminated for email jane@partner.example, due at 2026-11-30T23:00:00+00:00" in verified.stdout
+    assert (
+        "event: worker.terminated for email jane@partner.example, due at 2026-11-30T23:00:00+00:00" in verified.stdout
+    )
 
     other = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
     args = ["hr", "verify", "event.json", *(part for line in headers for part in ("-H", line)), "--secret", other]
