@@ -8,6 +8,7 @@ import azure.functions as func
 
 from functions.graph import bp as graph
 from functions.health import bp as health
+from functions.hr import bp as hr
 from functions.invitations import bp as invitations
 from functions.partners import bp as partners
 from functions.stale import bp as stale
@@ -15,6 +16,7 @@ from functions.stale import bp as stale
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(graph)
 app.register_functions(health)
+app.register_functions(hr)
 app.register_functions(invitations)
 app.register_functions(partners)
 app.register_functions(stale)

@@ -1,5 +1,6 @@
-"""GET /api/health: is this deployment configured correctly? Checks settings and policy; no Graph calls,
-so it answers in milliseconds and can back an availability test."""
+"""GET /api/health: is this deployment configured correctly? Checks settings, policy and the HR receivers'
+secrets settings (one set but unusable → 503); no Graph calls, so it answers in milliseconds and can back an
+availability test."""
 
 from __future__ import annotations
 
@@ -15,13 +16,24 @@ bp = func.Blueprint()
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.config import load_policy, load_settings
+    from shared.offboarding.inbox import ReceiverNotConfiguredError, receivers
 
     try:
         settings = load_settings()
         policy = load_policy(settings.policy)
         settings.check_functions_app()
+        hr = receivers()
+        refused = [state.removeprefix("refused: ") for state in hr.values() if state.startswith("refused: ")]
+        if refused:  # a receiver whose secret is set but unusable refuses every delivery: the app is not healthy
+            raise ReceiverNotConfiguredError(refused[0])
     except GuestctlError as error:
         return error_response(error)
     return json_response(
-        {"status": "ok", "version": __version__, "cloud": settings.cloud, "policy_digest": policy.digest()}
+        {
+            "status": "ok",
+            "version": __version__,
+            "cloud": settings.cloud,
+            "policy_digest": policy.digest(),
+            "hr_receivers": hr,
+        }
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.errors import GuestctlError, InputError
+from shared.errors import GuestctlError, InputError, PayloadTooLargeError, UnsupportedMediaTypeError
 from shared.redaction import without_server_paths
 
 log = logging.getLogger("guestctl.functions")
@@ -20,16 +20,9 @@ log = logging.getLogger("guestctl.functions")
 MAX_ERROR_CHARS = 2_000  # an error body's message; longer ones are cut (a huge bad policy value, say)
 
 
-class PayloadTooLargeError(InputError):
-    """A request body over the route's limit: refused before it is parsed."""
+__all__ = ["PayloadTooLargeError", "UnsupportedMediaTypeError", "error_response", "json_response", "read_body"]
 
-    http_status = 413
-
-
-class UnsupportedMediaTypeError(InputError):
-    """A request body of a content type the route does not read."""
-
-    http_status = 415
+SPLIT_HINT = "split the file and send the parts as separate batches"
 
 
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:
@@ -51,8 +44,8 @@ def public_line(line: str) -> str:
     return line
 
 
-def read_body(req: func.HttpRequest, limit: int) -> bytes:
-    """The request body, or PayloadTooLargeError: Content-Length is checked first, then the body itself."""
+def read_body(req: func.HttpRequest, limit: int, *, hint: str = SPLIT_HINT) -> bytes:
+    """The request body, or PayloadTooLargeError (with `hint`): Content-Length is checked first, then the body."""
     declared = req.headers.get("Content-Length")
     if declared is not None:
         try:
@@ -60,15 +53,8 @@ def read_body(req: func.HttpRequest, limit: int) -> bytes:
         except ValueError:
             raise InputError("the Content-Length header is not a number") from None
         if length > limit:
-            raise _too_large(length, limit)
+            raise PayloadTooLargeError.of(length, limit, hint)
     body = req.get_body()
     if len(body) > limit:
-        raise _too_large(len(body), limit)
+        raise PayloadTooLargeError.of(len(body), limit, hint)
     return body
-
-
-def _too_large(size: int, limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"the request body is {size:,} bytes, the limit is {limit:,} ({limit // 1024 // 1024} MiB)",
-        hint="split the file and send the parts as separate batches",
-    )

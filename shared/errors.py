@@ -59,6 +59,24 @@ class InputError(GuestctlError):
     """A file or request body given to a command is unusable."""
 
 
+class PayloadTooLargeError(InputError):
+    """A request body over the route's limit: refused before it is parsed."""
+
+    http_status = 413
+
+    @classmethod
+    def of(cls, size: int, limit: int, hint: str | None = None) -> PayloadTooLargeError:
+        """The error for a body of `size` bytes over `limit`, the limit in KiB or MiB as people write it."""
+        unit = f"{limit // 1024 // 1024} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+        return cls(f"the request body is {size:,} bytes, the limit is {limit:,} ({unit})", hint=hint)
+
+
+class UnsupportedMediaTypeError(InputError):
+    """A request body of a content type the route does not read."""
+
+    http_status = 415
+
+
 class UnknownItemError(GuestctlError):
     """A batch, plan or run id that does not exist."""
 

@@ -177,3 +177,10 @@ OFFBOARDINGS: Final = _table(
     rows="one per guest (keyed by user id): the run, the HR event's provenance, the reason and the date",
     owner="shared.offboarding.effects",
 )
+HR_EVENTS: Final = _table(
+    "hrevents",
+    partition="`event`",
+    rows="`hr-<16 hex>` (from the route and the sender's dedupe key): one HR event as received — the event, its "
+    "system, replayable, due_at and status; the row is also the dedupe record, kept at least 7 days",
+    owner="shared.offboarding.inbox",
+)

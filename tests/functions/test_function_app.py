@@ -37,6 +37,10 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "partner_verification",
         "apply_partner_retirement",
         "approve_partner_plan",
+        "hr_events",
+        "hr_adapter",
+        "hr_event_status",
+        "hr_events_requeue",
     }
 
 

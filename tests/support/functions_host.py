@@ -3,7 +3,7 @@ served over real HTTP on 127.0.0.1, their queue outputs written to real Azurite 
 writes them (host.json `messageEncoding`), and queue triggers fed from those queues.
 
 It does what the host does for the parts our functions use, and no more: routes and methods from the
-httpTrigger binding, the function key (`?code=` or `x-functions-key`), query parameters URL-decoded,
+httpTrigger binding, response headers, the function key (`?code=` or `x-functions-key`), query parameters URL-decoded,
 queue output bindings (a string or a list of strings), queue triggers with a dequeue count, and a message
 that raised going back to the queue until maxDequeueCount, then to `<queue>-poison`.
 """
@@ -86,7 +86,10 @@ class FunctionsHost:
             outputs = self._outputs(spec)
             response = await self._call(name, {trigger["name"]: req, **outputs})
             self._write_outputs(spec, outputs)
-            return Response(response.get_body(), status_code=response.status_code, media_type=response.mimetype)
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+            return Response(
+                response.get_body(), status_code=response.status_code, media_type=response.mimetype, headers=headers
+            )
 
         return handle
 
