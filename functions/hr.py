@@ -7,6 +7,8 @@ POST /api/hr/{system}      an HR system's own webhook through its adapter (bambo
                            successfactors); the same answers, 404 for a system guestctl has no adapter for
 GET  /api/hr/events/{id}   the stored event's status: type, worker, effective date, due time, outcome
 timer hr_events_requeue    events still `received` 10 minutes on lost their queue message: queued again
+queue hr-events            the worker: the engine plans and applies each event (shared/offboarding/worker.py)
+timer hr_events_due        scheduled events whose effective date has come are queued; due soft deletions run
 
 Nothing in the tenant changes inside a request: the `hr-events` queue's worker plans and applies.
 """
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.http import error_response, json_response, read_body
+from functions.http import error_response, json_response, public_line, read_body
+from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import ConfigError, GuestctlError, PolicyError
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ STORAGE = "AzureWebJobsStorage"
 NATIVE = "events"
 MAX_BODY_BYTES = 64 * 1024
 REQUEUE_SCHEDULE = "0 */5 * * * *"
+DUE_SCHEDULE = "0 */15 * * * *"  # an effective date is a day: within 15 minutes of its start is on time
 
 
 @bp.route(route="hr/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -104,6 +108,40 @@ async def hr_events_requeue(timer: func.TimerRequest, queue: func.Out[list[str]]
     if messages:
         queue.set(messages)
         log.warning("HR events queued again (their message was lost): %d", len(messages))
+
+
+@bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=STORAGE)
+@bp.queue_output(arg_name="poison", queue_name=QUEUE + POISON_SUFFIX, connection=STORAGE)
+async def hr_events_worker(message: func.QueueMessage, poison: func.Out[str]) -> None:
+    from shared.config import load_settings
+    from shared.offboarding.worker import handle_message
+
+    try:
+        processed = await handle_message(load_settings(), message.get_body())
+    except GuestctlError as error:
+        if is_transient(error):
+            raise
+        to_poison(poison, message, public_line(error.one_line()), log)
+        return
+    log.info("HR event processed: %s", processed.to_json())
+
+
+@bp.timer_trigger(arg_name="timer", schedule=DUE_SCHEDULE, run_on_startup=False)
+@bp.queue_output(arg_name="queue", queue_name=QUEUE, connection=STORAGE)
+async def hr_events_due(timer: func.TimerRequest, queue: func.Out[list[str]]) -> None:
+    from shared.clock import utc_now
+    from shared.config import load_settings
+    from shared.offboarding.service import run_due
+    from shared.offboarding.worker import due_messages
+    from shared.store import open_state
+
+    settings = load_settings()
+    async with open_state(settings) as store:
+        messages = await due_messages(store, utc_now())
+    if messages:
+        queue.set(messages)
+    deletions = await run_due(settings)
+    log.info("HR events due: %d queued; scheduled deletions carried out: %d", len(messages), len(deletions))
 
 
 def _settings() -> Settings:

@@ -40,7 +40,7 @@ from shared.errors import (
 )
 from shared.offboarding.adapters.config import AdaptersConfig
 from shared.offboarding.adapters.registry import ADAPTERS, receive_from
-from shared.offboarding.events import Inbound, Received, parse_event
+from shared.offboarding.events import HrEvent, Inbound, Received, parse_event
 from shared.offboarding.signatures import SECRETS_SETTING, header, parse_secrets, vendor_keys, verify
 from shared.store import Store
 from shared.store.registry import HR_EVENTS
@@ -51,6 +51,7 @@ NATIVE = "events"  # the route of the native Standard Webhooks event: POST /api/
 QUEUE = "hr-events"
 MAX_BODY_BYTES = 64 * 1024
 EVENT_PARTITION = "event"
+WORKER_PARTITION = "worker"  # index: `<identifier name>:<digest>:<event id>` → the event
 DEDUPE_DAYS = 7  # the least time an event row (the dedupe record) is kept
 REQUEUE_AFTER = timedelta(minutes=10)  # a row still `received` this long after it came lost its queue message
 MAX_REQUEUES = 3  # then a person looks (the worker's own retries and poison queue come before)
@@ -212,6 +213,7 @@ async def record(store: Store, route: str, received: Received, now: datetime) ->
         identifier = event_id(route, inbound.dedupe_key)
         try:
             await store.create(HR_EVENTS, EVENT_PARTITION, identifier, _row(route, inbound, now))
+            await index_worker(store, inbound.event, identifier)
             messages.append(msgspec.json.encode(EventMessage(identifier)).decode())
         except AlreadyExistsError:
             log.info("HR event %s on /api/hr/%s was received before: answered again", identifier, route)
@@ -220,6 +222,30 @@ async def record(store: Store, route: str, received: Received, now: datetime) ->
     if len(receipts) > 1:
         body["events"] = receipts
     return Answer(202 if messages else 200, body, receipts[0]["statusUrl"], messages)
+
+
+def worker_keys(event: HrEvent) -> list[str]:
+    """The index rows' prefixes of the event's worker, one per identifier: `<name>:<digest of the value>:` (a
+    digest, so the keys hold no address; lower case, as Entra compares them)."""
+    return [
+        f"{name}:{hashlib.sha256(value.lower().encode()).hexdigest()[:24]}:"
+        for name, value in event.data.worker.identifiers()
+    ]
+
+
+async def index_worker(store: Store, event: HrEvent, identifier: str) -> None:
+    """Index the event by its worker (partition `worker`), so a cancellation finds the worker's terminations
+    without reading every event. Safe to repeat: the worker indexes again before it acts."""
+    for prefix in worker_keys(event):
+        await store.upsert(HR_EVENTS, WORKER_PARTITION, prefix + identifier, {"event": identifier})
+
+
+async def events_of_worker(store: Store, event: HrEvent) -> set[str]:
+    """The ids of every stored event about the same worker (sharing an identifier), `event`'s own included."""
+    found: set[str] = set()
+    for prefix in worker_keys(event):
+        found |= {row.data["event"] async for row in store.query(HR_EVENTS, WORKER_PARTITION, row_prefix=prefix)}
+    return found
 
 
 def ignored(received: Received) -> Answer:

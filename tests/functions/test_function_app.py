@@ -41,6 +41,8 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "hr_adapter",
         "hr_event_status",
         "hr_events_requeue",
+        "hr_events_worker",
+        "hr_events_due",
     }
 
 
