@@ -3,6 +3,7 @@ due (never before), a redelivery changes nothing, and a cancellation settles the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import datetime, timedelta
@@ -14,8 +15,10 @@ import pytest
 
 from emulator.seed import empty_tenant
 from emulator.testing import EmulatorServer
+from shared import cli
 from shared.clock import utc_now
 from shared.config import load_settings
+from shared.errors import ExitCode
 from shared.offboarding.inbox import EVENT_PARTITION
 from shared.offboarding.signatures import sign
 from shared.offboarding.worker import due_messages, handle_message
@@ -107,6 +110,48 @@ async def test_a_termination_waits_for_its_date_then_acts_once(
     (row,) = (await rows()).values()
     assert row["run_id"] == done.run_id
     assert row["outcome"].startswith("disable done: 1")
+
+
+def guestctl(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`guestctl ARGS` in process (cli.main, as the console script runs it): exit code, stdout, stderr."""
+    monkeypatch.setattr("sys.argv", ["guestctl", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    out = capsys.readouterr()
+    return int(exited.value.code or 0), out.out, out.err
+
+
+async def test_offboard_status_and_list_show_the_received_events(
+    tenant: EmulatorServer,
+    functions: dict[str, func.FunctionBuilder],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tenant.control.create_user(userType="Guest", mail="dan@fabrikam.com")
+    (message,) = await deliver(functions, event("worker.terminated", "dan@fabrikam.com", days=2), "msg_dan")
+    (event_id,) = await rows()
+    await handle_message(load_settings(), message)
+
+    code, out, _ = await asyncio.to_thread(guestctl, monkeypatch, capsys, "offboard", "status", event_id, "--json")
+    shown = json.loads(out)
+    assert (code, shown["id"], shown["status"], shown["worker"]) == (
+        0,
+        event_id,
+        "scheduled",
+        {"email": "dan@fabrikam.com"},
+    )
+    code, out, _ = await asyncio.to_thread(guestctl, monkeypatch, capsys, "offboard", "list", "--pending", "--json")
+    assert (code, [e["id"] for e in json.loads(out)]) == (0, [event_id])
+    code, out, _ = await asyncio.to_thread(guestctl, monkeypatch, capsys, "offboard", "list")
+    assert code == 0
+    assert event_id in out
+    assert "scheduled" in out
+    code, _, err = await asyncio.to_thread(guestctl, monkeypatch, capsys, "offboard", "status", "hr-0000000000000000")
+    assert code == int(ExitCode.BAD_INPUT)
+    assert "no HR event 'hr-0000000000000000'" in err
+    code, _, err = await asyncio.to_thread(guestctl, monkeypatch, capsys, "offboard", "dan@fabrikam.com", "--pending")
+    assert code == int(ExitCode.BAD_INPUT)
+    assert "--pending goes with `offboard list`" in err
 
 
 async def test_a_cancellation_settles_the_workers_waiting_termination_in_either_order(
