@@ -20,6 +20,7 @@ from shared.config import ChannelToCreate, PartnerTrust, Policy, Settings, load_
 from shared.core.apply import ActionResult, Outcome, outcome_counts
 from shared.errors import InputError, PolicyError, RefusedError
 from shared.graph import Graph, graph_options, tenant_graph
+from shared.graph.odata import is_object_id
 from shared.partners.accept import IdsFile
 from shared.partners.fetch import cross_tenant_settings, guest_pages, guest_teams
 from shared.partners.home_ids import home_users_via_app, ids_from_app
@@ -28,6 +29,7 @@ from shared.partners.migrate_apply import apply_migration, channel_members, chan
 from shared.partners.records import Guest, Usage
 from shared.partners.rules import Use, direct_connect, home_domain, no_tenant_reason, use_of
 from shared.partners.service import lookup_tenants
+from shared.partners.trust_effects import find_tenant
 from shared.partners.trust_service import plan_tenant, resolve_named
 from shared.stale.fetch import directory_role_holders
 from shared.store import Store, open_state
@@ -157,8 +159,11 @@ async def plan_with(
     if isinstance(source, FromApp):
         wanted = source.tenant.strip().lower()
         found = [(i, t, label, e) for i, (t, label, e) in enumerate(named) if wanted in (t, e.tenant.lower())]
+        if not found and not is_object_id(wanted):  # another domain of theirs
+            wanted = str((await find_tenant(graph, domain=wanted))["tenantId"]).lower()
+            found = [(i, t, label, e) for i, (t, label, e) in enumerate(named) if t == wanted]
         unnamed = f"--tenant {source.tenant[:80]!r}: partners.tenants names no such partner"
-        hint = "give the partner's tenant id or domain as partners.tenants names it"
+        hint = "give a partner of partners.tenants: its tenant id or a domain of theirs"
 
         async def home(tenant_id: str, label: str, candidates: list[Guest]) -> IdsFile:
             partner = source.open_partner(tenant_id)
