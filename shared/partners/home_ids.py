@@ -64,7 +64,10 @@ async def home_users_via_app(partner: Graph, label: str, guests: Iterable[Guest]
     try:
         return await read_home_users(partner, candidate_addresses(guests))
     except CredentialError as error:
-        raise _no_consent(label, tenant, client_id, consent_url, error.message) from error
+        refused = _token_refusal(error)
+        if refused is None:  # not Entra refusing a token for their tenant (e.g. a token for ours): as it is
+            raise
+        raise _no_consent(label, tenant, client_id, consent_url, refused) from error
     except PermissionDeniedError as error:
         if error.status == 401:  # the emulator's stand-in for a refused token (it has no token endpoint)
             raise _no_consent(label, tenant, client_id, consent_url, error.message) from error
@@ -75,6 +78,16 @@ async def home_users_via_app(partner: Graph, label: str, guests: Iterable[Guest]
             status=error.status,
             code=error.code,
         ) from error
+
+
+def _token_refusal(error: CredentialError) -> str | None:
+    """Entra's own first line (AADSTS…) when azure-identity could not get a token, else None."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    cause = error.__cause__
+    if not isinstance(cause, ClientAuthenticationError):
+        return None
+    return (str(cause.message or cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
 def _no_consent(label: str, tenant: str, client_id: str, url: str, detail: str) -> CredentialError:
