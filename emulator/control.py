@@ -312,6 +312,8 @@ def control_routes(state: EmulatorState) -> list[Route]:
             payload = await body(request)
             if "directConnectOutbound" in payload:
                 external.direct_connect_outbound = bool(payload["directConnectOutbound"])
+            if "appConsented" in payload:
+                external.app_consented = bool(payload["appConsented"])
         return ok(
             [
                 {
@@ -320,6 +322,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
                     "defaultDomainName": e.default_domain,
                     "domains": list(e.domains),
                     "directConnectOutbound": e.direct_connect_outbound,
+                    "appConsented": e.app_consented,
                     "users": [{"id": uid, **profile} for uid, profile in e.users.items()],
                 }
                 for e in tenant.external_tenants.values()

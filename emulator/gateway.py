@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, unquote
 from emulator.errors import GraphError, error_body
 from emulator.http import GRAPH_ROOT, Ctx, Reply, Route, dumps
 from emulator.limits import Fault, resource_units
+from emulator.partner_directory import partner_of, serve, token_tenant
 from emulator.state import EmulatorState
 
 log = logging.getLogger("emulator")
@@ -100,6 +101,7 @@ class Gateway:
                 "time": tenant.now_iso(),
                 "request_id": request_id,
                 "status": None,
+                "tenantId": token_tenant(headers) or tenant.id,  # whose directory the token is for
             }
             state.request_log.append(entry)
         ctx = Ctx(
@@ -164,6 +166,9 @@ class Gateway:
                     extra["x-ms-throttle-information"] = "CPULimitExceeded"
                 raise GraphError(fault.status, code, message, extra)
         self._authenticate(ctx)
+        partner = partner_of(ctx)
+        if partner is not None:  # a token issued for a partner's tenant: their directory answers
+            return await serve(ctx, partner)
         route, params = self._match(ctx)
         ctx.params = params
         assert route.cost is not None

@@ -305,7 +305,10 @@ class ExternalTenant:
     default_domain: str
     domains: tuple[str, ...]
     direct_connect_outbound: bool = False  # the partner's own outbound setting for our tenant
-    users: dict[str, dict[str, str]] = field(default_factory=dict)  # home object id -> profile
+    # home object id -> profile: displayName, mail; optional userPrincipalName (default: mail), otherMails,
+    # accountEnabled (default true)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    app_consented: bool = False  # their admin consented our multi-tenant app (emulator/partner_directory.py)
 
 
 @dataclass(slots=True)

@@ -177,6 +177,10 @@ class ControlClient:
     def set_partner_outbound(self, tenant_id: str, allowed: bool) -> list[dict[str, Any]]:
         return self._call("PATCH", f"/external-tenants/{tenant_id}", json={"directConnectOutbound": allowed})
 
+    def set_partner_app_consent(self, tenant_id: str, consented: bool) -> list[dict[str, Any]]:
+        """Whether the partner's admin consented our multi-tenant app (their directory answers its tokens)."""
+        return self._call("PATCH", f"/external-tenants/{tenant_id}", json={"appConsented": consented})
+
     # events
     def redeem(
         self, user_id: str | None = None, *, invite_redeem_url: str | None = None, email: str | None = None

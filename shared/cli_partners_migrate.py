@@ -71,7 +71,17 @@ def partners_accept(
 
 def partners_migrate(
     ctx: typer.Context,
-    ids: Annotated[Path, typer.Option("--ids", help="The id file the partner's `guestctl partners accept` wrote.")],
+    ids: Annotated[
+        Path | None, typer.Option("--ids", help="The id file the partner's `guestctl partners accept` wrote.")
+    ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant",
+            help="Instead of --ids: read the partner's home ids from their tenant by our multi-tenant app "
+            "(home_ids: app); their tenant id or domain as partners.tenants names it.",
+        ),
+    ] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Add the memberships (default: plan only).")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the plan (and results) as JSON.")] = None,
     as_json: JsonFlag = False,
@@ -80,10 +90,19 @@ def partners_migrate(
     from shared.config import load_settings
     from shared.partners.migrate_service import migrate_partner
 
-    text = _read_text(ids, "id file", made_by="`guestctl partners accept --out`")
+    if (ids is None) == (tenant is None):
+        raise InputError(
+            "give exactly one source of home ids: --ids FILE (the partner's id file) or --tenant TENANT (read by "
+            "our app, for a partner with home_ids: app)",
+            hint="see `guestctl partners migrate --help`; nothing was changed",
+        )
+    text = None
+    if ids is not None:
+        text = _read_text(ids, "id file", made_by="`guestctl partners accept --out`")
     if out is not None:
         _check_out_file(out)
-    migration = asyncio.run(migrate_partner(load_settings(**ctx.obj), text, name=str(ids), apply=apply))
+    settings = load_settings(**ctx.obj)
+    migration = asyncio.run(migrate_partner(settings, text, name=str(ids), tenant=tenant, apply=apply))
     shown = migration.to_json()
     if out is not None:
         out.write_text(json.dumps(shown, indent=2) + "\n", encoding="utf-8")

@@ -541,6 +541,13 @@ class PartnerTrust(StrictModel):
         "partner's Teams-only guests of that team join with their home identity, or {create: NAME} to create "
         "a shared channel of that name in the team when it has none",
     )
+    home_ids: Literal["file", "app"] = Field(
+        "file",
+        description="Migration: where the home object ids of the partner's people come from: `file`, the id file "
+        "their admin's `guestctl partners accept` wrote (`partners migrate --ids FILE`); `app`, read from their "
+        "tenant by our multi-tenant app, which their admin consented with User.Read.All there "
+        "(`partners migrate --tenant TENANT`)",
+    )
 
 
 class PartnersPolicy(StrictModel):

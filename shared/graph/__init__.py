@@ -3,7 +3,7 @@
 Heavy SDK imports happen on first use.
 """
 
-from shared.graph.client import Graph, GraphOptions, Page, get_graph, graph_options
+from shared.graph.client import Graph, GraphOptions, Page, get_graph, graph_options, tenant_graph
 from shared.graph.costs import Cost, request_cost
 from shared.graph.pacer import Budget, Pacer
 from shared.graph.retry import RetryPolicy
@@ -19,4 +19,5 @@ __all__ = [
     "get_graph",
     "graph_options",
     "request_cost",
+    "tenant_graph",
 ]

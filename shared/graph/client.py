@@ -11,6 +11,7 @@ the pacer and the one retry layer (`retry.py`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -23,7 +24,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 
-from shared.credentials import AuthMode, StaticTokenCredential, azure_credential, credential_error
+from shared.credentials import (
+    AuthMode,
+    StaticTokenCredential,
+    TenantCredential,
+    azure_credential,
+    credential_error,
+    emulator_token_for,
+)
 from shared.errors import ConfigError, GraphError, UnavailableError, cap
 from shared.graph.batch import BatchRequest, BatchResponse, send_batch
 from shared.graph.clouds import CLOUDS, Cloud
@@ -413,6 +421,30 @@ def graph_options(settings: Settings) -> GraphOptions:
         state_prefix=settings.state_prefix,
         instances_assumed=settings.instances_assumed,
     )
+
+
+def tenant_graph(options: GraphOptions, tenant_id: str) -> Graph:
+    """A Graph client for ANOTHER tenant (a partner's), as our multi-tenant app consented there: the same
+    Graph host, app and credential kind, tokens requested for `tenant_id` (docs/partners.md#home-ids-from-an-app).
+
+    A managed identity cannot do it (it is single-tenant), so GUESTCTL_AUTH=managed-identity is refused. Its
+    pacing is its own (another tenant's limits), never shared through the store.
+    """
+    tenant_id = tenant_id.lower()
+    if options.auth == "managed-identity":
+        raise ConfigError(
+            f"GUESTCTL_AUTH=managed-identity cannot read tenant {tenant_id}: a managed identity gets tokens for "
+            "its own tenant only",
+            hint="run with GUESTCTL_AUTH=default and the multi-tenant app registration's certificate or secret "
+            "(AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_CERTIFICATE_PATH), or use the partner's id file "
+            "(home_ids: file): see docs/partners.md",
+        )
+    partner = dataclasses.replace(
+        options, tenant_id=tenant_id, emulator_token=emulator_token_for(tenant_id), shared_state=None
+    )
+    if options.auth == "emulator":
+        return Graph(partner)
+    return Graph(partner, credential=TenantCredential(build_credential(partner), tenant_id))
 
 
 def shares_budget(settings: Settings) -> bool:

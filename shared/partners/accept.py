@@ -64,6 +64,20 @@ class HomeUser:
         return {"id": self.id, "mail": self.mail, "userPrincipalName": self.upn, "otherMails": list(self.other_mails)}
 
 
+USER_TYPE: Final = "#microsoft.graph.user"
+
+
+def home_user(item: dict[str, Any]) -> HomeUser | None:
+    """A Graph user of the partner's tenant as a home identity, or None: only their own people (members, not
+    their guests) whose account is enabled — a disabled account is someone who cannot sign in to join."""
+    if item.get("@odata.type", USER_TYPE) != USER_TYPE or item.get("userType", "Member") != "Member":
+        return None
+    if item.get("accountEnabled") is False:
+        return None
+    others = tuple(item.get("otherMails") or ())
+    return HomeUser(str(item["id"]).lower(), item.get("mail"), item.get("userPrincipalName"), others)
+
+
 @dataclass(frozen=True, slots=True)
 class IdsFile:
     """What the partner sends back: who they are, for whom, which users, and whether outbound was applied."""

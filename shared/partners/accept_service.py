@@ -18,20 +18,19 @@ from shared.core.audit import RunAudit
 from shared.errors import ConfigError, InputError, NotFoundError
 from shared.graph import Graph, graph_options
 from shared.graph.odata import is_object_id
-from shared.partners.accept import HomeUser, IdsFile, accept_run_id, plan_outbound
+from shared.partners.accept import HomeUser, IdsFile, accept_run_id, home_user, plan_outbound
 from shared.partners.trust import ActionKind, PartnerPlan, same
 from shared.partners.trust_effects import EFFECTS, read_partner
 from shared.store import Store, open_state
 from shared.store.registry import PARTNER_TRUST_ACTIONS
 
-USER_SELECT: Final = "id,mail,userPrincipalName,otherMails,userType"
+USER_SELECT: Final = "id,mail,userPrincipalName,otherMails,userType,accountEnabled"
 DONE: Final = (Outcome.DONE, Outcome.ALREADY_DONE)
 MEMBERS_FILTER: Final = "userType eq 'Member'"  # their own people: never their guests
-USER_TYPE: Final = "#microsoft.graph.user"
 
 
 async def users_in_scope(graph: Graph, scope: DirectConnectScope) -> list[HomeUser]:
-    """Every member user of the tenant (`users: all`), or of the named groups (transitively), once each."""
+    """Every enabled member user of the tenant (`users: all`), or of the named groups (transitively), once each."""
     found: dict[str, HomeUser] = {}
     if scope.users == "all":
         sources = [("/users", {"$filter": MEMBERS_FILTER, "$select": USER_SELECT, "$top": 999})]
@@ -43,11 +42,8 @@ async def users_in_scope(graph: Graph, scope: DirectConnectScope) -> list[HomeUs
         try:
             async for page in graph.pages(path, params=params):
                 for item in page.items:
-                    if item.get("@odata.type", USER_TYPE) != USER_TYPE or item.get("userType", "Member") != "Member":
-                        continue
-                    others = tuple(item.get("otherMails") or ())
-                    user = HomeUser(str(item["id"]).lower(), item.get("mail"), item.get("userPrincipalName"), others)
-                    found.setdefault(user.id, user)
+                    if (user := home_user(item)) is not None:
+                        found.setdefault(user.id, user)
         except NotFoundError:
             raise InputError(
                 f"group {path.split('/')[2]} does not exist in this tenant", hint="nothing was changed"

@@ -247,7 +247,7 @@ def plan_person(
     if use is not Use.TEAMS_ONLY:
         return Person(guest.id, guest.mail, Status.KEEPS_GUEST, f"uses {use.value}"), []
     if home is None:
-        reason = "their mail, userPrincipalName and otherMails match no user of the partner's id file"
+        reason = "their mail, userPrincipalName and otherMails match no enabled home user of the partner"
         return Person(guest.id, guest.mail, Status.NO_HOME_ID, reason), []
     mapped = sorted((channels[team] for team in teams if team in channels), key=lambda c: c.channel_name)
     if not mapped:

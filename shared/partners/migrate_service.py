@@ -11,7 +11,7 @@ plan creates it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,14 +19,17 @@ from shared.clock import Clock, utc_now
 from shared.config import ChannelToCreate, PartnerTrust, Policy, Settings, load_policy
 from shared.core.apply import ActionResult, Outcome, outcome_counts
 from shared.errors import InputError, PolicyError, RefusedError
-from shared.graph import Graph, graph_options
+from shared.graph import Graph, graph_options, tenant_graph
+from shared.graph.odata import is_object_id
 from shared.partners.accept import IdsFile
 from shared.partners.fetch import cross_tenant_settings, guest_pages, guest_teams
+from shared.partners.home_ids import home_users_via_app, ids_from_app
 from shared.partners.migrate import MigrationPlan, SharedChannel, plan_migration, run_id_for
 from shared.partners.migrate_apply import apply_migration, channel_members, channels_path
 from shared.partners.records import Guest, Usage
-from shared.partners.rules import direct_connect, home_domain, no_tenant_reason
+from shared.partners.rules import Use, direct_connect, home_domain, no_tenant_reason, use_of
 from shared.partners.service import lookup_tenants
+from shared.partners.trust_effects import find_tenant
 from shared.partners.trust_service import plan_tenant, resolve_named
 from shared.stale.fetch import directory_role_holders
 from shared.store import Store, open_state
@@ -128,44 +131,95 @@ async def _to_create(graph: Graph, team: dict[str, Any], wanted: ChannelToCreate
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class FromApp:
+    """Home ids read from the partner's tenant by our multi-tenant app (`home_ids: app`): the partner as
+    partners.tenants names it (id or domain), and how to open a Graph client for their tenant."""
+
+    tenant: str
+    open_partner: Callable[[str], Graph]
+
+
+Source = IdsFile | FromApp
+HomeIds = Callable[[str, str, list[Guest]], Awaitable[IdsFile]]  # (tenant id, label, candidates) → ids
+
+
 async def plan_with(
-    graph: Graph, store: Store, policy: Policy, ids: IdsFile, *, our_tenant: str | None, clock: Clock = utc_now
+    graph: Graph, store: Store, policy: Policy, source: Source, *, our_tenant: str | None, clock: Clock = utc_now
 ) -> MigrationPlan:
-    """The migration plan for the partner whose id file this is. Reads Graph only."""
-    if our_tenant is not None and ids.resource_tenant != our_tenant.lower():
+    """The migration plan for the partner whose id file this is, or whom `FromApp` names. Reads Graph only
+    (with `FromApp`, also the partner's users that match the candidates' addresses)."""
+    if isinstance(source, IdsFile) and our_tenant is not None and source.resource_tenant != our_tenant.lower():
         raise RefusedError(
-            f"the id file is for tenant {ids.resource_tenant}, not ours ({our_tenant})",
+            f"the id file is for tenant {source.resource_tenant}, not ours ({our_tenant})",
             hint="ask the partner to run accept with --resource-tenant set to our tenant id; nothing was changed",
         )
     named = await resolve_named(graph, policy, our_tenant=our_tenant)
-    found = [(i, label, entry) for i, (tenant, label, entry) in enumerate(named) if tenant == ids.tenant_id]
+    now = clock()
+    if isinstance(source, FromApp):
+        wanted = source.tenant.strip().lower()
+        found = [(i, t, label, e) for i, (t, label, e) in enumerate(named) if wanted in (t, e.tenant.lower())]
+        if not found and not is_object_id(wanted):  # another domain of theirs
+            wanted = str((await find_tenant(graph, domain=wanted))["tenantId"]).lower()
+            found = [(i, t, label, e) for i, (t, label, e) in enumerate(named) if t == wanted]
+        unnamed = f"--tenant {source.tenant[:80]!r}: partners.tenants names no such partner"
+        hint = "give a partner of partners.tenants: its tenant id or a domain of theirs"
+
+        async def home(tenant_id: str, label: str, candidates: list[Guest]) -> IdsFile:
+            partner = source.open_partner(tenant_id)
+            try:
+                users = await home_users_via_app(partner, label, candidates) if candidates else []
+            finally:
+                await partner.close()
+            return ids_from_app(tenant_id, our_tenant, users, now)
+    else:
+        ids = source
+        found = [(i, t, label, e) for i, (t, label, e) in enumerate(named) if t == ids.tenant_id]
+        unnamed = f"the id file is from tenant {ids.tenant_id}, which partners.tenants does not name"
+        hint = "add the partner to the policy first"
+
+        async def home(tenant_id: str, label: str, candidates: list[Guest]) -> IdsFile:
+            return ids
+
     if not found:
+        raise InputError(unnamed, hint=f"{hint} (and apply its trust settings); nothing was changed")
+    ((index, tenant_id, label, entry),) = found
+    wanted_source = "app" if isinstance(source, FromApp) else "file"
+    if entry.home_ids != wanted_source:
+        given = "--tenant" if wanted_source == "app" else "--ids FILE"
+        needed = "--ids FILE (their id file)" if entry.home_ids == "file" else f"--tenant {entry.tenant}"
         raise InputError(
-            f"the id file is from tenant {ids.tenant_id}, which partners.tenants does not name",
-            hint="add the partner to the policy (and apply its trust settings) first; nothing was changed",
+            f"partners.tenants[{index}] ({label}) has home_ids: {entry.home_ids}, so {given} is not its source",
+            hint=f"give {needed}, or change home_ids in the policy; nothing was changed",
         )
-    ((index, label, entry),) = found
     if not entry.channels:
         raise PolicyError(
             f"partners.tenants[{index}] ({label}) has no channels: nothing to migrate people into",
             hint="map each team to a shared channel: channels: {TEAM: SHARED_CHANNEL}",
         )
-    now = clock()
+    return await _plan(graph, store, policy, (index, tenant_id, label, entry), home, now)
+
+
+async def _plan(
+    graph: Graph, store: Store, policy: Policy, named: tuple[int, str, str, PartnerTrust], home: HomeIds, now: Any
+) -> MigrationPlan:
+    index, tenant_id, label, entry = named
     every_team = [item async for page in graph.pages("/groups", params=TEAMS_PARAMS) for item in page.items]
     channels = await mapped_channels(graph, entry, str(index), every_team)
-    guests, all_guests = await partner_guests(graph, store, ids.tenant_id, now)
+    guests, all_guests = await partner_guests(graph, store, tenant_id, now)
     holders = await directory_role_holders(graph)
     teams = {str(item["id"]).lower() for item in every_team}
     read = [g.id for g in guests if g.id not in holders]
     usage = await guest_teams(graph, read, teams) if read else {}
     rows = [(g, *usage.get(g.id, (Usage(role_holder=True), frozenset()))) for g in guests]
+    ids = await home(tenant_id, label, [g for g, use, _ in rows if use_of(use) is Use.TEAMS_ONLY])
     default, configured = await cross_tenant_settings(graph)
-    inbound = direct_connect(default, configured.get(ids.tenant_id)).inbound
+    inbound = direct_connect(default, configured.get(tenant_id)).inbound
     return plan_migration(
         now=now,
-        partner_tenant=ids.tenant_id,
+        partner_tenant=tenant_id,
         partner_label=label,
-        run_id=run_id_for(ids.tenant_id, ids, policy.digest()),
+        run_id=run_id_for(tenant_id, ids, policy.digest()),
         ids=ids,
         guests=rows,
         channels=channels,
@@ -204,7 +258,7 @@ async def migrate_with(
     graph: Graph,
     store: Store,
     policy: Policy,
-    ids: IdsFile,
+    source: Source,
     *,
     our_tenant: str | None,
     apply: bool,
@@ -214,20 +268,28 @@ async def migrate_with(
 ) -> Migration:
     """Plan, and with `apply` create the planned channels and add the planned memberships (a rerun of the same
     id file continues its run); over the blast-radius cap, `apply` raises RefusedError and changes nothing."""
-    plan = await plan_with(graph, store, policy, ids, our_tenant=our_tenant, clock=clock)
+    plan = await plan_with(graph, store, policy, source, our_tenant=our_tenant, clock=clock)
     if not apply:
         return Migration(plan, None)
     applied = await apply_migration(plan, graph, store, policy=policy, actor=actor, clock=clock, on_done=on_done)
     return Migration(plan, applied)
 
 
-async def migrate_partner(settings: Settings, text: str, *, name: str, apply: bool) -> Migration:
+async def migrate_partner(
+    settings: Settings, text: str | None, *, name: str, tenant: str | None = None, apply: bool
+) -> Migration:
+    """From the partner's id file (`text`, read from `name`), or with `tenant` from their tenant by our app."""
     policy = load_policy(settings.policy)
-    ids = read_ids(text, name=name)
+    options = graph_options(settings)
+    source: Source = (
+        FromApp(tenant, lambda tenant_id: tenant_graph(options, tenant_id))
+        if tenant
+        else read_ids(text or "", name=name)
+    )
     our_tenant = plan_tenant(settings)
-    graph = Graph(graph_options(settings))
+    graph = Graph(options)
     try:
         async with open_state(settings) as store:
-            return await migrate_with(graph, store, policy, ids, our_tenant=our_tenant, apply=apply)
+            return await migrate_with(graph, store, policy, source, our_tenant=our_tenant, apply=apply)
     finally:
         await graph.close()

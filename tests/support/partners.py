@@ -11,9 +11,10 @@
 
 For migration: team Project X has the shared channel "Project X Partners"; team Project Y has no shared
 channel (nobody but its owner; a test puts people in it); a member user, `OWNER`, owns both. Fabrikam's and
-Northwind's people have home-tenant users (`home_id(mail)`); Fabrikam allows us outbound, Northwind never does.
-`home_tenant(now)` is Fabrikam's own tenant, where their admin runs `guestctl partners accept`: every
-Fabrikam person but f9 (who left them).
+Northwind's people have home-tenant users (`home_id(mail)`); f9 has left Fabrikam, so their home account is
+disabled. Fabrikam allows us outbound, Northwind never does. Fabrikam's admin consented our multi-tenant app
+(its directory answers our app's tokens for their tenant), Northwind's did not. `home_tenant(now)` is
+Fabrikam's own tenant, where their admin runs `guestctl partners accept`: every Fabrikam person, f9 disabled.
 """
 
 from __future__ import annotations
@@ -69,13 +70,17 @@ def home_id(mail: str) -> str:
 
 
 def home_tenant(now: datetime) -> Tenant:
-    """Fabrikam's own tenant: its people as members (f9 has left), nothing else."""
+    """Fabrikam's own tenant: its people as members (f9 has left: disabled), nothing else."""
     tenant = empty_tenant(now)
     tenant.id = FABRIKAM  # empty_tenant's id is fixed: ours would be the same
     for mail in FABRIKAM_PEOPLE:
-        if not mail.startswith("f9@"):
-            make_user(tenant, id=home_id(mail), mail=mail, userPrincipalName=mail)
+        make_user(tenant, id=home_id(mail), mail=mail, userPrincipalName=mail, accountEnabled=not left(mail))
     return tenant
+
+
+def left(mail: str) -> bool:
+    """f9 has left Fabrikam: their home account is disabled."""
+    return mail.startswith("f9@")
 
 
 def partner_tenant(now: datetime) -> PartnerTenant:
@@ -90,8 +95,10 @@ def partner_tenant(now: datetime) -> PartnerTenant:
     ):
         external = tenant.add_external_tenant(ExternalTenant(tenant_id, name, domains[0], domains))
         people = {FABRIKAM: FABRIKAM_PEOPLE, NORTHWIND: NORTHWIND_PEOPLE}.get(tenant_id, [])
-        external.users.update({home_id(m): {"displayName": m.split("@")[0], "mail": m} for m in people})
-        external.direct_connect_outbound = tenant_id == FABRIKAM
+        external.users.update(
+            {home_id(m): {"displayName": m.split("@")[0], "mail": m, "accountEnabled": not left(m)} for m in people}
+        )
+        external.direct_connect_outbound = external.app_consented = tenant_id == FABRIKAM
     team = tenant.add_group(Group("cccccccc-0000-4000-8000-000000000001", "Project X", days_before(now, 900),
                                   resourceProvisioningOptions=("Team",)))  # fmt: skip
     tenant.channels[SHARED_CHANNEL] = Channel(

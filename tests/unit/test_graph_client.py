@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from shared.config import load_settings
-from shared.errors import ConfigError
-from shared.graph import GraphOptions, get_graph, graph_options
+from shared.credentials import StaticTokenCredential, TenantCredential, emulator_token_for, token_tenant
+from shared.errors import ConfigError, CredentialError
+from shared.graph import GraphOptions, get_graph, graph_options, tenant_graph
 from shared.graph.client import build_url
 from shared.graph.errors import redact_url
 
@@ -122,3 +123,21 @@ def test_one_client_per_process_and_event_loop() -> None:
 )
 def test_cursors_are_shortened_in_logged_urls(url: str, logged: str) -> None:
     assert redact_url(url) == logged
+
+
+PARTNER = "aaaaaaaa-0000-4000-8000-000000000001"
+
+
+def test_a_partner_tenant_client_refuses_a_managed_identity() -> None:
+    options = GraphOptions(base_url="https://graph.microsoft.com/v1.0", auth="managed-identity")
+    with pytest.raises(ConfigError, match="a managed identity gets tokens for its own tenant only"):
+        tenant_graph(options, PARTNER)
+
+
+async def test_a_token_issued_for_another_tenant_is_refused() -> None:
+    """A credential that ignores the tenant asked for (ours instead of the partner's) is caught by `tid`."""
+    ours = TenantCredential(StaticTokenCredential(emulator_token_for("bbbbbbbb-0000-4000-8000-000000000001")), PARTNER)
+    with pytest.raises(CredentialError, match=f"a token for tenant bbbbbbbb-.*, not for {PARTNER}"):
+        await ours.get_token("https://graph.microsoft.com/.default")
+    theirs = TenantCredential(StaticTokenCredential(emulator_token_for(PARTNER.upper())), PARTNER)
+    assert token_tenant((await theirs.get_token("https://graph.microsoft.com/.default")).token) == PARTNER

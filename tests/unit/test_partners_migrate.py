@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from shared.config import Policy
-from shared.partners.accept import HomeUser, IdsFile
+from shared.partners.accept import HomeUser, IdsFile, home_user
+from shared.partners.home_ids import candidate_addresses, ids_from_app
 from shared.partners.migrate import (
     MigrationPlan,
     SharedChannel,
@@ -129,3 +131,48 @@ def test_the_blast_radius_cap_counts_people_moved(partners: dict, people: int, r
     plan = _plan(CHANNEL, people, Policy.model_validate({"safety": sweep_caps, "partners": partners}))
     assert (plan.refused is None) == (refused is None)
     assert (plan.refused or "").startswith(refused or "")
+
+
+@pytest.mark.parametrize(
+    ("home_ids", "ok"),
+    [
+        pytest.param(None, "file", id="default-file"),
+        pytest.param("app", "app", id="app"),
+        pytest.param("both", None, id="unknown-refused"),
+        pytest.param("App", None, id="exact-spelling"),
+    ],
+)
+def test_home_ids_policy_key(home_ids: str | None, ok: str | None) -> None:
+    entry = {"tenant": TENANT, "inbound": {"users": "all"}, **({"home_ids": home_ids} if home_ids else {})}
+    data = {"partners": {"tenants": [entry]}}
+    if ok is None:
+        with pytest.raises(ValidationError, match="home_ids"):
+            Policy.model_validate(data)
+    else:
+        assert Policy.model_validate(data).partners.tenants[0].home_ids == ok
+
+
+@pytest.mark.parametrize(
+    ("item", "kept"),
+    [
+        pytest.param({"id": HOME, "mail": "a@f.com", "accountEnabled": True, "userType": "Member"}, True, id="member"),
+        pytest.param({"id": HOME, "mail": "a@f.com"}, True, id="unselected-properties-mean-kept"),
+        pytest.param({"id": HOME, "mail": "a@f.com", "accountEnabled": False}, False, id="disabled"),
+        pytest.param({"id": HOME, "mail": "a@f.com", "userType": "Guest"}, False, id="their-guest"),
+        pytest.param({"id": HOME, "@odata.type": "#microsoft.graph.group"}, False, id="not-a-user"),
+    ],
+)
+def test_home_user_is_an_enabled_member(item: dict, kept: bool) -> None:
+    assert (home_user(item) is not None) is kept
+
+
+def test_ids_from_app_are_one_run_per_answer_and_day() -> None:
+    users = [HomeUser(HOME, "ann@fabrikam.com", "ann@fabrikam.com")]
+    morning = ids_from_app(TENANT, None, users, datetime(2025, 3, 1, 8, tzinfo=UTC))
+    evening = ids_from_app(TENANT, None, users, datetime(2025, 3, 1, 23, 59, tzinfo=UTC))
+    tomorrow = ids_from_app(TENANT, None, users, datetime(2025, 3, 2, 0, 1, tzinfo=UTC))
+    assert morning.digest() == evening.digest() != tomorrow.digest()
+    assert ids_from_app(TENANT, None, [], datetime(2025, 3, 1, 8, tzinfo=UTC)).digest() != morning.digest()
+    guests = [Guest(id="g", mail="Ann@Fabrikam.com", upn="ann_fabrikam.com#EXT#@contoso.onmicrosoft.com"),
+              Guest(id="h", other_mails=["bo@fabrikam.com"])]  # fmt: skip
+    assert candidate_addresses(guests) == ["ann@fabrikam.com", "bo@fabrikam.com"]

@@ -2,7 +2,9 @@
 stores: exactly the right home identities join exactly the right shared channel, a rerun adds nothing, the
 partner that never enabled outbound is reported as blocked (not retried), rollback removes exactly what the
 run added; a `{create: NAME}` mapping creates its shared channel once, even across a killed run, and its
-rollback deletes it only while nobody else is in it; a plan over the blast-radius cap changes nothing."""
+rollback deletes it only while nobody else is in it; a plan over the blast-radius cap changes nothing.
+Home ids read by our multi-tenant app in the partner's tenant (`home_ids: app`) give the same plan as their
+id file, by filtered lookups only; a partner whose admin has not consented is refused, nothing changed."""
 
 from __future__ import annotations
 
@@ -15,17 +17,18 @@ import pytest
 from emulator.testing import EmulatorServer
 from shared.config import DirectConnectScope, Policy, load_policy
 from shared.core.apply import Outcome
-from shared.errors import RefusedError
-from shared.graph import Graph
+from shared.errors import CredentialError, ExitCode, RefusedError
+from shared.graph import Graph, tenant_graph
 from shared.partners.accept import HomeUser, IdsFile
 from shared.partners.accept_service import accept_with
 from shared.partners.migrate import Status
 from shared.partners.migrate_apply import channel_members
-from shared.partners.migrate_service import migrate_with
+from shared.partners.migrate_service import FromApp, migrate_with
 from shared.partners.trust_effects import PARTNERS_PATH, read_partner
 from shared.partners.trust_service import rollback_trust
 from shared.store import Store, open_store
-from tests.support.cli import kill_when, start_guestctl
+from tests.support.azurite import sqlite_only
+from tests.support.cli import emulator_settings, kill_when, run_guestctl, start_guestctl
 from tests.support.partners import (
     DIRECT_CONNECT_INBOUND,
     FABRIKAM,
@@ -37,6 +40,7 @@ from tests.support.partners import (
     TEAM_Y,
     home_id,
     home_tenant,
+    left,
     partner_tenant,
 )
 from tests.support.stale import NOW
@@ -45,17 +49,12 @@ TEAM = "cccccccc-0000-4000-8000-000000000001"
 MEMBERS_PATH = f"/v1.0/teams/{TEAM}/channels/{SHARED_CHANNEL}/members"
 
 
-def policy() -> Policy:
+def policy(home_ids: str = "file") -> Policy:
     channels = {"Project X": "Project X Partners"}
+    fabrikam = {"tenant": FABRIKAM, "name": "Fabrikam", "inbound": {"users": "all"}, "channels": channels}
+    northwind = {"tenant": "northwind.com", "inbound": {"users": "all"}, "channels": {TEAM: SHARED_CHANNEL}}
     return Policy.model_validate(
-        {
-            "partners": {
-                "tenants": [
-                    {"tenant": FABRIKAM, "name": "Fabrikam", "inbound": {"users": "all"}, "channels": channels},
-                    {"tenant": "northwind.com", "inbound": {"users": "all"}, "channels": {TEAM: SHARED_CHANNEL}},
-                ]
-            },
-        }
+        {"partners": {"tenants": [{**fabrikam, "home_ids": home_ids}, {**northwind, "home_ids": home_ids}]}}
     )
 
 
@@ -85,7 +84,7 @@ async def test_accept_migrate_rerun_blocked_and_rollback(emulator: EmulatorServe
     assert configured["b2bDirectConnectInbound"] is None  # nothing else of theirs is touched
     fabrikam_ids = accepted.ids
     assert fabrikam_ids.outbound_applied
-    assert {u.id for u in fabrikam_ids.users} == {home_id(m) for m in FABRIKAM_PEOPLE if not m.startswith("f9@")}
+    assert {u.id for u in fabrikam_ids.users} == {home_id(m) for m in FABRIKAM_PEOPLE if not left(m)}  # enabled
 
     # Our tenant: inbound allowed for both; Fabrikam's outbound is on there, Northwind's never.
     emulator.reset(ours.tenant)
@@ -158,7 +157,7 @@ partners:
 
 def fabrikam_ids(our_id: str) -> IdsFile:
     """Fabrikam's id file as their `accept` writes it: every person of theirs but f9, who has left."""
-    users = tuple(_home_users([m for m in FABRIKAM_PEOPLE if not m.startswith("f9@")]))
+    users = tuple(_home_users([m for m in FABRIKAM_PEOPLE if not left(m)]))
     return IdsFile(FABRIKAM, our_id, NOW - timedelta(days=1), {"users": "all"}, True, users)
 
 
@@ -232,3 +231,70 @@ async def test_over_the_cap_nothing_changes(emulator: EmulatorServer, graph: Gra
         await migrate_with(graph, store, over, fabrikam_ids(ours.tenant.id), our_tenant=None, apply=True)
     assert [r for r in emulator.control.requests() if r["method"] != "GET" and "$batch" not in r["path"]] == []
     assert [e async for e in store.read_audit(run_id=planned.plan.run_id)] == []
+
+
+@sqlite_only  # planning reads Graph only; applying is the core applier the tests above run on both stores
+async def test_home_ids_from_the_partners_tenant_by_our_app(
+    emulator: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    ours = partner_tenant(NOW)
+    emulator.reset(ours.tenant)
+    for partner in (FABRIKAM, NORTHWIND):
+        await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": partner, **DIRECT_CONNECT_INBOUND})
+    our_id = ours.tenant.id
+    from_file = await migrate_with(graph, store, policy(), fabrikam_ids(our_id), our_tenant=our_id, apply=False)
+    by_app = FromApp("fabrikam.com", lambda tenant: tenant_graph(graph.options, tenant))
+    emulator.control.clear_requests()
+    planned = await migrate_with(graph, store, policy("app"), by_app, our_tenant=our_id, apply=False)
+
+    assert planned.plan.actions == from_file.plan.actions  # the same home ids into the same channel
+    assert [(p.mail, p.status, p.home_id) for p in planned.plan.people] == [
+        (p.mail, p.status, p.home_id) for p in from_file.plan.people
+    ]  # f9's disabled home account is not theirs to add, on either path
+    theirs = [r for r in emulator.control.requests() if r["tenantId"] == FABRIKAM]
+    assert {(r["method"], r["path"]) for r in theirs} == {("GET", "/v1.0/users")}
+    assert sorted(r["query"]["$filter"].split(" in ")[0] for r in theirs) == ["mail", "userPrincipalName"]
+    assert all(r["status"] == 200 for r in theirs)  # 10 candidates' addresses: one `in` of each, never a list
+
+    before = await members(graph)
+    applied = await migrate_with(graph, store, policy("app"), by_app, our_tenant=our_id, apply=True)
+    assert applied.plan.run_id == planned.plan.run_id  # the same answer the same day: the same run
+    assert [r.outcome for r in applied.results or []] == [Outcome.DONE] * 9
+    assert await members(graph) == before | {(FABRIKAM, home_id(m)) for m in FABRIKAM_PEOPLE[:9]}
+
+    # Northwind's admin never consented our app: refused with what they must do; nothing read there, or changed.
+    emulator.control.clear_requests()
+    with pytest.raises(CredentialError) as refused:
+        await migrate_with(graph, store, policy("app"), FromApp(NORTHWIND, by_app.open_partner), our_tenant=our_id,
+                           apply=True)  # fmt: skip
+    assert refused.value.message.startswith(f"partner northwind.com ({NORTHWIND}): no token of our app")
+    assert f"{NORTHWIND}/adminconsent?client_id=" in (refused.value.hint or "")
+    assert refused.value.exit_code is ExitCode.UNAVAILABLE
+    assert [r for r in emulator.control.requests() if r["method"] != "GET" and "$batch" not in r["path"]] == []
+
+
+APP_POLICY = f"""
+partners:
+  tenants:
+    - tenant: {FABRIKAM}
+      name: Fabrikam
+      inbound: {{users: all}}
+      channels: {{"Project X": "Project X Partners"}}
+      home_ids: app
+"""
+
+
+async def test_migrate_cli_sources(emulator: EmulatorServer, graph: Graph, tmp_path: Path) -> None:
+    """`--tenant` for a `home_ids: app` partner plans from their tenant; one source exactly, or a clear error."""
+    emulator.reset(partner_tenant(NOW).tenant)
+    await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
+    (tmp_path / "policy.yaml").write_text(APP_POLICY)
+    env = emulator_settings(emulator, tmp_path, tmp_path / "policy.yaml")
+    planned = run_guestctl("partners", "migrate", "--tenant", FABRIKAM, cwd=tmp_path, env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert "no home id: 1" in planned.stdout
+    assert "9 memberships to add; add them with --apply" in planned.stdout
+    assert home_id("f0@fabrikam.co.uk") in planned.stdout
+    both = run_guestctl("partners", "migrate", "--tenant", FABRIKAM, "--ids", "x.json", cwd=tmp_path, env=env)
+    assert both.returncode == ExitCode.BAD_INPUT
+    assert "give exactly one source of home ids" in both.stderr
