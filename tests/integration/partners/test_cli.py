@@ -145,7 +145,15 @@ async def test_accept_migrate_verify_retire_and_rollback(
     }  # as documented
     assert (planned["creates"], planned["refused"]) == ([], None)
     assert set(planned["people"][0]) == {"guest_id", "mail", "home_id", "status", "reason", "channels"}
-    assert set(planned["actions"][0]) == {"guest_id", "mail", "tenant_id", "home_id", "team_id", "channel_id", "channel"}
+    assert set(planned["actions"][0]) == {
+        "guest_id",
+        "mail",
+        "tenant_id",
+        "home_id",
+        "team_id",
+        "channel_id",
+        "channel",
+    }
     assert planned["counts"] == {"keeps guest account": 2, "add": 9, "no home id": 1}
     assert {(a["guest_id"], a["home_id"]) for a in planned["actions"]} == {
         (fabrikam[n], home_id(FABRIKAM_PEOPLE[n])) for n in range(9)
