@@ -172,8 +172,9 @@ def _sponsorships(facts: Facts, policy: Policy, why: str) -> tuple[list[Action],
         )
         if not sponsors_left(guest, leaver.id, heir.id if heir else None):
             reason = f"{why}; no sponsor left: {because}"
+            flagged = {**evidence, "no_sponsor": because}
             actions.append(
-                Action(kind=ActionKind.FLAG, target_id=guest.id, other_id=leaver.id, reason=reason, evidence=evidence)
+                Action(kind=ActionKind.FLAG, target_id=guest.id, other_id=leaver.id, reason=reason, evidence=flagged)
             )
     if heir is not None and inherited:
         if policy.invitations.sender_mailbox and (heir.mail or heir.user_principal_name):
