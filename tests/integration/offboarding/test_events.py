@@ -12,6 +12,7 @@ from shared.graph import Graph
 from shared.offboarding.events import HrEvent
 from shared.offboarding.ledger import RUNS
 from shared.offboarding.service import Offboarded, carry_out_due, handle_event
+from shared.stale import plan_sweep
 from shared.store import Store
 from shared.store.registry import OFFBOARDINGS
 from tests.support.azurite import StoreLocation, sqlite_only
@@ -130,7 +131,7 @@ async def test_rehired_after_the_date_restores_the_run_and_cancels_its_deletion(
     undos = [
         e async for e in store.read_audit(run_id=done.run_id) if e.action.endswith((".undo", ".restore", ".enable"))
     ]
-    assert undos
+    assert {e.action for e in undos} == {"guest.enable", "group.member.restore", "sponsor.remove.undo"}
     assert all(e.reason.startswith("HR system=workday tenant=acme event=R1 type=worker.rehired") for e in undos)
     gone = NOW + timedelta(days=31)
     control.set_clock(gone)
@@ -164,3 +165,25 @@ async def test_leaving_sponsors_change_undone_by_guestctl_restore_run(
     assert tenant.tenant.users[leaver].accountEnabled is True
     again = await restore(graph, store, actor="t", run_id=done.run_id)
     assert {r.outcome.value for r in again} == {"already-done"}
+
+
+async def test_the_next_sweep_lists_guests_left_without_a_sponsor_and_does_not_act_on_them(
+    tenant: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    control = tenant.control
+    leaver = control.create_user(displayName="Lee", mail="lee@contoso.com")["id"]
+    guest = control.create_user(userType="Guest", displayName="Gil", mail="g@fabrikam.com", sponsors=[leaver])["id"]
+    await handle(graph, store, hr_event("worker.terminated", {"entraObjectId": leaver}, NOW.date(), event="T1"), "e1")
+
+    plan = await plan_sweep(graph, store, POLICY, now=NOW, scan_id="t-sweep", tenant_id=None)
+
+    assert plan is not None
+    assert list(plan.to_json()["unsponsored"]) == [
+        {
+            "id": guest,
+            "name": "Gil <g@fabrikam.com>",
+            "reason": "sponsor lee@contoso.com left on 2025-06-02 (HR system=workday tenant=acme event=T1 "
+            "type=worker.terminated): the leaver has no manager and offboarding.fallback_sponsor is not set",
+        }
+    ]
+    assert [a for a in plan.actions if a.target_id == guest] == []
