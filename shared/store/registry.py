@@ -172,8 +172,9 @@ OFFBOARD_ACTIONS: Final = _table(
 )
 OFFBOARDINGS: Final = _table(
     "offboardings",
-    partition="`deletions` (soft deletions scheduled for later) or `unsponsored` (guests a leaver left with "
-    "no sponsor, for review)",
-    rows="one per guest (keyed by user id): the run, the HR event's provenance, the reason and the date",
-    owner="shared.offboarding.effects",
+    partition="`runs` (each offboarding run: scheduled, started, done, cancelled, restored), `deletions` (soft "
+    "deletions scheduled for later) or `unsponsored` (guests a leaver left with no sponsor, listed by the sweep)",
+    rows="`runs`: one per run id (the worker, the waiting HR event, its provenance, the state); the others one "
+    "per guest (keyed by user id): the run, the HR event's provenance, the reason and the date",
+    owner="shared.offboarding.ledger, shared.offboarding.effects",
 )
