@@ -7,17 +7,30 @@ from __future__ import annotations
 from datetime import timedelta
 
 from emulator.testing import EmulatorServer
+from shared.config import DirectConnectScope, Policy
 from shared.core.restore import restore
 from shared.graph import Graph
 from shared.offboarding.events import HrEvent
 from shared.offboarding.ledger import RUNS
 from shared.offboarding.service import Offboarded, carry_out_due, handle_event
+from shared.partners.accept_service import accept_with
+from shared.partners.migrate_apply import channel_members
+from shared.partners.migrate_service import migrate_with
+from shared.partners.trust_effects import PARTNERS_PATH
 from shared.stale import plan_sweep
 from shared.store import Store
 from shared.store.registry import OFFBOARDINGS
 from tests.support.azurite import StoreLocation, sqlite_only
 from tests.support.cli import emulator_settings, run_guestctl
 from tests.support.offboarding import NOW, POLICY, group, hr_event
+from tests.support.partners import (
+    DIRECT_CONNECT_INBOUND,
+    FABRIKAM,
+    SHARED_CHANNEL,
+    home_id,
+    home_tenant,
+    partner_tenant,
+)
 
 LATER = NOW + timedelta(days=5)
 
@@ -187,3 +200,41 @@ async def test_the_next_sweep_lists_guests_left_without_a_sponsor_and_does_not_a
         }
     ]
     assert [a for a in plan.actions if a.target_id == guest] == []
+
+
+@sqlite_only  # a real accept and migration: the same steps run on both backends in tests/integration/partners
+async def test_direct_connect_user_leaves_the_shared_channels_guestctl_added_them_to_and_comes_back(
+    emulator: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    ours = partner_tenant(NOW)
+    emulator.reset(home_tenant(NOW))
+    scope = DirectConnectScope(users="all")
+    accepted = await accept_with(
+        graph, store, own_tenant=FABRIKAM, resource_tenant=ours.tenant.id, scope=scope, apply=True
+    )
+    emulator.reset(ours.tenant)
+    await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
+    policy = Policy.model_validate(
+        {
+            "partners": {
+                "tenants": [
+                    {"tenant": FABRIKAM, "inbound": {"users": "all"}, "channels": {"Project X": "Project X Partners"}}
+                ]
+            }
+        }
+    )
+    await migrate_with(graph, store, policy, accepted.ids, our_tenant=ours.tenant.id, apply=True)
+    mail, team = "f3@fabrikam.com", "cccccccc-0000-4000-8000-000000000001"
+    member = (FABRIKAM, home_id(mail))
+    assert member in await channel_members(graph, team, SHARED_CHANNEL)
+    guest = next(u.id for u in emulator.tenant.users.values() if u.mail == mail)
+    await graph.request("DELETE", f"/users/{guest}")  # retired: the person has no object here any more
+
+    left = await handle(graph, store, hr_event("worker.terminated", {"email": mail}, NOW.date(), event="T1"), "e1")
+
+    assert left.status == "done"
+    assert [(r.action.kind.value, r.outcome.value) for r in left.results] == [("remove-channel-member", "done")]
+    assert member not in await channel_members(graph, team, SHARED_CHANNEL)
+    back = await handle(graph, store, hr_event("worker.rehired", {"email": mail}, LATER.date(), event="R1"), "e2")
+    assert (back.status, back.undone) == ("restored", (left.run_id,))
+    assert member in await channel_members(graph, team, SHARED_CHANNEL)
