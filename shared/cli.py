@@ -468,6 +468,8 @@ def _show_plan(plan: Any, plan_json: dict[str, Any] | None, run_id: str) -> None
     stdout.print("  " + "  ".join(f"{name}: {count}" for name, count in plan.counts.items()))
     for note in plan.notes:
         stdout.print(f"[yellow]note:[/yellow] {note}")
+    for guest in plan.unsponsored:  # listed only: give them a sponsor, or let the sweep's stages take them
+        stdout.print(f"[yellow]no sponsor:[/yellow] {guest.name} ({guest.id}): {guest.reason}", highlight=False)
     table = Table(title=f"Actions ({len(plan.actions)}; run id {run_id})", title_justify="left")
     for column in ("action", "guest", "reason"):
         table.add_column(column)

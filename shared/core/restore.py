@@ -74,6 +74,7 @@ class Undoing:
     store: Store
     actor: str
     clock: Clock
+    because: str | None = None  # what asked for the restore (an HR event's provenance), first in each reason
 
     async def read(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
         return await read_object(self.graph, path, params)
@@ -91,7 +92,7 @@ class Undoing:
         await audit.change(
             entry.target_id,
             name,
-            reason=f"restore of {entry.action} from run {entry.run_id}",
+            reason=f"{self.because + ': ' if self.because else ''}restore of {entry.action} from run {entry.run_id}",
             before=entry.after or {},
             after=entry.before or {},
             send=send,
@@ -119,8 +120,10 @@ async def restore(
     run_id: str | None = None,
     user_id: str | None = None,
     clock: Clock = utc_now,
+    because: str | None = None,
 ) -> list[Restored]:
-    """Undo a run's (or one user's) changes, newest first, one result per change.
+    """Undo a run's (or one user's) changes, newest first, one result per change; `because` (what asked
+    for it) starts each undo's audit reason.
 
     Safe to run again: what is already undone is reported, not changed or audited twice. A Graph failure on
     one change is reported and the others are still undone.
@@ -131,7 +134,7 @@ async def restore(
     changes = [entry for entry in happened(entries) if entry.action in handlers]
     if not changes:
         await _check_nothing_to_undo(graph, store, capabilities, run_id=run_id, user_id=user_id)
-    undoing = Undoing(graph, store, actor, clock)
+    undoing = Undoing(graph, store, actor, clock, because)
     results = []
     for entry in reversed(changes):
         try:

@@ -20,14 +20,12 @@ from shared.core.restore import UndoHandler, Undoing
 from shared.errors import GraphError
 from shared.graph import Graph
 from shared.offboarding.fetch import direct_groups, read_sponsored
-from shared.offboarding.plan import Action, Plan
+from shared.offboarding.ledger import DELETIONS, TABLE, UNSPONSORED
+from shared.offboarding.plan import Action, Plan, provenance_text
 from shared.partners.migrate_apply import MEMBER_TYPE, channel_members, members_path
 from shared.stale.effects import UNDO as GUEST_UNDO
 from shared.store import AuditEntry, Store
-from shared.store.registry import OFFBOARDINGS
 
-RECORDS_TABLE = OFFBOARDINGS
-DELETIONS, UNSPONSORED = "deletions", "unsponsored"  # partitions of `offboardings`
 MEMBER_REMOVED, SPONSOR_ADDED, SPONSOR_REMOVED = "group.member.remove", "sponsor.add", "sponsor.remove"
 CHANNEL_MEMBER_REMOVED = "channel.member.remove"
 ALREADY_EXISTS = "One or more added object references already exist"
@@ -114,14 +112,19 @@ class Effects:
         return Outcome.DONE, f"leaver {sponsor} removed as sponsor"
 
     async def flag(self, action: Action, resumed: bool) -> tuple[Outcome, str]:
-        data = self._record(action, flagged_at=self.clock().isoformat(), leaver_id=action.other_id)
-        await self.store.upsert(RECORDS_TABLE, UNSPONSORED, action.target_id, data)
+        plan = self.plan
+        summary = (
+            f"sponsor {plan.worker or action.other_id} left on {plan.effective:%Y-%m-%d} "
+            f"({provenance_text(plan.provenance)}): {action.evidence.get('no_sponsor') or 'no sponsor left'}"
+        )
+        data = self._record(action, flagged_at=self.clock().isoformat(), leaver_id=action.other_id, summary=summary)
+        await self.store.upsert(TABLE, UNSPONSORED, action.target_id, data)
         return Outcome.DONE, "flagged for review: no sponsor left"
 
     async def schedule_delete(self, action: Action, resumed: bool) -> tuple[Outcome, str]:
         assert action.due_at is not None
         data = self._record(action, due_at=action.due_at.isoformat(), state="scheduled")
-        await self.store.upsert(RECORDS_TABLE, DELETIONS, action.target_id, data)
+        await self.store.upsert(TABLE, DELETIONS, action.target_id, data)
         return Outcome.DONE, f"soft deletion scheduled for {action.due_at:%Y-%m-%d %H:%M} UTC"
 
     async def delete(self, action: Action, resumed: bool) -> tuple[Outcome, str]:

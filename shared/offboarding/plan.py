@@ -1,6 +1,7 @@
 """Pure: the facts about a leaving worker + policy + the effective moment → a plan of actions.
 
-No I/O, no clock. Every action carries the HR event's provenance (`Plan.provenance`, copied into each
+No I/O, no clock, and nothing depends on the order Graph lists groups or guests in (the same facts always
+make the same plan, byte for byte). Every action carries the HR event's provenance (`Plan.provenance`, copied into each
 audit entry's reason), a reason a person can read, and its evidence.
 """
 
@@ -123,7 +124,7 @@ def _guest(facts: Facts, policy: Policy, why: str, effective: datetime, notes: l
         actions.append(
             Action(kind=ActionKind.DISABLE, target_id=worker.id, reason=why, evidence={"accountEnabled": True})
         )
-    for group in facts.groups:
+    for group in sorted(facts.groups, key=lambda g: g.id):
         if (kept := why_keep_membership(group)) is not None:
             notes.append(kept)
             continue
@@ -153,7 +154,7 @@ def _sponsorships(facts: Facts, policy: Policy, why: str) -> tuple[list[Action],
         return actions, notes
     heir, because = new_sponsor(leaver, facts.manager, facts.fallback)
     inherited = []
-    for guest in facts.sponsored:
+    for guest in sorted(facts.sponsored, key=lambda g: g.id):
         added = heir.id if heir is not None and heir.id.lower() not in guest.sponsor_ids else None
         evidence = {"guest": guest.display, "sponsors": sorted(guest.sponsor_ids)}
         if added:
@@ -171,8 +172,9 @@ def _sponsorships(facts: Facts, policy: Policy, why: str) -> tuple[list[Action],
         )
         if not sponsors_left(guest, leaver.id, heir.id if heir else None):
             reason = f"{why}; no sponsor left: {because}"
+            flagged = {**evidence, "no_sponsor": because}
             actions.append(
-                Action(kind=ActionKind.FLAG, target_id=guest.id, other_id=leaver.id, reason=reason, evidence=evidence)
+                Action(kind=ActionKind.FLAG, target_id=guest.id, other_id=leaver.id, reason=reason, evidence=flagged)
             )
     if heir is not None and inherited:
         if policy.invitations.sender_mailbox and (heir.mail or heir.user_principal_name):

@@ -1,8 +1,11 @@
-"""What the CLI, the queue worker and the timer call: plan and apply an offboarding, process one HR event,
-carry out the scheduled deletions that are due. Typed results."""
+"""What the CLI, the queue worker and the timer call: plan and apply an offboarding, process one HR event
+(a termination: scheduled or carried out; a cancellation or rehire: cancelled or restored), carry out what
+is due. Typed results."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -10,15 +13,18 @@ from typing import Any, Literal
 from shared.clock import Clock, utc_now
 from shared.config import Policy, Settings, load_policy
 from shared.core.apply import ActionResult, Outcome, outcome_counts
+from shared.core.restore import Restored, restore
+from shared.errors import UnknownItemError
 from shared.graph import Graph, get_graph
+from shared.offboarding import ledger
 from shared.offboarding.apply import apply_plan
-from shared.offboarding.effects import DELETIONS, RECORDS_TABLE
-from shared.offboarding.events import ENDING, HrEvent, Worker
-from shared.offboarding.fetch import gather_facts
-from shared.offboarding.plan import Action, ActionKind, Plan, plan_offboarding, run_id_for
-from shared.store import Store, open_state
+from shared.offboarding.events import ENDING, HrEvent, Worker, event_from
+from shared.offboarding.fetch import find_worker, gather_facts
+from shared.offboarding.ledger import CARRIED_OUT, UNDONE, RunState
+from shared.offboarding.plan import Action, ActionKind, Plan, plan_offboarding, provenance_text, run_id_for
+from shared.store import Record, Store, open_state
 
-Status = Literal["review", "scheduled", "done", "partial"]
+Status = Literal["review", "scheduled", "done", "partial", "cancelled", "restored"]
 ACTOR = "guestctl offboard"
 
 
@@ -33,6 +39,8 @@ class Offboarded:
     due_at: datetime | None = None  # scheduled: when it becomes due
     plan: Plan | None = None
     results: list[ActionResult[Action]] = field(default_factory=list)
+    undone: tuple[str, ...] = ()  # a cancellation or rehire: the runs it cancelled or restored
+    restored: list[Restored] = field(default_factory=list)  # ... and each change the restore undid
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +57,10 @@ class Offboarded:
                     "detail": r.detail,
                 }
                 for r in self.results
+            ],
+            "undone": list(self.undone),
+            "restored": [
+                {"target_id": r.target_id, "outcome": r.outcome.value, "detail": r.detail} for r in self.restored
             ],
         }
 
@@ -125,41 +137,156 @@ async def apply_offboarding(
         return Offboarded("review", plan.run_id, review=plan.review, plan=plan)
     policy = load_policy(settings.policy)
     async with open_state(settings) as store:
-        results = await apply_plan(plan, get_graph(settings), store, policy, actor=actor, clock=clock)
-    return result_of(plan, results)
+        return await carry_out(get_graph(settings), store, policy, plan, [plan.identifier], actor=actor, clock=clock)
+
+
+async def carry_out(
+    graph: Graph,
+    store: Store,
+    policy: Policy,
+    plan: Plan,
+    identifiers: Iterable[tuple[str, str]],
+    *,
+    clock: Clock,
+    actor: str = ACTOR,
+) -> Offboarded:
+    """Apply a plan under its run's row in the ledger: nothing is done when the run was cancelled or restored
+    meanwhile; the row says `started` before the first change, so a cancellation from now on restores."""
+    record = await ledger.run_of(store, plan.run_id)
+    if (undone := _undone(record)) is not None:
+        return undone
+    fields = {
+        "worker_id": plan.worker_id,
+        "worker": plan.worker,
+        "identifiers": ledger.identifier_keys(identifiers),
+        "provenance": plan.provenance,
+        "effective": plan.effective.isoformat(),
+        "started_at": clock().isoformat(),
+    }
+    record = await ledger.put_run(store, plan.run_id, record, RunState.STARTED, **fields)
+    results = await apply_plan(plan, graph, store, policy, actor=actor, clock=clock)
+    result = result_of(plan, results)
+    await ledger.put_run(store, plan.run_id, record, RunState(result.status), finished_at=clock().isoformat())
+    return result
+
+
+def _undone(record: Record | None) -> Offboarded | None:
+    """A run cancelled or restored by a later HR event: its own event, delivered again, changes nothing."""
+    if record is None or record.data.get("state") not in UNDONE:
+        return None
+    state, by = record.data["state"], record.data.get("undone_by") or {}
+    return Offboarded(state, record.row, review=f"{state} by {provenance_text(by)}", undone=(record.row,))
 
 
 async def process_event(
     settings: Settings, event: HrEvent, *, event_id: str, replayable: bool, clock: Clock = utc_now
 ) -> Offboarded:
-    """The queue worker's one call: due in the future → nothing changes ("scheduled"); due now → plan and apply.
+    """The queue worker's one call (see `handle_event`)."""
+    policy = load_policy(settings.policy)
+    async with open_state(settings) as store:
+        return await handle_event(
+            get_graph(settings), store, policy, event, event_id=event_id, replayable=replayable, clock=clock
+        )
+
+
+async def handle_event(
+    graph: Graph, store: Store, policy: Policy, event: HrEvent, *, event_id: str, replayable: bool, clock: Clock
+) -> Offboarded:
+    """One HR event. A termination due in the future is recorded as scheduled and nothing changes (the timer's
+    `carry_out_due` carries it out once due); due now, it is planned and applied. A cancellation or rehire
+    cancels or restores the worker's runs (`cancel_or_restore`).
 
     Deletion is never immediate, replayable or not: it is scheduled `offboarding.delete_after_days` (≥ 1)
-    after the effective date and carried out by `run_due`. Cancellations and rehires are the orchestration's
-    (cancel a scheduled event; `restore --run` for one already done): here they are recorded for review.
+    after the effective date and carried out by `carry_out_due`.
     """
     run_id = run_id_for(f"event:{event_id}")
+    provenance = {**provenance_of(event, event_id), "replayable": replayable}
     if event.type not in ENDING:
-        return Offboarded("review", run_id, review=f"{event.type.value}: cancel the pending event or restore its run")
-    now = clock()
-    if event.due_at > now:
-        return Offboarded("scheduled", run_id, due_at=event.due_at)
-    policy = load_policy(settings.policy)
-    graph = get_graph(settings)
-    async with open_state(settings) as store:
-        provenance = {**provenance_of(event, event_id), "replayable": replayable}
-        plan = await make_plan(
-            graph, store, policy, event.data.worker, effective=event.due_at, run_id=run_id, provenance=provenance
+        return await cancel_or_restore(
+            graph, store, event.data.worker, run_id=run_id, provenance=provenance, clock=clock
         )
-        if plan.review:
-            return Offboarded("review", run_id, review=plan.review, plan=plan)
-        results = await apply_plan(plan, graph, store, policy, actor=ACTOR, clock=clock)
-    return result_of(plan, results)
+    record = await ledger.run_of(store, run_id)
+    if (undone := _undone(record)) is not None:
+        return undone
+    if event.due_at > clock():
+        if record is None:
+            _, users = await find_worker(graph, event.data.worker)  # to match a later cancellation by object id
+            await ledger.schedule_run(
+                store,
+                run_id,
+                event=event.model_dump(mode="json", by_alias=True, exclude_none=True),
+                due_at=event.due_at.isoformat(),
+                worker_id=users[0].id if len(users) == 1 else None,
+                identifiers=ledger.identifier_keys(event.data.worker.identifiers()),
+                provenance=provenance,
+                scheduled_at=clock().isoformat(),
+            )
+        return Offboarded("scheduled", run_id, due_at=event.due_at)
+    return await _carry_out_event(graph, store, policy, event, run_id=run_id, provenance=provenance, clock=clock)
+
+
+async def _carry_out_event(
+    graph: Graph, store: Store, policy: Policy, event: HrEvent, *, run_id: str, provenance: dict[str, Any], clock: Clock
+) -> Offboarded:
+    worker = event.data.worker
+    plan = await make_plan(graph, store, policy, worker, effective=event.due_at, run_id=run_id, provenance=provenance)
+    if plan.review:
+        record = await ledger.run_of(store, run_id)
+        if record is not None and record.data.get("state") == RunState.SCHEDULED:  # not again at every timer tick
+            await ledger.put_run(store, run_id, record, RunState.REVIEW, review=plan.review)
+        return Offboarded("review", run_id, review=plan.review, plan=plan)
+    return await carry_out(graph, store, policy, plan, worker.identifiers(), clock=clock)
+
+
+async def cancel_or_restore(
+    graph: Graph, store: Store, worker: Worker, *, run_id: str, provenance: dict[str, Any], clock: Clock
+) -> Offboarded:
+    """`worker.termination_cancelled` / `worker.rehired`: the worker's scheduled runs are cancelled (nothing in
+    the tenant changes), the carried-out ones restored through the core restore (re-enabled, memberships and
+    sponsors back) and their scheduled deletions cancelled, all recorded with the event's provenance. The
+    worker is found as a termination finds them: ambiguous, or no run known → review."""
+    (name, value), users = await find_worker(graph, worker)
+    if len(users) > 1:
+        return Offboarded("review", run_id, review=f"ambiguous: {len(users)} users have {name} {value}")
+    why, now = provenance_text(provenance), clock()
+    mark = {"undone_by": provenance, "undone_at": now.isoformat()}
+    undone: list[str] = []
+    restored: list[Restored] = []
+    counts: Counter[str] = Counter()
+    keys = ledger.identifier_keys(worker.identifiers())
+    for record in await ledger.runs_of(store, users[0].id if users else None, keys):
+        state = record.data.get("state")
+        if state in UNDONE:
+            if (record.data.get("undone_by") or {}).get("event") == provenance.get("event"):  # this event again
+                counts[state] += 1
+                undone.append(record.row)
+            continue
+        if state == RunState.SCHEDULED:
+            now_state = RunState.CANCELLED
+        elif state in CARRIED_OUT:
+            await ledger.withdraw(store, record.row, why=f"{why}: cancelled", now=now)
+            try:
+                results = await restore(graph, store, actor=ACTOR, run_id=record.row, clock=clock, because=why)
+            except UnknownItemError:
+                results = []  # the run made no change to undo
+            restored += results
+            counts.update(f"restore {r.outcome.value}" for r in results)
+            # a failed undo leaves the row carried out: this event delivered again restores the rest
+            now_state = None if any(r.outcome is Outcome.FAILED for r in results) else RunState.RESTORED
+        else:
+            continue  # for review: it never changed anything
+        if now_state is not None:
+            await ledger.put_run(store, record.row, record, now_state, **mark)
+        counts[now_state.value if now_state else "partial"] += 1
+        undone.append(record.row)
+    if not undone:
+        return Offboarded("review", run_id, review=f"no scheduled or carried-out offboarding of {name} {value}")
+    status: Status = "partial" if counts["partial"] else "restored" if counts["restored"] else "cancelled"
+    return Offboarded(status, run_id, counts=dict(counts), undone=tuple(undone), restored=restored)
 
 
 async def run_due(settings: Settings, *, clock: Clock = utc_now, store: Store | None = None) -> list[Offboarded]:
-    """Carry out every scheduled soft deletion whose date has passed (the timer calls this), each under the run
-    that scheduled it, so `guestctl restore --run` undoes the deletion with the rest of that run."""
+    """Carry out what is due (the timer calls this): see `carry_out_due`."""
     policy = load_policy(settings.policy)
     graph = get_graph(settings)
     async with open_state(settings) as opened:
@@ -167,8 +294,11 @@ async def run_due(settings: Settings, *, clock: Clock = utc_now, store: Store | 
 
 
 async def carry_out_due(graph: Graph, store: Store, policy: Policy, *, now: datetime, clock: Clock) -> list[Offboarded]:
+    """Every scheduled soft deletion whose date has passed, each under the run that scheduled it (so `guestctl
+    restore --run` undoes it with the rest of that run); then every scheduled run whose effective date has
+    passed. Deletions first: a deletion is never made in the call that carried out its run."""
     done = []
-    due = [r async for r in store.query(RECORDS_TABLE, DELETIONS) if r.data.get("state") == "scheduled"]
+    due = [r async for r in store.query(ledger.TABLE, ledger.DELETIONS) if r.data.get("state") == "scheduled"]
     for record in due:
         if datetime.fromisoformat(record.data["due_at"]) > now:
             continue
@@ -197,4 +327,13 @@ async def carry_out_due(graph: Graph, store: Store, policy: Policy, *, now: date
                 record, {**record.data, "state": state, "detail": results[0].detail, "finished_at": now.isoformat()}
             )
         done.append(result_of(plan, results))
+    runs = [r async for r in store.query(ledger.TABLE, ledger.RUNS) if r.data.get("state") == RunState.SCHEDULED]
+    for record in runs:
+        if datetime.fromisoformat(record.data["due_at"]) > now:
+            continue
+        event = event_from(record.data["event"])
+        provenance = record.data.get("provenance") or {}
+        done.append(
+            await _carry_out_event(graph, store, policy, event, run_id=record.row, provenance=provenance, clock=clock)
+        )
     return done

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -107,6 +107,14 @@ class Action(msgspec.Struct, frozen=True, gc=False):
     evidence: Guest  # the facts behind it: the user as Graph returned them, with Graph's property names
 
 
+class Unsponsored(msgspec.Struct, frozen=True, gc=False):
+    """A guest an HR offboarding left with no sponsor: listed by the sweep for people, never acted on here."""
+
+    id: str
+    name: str  # display name and address
+    reason: str  # "sponsor lee@contoso.com left on 2025-06-02 (HR system=workday event=…): …"
+
+
 class Plan(msgspec.Struct, frozen=True, dict=True):  # dict=True: room for the cached digest
     tenant_id: str | None
     policy_digest: str
@@ -117,6 +125,7 @@ class Plan(msgspec.Struct, frozen=True, dict=True):  # dict=True: room for the c
     sign_in_activity_available: bool
     refused: str | None  # set: the blast-radius cap refused the whole plan
     notes: tuple[str, ...] = ()
+    unsponsored: tuple[Unsponsored, ...] = ()  # no action: shown so admins give them a sponsor (or let them go)
 
     def destructive(self) -> int:
         return sum(1 for a in self.actions if a.kind in DESTRUCTIVE)
@@ -338,8 +347,11 @@ class Planner:
         exemptions: Exemptions,
         sign_in_activity_available: bool = True,
         tenant_id: str | None = None,
+        unsponsored: Mapping[str, str] | None = None,
     ) -> None:
         self.policy = policy
+        self.flagged = unsponsored or {}  # lowercased guest id → why it has no sponsor (shared.offboarding)
+        self.unsponsored: list[Unsponsored] = []
         self.now = now
         self.today = now.date()
         self.lifecycle = lifecycle
@@ -353,24 +365,28 @@ class Planner:
     def add(self, guests: Iterable[Guest]) -> None:
         counts, actions, lifecycle = self.counts, self.actions, self.lifecycle
         policy, now, exemptions = self.policy, self.now, self.exemptions
-        available, today = self.sign_in_activity_available, self.today
+        available, today, flagged = self.sign_in_activity_available, self.today, self.flagged
         for guest in guests:
             self.guests += 1
+            if flagged and (why := flagged.get(guest.id.lower())) is not None:
+                self.unsponsored.append(Unsponsored(guest.id, _display(guest), why))
             stage = lifecycle.get(guest.id)
             verdict = judge(guest, stage, policy, now, exemptions, available, today)  # positional: hot loop
             counts[verdict.category] += 1  # a StrEnum member finds its value's key
             step = next_step(guest, verdict, stage, policy, now)
             if step is not None:
                 kind, reason = step
-                display = f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"
-                actions.append(Action(kind, guest.id, display, reason, guest))
+                actions.append(Action(kind, guest.id, _display(guest), reason, guest))
 
-    def absorb(self, counts: dict[str, int], guests: int, actions: list[Action]) -> None:
+    def absorb(
+        self, counts: dict[str, int], guests: int, actions: list[Action], unsponsored: Iterable[Unsponsored] = ()
+    ) -> None:
         """Take in what an earlier invocation planned for the pages it finished (resumable sweeps)."""
         for name, count in counts.items():
             self.counts[name] = self.counts.get(name, 0) + count
         self.guests += guests
         self.actions.extend(actions)
+        self.unsponsored.extend(unsponsored)
 
     def finish(self) -> Plan:
         notes = []
@@ -391,4 +407,9 @@ class Planner:
             sign_in_activity_available=self.sign_in_activity_available,
             refused=refused,
             notes=tuple(notes),
+            unsponsored=tuple(self.unsponsored),
         )
+
+
+def _display(guest: Guest) -> str:
+    return f"{guest.display_name or '?'} <{guest.mail or guest.user_principal_name or guest.id}>"

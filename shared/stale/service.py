@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from shared.clock import Clock, utc_now
 from shared.config import Policy, Settings, load_policy, load_settings
 from shared.errors import UnknownItemError
@@ -131,6 +133,7 @@ class SweepPlanned:
             "actions": len(plan.actions),
             "refused": plan.refused,
             "notes": list(plan.notes),
+            "unsponsored": [msgspec.to_builtins(u) for u in plan.unsponsored],
         }
         if self.apply:
             summary["apply"] = self.plan_id

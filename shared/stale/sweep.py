@@ -14,6 +14,7 @@ import msgspec
 from shared.config import Policy, Settings
 from shared.errors import ConfigError, StaleVersionError
 from shared.graph import Graph
+from shared.offboarding.ledger import unsponsored_guests
 from shared.stale.apply import (
     load_lifecycle,
 )
@@ -28,7 +29,7 @@ from shared.stale.fetch import (
     scan_guests,
     transitive_group_members,
 )
-from shared.stale.plan import Action, Exemptions, Plan, Planner
+from shared.stale.plan import Action, Exemptions, Plan, Planner, Unsponsored
 from shared.store import Record, Store
 from shared.store.registry import STALE_PROGRESS
 from shared.store.text import put_text, read_texts
@@ -75,8 +76,9 @@ async def plan_sweep(
     available = bool(meta.data["sign_in"])
     exemptions = await exemptions_now(graph, policy)
     lifecycle = await load_lifecycle(store)
+    unsponsored = await unsponsored_guests(store)  # HR offboarding's flags: listed, never acted on
 
-    given = {"lifecycle": lifecycle, "exemptions": exemptions, "tenant_id": tenant_id}
+    given = {"lifecycle": lifecycle, "exemptions": exemptions, "tenant_id": tenant_id, "unsponsored": unsponsored}
     new_planner = partial(Planner, policy, now, **given, sign_in_activity_available=available)
 
     planner = new_planner()
@@ -190,16 +192,19 @@ class _PageShare(msgspec.Struct):
     counts: dict[str, int]
     guests: int
     actions: list[Action]
+    unsponsored: list[Unsponsored] = []
 
 
 async def _record_page(store: Store, scan_id: str, planner: Planner, page: ScanPage) -> None:
     """Plan one page and keep its share (counts, actions) so a later invocation can resume."""
     counts_before, actions_before, guests_before = dict(planner.counts), len(planner.actions), planner.guests
+    unsponsored_before = len(planner.unsponsored)
     planner.add(page)
     share = _PageShare(
         counts={k: v - counts_before.get(k, 0) for k, v in planner.counts.items() if v != counts_before.get(k, 0)},
         guests=planner.guests - guests_before,
         actions=planner.actions[actions_before:],
+        unsponsored=planner.unsponsored[unsponsored_before:],
     )
     await put_text(store, PROGRESS_TABLE, scan_id, f"page-{page.index:06d}", msgspec.json.encode(share).decode())
 
@@ -209,7 +214,7 @@ async def _restore_progress(store: Store, scan_id: str, planner: Planner, *, bef
     for key in sorted(texts):
         if int(key.removeprefix("page-")) < before_page:
             share = _share_decoder.decode(texts[key])
-            planner.absorb(share.counts, share.guests, share.actions)
+            planner.absorb(share.counts, share.guests, share.actions, share.unsponsored)
 
 
 _share_decoder = msgspec.json.Decoder(_PageShare)

@@ -172,14 +172,15 @@ OFFBOARD_ACTIONS: Final = _table(
 )
 OFFBOARDINGS: Final = _table(
     "offboardings",
-    partition="`deletions` (soft deletions scheduled for later) or `unsponsored` (guests a leaver left with "
-    "no sponsor, for review)",
-    rows="one per guest (keyed by user id): the run, the HR event's provenance, the reason and the date",
-    owner="shared.offboarding.effects",
+    partition="`runs` (each offboarding run: scheduled, started, done, cancelled, restored), `deletions` (soft "
+    "deletions scheduled for later) or `unsponsored` (guests a leaver left with no sponsor, listed by the sweep)",
+    rows="`runs`: one per run id (the worker, the waiting HR event, its provenance, the state); the others one "
+    "per guest (keyed by user id): the run, the HR event's provenance, the reason and the date",
+    owner="shared.offboarding.ledger, shared.offboarding.effects",
 )
 HR_EVENTS: Final = _table(
     "hrevents",
-    partition="`event`",
+    partition="`event`, or `worker` (the index: `<identifier name>:<digest of the value>:<event id>`)",
     rows="`hr-<16 hex>` (from the route and the sender's dedupe key): one HR event as received — the event, its "
     "system, replayable, due_at and status; the row is also the dedupe record, kept at least 7 days",
     owner="shared.offboarding.inbox",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from emulator.seed import empty_tenant
-from emulator.tenant import Group
 from emulator.testing import EmulatorServer
 from shared.config import Policy
 from shared.core.apply import Outcome
@@ -20,30 +17,7 @@ from shared.offboarding.plan import ActionKind, run_id_for
 from shared.offboarding.service import carry_out_due, make_plan
 from shared.store import Store
 from shared.store.registry import OFFBOARDINGS
-
-NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
-POLICY = Policy.model_validate({"offboarding": {"delete_after_days": 30}})
-
-
-@pytest.fixture
-def tenant(emulator: EmulatorServer) -> EmulatorServer:
-    emulator.reset(empty_tenant(NOW))
-    return emulator
-
-
-def group(tenant: EmulatorServer, name: str, *members: str, dynamic: bool = False) -> str:
-    made = tenant.tenant.add_group(
-        Group(
-            id=str(uuid.uuid4()),
-            displayName=name,
-            createdDateTime="2025-01-01T00:00:00Z",
-            groupTypes=("DynamicMembership",) if dynamic else (),
-            membershipRule='(user.userType -eq "Guest")' if dynamic else None,
-        )
-    )
-    for member in members:
-        tenant.tenant.add_member(made, member)
-    return made.id
+from tests.support.offboarding import NOW, POLICY, group
 
 
 async def offboard(graph: Graph, store: Store, worker: Worker, policy: Policy = POLICY):

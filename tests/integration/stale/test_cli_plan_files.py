@@ -135,7 +135,7 @@ def test_restore_names_what_is_wrong_with_the_id(emulator: EmulatorServer, tmp_p
     guest = next(u.id for u in emulator.tenant.users.values() if u.userType == "Guest")
     cases = [
         (["--run", "sweep-0123456789abcdef"], 2, "no sweep run sweep-0123456789abcdef is known"),
-        (["--run", "last-tuesday"], 2, "is not a sweep, partners, retirement or partners migrate run id"),
+        (["--run", "last-tuesday"], 2, "is not a sweep, partners, retirement, partners migrate or offboarding run id"),
         (["--user", member], 2, "is not a guest (userType Member)"),
         (["--user", "00000000-0000-0000-0000-000000000000"], 2, "no user 00000000-0000-0000-0000-000000000000"),
         (["--user", "ann@fabrikam.com"], 2, "is not a user id"),
