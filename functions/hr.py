@@ -136,11 +136,11 @@ async def hr_events_due(timer: func.TimerRequest, queue: func.Out[list[str]]) ->
     from shared.store import open_state
 
     settings = load_settings()
+    deletions = await run_due(settings, runs=False)  # the due runs fan out over the queue instead
     async with open_state(settings) as store:
         messages = await due_messages(store, utc_now())
     if messages:
         queue.set(messages)
-    deletions = await run_due(settings)
     log.info("HR events due: %d queued; scheduled deletions carried out: %d", len(messages), len(deletions))
 
 

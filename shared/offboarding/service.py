@@ -285,18 +285,23 @@ async def cancel_or_restore(
     return Offboarded(status, run_id, counts=dict(counts), undone=tuple(undone), restored=restored)
 
 
-async def run_due(settings: Settings, *, clock: Clock = utc_now, store: Store | None = None) -> list[Offboarded]:
-    """Carry out what is due (the timer calls this): see `carry_out_due`."""
+async def run_due(
+    settings: Settings, *, clock: Clock = utc_now, store: Store | None = None, runs: bool = True
+) -> list[Offboarded]:
+    """Carry out what is due: see `carry_out_due`. The Functions timer passes `runs=False`: it queues the due
+    HR events instead (shared/offboarding/worker.py), so many due at once fan out over the queue."""
     policy = load_policy(settings.policy)
     graph = get_graph(settings)
     async with open_state(settings) as opened:
-        return await carry_out_due(graph, store or opened, policy, now=clock(), clock=clock)
+        return await carry_out_due(graph, store or opened, policy, now=clock(), clock=clock, runs=runs)
 
 
-async def carry_out_due(graph: Graph, store: Store, policy: Policy, *, now: datetime, clock: Clock) -> list[Offboarded]:
+async def carry_out_due(
+    graph: Graph, store: Store, policy: Policy, *, now: datetime, clock: Clock, runs: bool = True
+) -> list[Offboarded]:
     """Every scheduled soft deletion whose date has passed, each under the run that scheduled it (so `guestctl
-    restore --run` undoes it with the rest of that run); then every scheduled run whose effective date has
-    passed. Deletions first: a deletion is never made in the call that carried out its run."""
+    restore --run` undoes it with the rest of that run); then (`runs`) every scheduled run whose effective date
+    has passed. Deletions first: a deletion is never made in the call that carried out its run."""
     done = []
     due = [r async for r in store.query(ledger.TABLE, ledger.DELETIONS) if r.data.get("state") == "scheduled"]
     for record in due:
@@ -327,8 +332,10 @@ async def carry_out_due(graph: Graph, store: Store, policy: Policy, *, now: date
                 record, {**record.data, "state": state, "detail": results[0].detail, "finished_at": now.isoformat()}
             )
         done.append(result_of(plan, results))
-    runs = [r async for r in store.query(ledger.TABLE, ledger.RUNS) if r.data.get("state") == RunState.SCHEDULED]
-    for record in runs:
+    if not runs:
+        return done
+    scheduled = [r async for r in store.query(ledger.TABLE, ledger.RUNS) if r.data.get("state") == RunState.SCHEDULED]
+    for record in scheduled:
         if datetime.fromisoformat(record.data["due_at"]) > now:
             continue
         event = event_from(record.data["event"])

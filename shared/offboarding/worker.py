@@ -22,6 +22,7 @@ import msgspec
 from shared.clock import Clock, utc_now
 from shared.config import Settings
 from shared.errors import RetryLaterError, StaleVersionError, UnknownItemError, cap
+from shared.offboarding import ledger
 from shared.offboarding.events import ENDING, HrEvent, event_from
 from shared.offboarding.inbox import (
     EVENT_PARTITION,
@@ -93,6 +94,10 @@ async def process_stored(settings: Settings, event_id: str, *, clock: Clock = ut
         if record.data["status"] not in WAITING:
             data = record.data
             return Processed(event_id, data["status"], False, data.get("outcome"), data.get("run_id"))
+        settled = await _settled_elsewhere(store, record)
+        if settled is not None:
+            await _settle(store, event_id, settled)
+            return Processed(event_id, settled["status"], False, settled["outcome"], record.data.get("run_id"))
         event = event_from(record.data["event"])
         now = clock()
         await index_worker(store, event, event_id)  # the receiver did; again in case it stopped in between
@@ -129,6 +134,17 @@ async def due_messages(store: Store, now: datetime) -> list[str]:
         async for row in store.query(HR_EVENTS, EVENT_PARTITION)
         if row.data.get("status") == SCHEDULED and datetime.fromisoformat(row.data["due_at"]) <= now
     ]
+
+
+async def _settled_elsewhere(store: Store, record: Record) -> dict[str, Any] | None:
+    """A scheduled event whose run the engine settled meanwhile (`run_due`, a cancellation): the row takes the
+    run's state, and the engine is not asked again."""
+    run_id = record.data.get("run_id")
+    run = await ledger.run_of(store, run_id) if record.data["status"] == SCHEDULED and run_id else None
+    if run is None or run.data.get("state") in (ledger.RunState.SCHEDULED, ledger.RunState.STARTED):
+        return None
+    state = str(run.data["state"])
+    return {"status": state, "outcome": cap(str(run.data.get("review") or f"run {state}"), MAX_OUTCOME_CHARS)}
 
 
 async def _row(store: Store, event_id: str) -> Record:
