@@ -19,7 +19,7 @@ from shared.core.mail import Mail, send_once
 from shared.core.restore import UndoHandler, Undoing
 from shared.errors import GraphError
 from shared.graph import Graph
-from shared.offboarding.fetch import direct_groups, read_sponsored
+from shared.offboarding.fetch import direct_groups, read_sponsored, sponsors_changed
 from shared.offboarding.ledger import DELETIONS, TABLE, UNSPONSORED
 from shared.offboarding.plan import Action, Plan, provenance_text
 from shared.partners.migrate_apply import MEMBER_TYPE, channel_members, members_path
@@ -93,8 +93,10 @@ class Effects:
             )
         except GraphError as error:
             if _already_there(error):
+                sponsors_changed(self.graph, guest, added=sponsor)
                 return Outcome.ALREADY_DONE, "already a sponsor"
             raise
+        sponsors_changed(self.graph, guest, added=sponsor)
         return Outcome.DONE, f"sponsor {sponsor} added"
 
     async def remove_sponsor(self, action: Action, resumed: bool) -> tuple[Outcome, str]:
@@ -109,6 +111,7 @@ class Effects:
             send=lambda: self.graph.request("DELETE", path, idempotent=True),
             resumed=resumed,
         )
+        sponsors_changed(self.graph, guest, removed=sponsor)
         return Outcome.DONE, f"leaver {sponsor} removed as sponsor"
 
     async def flag(self, action: Action, resumed: bool) -> tuple[Outcome, str]:
@@ -203,6 +206,7 @@ async def _undo_sponsor_added(entry: AuditEntry, undo: Undoing) -> tuple[Outcome
         return Outcome.ALREADY_DONE, f"{sponsor} is not a sponsor"
     path = f"/users/{entry.target_id}/sponsors/{sponsor}/$ref"
     await undo.change(entry, "sponsor.add.undo", lambda: undo.graph.request("DELETE", path, idempotent=True))
+    sponsors_changed(undo.graph, entry.target_id, removed=sponsor)
     return Outcome.DONE, f"sponsor {sponsor} removed again"
 
 
@@ -215,6 +219,7 @@ async def _undo_sponsor_removed(entry: AuditEntry, undo: Undoing) -> tuple[Outco
         return Outcome.ALREADY_DONE, f"{sponsor} is a sponsor again"
     path, body = f"/users/{entry.target_id}/sponsors/$ref", ref(undo.graph, sponsor)
     await undo.change(entry, "sponsor.remove.undo", lambda: undo.graph.request("POST", path, json_body=body))
+    sponsors_changed(undo.graph, entry.target_id, added=sponsor)
     return Outcome.DONE, f"sponsor {sponsor} back"
 
 

@@ -6,12 +6,18 @@
   they are left), the guests they sponsor, their manager, and the policy's fallback sponsor.
 - Graph has no reverse navigation from a sponsor to the guests it sponsors, so finding them reads every
   guest with `$expand=sponsors($select=id)`: one request per 100 guests (docs/graph-contract.md#offboarding).
+  That read is kept per Graph client for `SPONSOR_INDEX_SECONDS`, so a burst of HR events (a team leaving at
+  once) reads the guests once, not once per event; guestctl's own sponsor changes update the kept copy.
 - A direct connect partner user has no object here: the shared channels guestctl added them to are in
   the migration runs' audit entries (`channel.member.add`), found by email.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+import weakref
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +37,7 @@ from shared.offboarding.records import (
     Facts,
     Group,
     Person,
+    Ref,
     Sponsored,
     person_decoder,
 )
@@ -42,6 +49,8 @@ USERS = "/users"
 GUEST_FILTER = "userType eq 'Guest'"
 EXPAND_SPONSORS = "sponsors($select=id)"
 SPONSORED_PAGE = "100"  # Graph returns at most 100 objects per page with $expand (docs/graph-contract.md#offboarding)
+# How long one read of every guest's sponsors answers "whom does X sponsor?" (docs/offboarding.md#scale).
+SPONSOR_INDEX_SECONDS = 60.0
 
 
 async def find_worker(graph: Graph, worker: Worker) -> tuple[tuple[str, str], list[Person]]:
@@ -83,22 +92,65 @@ async def direct_groups(graph: Graph, user_id: str) -> list[Group]:
     ]
 
 
+@dataclass
+class SponsorIndex:
+    """Every guest with its sponsors, read at `read_at` (monotonic seconds), and who sponsors whom."""
+
+    read_at: float
+    guests: dict[str, Sponsored]
+    sponsors: dict[str, set[str]] = field(default_factory=dict)  # guest id → sponsor ids, lower case
+
+    def sponsored_by(self, sponsor_id: str) -> list[Sponsored]:
+        wanted = sponsor_id.lower()
+        return [
+            msgspec.structs.replace(self.guests[guest], sponsors=[Ref(s) for s in sorted(ids)])
+            for guest, ids in self.sponsors.items()
+            if wanted in ids
+        ]
+
+    def changed(self, guest_id: str, *, added: str | None = None, removed: str | None = None) -> None:
+        ids = self.sponsors.get(guest_id.lower())
+        if ids is None:
+            return  # a guest the read did not see: nobody asks for it before the next read
+        if added:
+            ids.add(added.lower())
+        if removed:
+            ids.discard(removed.lower())
+
+
+_INDEXES: weakref.WeakKeyDictionary[Graph, SponsorIndex] = weakref.WeakKeyDictionary()
+_READING: weakref.WeakKeyDictionary[Graph, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def sponsor_index(graph: Graph) -> SponsorIndex:
+    """Every guest's sponsors, read again when the kept read is older than `SPONSOR_INDEX_SECONDS` (one read
+    at a time per client: concurrent HR events wait for it instead of each reading every guest)."""
+    async with _READING.setdefault(graph, asyncio.Lock()):
+        kept = _INDEXES.get(graph)
+        if kept is not None and time.monotonic() - kept.read_at < SPONSOR_INDEX_SECONDS:
+            return kept
+        started = time.monotonic()
+        params = {"$filter": GUEST_FILTER, "$select": SPONSORED_SELECT, "$expand": EXPAND_SPONSORS}
+        guests: dict[str, Sponsored] = {}
+        async for page in graph.pages(USERS, params={**params, "$top": SPONSORED_PAGE}):
+            for item in page.items:
+                guest = msgspec.convert(item, Sponsored)
+                guests[guest.id.lower()] = guest
+        index = SponsorIndex(started, guests, {gid: set(g.sponsor_ids) for gid, g in guests.items()})
+        _INDEXES[graph] = index
+        return index
+
+
 async def sponsored_by(graph: Graph, sponsor_id: str) -> list[Sponsored]:
-    """Every guest `sponsor_id` sponsors: all guests are read with their sponsors (no reverse navigation)."""
-    params = {
-        "$filter": GUEST_FILTER,
-        "$select": SPONSORED_SELECT,
-        "$expand": "sponsors($select=id)",
-        "$top": SPONSORED_PAGE,
-    }
-    wanted = sponsor_id.lower()
-    found = []
-    async for page in graph.pages(USERS, params=params):
-        for item in page.items:
-            guest = msgspec.convert(item, Sponsored)
-            if wanted in guest.sponsor_ids:
-                found.append(guest)
-    return found
+    """Every guest `sponsor_id` sponsors (apply reads each again before changing it)."""
+    return (await sponsor_index(graph)).sponsored_by(sponsor_id)
+
+
+def sponsors_changed(graph: Graph, guest_id: str, *, added: str | None = None, removed: str | None = None) -> None:
+    """guestctl changed a guest's sponsors: the kept read says so too (a later event in the burst sees it)."""
+    kept = _INDEXES.get(graph)
+    if kept is not None:
+        kept.changed(guest_id, added=added, removed=removed)
 
 
 async def read_sponsored(graph: Graph, guest_id: str) -> Sponsored | None:

@@ -138,3 +138,23 @@ async def test_ambiguous_or_unknown_worker_is_for_review_and_writes_nothing(
     assert plain.actions == []
     assert plain.review is None
     assert [r for r in tenant.control.requests() if r["method"] != "GET"] == []
+
+
+async def test_a_team_leaving_at_once_reads_the_guests_sponsors_once_and_sees_its_own_changes(
+    tenant: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    control = tenant.control
+    fallback = control.create_user(displayName="Fallback", mail="it@contoso.com")["id"]
+    boss = control.create_user(displayName="Boss", mail="boss@contoso.com")["id"]
+    report = control.create_user(displayName="Report", mail="rea@contoso.com", manager=boss)["id"]
+    guests = [control.create_user(userType="Guest", mail=f"g{i}@fabrikam.com", sponsors=[report])["id"] for i in (1, 2)]
+    policy = Policy.model_validate({"offboarding": {"fallback_sponsor": fallback}})
+    tenant.control.clear_requests()
+
+    await offboard(graph, store, Worker(entraObjectId=report), policy)  # the report's guests go to the boss
+    await offboard(graph, store, Worker(entraObjectId=boss), policy)  # then the boss leaves: to the fallback
+
+    assert all(tenant.tenant.users[g].sponsors == (fallback,) for g in guests)
+    every_guest = [r for r in tenant.control.requests(method="GET") if r["path"] == "/v1.0/users"
+                   and "sponsors" in r["query"].get("$expand", "")]  # fmt: skip
+    assert len(every_guest) == 1, "every guest's sponsors are read once for the burst"
