@@ -156,7 +156,7 @@ CASES = {
     "restore of something that is not a run id": Case(
         ["restore", "--run", "yesterday"],
         2,
-        "'yesterday' is not a sweep, partners, retirement or partners migrate run id",
+        "'yesterday' is not a sweep, partners, retirement, partners migrate or offboarding run id",
         settings=on_emulator,
     ),
 }
