@@ -10,9 +10,9 @@ ratios say what the receiver adds on top of the two things it cannot avoid.
 
 Processing (`--terminations N`, 0 to skip): N guest workers' terminations, due now, stored and processed as
 the hr-events worker processes them (`handle_event`: find the worker, read their groups and the exemptions,
-plan, apply through the core applier, each action re-checked), up to 32 at once on one Graph client with the
-pacer, against the emulator in its own process with Graph's limits on (time-scaled) and 150-300 ms of
-latency per request. Printed: terminations per second, the writes they made per second as a share of
+plan, apply through the core applier, each action re-checked), `--concurrency` (32) at once on one Graph client with the
+pacer, against the emulator in its own process with Graph's limits on and 150-300 ms of latency per request,
+both shrunk by `--time-scale`. Printed: terminations per second, the writes they made per second as a share of
 Graph's write budget (3,000 per 150 s per app and tenant, scaled), and the 429s.
 
 Run: python bench/hr_webhook.py [--events 1000] [--terminations 10000] [--time-scale 0.2]
@@ -47,7 +47,7 @@ from shared.store import open_store  # noqa: E402
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the specification's example secret
 WRITES_PER_WINDOW = 3_000  # docs/graph-contract.md#throttling: per app and tenant, per 150 s
 WINDOW_SECONDS = 150.0
-CONCURRENCY = 32  # messages in flight: the host's queue batch size on two instances
+CONCURRENCY = 32  # messages in flight on one instance (the host's queue batch size is 16 + 8 more)
 
 
 def event(number: int) -> bytes:
@@ -110,10 +110,12 @@ async def measure(count: int, folder: Path) -> dict[str, list[float]]:
         }
 
 
-async def process(base_url: str, count: int, time_scale: float, folder: Path) -> tuple[float, int, int, dict[str, int]]:
-    """Every guest of the tenant leaves today: each event through `handle_event`, CONCURRENCY at a time."""
+async def process(
+    base_url: str, count: int, time_scale: float, folder: Path, concurrency: int
+) -> tuple[float, int, int, dict[str, int]]:
+    """Every guest of the tenant leaves today: each event through `handle_event`, `concurrency` at a time."""
     budget = Budget.for_tenant("L", 1.0, time_scale)
-    options = GraphOptions(base_url=base_url, auth="emulator", budget=budget, max_concurrency=CONCURRENCY,
+    options = GraphOptions(base_url=base_url, auth="emulator", budget=budget, max_concurrency=concurrency,
                            retry=RetryPolicy(budget_seconds=3600))  # fmt: skip
     graph = Graph(options)
     ids = [g["id"] async for page in graph.pages("/users", params={"$filter": "userType eq 'Guest'",
@@ -136,7 +138,7 @@ async def process(base_url: str, count: int, time_scale: float, folder: Path) ->
     ]
     policy = Policy.model_validate({"offboarding": {"delete_after_days": 30}})
     counts: dict[str, int] = {}
-    gate = asyncio.Semaphore(CONCURRENCY)
+    gate = asyncio.Semaphore(concurrency)
     async with open_store(str(folder / "processing.db")) as store:
 
         async def one(n: int) -> None:
@@ -159,6 +161,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000)
     parser.add_argument("--terminations", type=int, default=10_000)
     parser.add_argument("--time-scale", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="guestctl-hr-bench-") as folder:
         results = asyncio.run(measure(args.events, Path(folder)))
@@ -185,18 +188,20 @@ def main() -> None:
     with EmulatorProcess(*tenant) as em:
         control = ControlClient(em.root_url)
         try:
-            control.set_faults(seed=1, latency_ms=[150, 300])
+            # Graph's windows and its latency shrink together, so the ratio is the one a real tenant would see.
+            latency = [round(150 * args.time_scale), round(300 * args.time_scale)]
+            control.set_faults(seed=1, latency_ms=latency)
             control.set_limits(enabled=True, time_scale=args.time_scale, sign_in_activity_limit=False)
             with tempfile.TemporaryDirectory(prefix="guestctl-hr-bench-") as folder:
                 elapsed, done, writes, counts = asyncio.run(
-                    process(em.base_url, args.terminations, args.time_scale, Path(folder))
+                    process(em.base_url, args.terminations, args.time_scale, Path(folder), args.concurrency)
                 )
         finally:
             control.close()
     window = WINDOW_SECONDS * args.time_scale
     budget_rate = WRITES_PER_WINDOW / window
-    print(f"{done:,} terminations due now, processed {CONCURRENCY} at a time (emulator: limits on, time scale "
-          f"{args.time_scale}, 150-300 ms latency)")  # fmt: skip
+    print(f"{done:,} terminations due now, processed {args.concurrency} at a time (emulator: limits on, time scale "
+          f"{args.time_scale}, latency {latency[0]}-{latency[1]} ms)")  # fmt: skip
     print(f"  {elapsed:.1f} s: {done / elapsed:.1f} terminations/s, {writes:,} writes = {writes / elapsed:.1f}/s")
     print(f"  achieved writes/s ÷ write budget ({WRITES_PER_WINDOW} per {window:.0f} s = {budget_rate:.0f}/s): "
           f"{writes / elapsed / budget_rate:.2f}")  # fmt: skip

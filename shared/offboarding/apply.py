@@ -12,6 +12,7 @@ restore the undo of each change (`effects.UNDO`).
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from shared.clock import Clock, utc_now
 from shared.config import Policy
@@ -22,7 +23,7 @@ from shared.graph import Graph
 from shared.offboarding.effects import UNDO, Effects
 from shared.offboarding.fetch import direct_groups, read_sponsored, read_user
 from shared.offboarding.plan import Action, ActionKind, Plan
-from shared.offboarding.records import PERSON_SELECT
+from shared.offboarding.records import PERSON_SELECT, Person
 from shared.offboarding.rules import GUEST, why_keep_membership, why_not_disable
 from shared.stale.sweep import exemptions_now
 from shared.store import Store
@@ -59,6 +60,7 @@ class _Applier:
         self.plan, self.graph, self.policy, self.clock = plan, graph, policy, clock
         self.audit = RunAudit(store, plan.run_id, actor, None, clock)
         self.effects = Effects(graph, store, self.audit, clock, plan, policy.invitations.sender_mailbox)
+        self._worker: Person | Literal[False] | None = False  # False: not read yet; None: no such user
         self._worker_ok: str | bool | None = False  # False: not checked yet; None: fine; text: why not
         self._groups: dict[str, bool] | None = None  # group id → dynamic, as Graph has them now
 
@@ -89,12 +91,12 @@ class _Applier:
         raise AssertionError(action.kind)
 
     async def _worker_refused(self, action: Action) -> tuple[Outcome, str] | None:
-        """The worker's account as Graph has it now: a guest, not exempt, in the state the action expects."""
-        current = await read_user(
-            self.graph,
-            action.target_id if action.kind is not ActionKind.REMOVE_MEMBER else action.other_id,
-            PERSON_SELECT,
-        )
+        """The worker's account as Graph has it now: a guest, not exempt, in the state the action expects.
+        Read once per apply (its actions follow each other within moments), before the first change."""
+        if self._worker is False:
+            worker_id = action.target_id if action.kind is not ActionKind.REMOVE_MEMBER else action.other_id
+            self._worker = await read_user(self.graph, worker_id, PERSON_SELECT)
+        current = self._worker
         if current is None:
             if action.kind is ActionKind.DELETE and await self.audit.has(action.target_id, "guest.delete"):
                 return Outcome.ALREADY_DONE, "deleted by the interrupted run"
