@@ -577,6 +577,26 @@ class PartnersPolicy(StrictModel):
         return value
 
 
+def _address(value: str) -> str:
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or any(c.isspace() for c in text):
+        raise ValueError(f"not an email address (got {_clip(text, 60)!r}; expected e.g. identity-team@contoso.com)")
+    _domain(domain)
+    return text
+
+
+class ReportsPolicy(StrictModel):
+    """`reports`: who receives the weekly cleanup report (docs/reports.md)."""
+
+    recipients: list[Annotated[str, AfterValidator(_address)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Addresses the weekly report is emailed to (`guestctl report --send`, the Functions timer), "
+        "from invitations.sender_mailbox; empty: the report is only written",
+    )
+
+
 class OffboardingPolicy(StrictModel):
     """`offboarding`: what an HR leaver event does here (docs/offboarding.md)."""
 
@@ -606,6 +626,7 @@ class Policy(StrictModel):
     schedules: Schedules = Field(default_factory=Schedules)
     partners: PartnersPolicy = Field(default_factory=PartnersPolicy)
     offboarding: OffboardingPolicy = Field(default_factory=OffboardingPolicy)
+    reports: ReportsPolicy = Field(default_factory=ReportsPolicy)
 
     @model_validator(mode="after")
     def _notices_need_a_sender(self) -> Policy:
@@ -613,6 +634,15 @@ class Policy(StrictModel):
             raise ValueError(
                 "stale.notify_sponsors is on but invitations.sender_mailbox is not set: name the mailbox that "
                 "sends the sponsor notices, or turn the notices off"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _reports_need_a_sender(self) -> Policy:
+        if self.reports.recipients and not self.invitations.sender_mailbox:
+            raise ValueError(
+                "reports.recipients is set but invitations.sender_mailbox is not: name the mailbox that sends "
+                "the weekly report, or leave reports.recipients empty"
             )
         return self
 
