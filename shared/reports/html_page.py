@@ -19,7 +19,7 @@ FONT = "font-family:Arial,Helvetica,sans-serif"
 TEXT = "color:#1f2937"
 MUTED = "color:#4b5563"
 CELL = "padding:4px 6px;border-bottom:1px solid #d1d5db;overflow-wrap:anywhere;word-break:break-word;"
-TABLE = "width:100%;border-collapse:collapse;table-layout:fixed;font-size:13px;margin:0 0 16px 0;"
+TABLE_STYLE = "width:100%;border-collapse:collapse;table-layout:fixed;font-size:13px;margin:0 0 16px 0;"
 SHOWN_ROWS = 50  # guests listed in the email; report.csv has them all
 DARK = (
     "@media (prefers-color-scheme: dark){body,.page{background:#111827 !important;color:#e5e7eb !important}"
@@ -59,7 +59,7 @@ def _table(caption: str, headers: Sequence[str], rows: Iterable[Sequence[object]
     if not body:
         return f'<p style="{MUTED};font-size:13px">{_e(caption)}: none.</p>'
     return (
-        f'<table role="table" style="{TABLE}"><caption style="text-align:left;font-weight:bold;padding:4px 0;'
+        f'<table role="table" style="{TABLE_STYLE}"><caption style="text-align:left;font-weight:bold;padding:4px 0;'
         f'{TEXT}">{_e(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     )
 
@@ -100,17 +100,48 @@ def render_html(report: Report) -> str:
         ((h.label, _number(h.value), _number(h.previous), _change(h.change)) for h in report.headline),
         numeric=3,
     )
-    charts = "".join(
+    charts, activity, people = _charts(report), _activity(report), _people(report)
+    sources = "".join(f'<li style="font-size:12px;{MUTED}">{_e(s)}</li>' for s in report.sources)
+    body = "".join(
         [
-            _chart(
-                "Guests",
-                report.trend,
-                {"guests": "Guests", "active": "Active", "stale": "Stale", "never_redeemed": "Never redeemed"},
+            f'<h1 style="font-size:22px;margin:0 0 4px 0;{TEXT}">{_e(title)}</h1>',
+            _p(period),
+            headline,
+            _h2("Trends (26 weeks)"),
+            charts,
+            activity,
+            people,
+            _h2("Where the numbers come from"),
+            f'<ul style="margin:0;padding-left:18px">{sources}</ul>',
+            _p(
+                f"Generated {iso(report.generated_at)} by guestctl. "
+                "Definitions: docs/reports.md in the guestctl repository."
             ),
+        ]
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light dark"><meta name="supported-color-schemes" content="light dark">'
+        f"<title>{_e(title)}</title><style>{DARK}</style></head>"
+        f'<body style="margin:0;padding:0;background:#ffffff;{TEXT};{FONT}">'
+        f'<div class="page" style="max-width:600px;margin:0 auto;padding:16px;box-sizing:border-box;'
+        f'background:#ffffff;{TEXT};{FONT}">{body}</div></body></html>'
+    )
+
+
+def _charts(report: Report) -> str:
+    guests = {"guests": "Guests", "active": "Active", "stale": "Stale", "never_redeemed": "Never redeemed"}
+    return "".join(
+        [
+            _chart("Guests", report.trend, guests),
             _chart("Removals", report.trend, {"disabled": "Disabled", "deleted": "Deleted", "restored": "Restored"}),
             _chart("Invitations", report.trend, {"invited": "Invited", "redeemed": "Redeemed"}),
         ]
     )
+
+
+def _activity(report: Report) -> str:
     done = _table("Done this week", ("Action", "Guests"), report.done.items(), numeric=1)
     scheduled = _table(
         "Scheduled next week", ("Day", "Action", "Guests"), ((s.day, s.action, s.guests) for s in report.scheduled), 1
@@ -120,6 +151,10 @@ def render_html(report: Report) -> str:
         ("What", "About", "When", "Detail"),
         ((a.kind, a.subject, iso(a.at) if a.at else "", a.detail) for a in report.attention),
     )
+    return "".join([_h2("This week and next"), done, scheduled, _h2("Needs a person"), attention])
+
+
+def _people(report: Report) -> str:
     domains = _table(
         "Top domains",
         ("Domain", "Guests", "In this report"),
@@ -145,38 +180,4 @@ def render_html(report: Report) -> str:
     )
     if more > 0:
         guests += _p(f"…and {more:,} more in report.csv (all {len(report.guests):,} rows).")
-    sources = "".join(f'<li style="font-size:12px;{MUTED}">{_e(s)}</li>' for s in report.sources)
-    body = "".join(
-        [
-            f'<h1 style="font-size:22px;margin:0 0 4px 0;{TEXT}">{_e(title)}</h1>',
-            _p(period),
-            headline,
-            _h2("Trends (26 weeks)"),
-            charts,
-            _h2("This week and next"),
-            done,
-            scheduled,
-            _h2("Needs a person"),
-            attention,
-            _h2("Domains and partners"),
-            domains,
-            partners,
-            _h2("Guests"),
-            guests,
-            _h2("Where the numbers come from"),
-            f'<ul style="margin:0;padding-left:18px">{sources}</ul>',
-            _p(
-                f"Generated {iso(report.generated_at)} by guestctl. "
-                "Definitions: docs/reports.md in the guestctl repository."
-            ),
-        ]
-    )
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="color-scheme" content="light dark"><meta name="supported-color-schemes" content="light dark">'
-        f"<title>{_e(title)}</title><style>{DARK}</style></head>"
-        f'<body style="margin:0;padding:0;background:#ffffff;{TEXT};{FONT}">'
-        f'<div class="page" style="max-width:600px;margin:0 auto;padding:16px;box-sizing:border-box;'
-        f'background:#ffffff;{TEXT};{FONT}">{body}</div></body></html>'
-    )
+    return "".join([_h2("Domains and partners"), domains, partners, _h2("Guests"), guests])

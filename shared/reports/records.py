@@ -130,3 +130,9 @@ def report_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "guestctl weekly report"
     return schema
+
+
+if __name__ == "__main__":  # python -m shared.reports.records > docs/report.schema.json
+    import json
+
+    print(json.dumps(report_json_schema(), indent=2))
