@@ -132,3 +132,20 @@ async def weekly_report(
     if send:
         attached = await send_report(graph, policy, report, files, str(folder.resolve() / "report.csv"))
     return ReportRun(report, files, written, list(policy.reports.recipients) if send else [], attached)
+
+
+async def scheduled_report(blob_folder: str, *, settings: Settings | None = None) -> dict[str, bytes]:
+    """The Functions timer's report: last week's, from the store, emailed when `reports.recipients` is set.
+    Returns the files for the adapter's blob outputs (`blob_folder` is where they go, for the email's link)."""
+    from shared.config import load_settings
+
+    settings = settings or load_settings()
+    policy = load_policy(settings.policy)
+    now = utc_now()
+    graph = get_graph(settings)
+    async with open_state(settings) as store:
+        report = await make_report(store, graph, policy, last_full_week(now), now)
+    files = render(report)
+    if policy.reports.recipients:
+        await send_report(graph, policy, report, files, f"{blob_folder}/report.csv (the app's storage account)")
+    return files
