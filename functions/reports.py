@@ -1,4 +1,4 @@
-"""The weekly cleanup report in Azure Functions (docs/reports.md#functions).
+"""The weekly cleanup report in Azure Functions (docs/reports.md#delivery).
 
 timer  GUESTCTL_REPORT_SCHEDULE (app setting, NCRONTAB, UTC; set it to 0 0 7 * * 1, Mondays 07:00, an hour
        after the sweep: the policy's schedules.report default). The host resolves it when the app starts;

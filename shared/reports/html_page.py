@@ -1,6 +1,6 @@
 """report.html: the report as an email body. Built by string joining with every value escaped.
 
-What email clients need (docs/reports.md#html): inline CSS only (a <style> in the head adds the dark-mode
+What email clients need (docs/reports.md#formats): inline CSS only (a <style> in the head adds the dark-mode
 colours for clients that honour `prefers-color-scheme`; the inline colours alone read on light and dark),
 inline SVG charts, no script, no external resource (no image, font or stylesheet URL), one column at most
 600 px wide whose tables wrap, tables with <th scope>, and every chart with its text alternative.
