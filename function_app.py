@@ -11,6 +11,7 @@ from functions.health import bp as health
 from functions.hr import bp as hr
 from functions.invitations import bp as invitations
 from functions.partners import bp as partners
+from functions.reports import bp as reports
 from functions.stale import bp as stale
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -19,4 +20,5 @@ app.register_functions(health)
 app.register_functions(hr)
 app.register_functions(invitations)
 app.register_functions(partners)
+app.register_functions(reports)
 app.register_functions(stale)

@@ -708,4 +708,5 @@ else:
         cli_partners_trust,
         cli_partners_verify,
         cli_redemptions,
+        cli_report,
     )

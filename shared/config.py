@@ -97,6 +97,9 @@ class Settings(BaseSettings):
         420.0, ge=0, le=540, description="Seconds one invocation plans before handing over (10-minute timeout)"
     )
     sweep_schedule: str = Field("0 0 6 * * 1", description="NCRONTAB (UTC) of the timer sweep; the host reads it")
+    report_schedule: str = Field(
+        "0 0 7 * * 1", description="NCRONTAB (UTC) of the weekly report's timer; the host reads it"
+    )
     notification_delivery: Literal["webhook", "eventgrid"] = Field(
         "webhook", description="How Graph delivers change notifications: to our webhook, or via Event Grid to a queue"
     )
@@ -117,7 +120,7 @@ class Settings(BaseSettings):
         None, max_length=128, description="clientState of our subscriptions (a secret, at most 128 characters)"
     )
 
-    @field_validator("sweep_schedule")
+    @field_validator("sweep_schedule", "report_schedule")
     @classmethod
     def _check_sweep_schedule(cls, value: str) -> str:
         return check_ncrontab(value)
@@ -153,14 +156,19 @@ class Settings(BaseSettings):
         return urlsplit(self.graph_url or "").hostname in ("127.0.0.1", "localhost", "::1")
 
     def check_functions_app(self) -> None:
-        """What the Functions app needs beyond `check`: the timer's schedule, which the host resolves from the
-        app setting (`%GUESTCTL_SWEEP_SCHEDULE%` has no default; without it the timer does not load)."""
-        if "sweep_schedule" not in self.model_fields_set:
-            default = type(self).model_fields["sweep_schedule"].default
-            raise ConfigError(
-                f"{ENV_PREFIX}SWEEP_SCHEDULE: not set: the Functions host reads the timer sweep's schedule from it",
-                hint=f"set the app setting, e.g. to {default} (weekly, Mondays 06:00 UTC)",
-            )
+        """What the Functions app needs beyond `check`: the timers' schedules, which the host resolves from app
+        settings (`%GUESTCTL_SWEEP_SCHEDULE%`, `%GUESTCTL_REPORT_SCHEDULE%` have no default; without one its
+        timer does not load)."""
+        for name, what, when in (
+            ("sweep_schedule", "the timer sweep's", "weekly, Mondays 06:00 UTC"),
+            ("report_schedule", "the weekly report's", "weekly, Mondays 07:00 UTC, after the sweep"),
+        ):
+            if name not in self.model_fields_set:
+                default = type(self).model_fields[name].default
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name.upper()}: not set: the Functions host reads {what} schedule from it",
+                    hint=f"set the app setting, e.g. to {default} ({when})",
+                )
 
     def check(self) -> None:
         """Cross-field rules that pydantic cannot express per field, and the state location's form."""
@@ -577,6 +585,26 @@ class PartnersPolicy(StrictModel):
         return value
 
 
+def _address(value: str) -> str:
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or any(c.isspace() for c in text):
+        raise ValueError(f"not an email address (got {_clip(text, 60)!r}; expected e.g. identity-team@contoso.com)")
+    _domain(domain)
+    return text
+
+
+class ReportsPolicy(StrictModel):
+    """`reports`: who receives the weekly cleanup report (docs/reports.md)."""
+
+    recipients: list[Annotated[str, AfterValidator(_address)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Addresses the weekly report is emailed to (`guestctl report --send`, the Functions timer), "
+        "from invitations.sender_mailbox; empty: the report is only written",
+    )
+
+
 class OffboardingPolicy(StrictModel):
     """`offboarding`: what an HR leaver event does here (docs/offboarding.md)."""
 
@@ -606,6 +634,7 @@ class Policy(StrictModel):
     schedules: Schedules = Field(default_factory=Schedules)
     partners: PartnersPolicy = Field(default_factory=PartnersPolicy)
     offboarding: OffboardingPolicy = Field(default_factory=OffboardingPolicy)
+    reports: ReportsPolicy = Field(default_factory=ReportsPolicy)
 
     @model_validator(mode="after")
     def _notices_need_a_sender(self) -> Policy:
@@ -613,6 +642,15 @@ class Policy(StrictModel):
             raise ValueError(
                 "stale.notify_sponsors is on but invitations.sender_mailbox is not set: name the mailbox that "
                 "sends the sponsor notices, or turn the notices off"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _reports_need_a_sender(self) -> Policy:
+        if self.reports.recipients and not self.invitations.sender_mailbox:
+            raise ValueError(
+                "reports.recipients is set but invitations.sender_mailbox is not: name the mailbox that sends "
+                "the weekly report, or leave reports.recipients empty"
             )
         return self
 

@@ -185,3 +185,10 @@ HR_EVENTS: Final = _table(
     "system, replayable, due_at and status; the row is also the dedupe record, kept at least 7 days",
     owner="shared.offboarding.inbox",
 )
+REPORT_SNAPSHOTS: Final = _table(
+    "reportsnapshots",
+    partition="`weekly`",
+    rows="`<ISO week>` (2026-W48): that week's report numbers (guests, active, stale, … disabled, redeemed), "
+    "written (replaced) by the week's report; the trend charts read the last 26",
+    owner="shared.reports.fetch",
+)

@@ -43,6 +43,7 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "hr_events_requeue",
         "hr_events_worker",
         "hr_events_due",
+        "weekly_report",
     }
 
 
@@ -64,7 +65,11 @@ def test_importing_function_app_stays_light() -> None:
 
 def call_health(functions: dict, monkeypatch: pytest.MonkeyPatch, **env: str) -> func.HttpResponse:
     """GET /api/health with these app settings, on top of the timer's schedule (a deployment sets it)."""
-    for name, value in {"GUESTCTL_SWEEP_SCHEDULE": "0 0 6 * * 1", **env}.items():
+    for name, value in {
+        "GUESTCTL_SWEEP_SCHEDULE": "0 0 6 * * 1",
+        "GUESTCTL_REPORT_SCHEDULE": "0 0 7 * * 1",
+        **env,
+    }.items():
         monkeypatch.setenv(name, value)
     request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
     return functions["health"].get_user_function()(request)
@@ -113,6 +118,25 @@ def test_health_reports_a_missing_timer_schedule(functions: dict, monkeypatch: p
     response = functions["health"].get_user_function()(request)
     assert response.status_code == 400
     assert "GUESTCTL_SWEEP_SCHEDULE: not set" in json.loads(response.get_body())["error"]
+
+
+def test_health_reports_a_missing_report_schedule(functions: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUESTCTL_SWEEP_SCHEDULE", "0 0 6 * * 1")
+    monkeypatch.delenv("GUESTCTL_REPORT_SCHEDULE", raising=False)
+    request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
+    response = functions["health"].get_user_function()(request)
+    assert response.status_code == 400
+    assert "GUESTCTL_REPORT_SCHEDULE: not set" in json.loads(response.get_body())["error"]
+
+
+def test_weekly_report_bindings(functions: dict) -> None:
+    found = {b["name"]: b for b in bindings(functions, "weekly_report")}
+    assert found["timer"]["schedule"] == "%GUESTCTL_REPORT_SCHEDULE%"
+    for name, file in (("html", "report.html"), ("csv", "report.csv"), ("data", "report.json")):
+        assert found[name]["type"] == "blob"
+        assert found[name]["direction"] == "OUT"
+        assert found[name]["path"] == f"reports/{{DateTime:yyyy-MM-dd}}/{file}"
+        assert found[name]["connection"] == "AzureWebJobsStorage"
 
 
 def test_host_json() -> None:

@@ -61,6 +61,7 @@ def state(host: FunctionsHost, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         "GUESTCTL_GRAPH_URL": "http://127.0.0.1:9/v1.0",
         "GUESTCTL_AUTH": "emulator",
         "GUESTCTL_SWEEP_SCHEDULE": "0 0 6 * * 1",
+        "GUESTCTL_REPORT_SCHEDULE": "0 0 7 * * 1",
         "GUESTCTL_HR_WEBHOOK_SECRETS": f"{SECRET} {NEXT}",
         "GUESTCTL_HR_BAMBOOHR_SECRETS": BAMBOO_KEY,
     }.items():
