@@ -185,3 +185,12 @@ HR_EVENTS: Final = _table(
     "system, replayable, due_at and status; the row is also the dedupe record, kept at least 7 days",
     owner="shared.offboarding.inbox",
 )
+ATTESTATIONS: Final = _table(
+    "attestations",
+    partition="`kept` (guests a sponsor or the identity team kept), `used` (attestation tokens already acted on) "
+    "or `digests` (the guests behind a digest's keep-all / let-go-all link)",
+    rows="`kept`: one per guest (keyed by user id): until, who kept it, when; `used`: one per token nonce, created "
+    "conditionally when a POST acts (single use); `digests`: the digest's guests as a text (shared.store.text), "
+    "keyed by the all-link's nonce",
+    owner="shared.attestation.records",
+)

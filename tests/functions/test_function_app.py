@@ -43,6 +43,8 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "hr_events_requeue",
         "hr_events_worker",
         "hr_events_due",
+        "attest_page",
+        "attest_confirm",
     }
 
 
