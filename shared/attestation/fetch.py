@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from shared.errors import GraphError, NotFoundError
 from shared.graph import Graph
@@ -65,6 +66,7 @@ async def find_guest(graph: Graph, guest: str) -> dict[str, object] | None:
     if not is_object_id(guest) and "@" not in guest:
         return None
     try:
-        return await graph.get_json(f"/users/{guest}", params={"$select": GUEST_SELECT})
+        # a guest's UPN has `#EXT#`: percent-encoded, or the rest would be taken for a URL fragment
+        return await graph.get_json(f"/users/{quote(guest, safe='@')}", params={"$select": GUEST_SELECT})
     except NotFoundError:
         return None

@@ -18,10 +18,11 @@ from tests.support.cli import ROOT, emulator_settings, run_guestctl
 
 async def test_grant_list_revoke(emulator: EmulatorServer, tmp_path: Path) -> None:
     env = emulator_settings(emulator, tmp_path, ROOT / "examples" / "policy.yaml")
-    guest = next(u for u in emulator.tenant.users.values() if u.userType == "Guest")
+    guest = next(u for u in emulator.tenant.users.values() if u.userType == "Guest" and "#EXT#" in u.userPrincipalName)
     until = f"{datetime.now(UTC).date() + timedelta(days=60):%Y-%m-%d}"
 
-    granted = run_guestctl("attest", "grant", guest.id, "--until", until, "--by", "Ida Admin", cwd=tmp_path, env=env)
+    upn = guest.userPrincipalName  # with #EXT#: sent percent-encoded
+    granted = run_guestctl("attest", "grant", upn, "--until", until, "--by", "Ida Admin", cwd=tmp_path, env=env)
     assert granted.returncode == 0, granted.stderr
     assert f"until {until} (by Ida Admin)" in granted.stdout
     listed = run_guestctl("attest", "list", "--json", cwd=tmp_path, env=env)
