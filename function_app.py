@@ -6,6 +6,7 @@ webhooks must be answered within seconds of a cold start (docs/graph-contract.md
 
 import azure.functions as func
 
+from functions.attestation import bp as attestation
 from functions.graph import bp as graph
 from functions.health import bp as health
 from functions.hr import bp as hr
@@ -15,6 +16,7 @@ from functions.reports import bp as reports
 from functions.stale import bp as stale
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(attestation)
 app.register_functions(graph)
 app.register_functions(health)
 app.register_functions(hr)

@@ -701,6 +701,7 @@ if __name__ == "__main__":
 else:
     # The redemption-tracking and partner commands register themselves on `app` (their own modules, for size).
     from shared import (  # noqa: F401
+        cli_attest,
         cli_hr,
         cli_offboard,
         cli_partners,

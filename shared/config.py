@@ -415,6 +415,12 @@ class Exemptions(StrictModel):
     )
 
 
+class AttestationPolicy(StrictModel):
+    keep_days: Days = Field(
+        180, description="A sponsor's keep (docs/attestation.md) exempts the guest from sweeps for this many days"
+    )
+
+
 class SafetyPolicy(StrictModel):
     max_actions: int = Field(
         50, ge=0, le=100_000, description="A plan with more disable/delete actions is refused whole"
@@ -630,6 +636,7 @@ class Policy(StrictModel):
     invitations: InvitationPolicy = Field(default_factory=InvitationPolicy)
     stale: StalePolicy = Field(default_factory=StalePolicy)
     exemptions: Exemptions = Field(default_factory=Exemptions)
+    attestation: AttestationPolicy = Field(default_factory=AttestationPolicy)
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
     schedules: Schedules = Field(default_factory=Schedules)
     partners: PartnersPolicy = Field(default_factory=PartnersPolicy)

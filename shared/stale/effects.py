@@ -41,6 +41,7 @@ def lifecycle_of(data: dict[str, Any]) -> Lifecycle | None:
         GuestStage(stage),
         datetime.fromisoformat(data["flagged_at"]),
         datetime.fromisoformat(disabled_at) if disabled_at else None,
+        let_go=data.get("let_go"),  # written by shared.attestation while the guest is flagged
     )
 
 

@@ -1,6 +1,10 @@
 """Sponsor notices: after guests are flagged, each sponsor gets one email listing their guests and the
 date they will be disabled, so someone who knows them can speak up (and have them attested) in time.
 
+With attestation configured (GUESTCTL_ATTESTATION_URL and GUESTCTL_ATTESTATION_SECRET, docs/attestation.md)
+each guest in the notice has a keep and a let-go link, and the notice has both for all its guests; the links
+expire at the disable date. Without it the notice asks the sponsor to contact the identity team.
+
 Each sponsor's notice is an action (`notify:<sponsor id>` in `staleactions`, partition `<run id>/notices`),
 carried out by the core applier and sent exactly once through `shared.core.mail` (a draft, its id recorded, then sent):
 a rerun sends the notices a crash left unsent and never a second one. Guests without a sponsor are
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.attestation.service import DigestLinks, configured_links, digest_links
 from shared.config import Policy
 from shared.core.apply import Progress, apply_actions
 from shared.core.mail import Mail, send_once
@@ -37,6 +42,7 @@ class SponsorNotice:
     target_id: str  # the sponsor's id
     mail: str
     lines: tuple[str, ...]
+    guests: tuple[str, ...] = ()  # the guests' ids, line by line (the attestation links)
     kind: NoticeKind = NoticeKind.NOTIFY
 
 
@@ -68,7 +74,7 @@ async def notify_sponsors(
         for i, a in enumerate(flagged)
     ]
     responses = await graph.batch(requests)
-    by_sponsor: dict[str, tuple[str, list[str]]] = {}
+    by_sponsor: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     unsponsored = []
     for index, action in enumerate(flagged):
         response = responses.get(str(index))
@@ -78,19 +84,30 @@ async def notify_sponsors(
         if not sponsors:
             unsponsored.append(action.display)
         for sponsor in sponsors:
-            by_sponsor.setdefault(sponsor["id"], (sponsor["mail"], []))[1].append(f"{action.display}: {action.reason}")
-    disable_on = (now + timedelta(days=policy.stale.disable_after_days)).date()
+            line = (action.target_id, f"{action.display}: {action.reason}")
+            by_sponsor.setdefault(sponsor["id"], (sponsor["mail"], []))[1].append(line)
+    disable_at = now + timedelta(days=policy.stale.disable_after_days)
+    disable_on = disable_at.date()
+    links = configured_links()  # read before the first notice: a bad setting stops the run before any email
     subject = SUBJECT.format(date=f"{disable_on:%Y-%m-%d}")
     sender = policy.invitations.sender_mailbox
 
     async def carry_out(notice: SponsorNotice, progress: Progress) -> tuple[Outcome, str]:
         async def compose() -> Mail:
-            return Mail(notice.mail, subject, notice_text(notice.lines, disable_on=f"{disable_on:%Y-%m-%d}"))
+            attest = None
+            if links is not None:
+                guests = dict(zip(notice.guests, notice.lines, strict=True))
+                attest = await digest_links(store, links, notice.target_id, guests, expires=disable_at)
+            text = notice_text(notice.lines, disable_on=f"{disable_on:%Y-%m-%d}", links=attest, guests=notice.guests)
+            return Mail(notice.mail, subject, text)
 
         sent_now = await send_once(graph, sender, progress, compose)
         return Outcome.DONE, "sent" if sent_now else "sent by the interrupted run"
 
-    wanted = [SponsorNotice(sponsor_id, mail, tuple(lines)) for sponsor_id, (mail, lines) in sorted(by_sponsor.items())]
+    wanted = [
+        SponsorNotice(sponsor_id, mail, tuple(line for _, line in lines), tuple(guest for guest, _ in lines))
+        for sponsor_id, (mail, lines) in sorted(by_sponsor.items())
+    ]
     sent = await apply_actions(
         wanted,
         carry_out,
@@ -112,11 +129,29 @@ def notices_run_id(plan: Plan) -> str:
 NOTICE_OUTCOMES = {Outcome.DONE: "", Outcome.ALREADY_DONE: "already ", Outcome.FAILED: "failed: "}
 
 
-def notice_text(lines: tuple[str, ...], *, disable_on: str) -> str:
-    return (
+def notice_text(
+    lines: tuple[str, ...], *, disable_on: str, links: DigestLinks | None = None, guests: tuple[str, ...] = ()
+) -> str:
+    intro = (
         f"These guest accounts you sponsor have been inactive and will be disabled on {disable_on}, "
         "then deleted after a grace period:\n\n"
-        + "\n".join(f"- {line}" for line in lines)
-        + "\n\nIf someone still needs access, ask your identity team to record until when (an attestation), "
-        "or ask the guest to sign in.\n"
+    )
+    if links is None:
+        return (
+            intro
+            + "\n".join(f"- {line}" for line in lines)
+            + "\n\nIf someone still needs access, ask your identity team to record until when (an attestation), "
+            "or ask the guest to sign in.\n"
+        )
+    listed = []
+    for guest_id, line in zip(guests, lines, strict=True):
+        keep, let_go = links.per_guest[guest_id]
+        listed.append(f"- {line}\n  Keep: {keep}\n  Let go: {let_go}")
+    text = intro + "\n".join(listed)
+    if links.keep_all and links.let_go_all:
+        text += f"\n\nAll of them:\n  Keep all: {links.keep_all}\n  Let go all: {links.let_go_all}"
+    return text + (
+        f"\n\nEach link opens a page that asks you to confirm; it works once and until {disable_on}. "
+        "Keep: the guest keeps access for a period set by your identity team. Let go: the account is disabled "
+        "at the next cleanup. If you do nothing, it is disabled on the date above.\n"
     )

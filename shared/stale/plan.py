@@ -53,6 +53,7 @@ class Lifecycle:
     stage: GuestStage
     flagged_at: datetime
     disabled_at: datetime | None = None
+    let_go: str | None = None  # a sponsor let the flagged guest go: "let go by Ann Lee on 2026-11-28"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +65,16 @@ class Exemptions:
     domains: frozenset[str] = frozenset()
     users: frozenset[str] = frozenset()  # ids, UPNs or mail addresses, lower-case
     attested_until: dict[str, date] = field(default_factory=dict)  # id or mail (lower-case) → date
+    kept: dict[str, tuple[date, str]] = field(default_factory=dict)  # id → (until, who): shared.attestation
 
     @classmethod
     def from_policy(
-        cls, policy: Policy, *, role_holders: Iterable[str] = (), group_members: dict[str, str] | None = None
+        cls,
+        policy: Policy,
+        *,
+        role_holders: Iterable[str] = (),
+        group_members: dict[str, str] | None = None,
+        kept: Mapping[str, tuple[date, str]] | None = None,
     ) -> Exemptions:
         rules = policy.exemptions
         return cls(
@@ -76,6 +83,7 @@ class Exemptions:
             domains=frozenset(d.lower() for d in rules.domains),
             users=frozenset(u.lower() for u in rules.users),
             attested_until={k.lower(): v for k, v in rules.attested_until.items()},
+            kept={k.lower(): v for k, v in (kept or {}).items()},
         )
 
     def reason(self, guest: Guest, today: date) -> str | None:
@@ -85,6 +93,8 @@ class Exemptions:
             return "holds a directory role"
         if user_id in self.group_members:
             return f"member of exemption group {self.group_members[user_id]}"
+        if self.kept and (kept := self.kept.get(user_id)) is not None and kept[0] >= today:
+            return f"kept by {kept[1]} until {kept[0]:%Y-%m-%d}"
         if self.users or self.attested_until:
             keys = {k.lower() for k in (guest.id, guest.mail, guest.user_principal_name) if k}
             if keys & self.users:
@@ -224,8 +234,14 @@ def next_step(guest: Guest, verdict: Verdict, stage: Lifecycle | None, policy: P
             if guest.pending or (guest.state_changed and stage.disabled_at and guest.state_changed > stage.disabled_at):
                 return Step(ActionKind.ENABLE, f"re-invited after guestctl disabled them: {verdict.reason}")
             return Step(ActionKind.ENABLE, f"active again: {verdict.reason}")
+        if verdict.category is Category.EXEMPT:
+            return Step(ActionKind.UNFLAG, verdict.reason)  # "exempt: kept by Ann Lee until 2027-03-01"
         return Step(ActionKind.UNFLAG, f"active again: {verdict.reason}")
     if stage.stage is GuestStage.FLAGGED:
+        if stage.let_go:
+            # A sponsor let the guest go (docs/attestation.md): the flag's grace no longer applies; inactivity
+            # is still required (checked above), so a guest who signed in meanwhile is un-flagged instead.
+            return Step(ActionKind.DISABLE, f"{stage.let_go}; flagged on {day(stage.flagged_at)}; {verdict.reason}")
         if now >= stage.flagged_at + timedelta(days=policy.stale.disable_after_days):
             # also when already disabled: apply then only records the stage (or leaves it to whoever did it)
             return Step(ActionKind.DISABLE, f"flagged on {day(stage.flagged_at)}; {verdict.reason}")

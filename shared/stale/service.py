@@ -95,7 +95,7 @@ async def run_plan(
 ) -> SweepRun:
     """Apply a plan (checked whole, then each action derived again) and notify the sponsors of the guests
     it flagged: the one way the CLI, the Functions app and the demo apply a sweep."""
-    exemptions = await exemptions_now(graph, policy)
+    exemptions = await exemptions_now(graph, policy, store)
     results = await apply_plan(
         plan,
         graph,

@@ -37,15 +37,19 @@ from shared.store.text import put_text, read_texts
 log = logging.getLogger("guestctl.stale")
 
 
-async def exemptions_now(graph: Graph, policy: Policy) -> Exemptions:
-    """The policy's exemptions resolved against the directory as it is now (at plan time and at apply)."""
+async def exemptions_now(graph: Graph, policy: Policy, store: Store | None = None) -> Exemptions:
+    """The policy's exemptions resolved against the directory as it is now (at plan time and at apply), with
+    the guests sponsors or the identity team kept (`store`: shared.attestation's records)."""
+    from shared.attestation.records import load_kept
+
     holders = await directory_role_holders(graph)
     group_ids = await resolve_groups(graph, policy.exemptions.groups)
     members: dict[str, str] = {}
     for name, group_id in group_ids.items():
         for member in await transitive_group_members(graph, [group_id]):
             members.setdefault(member, name)
-    return Exemptions.from_policy(policy, role_holders=holders, group_members=members)
+    kept = await load_kept(store) if store is not None else {}
+    return Exemptions.from_policy(policy, role_holders=holders, group_members=members, kept=kept)
 
 
 PROGRESS_TABLE = STALE_PROGRESS
@@ -74,7 +78,7 @@ async def plan_sweep(
     meta = await _sweep_meta(store, scan_id, now)
     now = datetime.fromisoformat(meta.data["now"])
     available = bool(meta.data["sign_in"])
-    exemptions = await exemptions_now(graph, policy)
+    exemptions = await exemptions_now(graph, policy, store)
     lifecycle = await load_lifecycle(store)
     unsponsored = await unsponsored_guests(store)  # HR offboarding's flags: listed, never acted on
 

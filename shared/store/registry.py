@@ -192,3 +192,12 @@ REPORT_SNAPSHOTS: Final = _table(
     "written (replaced) by the week's report; the trend charts read the last 26",
     owner="shared.reports.fetch",
 )
+ATTESTATIONS: Final = _table(
+    "attestations",
+    partition="`kept` (guests a sponsor or the identity team kept), `used` (attestation tokens already acted on) "
+    "or `digests` (the guests behind a digest's keep-all / let-go-all link)",
+    rows="`kept`: one per guest (keyed by user id): until, who kept it, when; `used`: one per token nonce, created "
+    "conditionally when a POST acts (single use); `digests`: the digest's guests as a text (shared.store.text), "
+    "keyed by the all-link's nonce",
+    owner="shared.attestation.records",
+)

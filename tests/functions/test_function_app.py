@@ -44,6 +44,8 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
         "hr_events_worker",
         "hr_events_due",
         "weekly_report",
+        "attest_page",
+        "attest_confirm",
     }
 
 

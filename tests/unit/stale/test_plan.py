@@ -98,6 +98,18 @@ def plan_for(
             id="re-invited-while-disabled",
         ),
         pytest.param(guest(enabled=False), None, None, id="disabled-by-someone-else-not-flagged"),
+        pytest.param(
+            guest(),
+            Lifecycle(GuestStage.FLAGGED, ago(1), let_go="let go by Lee on 2026-11-27"),
+            ActionKind.DISABLE,
+            id="let-go-skips-the-flag-grace",
+        ),
+        pytest.param(
+            guest(active_days_ago=0.5),
+            Lifecycle(GuestStage.FLAGGED, ago(1), let_go="let go by Lee on 2026-11-27"),
+            ActionKind.UNFLAG,
+            id="let-go-but-signed-in-since-unflagged",
+        ),
     ],
 )
 def test_action_per_guest(subject: Guest, stage: Lifecycle | None, expected: ActionKind | None) -> None:
@@ -140,6 +152,15 @@ def test_exempt_guests_are_counted_not_acted_on(exemptions: Exemptions, subject:
     assert plan.actions == ()
     assert plan.counts["exempt"] == 1
     assert reason in (exemptions.reason(subject, NOW.date()) or "")
+
+
+def test_a_kept_guest_is_exempt_with_the_sponsors_name_and_unflagged_with_it_as_the_reason() -> None:
+    kept = Exemptions(kept={"g1": (date(2027, 5, 26), "Lee Sponsor")})
+    assert plan_for([guest()], exemptions=kept).counts["exempt"] == 1
+    (action,) = plan_for([guest()], {"g1": Lifecycle(GuestStage.FLAGGED, ago(3))}, kept).actions
+    assert (action.kind, action.reason) == (ActionKind.UNFLAG, "exempt: kept by Lee Sponsor until 2027-05-26")
+    expired = Exemptions(kept={"g1": (date(2026, 11, 26), "Lee Sponsor")})
+    assert [a.kind for a in plan_for([guest()], exemptions=expired).actions] == [ActionKind.FLAG]
 
 
 def test_expired_attestation_no_longer_protects() -> None:
