@@ -59,7 +59,7 @@ async def plan_with(
     graph: Graph, store: Store, policy: Policy, named: dict[str, str], *, tenant_id: str | None, now: datetime
 ) -> RetirePlan:
     """The retirement plan of the tenant as it is now (reads only)."""
-    exemptions = await exemptions_now(graph, policy)
+    exemptions = await exemptions_now(graph, policy, store)  # a guest a sponsor kept is not retired either
     guests = await all_guests(graph)
     notes: tuple[str, ...] = ()
     if not named:
@@ -146,7 +146,7 @@ async def _apply(
     plan: RetirePlan, graph: Graph, store: Store, policy: Policy, named: dict[str, str], *, tenant_id: str | None,
     actor: str, clock: Clock,
 ) -> Retirement:  # fmt: skip
-    exemptions: Exemptions = await exemptions_now(graph, policy)
+    exemptions: Exemptions = await exemptions_now(graph, policy, store)
     results = await apply_retirement(
         plan, graph, store, policy, named, exemptions, actor=actor, tenant_id=tenant_id, clock=clock
     )
