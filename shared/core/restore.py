@@ -209,9 +209,3 @@ async def _check_nothing_to_undo(
             raise UnknownItemError(
                 f"no user {user_id} exists, and guestctl has no record of it", hint="check the id; nothing was changed"
             )
-
-
-def _either(nouns: Iterable[str]) -> str:
-    """The kinds of run, as a sentence reads them: "sweep", "sweep or partners", "sweep, partners or …"."""
-    listed = list(nouns)
-    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} or {listed[-1]}"
