@@ -190,7 +190,13 @@ async def _act(token: Token, graph: Graph, store: Store, policy: Policy, now: da
             )
         return pages.done(token.decision.value, [], refused, until=None)
     sponsor = eligible[0].sponsors[token.sponsor_id]
-    if not await records.use(store, token.nonce, {"at": now.isoformat(), "sponsor_id": token.sponsor_id}):
+    used = {
+        "at": now.isoformat(),
+        "sponsor_id": token.sponsor_id,
+        "decision": token.decision.value,
+        "expires": token.expires.isoformat(),  # names the notice the link came from (the weekly report)
+    }
+    if not await records.use(store, token.nonce, used):
         await _audit_refusal(store, token, "already used", now)
         return pages.USED
     try:
