@@ -7,9 +7,9 @@ import statistics
 from collections import Counter
 from datetime import datetime, timedelta
 
+from shared.attestation.records import Answer
 from shared.config import Policy
 from shared.redemptions.records import GuestState
-from shared.attestation.records import Answer
 from shared.reports.fetch import TREND_WEEKS, Facts
 from shared.reports.records import HEADLINE, Attention, Domain, GuestRow, Headline, Partner, Report, Scheduled, Snapshot
 from shared.stale.notify import SentNotice

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.attestation.service import DigestLinks, configured_links, digest_links
+from shared.attestation.service import DigestLinks, digest_links
+from shared.attestation.tokens import configured_links
 from shared.config import Policy
 from shared.core.apply import Progress, apply_actions
 from shared.core.mail import Mail, send_once

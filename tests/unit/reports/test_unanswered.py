@@ -43,7 +43,10 @@ def test_a_sponsor_is_listed_when_no_link_of_their_notice_was_answered(
     if listed:
         (line,) = found
         assert (line.kind, line.subject, line.at) == ("sponsor-no-answer", "ann@contoso.com", SENT)
-        assert line.detail == "3 guests in the sponsor notice; no keep or let go before the disable date 2026-11-23 06:00 UTC"
+        assert (
+            line.detail
+            == "3 guests in the sponsor notice; no keep or let go before the disable date 2026-11-23 06:00 UTC"
+        )
 
 
 def test_each_notice_is_a_line_in_the_order_they_went_out() -> None:
