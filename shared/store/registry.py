@@ -197,7 +197,8 @@ ATTESTATIONS: Final = _table(
     partition="`kept` (guests a sponsor or the identity team kept), `used` (attestation tokens already acted on) "
     "or `digests` (the guests behind a digest's keep-all / let-go-all link)",
     rows="`kept`: one per guest (keyed by user id): until, who kept it, when; `used`: one per token nonce, created "
-    "conditionally when a POST acts (single use), with who answered, when, and the link's expiry; `digests`: the digest's guests as a text (shared.store.text), "
+    "conditionally when a POST acts (single use), with who answered, when, and the link's expiry; "
+    "`digests`: the digest's guests as a text (shared.store.text), "
     "keyed by the all-link's nonce",
     owner="shared.attestation.records",
 )
