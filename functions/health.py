@@ -1,6 +1,6 @@
-"""GET /api/health: is this deployment configured correctly? Checks settings, policy and the HR receivers'
-secrets settings (one set but unusable → 503); no Graph calls, so it answers in milliseconds and can back an
-availability test."""
+"""GET /api/health: is this deployment configured correctly? Checks settings, policy, the HR receivers'
+secrets settings and the attestation link settings (set but unusable → 503); no Graph calls, so it answers in
+milliseconds and can back an availability test."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ bp = func.Blueprint()
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.attestation.tokens import AttestationNotConfiguredError, readiness
     from shared.config import load_policy, load_settings
     from shared.offboarding.inbox import ReceiverNotConfiguredError, receivers
 
@@ -26,6 +27,9 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         refused = [state.removeprefix("refused: ") for state in hr.values() if state.startswith("refused: ")]
         if refused:  # a receiver whose secret is set but unusable refuses every delivery: the app is not healthy
             raise ReceiverNotConfiguredError(refused[0])
+        attestation = readiness()
+        if attestation not in ("ready", "off"):  # sweeps stop before their notices, every link is refused
+            raise AttestationNotConfiguredError(attestation)
     except GuestctlError as error:
         return error_response(error)
     return json_response(
@@ -35,5 +39,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
             "cloud": settings.cloud,
             "policy_digest": policy.digest(),
             "hr_receivers": hr,
+            "attestation": attestation,
         }
     )

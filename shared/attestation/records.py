@@ -2,7 +2,9 @@
 
 - `kept/<guest id>`: until when a sponsor (or the identity team) keeps the guest, who, when. The sweep reads
   them as exemptions at plan time and again at apply (`shared.stale.sweep.exemptions_now`).
-- `used/<nonce>`: created conditionally when a POST acts, so each link acts once (a second POST finds it).
+- `used/<nonce>`: created conditionally when a POST acts, so each link acts once (a second POST finds it); it
+  keeps who answered, when, and the link's expiry, which names the notice it came from (the weekly report's
+  "sponsors who did not answer").
 - `digests/<nonce>-…`: the guests behind a digest's keep-all / let-go-all link (a text: any number of guests).
 - let go: `let_go` on the guest's `staleguests` record while guestctl has it flagged; the sweep's rules read
   it (`shared.stale.plan.next_step`), and it goes with the record when the guest is un-flagged or disabled.
@@ -97,6 +99,27 @@ async def unkeep(store: Store, guest_id: str) -> Kept | None:
     with contextlib.suppress(StaleVersionError):  # someone removed or replaced it meanwhile: theirs stands
         await store.delete(record)
     return _kept(record.row, record.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A sponsor's keep or let go that took effect: one link's POST."""
+
+    sponsor_id: str
+    at: datetime
+    expires: datetime | None  # the link's expiry: the disable date of the notice it came from (None: not kept)
+
+
+async def list_answers(store: Store) -> list[Answer]:
+    """Every sponsor's answer (one query: the `used` partition)."""
+    return [
+        Answer(
+            str(record.data.get("sponsor_id", "")).lower(),
+            datetime.fromisoformat(record.data["at"]),
+            datetime.fromisoformat(record.data["expires"]) if record.data.get("expires") else None,
+        )
+        async for record in store.query(TABLE, USED)
+    ]
 
 
 async def was_used(store: Store, nonce: str) -> bool:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from urllib.parse import urlsplit
 
 from shared.attestation import pages, records
 from shared.attestation.fetch import SponsoredGuest, display, find_guest, guests_with_sponsors
@@ -24,6 +22,7 @@ from shared.attestation.records import Kept
 from shared.attestation.tokens import (
     Decision,
     ExpiredToken,
+    Links,
     Token,
     TokenError,
     attestation_secret,
@@ -33,45 +32,16 @@ from shared.attestation.tokens import (
 )
 from shared.clock import utc_now
 from shared.config import Policy, Settings, load_policy, load_settings
-from shared.errors import ConfigError, InputError, UnknownItemError
+from shared.errors import InputError, UnknownItemError
 from shared.graph import Graph, get_graph
 from shared.store import AuditEntry, Store, open_state
 
 log = logging.getLogger("guestctl.attestation")
 
-URL_SETTING = "GUESTCTL_ATTESTATION_URL"
-ROUTE = "api/attest"
 MAX_GRANT_DAYS = 3650
 
 
 # --- links in the sponsor notice -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Links:
-    base: str  # the Functions app's https base, without a trailing slash
-    secret: bytes
-
-    def url(self, token: str) -> str:
-        return f"{self.base}/{ROUTE}?token={token}"
-
-
-def configured_links() -> Links | None:
-    """The link settings, read on each use; None when GUESTCTL_ATTESTATION_URL is unset (notices without links).
-    Set but unusable (no secret, plain http to a public host) → ConfigError naming the setting."""
-    base = os.environ.get(URL_SETTING, "").strip()
-    if not base:
-        return None
-    parts = urlsplit(base)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme not in ("https", "http") or not parts.hostname or (parts.scheme == "http" and not loopback):
-        raise ConfigError(
-            f"{URL_SETTING} must be the Function app's https base URL (got {base[:80]!r})",
-            hint="e.g. https://guestctl-prod.azurewebsites.net (links go to <base>/api/attest)",
-        )
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{URL_SETTING} must not carry a query or fragment", hint="give the base URL only")
-    return Links(base.rstrip("/"), attestation_secret())
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +160,13 @@ async def _act(token: Token, graph: Graph, store: Store, policy: Policy, now: da
             )
         return pages.done(token.decision.value, [], refused, until=None)
     sponsor = eligible[0].sponsors[token.sponsor_id]
-    if not await records.use(store, token.nonce, {"at": now.isoformat(), "sponsor_id": token.sponsor_id}):
+    used = {
+        "at": now.isoformat(),
+        "sponsor_id": token.sponsor_id,
+        "decision": token.decision.value,
+        "expires": token.expires.isoformat(),  # names the notice the link came from (the weekly report)
+    }
+    if not await records.use(store, token.nonce, used):
         await _audit_refusal(store, token, "already used", now)
         return pages.USED
     try:

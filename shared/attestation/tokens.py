@@ -1,4 +1,4 @@
-"""Signed attestation tokens: pure, no I/O beyond reading the secret setting.
+"""Signed attestation tokens and the link settings: pure, no I/O beyond reading the two settings.
 
 A token says "sponsor S may answer ACTION for guest G until EXPIRY", once (its nonce). It is 82 bytes,
 base64url without padding (110 characters), so a link stays short in a plain-text email:
@@ -24,10 +24,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from shared.errors import ConfigError
 
+URL_SETTING = "GUESTCTL_ATTESTATION_URL"
 SECRET_SETTING = "GUESTCTL_ATTESTATION_SECRET"
+ROUTE = "api/attest"
 MIN_SECRET_CHARS = 32  # a 256-bit MAC key deserves at least 32 random characters
 UNRESOLVED_REFERENCE = "@Microsoft.KeyVault("
 VERSION = 1
@@ -105,6 +108,48 @@ def attestation_secret() -> bytes:
             hint="generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'",
         )
     return secret.encode()
+
+
+class AttestationNotConfiguredError(ConfigError):
+    """The link settings are set but unusable: sweeps stop before the first notice, every link is refused."""
+
+    http_status = 503
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    base: str  # the Functions app's https base, without a trailing slash
+    secret: bytes
+
+    def url(self, token: str) -> str:
+        return f"{self.base}/{ROUTE}?token={token}"
+
+
+def configured_links() -> Links | None:
+    """The link settings, read on each use; None when GUESTCTL_ATTESTATION_URL is unset (notices without links).
+    Set but unusable (no secret, plain http to a public host) → ConfigError naming the setting."""
+    base = os.environ.get(URL_SETTING, "").strip()
+    if not base:
+        return None
+    parts = urlsplit(base)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme not in ("https", "http") or not parts.hostname or (parts.scheme == "http" and not loopback):
+        raise ConfigError(
+            f"{URL_SETTING} must be the Function app's https base URL (got {base[:80]!r})",
+            hint="e.g. https://guestctl-prod.azurewebsites.net (links go to <base>/api/attest)",
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{URL_SETTING} must not carry a query or fragment", hint="give the base URL only")
+    return Links(base.rstrip("/"), attestation_secret())
+
+
+def readiness() -> str:
+    """For `GET /api/health`: `off` (GUESTCTL_ATTESTATION_URL unset: notices go without links), `ready`, or
+    why the settings are unusable (one line naming the setting, never its value)."""
+    try:
+        return "off" if configured_links() is None else "ready"
+    except ConfigError as error:
+        return error.message
 
 
 def sign(

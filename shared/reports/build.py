@@ -7,10 +7,12 @@ import statistics
 from collections import Counter
 from datetime import datetime, timedelta
 
+from shared.attestation.records import Answer
 from shared.config import Policy
 from shared.redemptions.records import GuestState
 from shared.reports.fetch import TREND_WEEKS, Facts
 from shared.reports.records import HEADLINE, Attention, Domain, GuestRow, Headline, Partner, Report, Scheduled, Snapshot
+from shared.stale.notify import SentNotice
 from shared.stale.rules import Category
 
 # Audit actions that count as something done to a guest, with the word the report uses.
@@ -251,7 +253,28 @@ def _attention(facts: Facts) -> list[Attention]:
             found.append(
                 Attention(kind="failed-action", subject=entry.target_id, at=entry.at, detail=f"{entry.action}: {error}")
             )
-    return found
+    return found + unanswered(facts.notices, facts.answers, facts.now)
+
+
+def unanswered(notices: list[SentNotice], answers: list[Answer], now: datetime) -> list[Attention]:
+    """Sponsors who did not answer (docs/reports.md#numbers): a notice with links whose disable date has passed,
+    and no keep or let go from any of its links. A link names its notice by sponsor and expiry (the disable
+    date), and stops working then, so an answer is one from that sponsor with that expiry."""
+    answered = {(a.sponsor_id, a.expires) for a in answers}
+    found = [
+        Attention(
+            kind="sponsor-no-answer",
+            subject=n.mail or n.sponsor_id,
+            at=n.sent_at,
+            detail=(
+                f"{n.guests} guest{'s' if n.guests != 1 else ''} in the sponsor notice; "
+                f"no keep or let go before the disable date {n.answer_by:%Y-%m-%d %H:%M} UTC"
+            ),
+        )
+        for n in notices
+        if n.answer_by <= now and (n.sponsor_id, n.answer_by) not in answered
+    ]
+    return sorted(found, key=lambda a: (a.at or now, a.subject))
 
 
 def _sources(facts: Facts) -> list[str]:

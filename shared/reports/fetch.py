@@ -3,8 +3,8 @@
 Never a second scan of the tenant: the state numbers (active, stale, …) come from the latest kept sweep
 plan, the guest total from `GET /users/$count` (one request, docs/graph-contract.md#advanced-queries).
 Everything else is what the capabilities recorded: the audit log (every tenant change), redemptions,
-guestctl's guest stages, offboarding's scheduled deletions, HR events, partner sign-in tallies and the
-report's own weekly snapshots.
+guestctl's guest stages, offboarding's scheduled deletions, HR events, partner sign-in tallies, the sponsor
+notices and the sponsors' answers, and the report's own weekly snapshots.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from shared.attestation.records import Answer, list_answers
 from shared.config import Policy
 from shared.errors import GuestctlError
 from shared.graph import Graph
@@ -26,6 +27,7 @@ from shared.reports.records import Snapshot
 from shared.reports.weeks import Week
 from shared.stale.effects import GUESTS_PARTITION
 from shared.stale.fetch import count_guests
+from shared.stale.notify import SentNotice, sent_notices
 from shared.stale.plan import Plan
 from shared.stale.plans import load_plan
 from shared.store import AuditEntry, Store
@@ -66,6 +68,8 @@ class Facts:
     deletions: dict[str, dict[str, Any]]  # offboarding's scheduled soft deletions: user id → record
     hr_events: list[tuple[str, dict[str, Any]]]  # (event id, stored row)
     sign_ins: dict[str, dict[str, int]]  # partner tenant id → this week's direct/guest/failed sign-ins
+    notices: list[SentNotice] = field(default_factory=list)  # notices with links whose answer_by falls this week
+    answers: list[Answer] = field(default_factory=list)  # the sponsors' answers, up to the week's end
     partner_names: dict[str, str] = field(default_factory=dict)  # tenant id → the policy's name
     history: list[Snapshot] = field(default_factory=list)  # earlier weeks' snapshots, oldest first
 
@@ -84,6 +88,9 @@ async def read_facts(store: Store, graph: Graph | None, policy: Policy, week: We
             with contextlib.suppress(GuestctlError):  # a plan removed since: the ids stand in for the names
                 plans[plan_id] = await load_plan(store, plan_id)
     guest_count = await count_guests(graph) if graph is not None and is_latest(week, now) else None
+    notices = [n for n in await sent_notices(store) if week.holds(n.answer_by)]
+    asked = {n.sponsor_id for n in notices}
+    answers = [a for a in await list_answers(store) if a.sponsor_id in asked and a.at < week.end] if asked else []
     return Facts(
         week=week,
         now=now,
@@ -97,6 +104,8 @@ async def read_facts(store: Store, graph: Graph | None, policy: Policy, week: We
         deletions={r.row: r.data async for r in store.query(OFFBOARDINGS, "deletions")},
         hr_events=[(r.row, r.data) async for r in store.query(HR_EVENTS, "event")],
         sign_ins=await _sign_ins(store, week),
+        notices=notices,
+        answers=answers,
         partner_names={p.tenant: p.name for p in policy.partners.tenants if p.name},
         history=await read_snapshots(store, week.shifted(-(TREND_WEEKS - 1)), week.shifted(-1)),
     )

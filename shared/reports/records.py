@@ -98,9 +98,9 @@ class Partner(msgspec.Struct, kw_only=True):
 class Attention(msgspec.Struct, kw_only=True):
     """Something a person has to look at."""
 
-    kind: Literal["hr-event-review", "refused-plan", "failed-action"]
-    subject: str  # the HR event id, plan id or guest id
-    at: datetime | None
+    kind: Literal["hr-event-review", "refused-plan", "failed-action", "sponsor-no-answer"]
+    subject: str  # the HR event id, plan id, guest id, or the sponsor's address
+    at: datetime | None  # when it happened (a sponsor-no-answer: when the notice went out)
     detail: str
 
 

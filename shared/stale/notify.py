@@ -8,7 +8,9 @@ expire at the disable date. Without it the notice asks the sponsor to contact th
 Each sponsor's notice is an action (`notify:<sponsor id>` in `staleactions`, partition `<run id>/notices`),
 carried out by the core applier and sent exactly once through `shared.core.mail` (a draft, its id recorded, then sent):
 a rerun sends the notices a crash left unsent and never a second one. Guests without a sponsor are
-reported, not silently skipped.
+reported, not silently skipped. The record keeps the sponsor's address, how many guests the notice lists and,
+when it has links, when they expire (`answer_by`, the disable date as the tokens carry it): the weekly report
+matches the sponsors' answers to it and lists the sponsors who did not answer.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.attestation.service import DigestLinks, configured_links, digest_links
+from shared.attestation.service import DigestLinks, digest_links
+from shared.attestation.tokens import configured_links
 from shared.config import Policy
 from shared.core.apply import Progress, apply_actions
 from shared.core.mail import Mail, send_once
@@ -29,6 +32,7 @@ from shared.store import Store
 
 SUBJECT = "Guest accounts you sponsor will be disabled on {date}"
 NOTICES_IN_FLIGHT = 8
+NOTICES_SUFFIX = "/notices"
 
 
 class NoticeKind(StrEnum):
@@ -51,6 +55,17 @@ class Notice:
     sponsor: str  # mail or id, as reported
     guests: int
     outcome: str  # "sent", "already sent", "failed: …"
+
+
+@dataclass(frozen=True, slots=True)
+class SentNotice:
+    """A notice with keep / let-go links that went out, as its record keeps it (what the report checks)."""
+
+    sponsor_id: str
+    mail: str
+    guests: int
+    sent_at: datetime
+    answer_by: datetime  # the guests' disable date, whole seconds: every link of the notice expires then
 
 
 async def notify_sponsors(
@@ -116,6 +131,11 @@ async def notify_sponsors(
         run_id=notices_run_id(plan),
         clock=lambda: now,
         limit=NOTICES_IN_FLIGHT,
+        initial=lambda n: {
+            "mail": n.mail,
+            "guest_count": len(n.guests),
+            "answer_by": disable_at.replace(microsecond=0).isoformat() if links is not None else None,
+        },
     )
     notices = [Notice(r.action.mail, len(r.action.lines), NOTICE_OUTCOMES[r.outcome] + r.detail) for r in sent]
     return notices, unsponsored
@@ -123,7 +143,27 @@ async def notify_sponsors(
 
 def notices_run_id(plan: Plan) -> str:
     """The notices' partition of the action table: beside the run's actions, not among them."""
-    return f"{run_id_for(plan)}/notices"
+    return f"{run_id_for(plan)}{NOTICES_SUFFIX}"
+
+
+async def sent_notices(store: Store) -> list[SentNotice]:
+    """Every notice sent with links, from one query over the notice records (rows `notify:…`); notices without
+    links (attestation off) and unsent ones are left out."""
+    found = []
+    async for record in store.query(ACTIONS_TABLE, row_prefix=f"{NoticeKind.NOTIFY.value}:"):
+        data = record.data
+        if not record.partition.endswith(NOTICES_SUFFIX) or data.get("state") != "done" or not data.get("answer_by"):
+            continue
+        found.append(
+            SentNotice(
+                sponsor_id=record.row.partition(":")[2].lower(),
+                mail=str(data.get("mail") or ""),
+                guests=int(data.get("guest_count", 0)),
+                sent_at=datetime.fromisoformat(data["finished_at"]),
+                answer_by=datetime.fromisoformat(data["answer_by"]),
+            )
+        )
+    return found
 
 
 NOTICE_OUTCOMES = {Outcome.DONE: "", Outcome.ALREADY_DONE: "already ", Outcome.FAILED: "failed: "}

@@ -69,7 +69,7 @@ STALE_ACTIONS: Final = _table(
     "staleactions",
     partition="a sweep's run id (sweep-<plan id>), and `<run id>/notices` for its sponsor notices",
     rows="`<kind>:<target id>`: one record per action (the core applier); `notify:<sponsor id>` in the "
-    "notices partition: one per sponsor notice",
+    "notices partition: one per sponsor notice (the sponsor's address, how many guests, the links' expiry)",
     owner="shared.core.apply, shared.stale.notify",
 )
 STALE_GUESTS: Final = _table(
@@ -197,7 +197,8 @@ ATTESTATIONS: Final = _table(
     partition="`kept` (guests a sponsor or the identity team kept), `used` (attestation tokens already acted on) "
     "or `digests` (the guests behind a digest's keep-all / let-go-all link)",
     rows="`kept`: one per guest (keyed by user id): until, who kept it, when; `used`: one per token nonce, created "
-    "conditionally when a POST acts (single use); `digests`: the digest's guests as a text (shared.store.text), "
+    "conditionally when a POST acts (single use), with who answered, when, and the link's expiry; "
+    "`digests`: the digest's guests as a text (shared.store.text), "
     "keyed by the all-link's nonce",
     owner="shared.attestation.records",
 )

@@ -18,6 +18,9 @@ from emulator.testing import EmulatorServer
 from shared.attestation.tokens import Decision, sign
 from shared.config import Policy, load_policy, load_settings
 from shared.graph import Graph
+from shared.reports.build import build_report
+from shared.reports.fetch import read_facts
+from shared.reports.weeks import week_of
 from shared.stale import ActionKind, plan_sweep
 from shared.stale.service import run_plan
 from shared.store import Store, open_state
@@ -162,6 +165,15 @@ async def test_the_loop_from_notice_to_the_next_sweep(functions: dict, scene: Sc
     assert actions[let_go].reason.startswith(f"let go by {sponsor.displayName} on ")
     others = set(digest) - {kept, let_go}
     assert not {a.kind for t, a in actions.items() if t in others} & {ActionKind.DISABLE, ActionKind.UNFLAG}
+
+    # The weekly report of the week the links expired: every other sponsor with a notice did not answer
+    disable_at = scene.now + timedelta(days=14)
+    facts = await read_facts(scene.store, None, scene.policy, week_of(disable_at), disable_at + timedelta(seconds=1))
+    listed = {a.subject: a for a in build_report(facts, scene.policy).attention if a.kind == "sponsor-no-answer"}
+    silent = {m["to"][0]: len(digest_of(scene, m)) for m in mails if m["to"][0] != sponsor.mail}
+    assert silent, "the tenant has sponsors who did not answer"
+    assert {s: int(a.detail.split()[0]) for s, a in listed.items()} == silent
+    assert {a.at for a in listed.values()} == {scene.now}
 
 
 async def test_refused_tokens_change_nothing(functions: dict, scene: Scene) -> None:

@@ -114,6 +114,29 @@ def test_health_reports_sweep_settings_that_would_mean_something_else(
     assert reason in json.loads(response.get_body())["error"]
 
 
+def test_health_reports_attestation_and_refuses_a_secret_it_cannot_use(
+    functions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = str(ROOT / "examples" / "policy.yaml")
+    monkeypatch.delenv("GUESTCTL_ATTESTATION_URL", raising=False)
+    assert json.loads(call_health(functions, monkeypatch, GUESTCTL_POLICY=policy).get_body())["attestation"] == "off"
+
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/attest/)"
+    url = {"GUESTCTL_POLICY": policy, "GUESTCTL_ATTESTATION_URL": "https://guestctl.example.net"}
+    for secret, line in [
+        (reference, "GUESTCTL_ATTESTATION_SECRET is an unresolved Key Vault reference"),
+        ("short", "GUESTCTL_ATTESTATION_SECRET is 5 characters; at least 32 are needed"),
+    ]:
+        response = call_health(functions, monkeypatch, **url, GUESTCTL_ATTESTATION_SECRET=secret)
+        assert response.status_code == 503
+        error = json.loads(response.get_body())["error"]
+        assert error.startswith(line)
+        assert secret not in error
+
+    response = call_health(functions, monkeypatch, **url, GUESTCTL_ATTESTATION_SECRET="s" * 40)
+    assert (response.status_code, json.loads(response.get_body())["attestation"]) == (200, "ready")
+
+
 def test_health_reports_a_missing_timer_schedule(functions: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GUESTCTL_SWEEP_SCHEDULE", raising=False)
     request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
