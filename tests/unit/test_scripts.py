@@ -15,7 +15,7 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(ROOT / "scripts" / script), *args], capture_output=True, text=True, timeout=30)
 
 
-@pytest.mark.parametrize("script", ["install", "test", "try"])
+@pytest.mark.parametrize("script", ["install", "test", "try", "package", "check-package"])
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_help_prints_usage_and_exits_0(script: str, flag: str) -> None:
     result = run(script, flag)
