@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         40, ge=1, le=1000, description="Budget divisor while the shared budget's store is unreachable"
     )
 
+    paused: bool = Field(
+        False,
+        description="Functions app: timers do nothing and queue workers hand messages back (docs/operations.md)",
+    )
     # The Functions app's scheduled sweep (docs/stale.md, "In Azure Functions").
     sweep_mode: Literal["plan", "apply"] = Field("plan", description="Timer sweeps: keep the plan, or apply it")
     sweep_time_budget: float = Field(

@@ -83,6 +83,16 @@ def test_health_answers_with_version_and_policy_digest(functions: dict, monkeypa
     assert response.status_code == 200
     assert body["status"] == "ok"
     assert body["policy_digest"].startswith("sha256:")
+    assert body["paused"] is False
+
+
+def test_health_says_when_the_app_is_paused_and_names_a_value_that_is_not_a_boolean(
+    functions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert json.loads(call_health(functions, monkeypatch, GUESTCTL_PAUSED="true").get_body())["paused"] is True
+    response = call_health(functions, monkeypatch, GUESTCTL_PAUSED="maybe")
+    assert response.status_code == 400
+    assert "GUESTCTL_PAUSED: input should be a valid boolean" in json.loads(response.get_body())["error"]
 
 
 def test_health_reports_a_bad_policy_as_400_with_the_reason(
