@@ -115,5 +115,6 @@ async def approve_partner_plan(req: func.HttpRequest, more: func.Out[str]) -> fu
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
     approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
     actor = f"function approve_partner_plan (function key; approver stated: {approver})"
+    log.info("partner retirement plan %s approved (the approver is in the audit log)", plan_id)
     more.set(json.dumps({"apply": plan_id, "actor": actor}))
     return json_response(accepted, 202)

@@ -121,6 +121,7 @@ async def approve_sweep(req: func.HttpRequest, more: func.Out[str]) -> func.Http
         return error_response(error)
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
     approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
+    log.info("stale-guest plan %s approved as run %s (the approver is in the audit log)", plan_id, accepted["run_id"])
     more.set(
         json.dumps({"apply": plan_id, "actor": f"function approve_sweep (function key; approver stated: {approver})"})
     )
