@@ -56,3 +56,31 @@ def test_an_unpinned_requirement_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().startswith("scripts/package: requirements.txt line 2 'msgraph-sdk>=1.65' is not")
     assert not (tmp_path / "out.zip").exists()
+
+
+def test_a_policy_ships_as_policy_yaml_and_a_missing_one_is_a_usage_error(tmp_path: Path) -> None:
+    shipped = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "package"),
+            "-o",
+            str(tmp_path / "p.zip"),
+            "--policy",
+            str(ROOT / "examples" / "policy.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shipped.returncode == 0, shipped.stderr
+    assert zipfile.ZipFile(tmp_path / "p.zip").read("policy.yaml") == (ROOT / "examples" / "policy.yaml").read_bytes()
+
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "package"), "-o", str(tmp_path / "q.zip"), "--policy", "nope.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert missing.stderr.startswith("scripts/package: --policy nope.yaml: no such file")
+    assert not (tmp_path / "q.zip").exists()
