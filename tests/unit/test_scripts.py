@@ -30,3 +30,9 @@ def test_an_unknown_argument_is_a_usage_error(script: str) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [f"scripts/{script}: unknown argument '--bogus' — see scripts/{script} --help"]
+
+
+def test_package_refuses_an_unknown_argument_before_building() -> None:
+    result = run("package", "--bogus", "x")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("scripts/package: unexpected arguments '--bogus x'")
