@@ -5,34 +5,23 @@ When it is true, every timer returns at once, and every queue worker hands its m
 after maxDequeueCount tries parks it, unchanged, in `<queue>-poison`, from where it is requeued once the app
 runs again). HTTP receivers and the blob drop folder keep accepting, storing and queueing: they change
 nothing in the tenant, and a sender that got 202 must not lose its event.
-
-The setting is read straight from the environment, not through Settings: pausing must work even while the
-other settings are broken (that may be why someone pauses). A value that is neither true nor false pauses
-(fail closed) and is logged; `guestctl config check` names it as an error.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 from shared.errors import RetryLaterError
 
 SETTING = "GUESTCTL_PAUSED"
-# The words pydantic reads as booleans, so Settings.paused (config check) agrees with this reading.
-TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
-FALSE = frozenset({"", "0", "off", "f", "false", "n", "no"})
 
 log = logging.getLogger("guestctl.functions.pause")
 
 
 def paused() -> bool:
-    value = os.environ.get(SETTING, "").strip().lower()
-    if value in FALSE:
-        return False
-    if value not in TRUE:
-        log.error("%s=%r is neither true nor false: paused until it is fixed", SETTING, value[:40])
-    return True
+    from shared.config import paused_now  # pydantic: not on the cold-import path
+
+    return paused_now()
 
 
 def skip_timer(name: str) -> bool:
