@@ -49,6 +49,28 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
     }
 
 
+def test_every_timer_and_queue_worker_asks_about_the_pause_first(functions: dict) -> None:
+    """GUESTCTL_PAUSED is one setting for everything (docs/operations.md#pause-everything): a new timer or queue
+    worker that forgot it would keep changing the tenant while the app is paused."""
+    import ast
+    import inspect
+    import textwrap
+
+    first_calls = {}
+    for name, builder in functions.items():
+        trigger = json.loads(builder.get_function_json())["bindings"]
+        if not {b["type"] for b in trigger} & {"timerTrigger", "queueTrigger"}:
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(builder.get_user_function()))).body[0].body
+        statements = [
+            node for node in body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        ]
+        calls = [n.func.id for n in ast.walk(statements[0]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        first_calls[name] = calls[:1]
+    assert len(first_calls) == 14
+    assert {name: calls for name, calls in first_calls.items() if calls not in (["skip_timer"], ["hold_message"])} == {}
+
+
 def test_health_binding(functions: dict) -> None:
     assert bindings(functions, "health") == [
         *http_bindings("GET", "health"),
