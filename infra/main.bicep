@@ -69,21 +69,23 @@ var maximumInstanceCount = 40
 var deploymentContainer = 'app-package'
 
 // Every name the app uses (the test tests/unit/test_infra.py checks these against the code).
+// The host moves a message to `<queue>-poison` after maxDequeueCount tries, and our workers park messages that
+// can never succeed there (functions/queues.py); blob-trigger failures go to webjobs-blobtrigger-poison.
 var queueNames = [
   'invitations-rows'
+  'invitations-rows-poison'
   'stale-sweeps'
+  'stale-sweeps-poison'
   'graph-notifications'
+  'graph-notifications-poison'
   'partner-retirements'
+  'partner-retirements-poison'
   'hr-events'
-]
-// The host moves a message to `<queue>-poison` after maxDequeueCount tries; our workers also park
-// messages that can never succeed there (functions/queues.py). Blob-trigger failures go to webjobs-blobtrigger-poison.
-var poisonQueueNames = [for name in queueNames: '${name}-poison']
-var hostQueueNames = [
+  'hr-events-poison'
   'webjobs-blobtrigger-poison'
 ]
 var containerNames = [
-  deploymentContainer
+  'app-package' // deploymentContainer
   'invitations-inbox'
   'reports'
   'graph-notifications-deadletter'
@@ -229,7 +231,7 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   }
 }]
 
-resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for name in concat(queueNames, poisonQueueNames, hostQueueNames): {
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for name in queueNames: {
   parent: queueService
   name: name
 }]
