@@ -8,7 +8,12 @@ app-role assignments with them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.graph import Graph
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's application (client) id, in every tenant
 
@@ -103,7 +108,14 @@ CAPABILITY_PERMISSIONS: dict[str, frozenset[str]] = {
 
 # What infra/graph.bicep grants when its parameters are left alone: everything but partners (it writes cross-tenant
 # policy and Teams channels) and permissions_check (it reads every app's registration).
-DEFAULT_CAPABILITIES: tuple[str, ...] = ("invitations", "sweeps", "redemptions", "offboarding", "reports", "attestation")
+DEFAULT_CAPABILITIES: tuple[str, ...] = (
+    "invitations",
+    "sweeps",
+    "redemptions",
+    "offboarding",
+    "reports",
+    "attestation",
+)
 
 
 def required_permissions(capabilities: Iterable[str]) -> frozenset[str]:
@@ -114,9 +126,67 @@ def required_permissions(capabilities: Iterable[str]) -> frozenset[str]:
     return frozenset(needed)
 
 
-def permission_names(role_ids: Iterable[str]) -> tuple[set[str], set[str]]:
-    """App-role ids → (permission names we know, ids we do not)."""
-    by_id = {role_id: name for name, role_id in APP_ROLE_IDS.items()}
-    known = {by_id[role_id] for role_id in role_ids if role_id in by_id}
-    unknown = {role_id for role_id in role_ids if role_id not in by_id}
-    return known, unknown
+@dataclass(frozen=True)
+class PermissionCheck:
+    """A deployed identity's Graph application permissions against what the enabled capabilities need."""
+
+    identity: str  # the service principal's display name and object id
+    capabilities: tuple[str, ...]
+    required: frozenset[str]
+    granted: frozenset[str]
+    unknown_role_ids: frozenset[str]  # granted app roles Microsoft Graph's service principal does not name
+    id_mismatches: dict[str, str]  # permission → the tenant's id, where it differs from APP_ROLE_IDS
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted(self.required - self.granted)
+
+    @property
+    def excessive(self) -> list[str]:
+        return sorted(self.granted - self.required)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.excessive and not self.unknown_role_ids
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "identity": self.identity,
+            "capabilities": list(self.capabilities),
+            "required": sorted(self.required),
+            "granted": sorted(self.granted),
+            "missing": self.missing,
+            "excessive": self.excessive,
+            "unknown_role_ids": sorted(self.unknown_role_ids),
+            "id_mismatches": self.id_mismatches,
+        }
+
+
+async def check_permissions(graph: Graph, client_id: str, capabilities: Sequence[str]) -> PermissionCheck:
+    """Read the identity's app-role assignments on Microsoft Graph (Application.Read.All) and name them by Graph's
+    own service principal, so a wrong id in APP_ROLE_IDS shows up as a mismatch instead of a false verdict."""
+    identity = await graph.get_json(f"/servicePrincipals(appId='{client_id}')", params={"$select": "id,displayName"})
+    resource = await graph.get_json(f"/servicePrincipals(appId='{GRAPH_APP_ID}')", params={"$select": "id,appRoles"})
+    names = {role["id"]: role["value"] for role in resource.get("appRoles") or []}
+    granted: set[str] = set()
+    unknown: set[str] = set()
+    async for page in graph.pages(f"/servicePrincipals/{identity['id']}/appRoleAssignments"):
+        for assignment in page.items:
+            if assignment.get("resourceId") != resource["id"]:
+                continue  # another API's roles: not ours to judge
+            name = names.get(assignment["appRoleId"])
+            if name:
+                granted.add(name)
+            else:
+                unknown.add(assignment["appRoleId"])
+    by_name = {value: role_id for role_id, value in names.items()}
+    mismatches = {p: by_name[p] for p, role_id in APP_ROLE_IDS.items() if p in by_name and by_name[p] != role_id}
+    return PermissionCheck(
+        identity=f"{identity.get('displayName') or '?'} ({identity['id']})",
+        capabilities=tuple(capabilities),
+        required=required_permissions(capabilities),
+        granted=frozenset(granted),
+        unknown_role_ids=frozenset(unknown),
+        id_mismatches=mismatches,
+    )

@@ -3,7 +3,9 @@ client pointed at it, one Azurite per session (`azurite`), and scripted loopback
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -13,15 +15,73 @@ from emulator.testing import EmulatorServer
 from shared.graph import Graph
 from tests.support.azurite import azurite
 from tests.support.graph import emulator_graph
+from tests.support.graph_calls import RecordingLog, compare, documented_calls
 from tests.support.scripted_server import Handler, ScriptedServer
 
 __all__ = ["azurite"]
 
 
+# Permissions, proven (docs/permissions.md#every-call-checked): the Graph calls made while the engine's tests run
+# (tests/integration, tests/functions; not the emulator's own tests, which probe Graph's contract directly).
+ENGINE_TESTS = ("integration", "functions")
+TESTS = Path(__file__).parent
+_graph_calls = RecordingLog(maxlen=None)
+
+
 @pytest.fixture(scope="session")
 def emulator_session() -> Iterator[EmulatorServer]:
     with EmulatorServer(seed_tenant("demo")) as server:
+        log = RecordingLog(maxlen=server.state.request_log.maxlen)
+        log.calls = _graph_calls.calls  # one set for the session
+        _logs.append(log)
+        server.state.request_log = log
         yield server
+
+
+_logs: list[RecordingLog] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    recording = Path(item.path).relative_to(TESTS).parts[0] in ENGINE_TESTS
+    for log in _logs:
+        log.recording = recording
+    try:
+        return (yield)
+    finally:
+        for log in _logs:
+            log.recording = False
+
+
+def _engine_test_files() -> set[Path]:
+    return {path for part in ENGINE_TESTS for path in (TESTS / part).rglob("test_*.py")}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a Graph call the engine made is not in docs/permissions.md with its permission; when
+    every engine test ran (no -k/-m, nothing deselected or stopped early), also when a listed call was never made."""
+    if not _logs or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    ran = {Path(item.path) for item in session.items}
+    options = session.config.option
+    complete = (
+        _engine_test_files() <= ran
+        and not getattr(options, "keyword", "")
+        and not getattr(options, "markexpr", "")
+        and not session.shouldfail
+        and not session.shouldstop
+        and session.testsfailed == 0
+    )
+    if os.environ.get("DEBUG_CALLS"):
+        Path(os.environ["DEBUG_CALLS"]).write_text("\n".join(sorted(_graph_calls.calls)))
+    problems = compare(_graph_calls.calls, documented_calls(), complete=complete)
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.section("Graph permissions (docs/permissions.md#every-call-checked)", red=True)
+            for problem in problems:
+                reporter.line(problem)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
