@@ -17,12 +17,14 @@ def test_graph_service_principal_by_app_id_lists_its_application_permissions(gra
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(SERVICE_PRINCIPAL_FIELDS) <= set(body)  # every documented property, null or empty when unset
-    assert body["appId"] == GRAPH_APP_ID and body["displayName"] == "Microsoft Graph"
+    assert body["appId"] == GRAPH_APP_ID
+    assert body["displayName"] == "Microsoft Graph"
     roles = {role["value"]: role for role in body["appRoles"]}
     assert roles["User.Read.All"]["id"] == USER_READ_ALL
     assert roles["User.Read.All"]["allowedMemberTypes"] == ["Application"]
     same = graph_http.get(f"/servicePrincipals/{body['id']}", params={"$select": "id,appRoles"}).json()
-    assert set(same) == {"@odata.context", "id", "appRoles"} and same["appRoles"] == body["appRoles"]
+    assert set(same) == {"@odata.context", "id", "appRoles"}
+    assert same["appRoles"] == body["appRoles"]
 
 
 def test_a_managed_identity_sees_the_permissions_granted_to_it(
@@ -43,6 +45,7 @@ def test_a_managed_identity_sees_the_permissions_granted_to_it(
 
 def test_an_unknown_app_id_is_404_and_an_unknown_property_400(graph_http: httpx.Client) -> None:
     missing = graph_http.get(f"/servicePrincipals(appId='{IDENTITY_CLIENT_ID}')")
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "Request_ResourceNotFound"
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "Request_ResourceNotFound"
     bad = graph_http.get(f"/servicePrincipals(appId='{GRAPH_APP_ID}')", params={"$select": "nope"})
     assert bad.status_code == 400

@@ -25,7 +25,10 @@ def identity_with(emulator: EmulatorServer, permissions: set[str]) -> None:
 async def test_exactly_the_needed_permissions_pass(emulator: EmulatorServer, graph: Graph) -> None:
     identity_with(emulator, set(required_permissions(["sweeps", "reports"])))
     result = await check_permissions(graph, CLIENT_ID, ["sweeps", "reports"])
-    assert result.ok and result.missing == [] and result.excessive == [] and result.id_mismatches == {}
+    assert result.ok
+    assert result.missing == []
+    assert result.excessive == []
+    assert result.id_mismatches == {}
     assert result.granted == required_permissions(["sweeps", "reports"])
 
 
