@@ -72,8 +72,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         and not session.shouldstop
         and session.testsfailed == 0
     )
-    if os.environ.get("DEBUG_CALLS"):
-        Path(os.environ["DEBUG_CALLS"]).write_text("\n".join(sorted(_graph_calls.calls)))
     problems = compare(_graph_calls.calls, documented_calls(), complete=complete)
     if problems:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")

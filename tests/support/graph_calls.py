@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,29 +80,54 @@ class RecordingLog(collections.deque):  # type: ignore[type-arg]
             self.calls.add(template(entry["method"], entry["path"], select))
 
 
-def documented_calls(text: str | None = None) -> dict[str, set[str]]:
-    """The "Every call, checked" table of docs/permissions.md: call template → its least-privileged permissions."""
+# Listed calls whose code no engine test reaches yet (measured on the whole suite). A full run fails when one of
+# these IS made (take it off this list) as well as when any other listed call is not.
+NOT_YET_EXERCISED = frozenset(
+    {
+        "PATCH /subscriptions/{id}",  # the renewal timer (shared/notifications/subscriptions.py)
+        "POST /users/{id}/sendMail",  # guestctl report --send
+        "GET /tenantRelationships/findTenantInformationByTenantId(tenantId='{tenantId}')",  # partners trust
+    }
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    permissions: frozenset[str]  # the least-privileged application permissions (backticked names outside brackets)
+    capabilities: frozenset[str]
+
+
+def documented_calls(text: str | None = None) -> dict[str, Row]:
+    """docs/permissions.md's "Every call, checked" table: call template → its permissions and capabilities."""
     text = PERMISSIONS_DOC.read_text() if text is None else text
     section = text.split("## Every call, checked", 1)[1].split("\n## ", 1)[0]
-    calls: dict[str, set[str]] = {}
+    calls: dict[str, Row] = {}
     for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or not cells[0].startswith("`"):
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
             continue
-        call = cells[0].strip("`")
-        calls[call] = set(re.findall(r"`([A-Za-z][\w.-]*\.[\w.-]+)`", cells[1]))
+        names = re.findall(r"`([A-Za-z][\w-]*(?:\.[\w-]+)+)`", re.sub(r"\([^)]*\)", "", cells[1]))
+        capabilities = {name.strip() for name in cells[2].split(",") if name.strip()}
+        calls[cells[0].strip("`")] = Row(frozenset(names), frozenset(capabilities))
     return calls
 
 
-def compare(recorded: set[str], documented: dict[str, set[str]], *, complete: bool) -> list[str]:
+def compare(recorded: set[str], documented: dict[str, Row], *, complete: bool) -> list[str]:
     """Problems: a recorded call missing from the table (or listed without a permission); when the run was
     complete, a listed call never made."""
     problems = [
         f"{call}: made by the tests but not in docs/permissions.md" for call in sorted(recorded - set(documented))
     ]
-    problems += [f"{call}: listed without a permission" for call in sorted(recorded) if documented.get(call) == set()]
+    problems += [
+        f"{call}: listed without a permission"
+        for call in sorted(recorded)
+        if call in documented and not documented[call].permissions and call != "POST /$batch"
+    ]
     if complete:
+        unmade = set(documented) - recorded - NOT_YET_EXERCISED
+        problems += [f"{call}: listed in docs/permissions.md but never made" for call in sorted(unmade)]
         problems += [
-            f"{call}: listed in docs/permissions.md but never made" for call in sorted(set(documented) - recorded)
+            f"{call}: made now: take it off NOT_YET_EXERCISED (tests/support/graph_calls.py)"
+            for call in sorted(NOT_YET_EXERCISED & recorded)
         ]
     return problems
