@@ -3,7 +3,6 @@ client pointed at it, one Azurite per session (`azurite`), and scripted loopback
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -25,25 +24,23 @@ __all__ = ["azurite"]
 # (tests/integration, tests/functions; not the emulator's own tests, which probe Graph's contract directly).
 ENGINE_TESTS = ("integration", "functions")
 TESTS = Path(__file__).parent
-_graph_calls = RecordingLog(maxlen=None)
+_graph_calls: set[str] = set()  # (method, path template) of every call recorded this session
+_logs: list[RecordingLog] = []
 
 
 @pytest.fixture(scope="session")
 def emulator_session() -> Iterator[EmulatorServer]:
     with EmulatorServer(seed_tenant("demo")) as server:
-        log = RecordingLog(maxlen=server.state.request_log.maxlen)
-        log.calls = _graph_calls.calls  # one set for the session
+        log = RecordingLog(maxlen=server.state.request_log.maxlen, calls=_graph_calls)
+        server.state.request_log = log  # the gateway appends each request here; the log stays what it was
         _logs.append(log)
-        server.state.request_log = log
         yield server
-
-
-_logs: list[RecordingLog] = []
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
-    recording = Path(item.path).relative_to(TESTS).parts[0] in ENGINE_TESTS
+    """Record during the engine's tests only: setup (fixtures that run the engine), call and teardown."""
+    recording = any(Path(item.path).is_relative_to(TESTS / part) for part in ENGINE_TESTS)
     for log in _logs:
         log.recording = recording
     try:
@@ -53,6 +50,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             log.recording = False
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist's controller: collect each worker's calls (a distributed run checks unlisted calls only)."""
+    _graph_calls.update(getattr(node, "workeroutput", {}).get("graph_calls", ()))
+
+
 def _engine_test_files() -> set[Path]:
     return {path for part in ENGINE_TESTS for path in (TESTS / part).rglob("test_*.py")}
 
@@ -60,7 +63,11 @@ def _engine_test_files() -> set[Path]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a Graph call the engine made is not in docs/permissions.md with its permission; when
     every engine test ran (no -k/-m, nothing deselected or stopped early), also when a listed call was never made."""
-    if not _logs or os.environ.get("PYTEST_XDIST_WORKER"):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: hand the calls to the controller
+        workeroutput["graph_calls"] = sorted(_graph_calls)
+        return
+    if not _graph_calls:
         return
     ran = {Path(item.path) for item in session.items}
     options = session.config.option
@@ -72,7 +79,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         and not session.shouldstop
         and session.testsfailed == 0
     )
-    problems = compare(_graph_calls.calls, documented_calls(), complete=complete)
+    problems = compare(_graph_calls, documented_calls(), complete=complete)
     if problems:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:

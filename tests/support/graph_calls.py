@@ -68,10 +68,10 @@ def template(method: str, path: str, select: str = "") -> str:
 class RecordingLog(collections.deque):  # type: ignore[type-arg]
     """The emulator's request log, also noting each request's template while `recording` is on."""
 
-    def __init__(self, maxlen: int | None) -> None:
+    def __init__(self, maxlen: int | None, calls: set[str]) -> None:
         super().__init__(maxlen=maxlen)
         self.recording = False
-        self.calls: set[str] = set()
+        self.calls = calls
 
     def append(self, entry: dict[str, Any]) -> None:
         super().append(entry)
