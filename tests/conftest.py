@@ -62,7 +62,8 @@ def _engine_test_files() -> set[Path]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a Graph call the engine made is not in docs/permissions.md with its permission; when
-    every engine test ran (no -k/-m, nothing deselected or stopped early), also when a listed call was never made."""
+    every engine test ran (no -k/-m/--deselect/--lf, nothing failed or stopped early), also when a listed call
+    was never made."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker: hand the calls to the controller
         workeroutput["graph_calls"] = sorted(_graph_calls)
@@ -75,6 +76,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _engine_test_files() <= ran
         and not getattr(options, "keyword", "")
         and not getattr(options, "markexpr", "")
+        and not getattr(options, "deselect", None)
+        and not getattr(options, "lf", False)
         and not session.shouldfail
         and not session.shouldstop
         and session.testsfailed == 0
