@@ -23,6 +23,7 @@ import logging
 import azure.functions as func
 
 from functions.http import error_response, public_line
+from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import GuestctlError
 from shared.notifications.inbox import notification_secret, sort_delivery, validation_echo
@@ -69,6 +70,7 @@ def _receive(req: func.HttpRequest, queue: func.Out[list[str]], kind: str) -> fu
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=STORAGE)
 @bp.queue_output(arg_name="poison", queue_name=QUEUE + POISON_SUFFIX, connection=STORAGE)
 async def graph_notifications_worker(message: func.QueueMessage, poison: func.Out[str]) -> None:
+    hold_message("graph_notifications_worker", message.id)
     from shared.config import load_settings
     from shared.notifications.service import handle_message
 
@@ -85,6 +87,8 @@ async def graph_notifications_worker(message: func.QueueMessage, poison: func.Ou
 
 @bp.timer_trigger(arg_name="timer", schedule=RENEW_SCHEDULE, run_on_startup=False)
 async def renew_subscriptions(timer: func.TimerRequest) -> None:
+    if skip_timer("renew_subscriptions"):
+        return
     from shared.config import load_settings
     from shared.notifications.service import ensure_subscription
 
@@ -94,6 +98,8 @@ async def renew_subscriptions(timer: func.TimerRequest) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule=DELTA_SCHEDULE, run_on_startup=False)
 async def delta_sync(timer: func.TimerRequest) -> None:
+    if skip_timer("delta_sync"):
+        return
     from shared.config import load_settings
     from shared.redemptions.service import request_sync
 
@@ -103,6 +109,8 @@ async def delta_sync(timer: func.TimerRequest) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule=REMINDERS_SCHEDULE, run_on_startup=False)
 async def send_reminders(timer: func.TimerRequest) -> None:
+    if skip_timer("send_reminders"):
+        return
     from shared.config import load_settings
     from shared.redemptions.service import remind
 

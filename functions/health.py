@@ -40,5 +40,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
             "policy_digest": policy.digest(),
             "hr_receivers": hr,
             "attestation": attestation,
+            "paused": settings.paused,
         }
     )

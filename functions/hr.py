@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from functions.http import error_response, json_response, public_line, read_body
+from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import ConfigError, GuestctlError, PolicyError
 
@@ -99,6 +100,8 @@ async def hr_event_status(req: func.HttpRequest) -> func.HttpResponse:
 @bp.timer_trigger(arg_name="timer", schedule=REQUEUE_SCHEDULE, run_on_startup=False)
 @bp.queue_output(arg_name="queue", queue_name=QUEUE, connection=STORAGE)
 async def hr_events_requeue(timer: func.TimerRequest, queue: func.Out[list[str]]) -> None:
+    if skip_timer("hr_events_requeue"):
+        return
     from shared.clock import utc_now
     from shared.offboarding.inbox import requeue_stuck
     from shared.store import open_state
@@ -113,6 +116,7 @@ async def hr_events_requeue(timer: func.TimerRequest, queue: func.Out[list[str]]
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=STORAGE)
 @bp.queue_output(arg_name="poison", queue_name=QUEUE + POISON_SUFFIX, connection=STORAGE)
 async def hr_events_worker(message: func.QueueMessage, poison: func.Out[str]) -> None:
+    hold_message("hr_events_worker", message.id)
     from shared.config import load_settings
     from shared.offboarding.worker import handle_message
 
@@ -129,6 +133,8 @@ async def hr_events_worker(message: func.QueueMessage, poison: func.Out[str]) ->
 @bp.timer_trigger(arg_name="timer", schedule=DUE_SCHEDULE, run_on_startup=False)
 @bp.queue_output(arg_name="queue", queue_name=QUEUE, connection=STORAGE)
 async def hr_events_due(timer: func.TimerRequest, queue: func.Out[list[str]]) -> None:
+    if skip_timer("hr_events_due"):
+        return
     from shared.clock import utc_now
     from shared.config import load_settings
     from shared.offboarding.service import run_due

@@ -23,6 +23,7 @@ from functions.http import (
     public_line,
     read_body,
 )
+from functions.pause import hold_message
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import GuestctlError
 
@@ -82,6 +83,7 @@ async def invitation_batch_status(req: func.HttpRequest) -> func.HttpResponse:
 async def invite_rows(message: func.QueueMessage, poison: func.Out[str]) -> None:
     """At-least-once: a transient failure raises, the message returns, and after 5 tries goes to the poison
     queue. A malformed message or a configuration error goes there at once (retrying cannot fix it)."""
+    hold_message("invite_rows", message.id)
     from shared.config import load_settings
     from shared.invitations.service import work_chunk
 

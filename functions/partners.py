@@ -22,6 +22,7 @@ import azure.functions as func
 import msgspec
 
 from functions.http import error_response, json_response, public_line
+from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemError
 
@@ -38,6 +39,8 @@ MAX_APPROVER_CHARS = 256
 
 @bp.timer_trigger(arg_name="timer", schedule=DISCOVERY_SCHEDULE, run_on_startup=False)
 async def partner_discovery(timer: func.TimerRequest) -> None:
+    if skip_timer("partner_discovery"):
+        return
     from shared.config import load_settings
     from shared.partners.service import discover
 
@@ -49,6 +52,8 @@ async def partner_discovery(timer: func.TimerRequest) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule=VERIFICATION_SCHEDULE, run_on_startup=False)
 async def partner_verification(timer: func.TimerRequest) -> None:
+    if skip_timer("partner_verification"):
+        return
     from shared.config import load_settings
     from shared.partners.retire_service import plan_for_approval
     from shared.partners.verify import verify
@@ -76,6 +81,7 @@ class RetireStep(msgspec.Struct, forbid_unknown_fields=True):
 @bp.queue_output(arg_name="poison", queue_name=QUEUE + POISON_SUFFIX, connection=STORAGE)
 async def apply_partner_retirement(message: func.QueueMessage, poison: func.Out[str]) -> None:
     """Apply an approved retirement plan; transient failures raise (the host retries), others are poison."""
+    hold_message("apply_partner_retirement", message.id)
     from shared.config import load_settings
     from shared.partners.retire_service import apply_kept
 
@@ -109,5 +115,6 @@ async def approve_partner_plan(req: func.HttpRequest, more: func.Out[str]) -> fu
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
     approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
     actor = f"function approve_partner_plan (function key; approver stated: {approver})"
+    log.info("partner retirement plan %s approved (the approver is in the audit log)", plan_id)
     more.set(json.dumps({"apply": plan_id, "actor": actor}))
     return json_response(accepted, 202)

@@ -14,6 +14,8 @@ import logging
 
 import azure.functions as func
 
+from functions.pause import skip_timer
+
 bp = func.Blueprint()
 log = logging.getLogger("guestctl.functions.reports")
 
@@ -29,6 +31,8 @@ FOLDER = "reports/{DateTime:yyyy-MM-dd}"  # the blob "folder" of one run (the ho
 async def weekly_report(
     timer: func.TimerRequest, html: func.Out[bytes], csv: func.Out[bytes], data: func.Out[bytes]
 ) -> None:
+    if skip_timer("weekly_report"):
+        return
     from shared.clock import utc_now
     from shared.reports.service import scheduled_report
 

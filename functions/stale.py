@@ -23,6 +23,7 @@ import azure.functions as func
 import msgspec
 
 from functions.http import error_response, json_response, public_line
+from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemError
 
@@ -54,6 +55,8 @@ async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:
 @bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False)
 @bp.queue_output(arg_name="more", queue_name=QUEUE, connection=STORAGE)
 async def stale_sweep(timer: func.TimerRequest, more: func.Out[str]) -> None:
+    if skip_timer("stale_sweep"):
+        return
     await _sweep(None, more)
 
 
@@ -84,6 +87,7 @@ def decode_step(body: bytes) -> SweepStep:
 async def continue_stale_sweep(message: func.QueueMessage, more: func.Out[str], poison: func.Out[str]) -> None:
     """The next step of a sweep: more pages to plan, or a kept plan to apply. A transient failure raises (the
     host retries); a malformed message or a configuration error goes to the poison queue at once."""
+    hold_message("continue_stale_sweep", message.id)
     try:
         await _step(decode_step(message.get_body()), more)
     except GuestctlError as error:
@@ -117,6 +121,7 @@ async def approve_sweep(req: func.HttpRequest, more: func.Out[str]) -> func.Http
         return error_response(error)
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
     approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
+    log.info("stale-guest plan %s approved as run %s (the approver is in the audit log)", plan_id, accepted["run_id"])
     more.set(
         json.dumps({"apply": plan_id, "actor": f"function approve_sweep (function key; approver stated: {approver})"})
     )

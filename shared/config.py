@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import os
 import re
 import reprlib
 from datetime import date
@@ -91,6 +92,10 @@ class Settings(BaseSettings):
         40, ge=1, le=1000, description="Budget divisor while the shared budget's store is unreachable"
     )
 
+    paused: bool = Field(
+        False,
+        description="Functions app: timers do nothing and queue workers hand messages back (docs/operations.md)",
+    )
     # The Functions app's scheduled sweep (docs/stale.md, "In Azure Functions").
     sweep_mode: Literal["plan", "apply"] = Field("plan", description="Timer sweeps: keep the plan, or apply it")
     sweep_time_budget: float = Field(
@@ -233,6 +238,17 @@ def redact_url(url: str) -> str:
         return urlunsplit(parts)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:<redacted>@{host}"))
+
+
+PAUSED_SETTING = ENV_PREFIX + "PAUSED"
+NOT_PAUSED = frozenset({"", "0", "off", "f", "false", "n", "no"})  # pydantic's false words, and unset
+
+
+def paused_now() -> bool:
+    """GUESTCTL_PAUSED as the Functions app's triggers read it: straight from the environment, so pausing
+    works while other settings are broken, and anything but a clear false pauses (fail closed). Settings.paused
+    reads the same setting strictly, so `config check` and GET /api/health name a value that is neither."""
+    return os.environ.get(PAUSED_SETTING, "").strip().lower() not in NOT_PAUSED
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -119,6 +119,7 @@ class SweepPlanned:
     plan: Plan | None = None
     plan_id: str | None = None
     apply: bool = False  # apply mode and a plan within the caps with something to do: queue its apply
+    scan_id: str | None = None  # logged with the plan: one query then finds the scan's steps and the apply
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -126,6 +127,7 @@ class SweepPlanned:
             return {"continue": self.continue_scan}
         plan = self.plan
         summary: dict[str, Any] = {
+            "scan_id": self.scan_id,
             "plan_id": self.plan_id,
             "run_id": run_id_for(plan),
             "guests": plan.guests,
@@ -162,7 +164,7 @@ async def scheduled_sweep(*, scan_id: str | None = None, settings: Settings | No
             return SweepPlanned(continue_scan=scan_id)
         plan_id = await save_plan(store, plan)
     apply = settings.sweep_mode == "apply" and not plan.refused and bool(plan.actions)
-    return SweepPlanned(plan=plan, plan_id=plan_id, apply=apply)
+    return SweepPlanned(plan=plan, plan_id=plan_id, apply=apply, scan_id=scan_id)
 
 
 async def check_approval(plan_id: str, *, settings: Settings | None = None) -> dict[str, Any]:

@@ -49,6 +49,28 @@ def test_app_indexes_the_expected_functions(functions: dict) -> None:
     }
 
 
+def test_every_timer_and_queue_worker_asks_about_the_pause_first(functions: dict) -> None:
+    """GUESTCTL_PAUSED is one setting for everything (docs/operations.md#pause-everything): a new timer or queue
+    worker that forgot it would keep changing the tenant while the app is paused."""
+    import ast
+    import inspect
+    import textwrap
+
+    first_calls = {}
+    for name, builder in functions.items():
+        trigger = json.loads(builder.get_function_json())["bindings"]
+        if not {b["type"] for b in trigger} & {"timerTrigger", "queueTrigger"}:
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(builder.get_user_function()))).body[0].body
+        statements = [
+            node for node in body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        ]
+        calls = [n.func.id for n in ast.walk(statements[0]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        first_calls[name] = calls[:1]
+    assert len(first_calls) == 14
+    assert {name: calls for name, calls in first_calls.items() if calls not in (["skip_timer"], ["hold_message"])} == {}
+
+
 def test_health_binding(functions: dict) -> None:
     assert bindings(functions, "health") == [
         *http_bindings("GET", "health"),
@@ -83,6 +105,16 @@ def test_health_answers_with_version_and_policy_digest(functions: dict, monkeypa
     assert response.status_code == 200
     assert body["status"] == "ok"
     assert body["policy_digest"].startswith("sha256:")
+    assert body["paused"] is False
+
+
+def test_health_says_when_the_app_is_paused_and_names_a_value_that_is_not_a_boolean(
+    functions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert json.loads(call_health(functions, monkeypatch, GUESTCTL_PAUSED="true").get_body())["paused"] is True
+    response = call_health(functions, monkeypatch, GUESTCTL_PAUSED="maybe")
+    assert response.status_code == 400
+    assert "GUESTCTL_PAUSED: input should be a valid boolean" in json.loads(response.get_body())["error"]
 
 
 def test_health_reports_a_bad_policy_as_400_with_the_reason(

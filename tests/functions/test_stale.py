@@ -227,3 +227,46 @@ async def test_a_sweep_out_of_time_continues_through_the_queue(
         assert handoffs < 10
     assert handoffs == 2, "three pages, one per invocation with no time to spare"
     assert any("'plan_id'" in r.getMessage() for r in caplog.records), "the last invocation kept the plan"
+
+
+async def test_paused_the_timer_does_nothing_and_the_worker_keeps_its_message(
+    functions: dict, settings_env: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GUESTCTL_PAUSED (docs/operations.md#pause-everything): no Graph call, no plan, no apply; a queued apply
+    is handed back (RetryLaterError, the host's retry path, not the poison queue) and runs once resumed."""
+    from shared.errors import RetryLaterError, is_transient
+
+    monkeypatch.setenv("GUESTCTL_SWEEP_MODE", "apply")
+    monkeypatch.setenv("GUESTCTL_PAUSED", "true")
+    timer_out = CapturedOut()
+    await functions["stale_sweep"].get_user_function()(TimerRequest(), timer_out)
+    assert not timer_out.was_set
+    assert emulator.control.requests() == []
+
+    monkeypatch.setenv("GUESTCTL_PAUSED", "false")
+    await functions["stale_sweep"].get_user_function()(TimerRequest(), timer_out)
+    step = json.loads(timer_out.value)
+
+    monkeypatch.setenv("GUESTCTL_PAUSED", "yes")
+    more, poison = CapturedOut(), CapturedOut()
+    worker = functions["continue_stale_sweep"].get_user_function()
+    with pytest.raises(RetryLaterError, match="handed back, GUESTCTL_PAUSED is true") as held:
+        await worker(func.QueueMessage(id="m1", body=timer_out.value.encode()), more, poison)
+    assert is_transient(held.value)
+    assert (more.was_set, poison.was_set) == (False, False)
+    assert [r for r in emulator.control.requests() if r["method"] != "GET" and "$batch" not in r["path"]] == []
+    assert json.loads((await status(functions, step["apply"])).get_body())["progress"] == {}
+
+    monkeypatch.delenv("GUESTCTL_PAUSED")
+    await run_queue(functions, timer_out.value)
+    assert set(json.loads((await status(functions, step["apply"])).get_body())["progress"]) == {"flag done"}
+
+
+@pytest.mark.parametrize(
+    ("value", "paused"), [("", False), ("False", False), ("0", False), ("TRUE", True), ("maybe", True)]
+)
+def test_paused_reads_booleans_and_fails_closed(monkeypatch: pytest.MonkeyPatch, value: str, paused: bool) -> None:
+    from functions.pause import paused as is_paused
+
+    monkeypatch.setenv("GUESTCTL_PAUSED", value)
+    assert is_paused() is paused
