@@ -25,6 +25,7 @@ from emulator.routes import (
     mail,
     policies,
     rolemanagement,
+    serviceprincipals,
     subscriptions,
     teams,
     users,
@@ -47,6 +48,7 @@ def graph_routes() -> list[Route]:
         *subscriptions.ROUTES,
         *policies.ROUTES,
         *auditlogs.ROUTES,
+        *serviceprincipals.ROUTES,
         *teams.ROUTES,
         *batch.ROUTES,
     ]

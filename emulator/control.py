@@ -303,6 +303,14 @@ def control_routes(state: EmulatorState) -> list[Route]:
             return problem(f"missing or unknown {error}")
         return ok(made, 201)
 
+    async def service_principals(request: Request) -> Response:
+        payload = await body(request)
+        if not payload.get("appId"):
+            return problem("appId is required")
+        kind = str(payload.get("servicePrincipalType") or "ManagedIdentity")
+        made = state.tenant.add_service_principal(str(payload["appId"]), str(payload.get("displayName") or ""), kind)
+        return ok(made, 201)
+
     async def external_tenants(request: Request) -> Response:
         tenant = state.tenant
         if request.method == "PATCH":
@@ -353,6 +361,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         Route("/_emulator/ground-truth", ground_truth, methods=["GET"]),
         Route("/_emulator/role-assignments", role_assignment, methods=["POST"]),
         Route("/_emulator/app-role-assignments", app_role_assignment, methods=["POST"]),
+        Route("/_emulator/service-principals", service_principals, methods=["POST"]),
         Route("/_emulator/external-tenants", external_tenants, methods=["GET"]),
         Route("/_emulator/external-tenants/{tenant_id}", external_tenants, methods=["PATCH"]),
     ]

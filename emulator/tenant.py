@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from emulator.clock import Clock, format_datetime
+from emulator.service_principals import graph_service_principal, service_principal
 
 DELETED_RETENTION = timedelta(days=30)  # docs/graph-contract.md#deleted-items: restorable for 30 days
 SIGN_IN_LOG_RETENTION = timedelta(days=30)  # docs/graph-contract.md#sign-in-logs: 30 days on P1/P2
@@ -374,6 +375,8 @@ class Tenant:
 
         self.external_tenants: dict[str, ExternalTenant] = {}
         self.app_role_assignments: dict[str, list[dict[str, Any]]] = {}  # principal id -> appRoleAssignments
+        graph_sp = graph_service_principal(new_id())
+        self.service_principals: dict[str, dict[str, Any]] = {graph_sp["id"]: graph_sp}  # object id -> record
         self.invitations: dict[str, dict[str, Any]] = {}  # redeem code -> invitation record
         self.outbox: list[dict[str, Any]] = []
         self.drafts: dict[str, dict[str, Any]] = {}  # message id -> draft (in its mailbox's Drafts folder)
@@ -817,24 +820,41 @@ class Tenant:
 
         The default `appRoleId` (all zeros) is Graph's "default access" role, for apps that declare none.
         """
+        sp = self.service_principals.get(principal_id.lower())
         principal = self.find_object(principal_id)
-        if principal is None or isinstance(principal, DirectoryRole):
-            raise KeyError(f"no user or group {principal_id}")
+        if sp is not None:
+            name, object_id, kind = sp["displayName"], sp["id"], "ServicePrincipal"
+        elif principal is None or isinstance(principal, DirectoryRole):
+            raise KeyError(f"no user, group or service principal {principal_id}")
+        else:
+            name, object_id = principal.displayName, principal.id
+            kind = "Group" if isinstance(principal, Group) else "User"
         assignment = {
             "id": new_id(),
             "appRoleId": app_role_id,
             "createdDateTime": self.now_iso(),
             "deletedDateTime": None,
-            "principalDisplayName": principal.displayName,
-            "principalId": principal.id,
-            "principalType": "Group" if isinstance(principal, Group) else "User",
+            "principalDisplayName": name,
+            "principalId": object_id,
+            "principalType": kind,
             "resourceDisplayName": resource_display_name,
             "resourceId": resource_id,
         }
         with self.lock:
-            self.app_role_assignments.setdefault(principal.id, []).append(assignment)
+            self.app_role_assignments.setdefault(object_id, []).append(assignment)
             self.version += 1
         return assignment
+
+    def add_service_principal(self, app_id: str, display_name: str, kind: str = "ManagedIdentity") -> dict[str, Any]:
+        """A service principal for an app or managed identity (kind: Application, ManagedIdentity)."""
+        record = service_principal(new_id(), app_id.lower(), display_name, kind=kind)
+        with self.lock:
+            self.service_principals[record["id"]] = record
+            self.version += 1
+        return record
+
+    def service_principal_by_app_id(self, app_id: str) -> dict[str, Any] | None:
+        return next((sp for sp in self.service_principals.values() if sp["appId"] == app_id.lower()), None)
 
     def app_roles_of_user(self, user_id: str) -> list[dict[str, Any]]:
         """A user's own assignments, then those of the groups it is a direct member of (as Graph lists them)."""

@@ -174,6 +174,14 @@ class ControlClient:
             payload["appRoleId"] = app_role_id
         return self._call("POST", "/app-role-assignments", json=payload)
 
+    def add_service_principal(
+        self, app_id: str, display_name: str = "", service_principal_type: str = "ManagedIdentity"
+    ) -> dict[str, Any]:
+        """A service principal for an app or managed identity; grant it Graph permissions with `assign_app_role`
+        (`resource_id`: Microsoft Graph's service principal, `app_role_id`: the permission's id)."""
+        payload = {"appId": app_id, "displayName": display_name, "servicePrincipalType": service_principal_type}
+        return self._call("POST", "/service-principals", json=payload)
+
     def set_partner_outbound(self, tenant_id: str, allowed: bool) -> list[dict[str, Any]]:
         return self._call("PATCH", f"/external-tenants/{tenant_id}", json={"directConnectOutbound": allowed})
 

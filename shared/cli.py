@@ -708,6 +708,7 @@ else:
         cli_partners_migrate,
         cli_partners_trust,
         cli_partners_verify,
+        cli_permissions,
         cli_redemptions,
         cli_report,
     )

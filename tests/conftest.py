@@ -4,6 +4,7 @@ client pointed at it, one Azurite per session (`azurite`), and scripted loopback
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -13,15 +14,82 @@ from emulator.testing import EmulatorServer
 from shared.graph import Graph
 from tests.support.azurite import azurite
 from tests.support.graph import emulator_graph
+from tests.support.graph_calls import RecordingLog, compare, documented_calls
 from tests.support.scripted_server import Handler, ScriptedServer
 
 __all__ = ["azurite"]
 
 
+# Permissions, proven (docs/permissions.md#every-call-checked): the Graph calls made while the engine's tests run
+# (tests/integration, tests/functions; not the emulator's own tests, which probe Graph's contract directly).
+ENGINE_TESTS = ("integration", "functions")
+TESTS = Path(__file__).parent
+_graph_calls: set[str] = set()  # (method, path template) of every call recorded this session
+_logs: list[RecordingLog] = []
+
+
 @pytest.fixture(scope="session")
 def emulator_session() -> Iterator[EmulatorServer]:
     with EmulatorServer(seed_tenant("demo")) as server:
+        log = RecordingLog(maxlen=server.state.request_log.maxlen, calls=_graph_calls)
+        server.state.request_log = log  # the gateway appends each request here; the log stays what it was
+        _logs.append(log)
         yield server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Record during the engine's tests only: setup (fixtures that run the engine), call and teardown."""
+    recording = any(Path(item.path).is_relative_to(TESTS / part) for part in ENGINE_TESTS)
+    for log in _logs:
+        log.recording = recording
+    try:
+        return (yield)
+    finally:
+        for log in _logs:
+            log.recording = False
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist's controller: collect each worker's calls (a distributed run checks unlisted calls only)."""
+    _graph_calls.update(getattr(node, "workeroutput", {}).get("graph_calls", ()))
+
+
+def _engine_test_files() -> set[Path]:
+    return {path for part in ENGINE_TESTS for path in (TESTS / part).rglob("test_*.py")}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a Graph call the engine made is not in docs/permissions.md with its permission; when
+    every engine test ran (no -k/-m/--deselect/--lf, nothing failed or stopped early), also when a listed call
+    was never made."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: hand the calls to the controller
+        workeroutput["graph_calls"] = sorted(_graph_calls)
+        return
+    if not _graph_calls:
+        return
+    ran = {Path(item.path) for item in session.items}
+    options = session.config.option
+    complete = (
+        _engine_test_files() <= ran
+        and not getattr(options, "keyword", "")
+        and not getattr(options, "markexpr", "")
+        and not getattr(options, "deselect", None)
+        and not getattr(options, "lf", False)
+        and not session.shouldfail
+        and not session.shouldstop
+        and session.testsfailed == 0
+    )
+    problems = compare(_graph_calls, documented_calls(), complete=complete)
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.section("Graph permissions (docs/permissions.md#every-call-checked)", red=True)
+            for problem in problems:
+                reporter.line(problem)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
