@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from shared.app_secrets import required_secret
 from shared.errors import ConfigError
 
 URL_SETTING = "GUESTCTL_ATTESTATION_URL"
 SECRET_SETTING = "GUESTCTL_ATTESTATION_SECRET"
 ROUTE = "api/attest"
 MIN_SECRET_CHARS = 32  # a 256-bit MAC key deserves at least 32 random characters
-UNRESOLVED_REFERENCE = "@Microsoft.KeyVault("
 VERSION = 1
 _BODY = struct.Struct(">BB16s16sI12s")
 _MAC_BYTES = 32
@@ -92,16 +92,11 @@ class Token:
 
 def attestation_secret() -> bytes:
     """The MAC key, read on each use so a rotated secret takes effect without a restart. Fails closed."""
-    secret = os.environ.get(SECRET_SETTING, "")
-    if not secret.strip():
-        raise ConfigError(
-            f"{SECRET_SETTING} is not set", hint="set it (a Key Vault reference) to 32+ random characters"
-        )
-    if secret.startswith(UNRESOLVED_REFERENCE):
-        raise ConfigError(
-            f"{SECRET_SETTING} is an unresolved Key Vault reference",
-            hint="grant the app's identity 'Key Vault Secrets User' on the vault, and check the secret's URI",
-        )
+    secret = required_secret(
+        SECRET_SETTING,
+        os.environ.get(SECRET_SETTING),
+        unset_hint="set it (a Key Vault reference) to 32+ random characters",
+    )
     if len(secret) < MIN_SECRET_CHARS:
         raise ConfigError(
             f"{SECRET_SETTING} is {len(secret)} characters; at least {MIN_SECRET_CHARS} are needed",

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.app_secrets import required_secret
 from shared.errors import ConfigError, InputError
 
 SECRET_SETTING = "GUESTCTL_NOTIFICATION_SECRET"
@@ -35,7 +36,6 @@ KEPT_FIELDS = (
     "lifecycleEvent",
     "subscriptionExpirationDateTime",
 )
-UNRESOLVED_REFERENCE = "@Microsoft.KeyVault("
 
 
 class InboxNotConfiguredError(ConfigError):
@@ -59,16 +59,12 @@ class Sorted:
 def notification_secret() -> str:
     """The clientState every subscription of this deployment carries (the setting, read on each call so a
     rotated secret takes effect without a restart). Missing or unresolved → ConfigError: fail closed."""
-    secret = os.environ.get(SECRET_SETTING, "")
-    if not secret.strip():
-        raise InboxNotConfiguredError(
-            f"{SECRET_SETTING} is not set", hint="set it to the subscriptions' clientState secret"
-        )
-    if secret.startswith(UNRESOLVED_REFERENCE):
-        raise InboxNotConfiguredError(
-            f"{SECRET_SETTING} is an unresolved Key Vault reference",
-            hint="grant the app's identity 'Key Vault Secrets User' on the vault, and check the secret's URI",
-        )
+    secret = required_secret(
+        SECRET_SETTING,
+        os.environ.get(SECRET_SETTING),
+        unset_hint="set it to the subscriptions' clientState secret",
+        error=InboxNotConfiguredError,
+    )
     if len(secret) > MAX_SECRET_CHARS:
         raise InboxNotConfiguredError(f"{SECRET_SETTING} is {len(secret)} characters; Graph allows {MAX_SECRET_CHARS}")
     return secret

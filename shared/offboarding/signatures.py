@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from shared.app_secrets import required_secret
 from shared.errors import ConfigError, GuestctlError
-from shared.notifications.inbox import UNRESOLVED_REFERENCE
 
 SECRETS_SETTING = "GUESTCTL_HR_WEBHOOK_SECRETS"
 SECRET_PREFIX = "whsec_"
@@ -110,14 +110,7 @@ def parse_secrets(value: str | None, setting: str = SECRETS_SETTING) -> tuple[by
 def secret_values(value: str | None, setting: str) -> tuple[str, ...]:
     """The secrets in a setting (space-separated: the current one and, during a rotation, the next), or
     ConfigError for an empty value, an unresolved Key Vault reference or too many."""
-    value = (value or "").strip()
-    if not value:
-        raise ConfigError(f"{setting} is not set", hint="set it to the secret the HR sender signs with")
-    if value.startswith(UNRESOLVED_REFERENCE):
-        raise ConfigError(
-            f"{setting} is an unresolved Key Vault reference",
-            hint="grant the app's identity 'Key Vault Secrets User' on the vault, and check the secret's URI",
-        )
+    value = required_secret(setting, value, unset_hint="set it to the secret the HR sender signs with").strip()
     secrets = tuple(value.split())
     if len(secrets) > MAX_SECRETS:
         raise ConfigError(
