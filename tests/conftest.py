@@ -3,6 +3,7 @@ client pointed at it, one Azurite per session (`azurite`), and scripted loopback
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -58,6 +59,13 @@ def pytest_testnodedown(node: object, error: object) -> None:
 
 def _engine_test_files() -> set[Path]:
     return {path for part in ENGINE_TESTS for path in (TESTS / part).rglob("test_*.py")}
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The reliability suite runs only through scripts/reliability (it sets GUESTCTL_RELIABILITY_PROFILE)."""
+    if collection_path == TESTS / "reliability" and not os.environ.get("GUESTCTL_RELIABILITY_PROFILE"):
+        return True
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
