@@ -14,7 +14,7 @@ from shared.clock import Clock, utc_now
 from shared.config import Policy, Settings, load_policy
 from shared.core.apply import ActionResult, Outcome, outcome_counts
 from shared.core.restore import Restored, restore
-from shared.errors import UnknownItemError
+from shared.errors import InputError, UnknownItemError, cap
 from shared.graph import Graph, get_graph
 from shared.offboarding import ledger
 from shared.offboarding.apply import apply_plan
@@ -67,15 +67,21 @@ class Offboarded:
 
 def worker_of(identifier: str) -> Worker:
     """A worker named on the command line: an object id, a UPN or an email address (tried as given)."""
+    from pydantic import ValidationError
+
     from shared.graph.odata import is_object_id
 
-    if is_object_id(identifier):
-        return Worker(entraObjectId=identifier)
-    return (
-        Worker(email=identifier)
-        if "@" in identifier and "#EXT#" not in identifier
-        else Worker(userPrincipalName=identifier)
-    )
+    try:
+        if is_object_id(identifier):
+            return Worker(entraObjectId=identifier)
+        if "@" in identifier and "#EXT#" not in identifier:
+            return Worker(email=identifier)
+        return Worker(userPrincipalName=identifier)
+    except ValidationError:
+        raise InputError(
+            f"{cap(repr(identifier), 100)} is not an object id, a userPrincipalName or an email address",
+            hint="name the worker by one of those, e.g. guestctl offboard jane@fabrikam.com",
+        ) from None
 
 
 def provenance_of(event: HrEvent | None, event_id: str | None) -> dict[str, Any]:

@@ -83,14 +83,21 @@ def _escape(text: str) -> str:
     return escape(text, quote=True)
 
 
-async def send_report(graph: Graph, policy: Policy, report: Report, files: dict[str, bytes], where: str) -> bool:
-    """Email the report; True if report.csv went as an attachment."""
+def sender_of(policy: Policy) -> str:
+    """The mailbox the report is sent from; ConfigError (exit 2) when the policy cannot send it, checked before
+    anything is built, kept or written."""
     sender = policy.invitations.sender_mailbox
     if not sender or not policy.reports.recipients:
         raise ConfigError(
             "sending the report needs reports.recipients and invitations.sender_mailbox in the policy",
             hint="set both in the policy file (docs/policy.md), or run without --send",
         )
+    return sender
+
+
+async def send_report(graph: Graph, policy: Policy, report: Report, files: dict[str, bytes], where: str) -> bool:
+    """Email the report; True if report.csv went as an attachment."""
+    sender = sender_of(policy)
     message, attached = mail_message(policy, report, files, where)
     await graph.request("POST", f"/users/{sender}/sendMail", json_body={"message": message, "saveToSentItems": True})
     return attached
@@ -115,6 +122,8 @@ async def weekly_report(
 ) -> ReportRun:
     """The CLI's `guestctl report`: build, write the files into `out` (default GUESTCTL_OUT), and send."""
     policy = load_policy(settings.policy)
+    if send:
+        sender_of(policy)  # exit 2 before the week's snapshot is kept or a file written
     now = now or utc_now()
     week = week or last_full_week(now)
     graph = get_graph(settings)

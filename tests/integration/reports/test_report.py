@@ -12,6 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from html import escape
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,20 @@ def test_a_week_outside_the_calendar_is_one_line_exit_2() -> None:
     with pytest.raises(InputError, match=r"--week: '2026-W54' is not an ISO week"):
         parse_week("2026-W54")
     assert parse_week("2026-W53") == Week(2026, 53)
+
+
+async def test_send_without_recipients_is_refused_before_anything_is_kept_or_written(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """`guestctl report --send` with no reports.recipients: exit 2 and nothing changed (it kept the week's
+    snapshot and wrote the files first)."""
+    from shared.config import load_settings
+    from shared.errors import ConfigError
+    from shared.reports.service import weekly_report
+
+    state = tmp_path / "state.db"
+    settings = load_settings(graph_url=emulator.base_url, auth="emulator", state=str(state), policy=None)
+    with pytest.raises(ConfigError, match="sending the report needs reports.recipients"):
+        await weekly_report(settings, out=tmp_path / "out", send=True)
+    assert not (tmp_path / "out").exists()
+    assert not state.exists()

@@ -206,3 +206,24 @@ def test_an_error_never_quotes_the_body() -> None:
 def test_committed_json_schema_matches_the_model() -> None:
     committed = json.loads((ROOT / "docs" / "hr-event.schema.json").read_text())
     assert committed == hr_event_json_schema(), "run: python -m shared.offboarding.events > docs/hr-event.schema.json"
+
+
+@pytest.mark.parametrize(
+    ("named", "identifier"),
+    [
+        ("0f8fad5b-d9cb-469f-a165-70867728950e", ("entraObjectId", "0f8fad5b-d9cb-469f-a165-70867728950e")),
+        ("jane@partner.example", ("email", "jane@partner.example")),
+        ("jane_partner.example#EXT#@contoso.example", ("userPrincipalName", "jane_partner.example#EXT#@contoso.example")),
+        ("jane", None),  # `guestctl offboard jane`: one line, exit 2 (it was an unexpected ValidationError, exit 70)
+        ("two words@x.example", None),
+    ],
+)
+def test_a_worker_named_on_the_command_line(named: str, identifier: tuple[str, str] | None) -> None:
+    from shared.errors import InputError
+    from shared.offboarding.service import worker_of
+
+    if identifier is None:
+        with pytest.raises(InputError, match="is not an object id, a userPrincipalName or an email address"):
+            worker_of(named)
+    else:
+        assert worker_of(named).identifiers() == (identifier,)
