@@ -39,6 +39,8 @@ from tests.reliability.fuzzing import (
     tenant_mark,
 )
 from tests.support.cli import ROOT, emulator_settings, guestctl_env
+from tests.support.partners import FABRIKAM, partner_tenant
+from tests.support.stale import NOW
 
 GUEST = "a" * 8 + "-0000-4000-8000-000000000001"
 POLICY: dict[str, Any] = {"safety": {"max_actions": 10_000, "max_percent": 100}}
@@ -268,6 +270,43 @@ def test_sweep_plan_files(emulator: EmulatorServer, folder: Path, figures: Figur
     def run(content: bytes) -> None:
         (folder / "fuzzed.json").write_bytes(content)
         check(fuzz, emulator, folder / "state.db", ["sweep", "--apply", "--plan", "fuzzed.json"], {"plan": content})
+
+    run()
+    fuzz.report(figures)
+
+
+PARTNERS_POLICY = {
+    "partners": {
+        "tenants": [
+            {"tenant": FABRIKAM, "name": "Fabrikam", "inbound": {"users": "all"}, "channels": {"Project X": "PX"}}
+        ]
+    },
+    "safety": {"max_actions": 50, "max_percent": 100},
+}
+
+
+def test_partners_plan_files(emulator: EmulatorServer, folder: Path, figures: Figures) -> None:
+    """The trust plan (`partners plan --out` → `partners apply --plan`) and the retirement plan
+    (`partners retire --plan` → `partners retire --apply --plan`), each written by guestctl, then changed."""
+    emulator.reset(partner_tenant(NOW).tenant)
+    (folder / "policy.yaml").write_text(yaml.safe_dump(PARTNERS_POLICY))
+    plans = {}
+    for name, write, apply in (
+        ("trust", ["partners", "plan", "--out", "trust.json"], ["partners", "apply", "--plan"]),
+        ("retire", ["partners", "retire", "--plan", "retire.json"], ["partners", "retire", "--apply", "--plan"]),
+    ):
+        written = run_cli(write)
+        assert written.code == 0, written.err
+        plans[name] = (json.loads((folder / f"{name}.json").read_text()), apply)
+    fuzz = Fuzz("partners")
+
+    @fuzz_settings(short=8, full=300)
+    @given(data=st.data(), which=st.sampled_from(sorted(plans)))
+    def run(data: st.DataObject, which: str) -> None:
+        plan, apply = plans[which]
+        content = data.draw(near_valid_json(plan))
+        (folder / "fuzzed.json").write_bytes(content)
+        check(fuzz, emulator, folder / "state.db", [*apply, "fuzzed.json"], {"plan": content})
 
     run()
     fuzz.report(figures)
