@@ -88,7 +88,7 @@ async def apply_partner_retirement(message: func.QueueMessage, poison: func.Out[
     try:
         try:
             step = msgspec.json.decode(message.get_body(), type=RetireStep)
-        except msgspec.DecodeError as error:
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 in a string is the latter
             raise InputError(f"malformed {QUEUE} queue message: {str(error)[:300]}") from None
         try:
             run = await apply_kept(step.apply, actor=step.actor, settings=load_settings())

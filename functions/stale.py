@@ -72,7 +72,7 @@ def decode_step(body: bytes) -> SweepStep:
     """The step a queue message asks for, or InputError saying why it is malformed."""
     try:
         step = msgspec.json.decode(body, type=SweepStep)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 in a string is the latter
         raise InputError(f"malformed stale-sweeps queue message: {str(error)[:300]}") from None
     if (step.scan_id is None) == (step.apply is None):
         raise InputError('malformed stale-sweeps queue message: it needs exactly one of "scan_id" and "apply"')

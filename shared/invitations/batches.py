@@ -112,7 +112,7 @@ def decode_chunk(message: bytes | str) -> RowsMessage:
     """The chunk a queue message carries, or InputError saying what is wrong with it (never worth a retry)."""
     try:
         chunk = msgspec.json.decode(message, type=RowsMessage)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 in a string is the latter
         raise InputError(f"malformed invitations queue message: {cut(str(error), 300)}") from None
     if not chunk.batch_id or not chunk.rows:
         raise InputError("malformed invitations queue message: no batch_id or no rows")

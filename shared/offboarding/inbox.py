@@ -275,7 +275,7 @@ def decode_message(text: str | bytes) -> EventMessage:
     """An `hr-events` message, or InputError (the worker sends it to the poison queue at once)."""
     try:
         return msgspec.json.decode(text, type=EventMessage)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 in a string is the latter
         raise InputError(f"not an hr-events message: {cap(str(error), 200)}") from None
 
 

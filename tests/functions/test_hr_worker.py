@@ -194,6 +194,11 @@ async def test_a_malformed_or_unknown_message_goes_to_the_poison_queue_at_once(
         poison = await run_worker(functions, text)
         assert poison.value is not None
         assert json.loads(poison.value)["reason"]
+    poison = CapturedOut()  # bad UTF-8 inside a string: it was an unhandled UnicodeDecodeError
+    await functions["hr_events_worker"].get_user_function()(
+        func.QueueMessage(id="m2", body=b'{"event_id": "\xff"}'), poison
+    )
+    assert "not an hr-events message" in json.loads(poison.value)["reason"]
 
 
 def test_the_worker_and_the_due_timer_are_bound_to_the_hr_events_queue(

@@ -117,6 +117,7 @@ async def deliver(functions: dict, name: str, body: bytes, *outs: CapturedOut) -
 MALFORMED_ROWS = [
     pytest.param(b"not json", "malformed invitations queue message: JSON is malformed", id="not-json"),
     pytest.param(b"\xff\xfe", "malformed invitations queue message", id="not-utf8"),
+    pytest.param(b'{"batch_id": "b\xff"}', "malformed invitations queue message: 'utf-8'", id="not-utf8-in-a-string"),
     pytest.param(b'{"batch_id": "b1", "source": "s"}', "missing required field `rows`", id="missing-rows"),
     pytest.param(
         b'{"batch_id": "b1", "source": "s", "rows": [{"row": "one", "email": "a@fabrikam.com"}]}',
@@ -185,6 +186,7 @@ async def test_a_bad_row_in_a_chunk_does_not_take_the_good_rows_with_it(
         pytest.param(b'{"apply": "p"}', '"apply" needs an "actor"', id="apply-without-actor"),
         pytest.param(b'{"scan_id": 7}', "Expected `str | null`, got `int`", id="wrong-type"),
         pytest.param(b'{"scan": "s"}', "Object contains unknown field `scan`", id="unknown-key"),
+        pytest.param(b'{"act\xffor": "a"}', "malformed stale-sweeps queue message: 'utf-8'", id="not-utf8-key"),
     ],
 )
 async def test_malformed_sweep_messages_go_to_the_poison_queue_at_once(

@@ -84,6 +84,7 @@ async def test_approving_an_unknown_retirement_plan_is_refused_at_once_and_queue
         pytest.param(b"not json", id="not-json"),
         pytest.param(b'{"apply": "0123456789abcdef"}', id="no-actor"),
         pytest.param(b'{"apply": "0123456789abcdef", "actor": "x", "extra": 1}', id="unknown-field"),
+        pytest.param(b'{"apply": "0123456789abcdef", "act\xffor": "x"}', id="not-utf8-key"),
     ],
 )
 async def test_a_malformed_retirement_message_goes_to_the_poison_queue_at_once(

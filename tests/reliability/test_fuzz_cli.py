@@ -53,7 +53,7 @@ SKIPPED_OPTIONS = {"--install-completion", "--show-completion"}
 @pytest.fixture
 def folder(emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """guestctl's settings pointed at the emulator, its state, policy and files in tmp_path (the cwd)."""
-    for name in [n for n in os.environ if n.startswith("GUESTCTL_")]:
+    for name in [n for n in os.environ if n.startswith("GUESTCTL_") and not n.startswith("GUESTCTL_RELIABILITY_")]:
         monkeypatch.delenv(name)
     settings = {**emulator_settings(emulator, tmp_path, tmp_path / "policy.yaml"), "GUESTCTL_RETRY_BUDGET_SECONDS": "5"}
     for name, value in guestctl_env(settings).items():

@@ -417,6 +417,24 @@ def test_attestation_tokens(app: App, figures: Figures) -> None:
 # ---- invitation batches: HTTP body and the inbox blob ------------------------------------------------------------
 
 
+def data_for_chunk(chunk: dict[str, Any], seed: bytes) -> bytes:
+    """The queued chunk with one field changed, chosen by the body's digest (deterministic, no second draw)."""
+    rows = chunk["rows"]
+    changes = [
+        lambda: {**chunk, "rows": [{**rows[0], "row": "one"}]},
+        lambda: {**chunk, "rows": [{**rows[0], "email": "\x00"}]},
+        lambda: {**chunk, "batch_id": ""},
+        lambda: {**chunk, "rows": [{**rows[0], "extra": 1}]},
+        lambda: {**chunk, "rows": [{**rows[0], "groups": "Finance"}]},
+    ]
+    pick = hashlib.sha256(seed).digest()[0] % (len(changes) + 2)
+    if pick == len(changes):
+        return json.dumps(chunk).encode().replace(b'"rows"', b'"r\xffows"')
+    if pick > len(changes):
+        return json.dumps(chunk).encode()[:-3]
+    return json.dumps(changes[pick]()).encode()
+
+
 def test_invitation_bodies_and_dropped_files(app: App, figures: Figures) -> None:
     fuzz = Fuzz("invitations")
     types = ["text/csv", "application/x-ndjson", "text/csv; charset=latin-1", "application/xml", "", "TEXT/CSV"]
@@ -429,7 +447,12 @@ def test_invitation_bodies_and_dropped_files(app: App, figures: Figures) -> None
     )
     def run(body: bytes, content_type: str, name: str) -> None:
         request = post("/api/invitations/batches", body, {"Content-Type": content_type})
-        app.http(fuzz, "submit_invitation_batch", request, {"body": body, "type": content_type}, CapturedOut())
+        queue = CapturedOut()
+        app.http(fuzz, "submit_invitation_batch", request, {"body": body, "type": content_type}, queue)
+        for message in (queue.value or [])[:1]:  # what the receiver queued, changed: the invite_rows worker
+            chunk = json.loads(message)
+            changed = data_for_chunk(chunk, body)
+            app.queue(fuzz, "invite_rows", changed, 1, {"message": changed})
         blob = func.blob.InputStream(data=body, name=f"invitations-inbox/{name}")
         queue = CapturedOut()
         tenant, store = tenant_mark(app.emulator), store_digest(app.state)
