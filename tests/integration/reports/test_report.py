@@ -168,7 +168,7 @@ async def test_send_without_recipients_is_refused_before_anything_is_kept_or_wri
 
     state = tmp_path / "state.db"
     settings = load_settings(graph_url=emulator.base_url, auth="emulator", state=str(state), policy=None)
-    with pytest.raises(ConfigError, match="sending the report needs reports.recipients"):
+    with pytest.raises(ConfigError, match=r"sending the report needs reports\.recipients"):
         await weekly_report(settings, out=tmp_path / "out", send=True)
     assert not (tmp_path / "out").exists()
     assert not state.exists()

@@ -213,7 +213,7 @@ def test_committed_json_schema_matches_the_model() -> None:
     [
         ("0f8fad5b-d9cb-469f-a165-70867728950e", ("entraObjectId", "0f8fad5b-d9cb-469f-a165-70867728950e")),
         ("jane@partner.example", ("email", "jane@partner.example")),
-        ("jane_partner.example#EXT#@contoso.example", ("userPrincipalName", "jane_partner.example#EXT#@contoso.example")),
+        ("jane_x.example#EXT#@contoso.example", ("userPrincipalName", "jane_x.example#EXT#@contoso.example")),
         ("jane", None),  # `guestctl offboard jane`: one line, exit 2 (it was an unexpected ValidationError, exit 70)
         ("two words@x.example", None),
     ],
