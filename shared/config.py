@@ -280,7 +280,8 @@ PROBLEM_CHARS = 64  # each of them at least this long when the line has to be sh
 MAX_QUOTED = 80  # characters of a quoted input value in an error
 
 
-def _domain(value: str) -> str:
+def domain_name(value: str) -> str:
+    """`value` as a lower-case DNS name, or ValueError."""
     value = value.strip().lower().lstrip("@")
     labels = value.split(".")
     if len(labels) < 2 or not all(labels) or any(not label.replace("-", "").isalnum() for label in labels):
@@ -305,7 +306,7 @@ def _iso_date(value: Any) -> Any:
     raise PydanticCustomError("date_type", "Input should be a valid date")
 
 
-Domain = Annotated[str, AfterValidator(_domain)]
+Domain = Annotated[str, AfterValidator(domain_name)]
 Days = Annotated[int, Field(ge=1, le=3650)]
 IsoDate = Annotated[date, Strict(False), BeforeValidator(_iso_date)]  # strict date would refuse the text
 NCRONTAB_FIELDS = (  # name, lowest, highest, names (the first name is `lowest`)
@@ -467,7 +468,7 @@ def _tenant(value: str) -> str:
     if _GUID_TEXT.fullmatch(text):
         return text.lower()
     try:
-        return _domain(text)
+        return domain_name(text)
     except ValueError:
         raise ValueError("not a tenant id (a GUID) or a domain name such as fabrikam.com") from None
 
@@ -612,7 +613,7 @@ def _address(value: str) -> str:
     local, at, domain = text.rpartition("@")
     if not at or not local or any(c.isspace() for c in text):
         raise ValueError(f"not an email address (got {_clip(text, 60)!r}; expected e.g. identity-team@contoso.com)")
-    _domain(domain)
+    domain_name(domain)
     return text
 
 

@@ -115,6 +115,7 @@ async def delete_subscription(settings: Settings, subscription_id: str | None = 
     """Delete ours (or the one named); returns the ids deleted."""
     graph = get_graph(settings)
     async with open_state(settings) as store:
+        await subscriptions.recorded(store)  # an unusable store fails here, before Graph is changed
         if subscription_id is None:
             if not settings.notification_url:
                 raise ConfigError("GUESTCTL_NOTIFICATION_URL is not set", hint="or name the subscription: --id")

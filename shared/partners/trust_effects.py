@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import quote
 
+from shared.config import domain_name
 from shared.core.apply import Outcome
 from shared.core.audit import RunAudit
 from shared.core.restore import UndoHandler, Undoing
-from shared.errors import InputError, NotFoundError
+from shared.errors import InputError, NotFoundError, cap
 from shared.graph import Graph
 from shared.partners.trust import OWNED, ActionKind, PartnerPlan, as_read, same
 from shared.store import AuditEntry
@@ -49,7 +50,17 @@ async def read_partner(graph: Graph, tenant_id: str) -> dict[str, Any] | None:
 
 
 async def find_tenant(graph: Graph, *, domain: str | None = None, tenant_id: str | None = None) -> dict[str, Any]:
-    """tenantInformation (tenantId, displayName, defaultDomainName) by a domain of the tenant or its id."""
+    """tenantInformation (tenantId, displayName, defaultDomainName) by a domain of the tenant or its id. A domain
+    is checked first: a person's `--tenant` value goes into the URL (control characters made it an
+    unexpected InvalidURL, exit 70)."""
+    if domain is not None:
+        try:
+            domain = domain_name(domain)
+        except ValueError:
+            raise InputError(
+                f"{cap(repr(domain), 100)} is not a tenant id (a GUID) or a domain name",
+                hint="give a domain such as fabrikam.com",
+            ) from None
     call = (
         f"findTenantInformationByDomainName(domainName='{domain}')"
         if domain is not None

@@ -3,13 +3,14 @@ plan's digest, the partner's instructions, and the policy's `partners` section."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from shared.config import PartnerTrust, Policy
-from shared.errors import PolicyError
+from shared.errors import InputError, PolicyError
 from shared.partners.trust import (
     POLICY_SIZE_LIMIT,
     ActionKind,
@@ -20,6 +21,7 @@ from shared.partners.trust import (
     property_changes,
     same,
 )
+from shared.partners.trust_effects import find_tenant
 from shared.partners.trust_instructions import Parties, instruction_blocks, to_html, to_markdown
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -45,6 +47,13 @@ def plan_for(current: list[dict[str, Any]], *entries: PartnerTrust) -> Plan:
     return make_plan(
         now=NOW, tenant_id=None, policy_digest="sha256:x", default=DEFAULT, partners_now=current, named=named
     )
+
+
+@pytest.mark.parametrize("domain", ["fab\x05rikam.com", "fabrikam", "a'b.com", "fabrikam.com/x"])
+def test_a_domain_that_is_no_domain_is_refused_before_graph(domain: str) -> None:
+    """`partners migrate --tenant` passes it into Graph's URL: a control character was an InvalidURL (exit 70)."""
+    with pytest.raises(InputError, match=r"is not a tenant id \(a GUID\) or a domain name"):
+        asyncio.run(find_tenant(None, domain=domain))  # type: ignore[arg-type]  (no Graph call is made)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,9 @@ import pytest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer, WebhookReceiver
+from shared.config import load_settings
+from shared.errors import GuestctlError
+from shared.notifications.service import delete_subscription
 from tests.support.cli import ROOT, emulator_settings, run_guestctl
 from tests.support.stale import NOW
 
@@ -87,6 +91,13 @@ def test_subscriptions_ensure_is_idempotent_lists_ours_redacted_and_deletes_it(
     listed = guestctl_json("subscriptions", "list", cwd=tmp_path, env=env)
     assert [(s["id"], s["ours"]) for s in listed] == [(created["subscription_id"], True)]
     assert "function-key-123" not in json.dumps(listed)
+
+    # An unusable state store fails before Graph is changed (it deleted the subscription, then failed: exit 2)
+    (tmp_path / "notes.db").write_text("not a database\n" * 100)
+    unusable = load_settings(graph_url=emulator.base_url, auth="emulator", state=str(tmp_path / "notes.db"))
+    with pytest.raises(GuestctlError, match="not a database"):
+        asyncio.run(delete_subscription(unusable, created["subscription_id"]))
+    assert len(emulator.tenant.subscriptions) == 1
 
     deleted = guestctl_json("subscriptions", "delete", cwd=tmp_path, env=env)
     assert deleted == {"deleted": [created["subscription_id"]]}
