@@ -70,7 +70,9 @@ def audit(routes: list[Route]) -> list[str]:
             anonymous.add((route.route, method))
             if (route.route, method) not in JUSTIFIED:
                 problems.append(f"{method} /api/{route.route} ({route.function}) is anonymous and not justified")
-    problems += [f"{m} /api/{r} is justified but not anonymous: drop it" for r, m in JUSTIFIED if (r, m) not in anonymous]
+    problems += [
+        f"{m} /api/{r} is justified but not anonymous: drop it" for r, m in JUSTIFIED if (r, m) not in anonymous
+    ]
     return problems
 
 
@@ -117,7 +119,7 @@ def snapshot(folder: Path, emulator: EmulatorServer) -> tuple[list[Any], list[st
         with sqlite3.connect(database) as connection:
             tables = [t for (t,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
             for table in sorted(tables):
-                rows += [(table, *row) for row in connection.execute(f'SELECT * FROM "{table}" ORDER BY 1')]  # noqa: S608
+                rows += [(table, *row) for row in connection.execute(f'SELECT * FROM "{table}" ORDER BY 1')]
     writes = [f"{r['method']} {r['path']}" for r in emulator.control.requests() if r["method"] != "GET"]
     return rows, writes
 

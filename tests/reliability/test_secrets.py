@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import io
 import json
 import logging
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -83,38 +87,77 @@ class Run:
         self.seen.setdefault(kind, set()).add(value)
         return value
 
-    def guestctl(self, *args: str, state: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
-        """guestctl -vv as a child process, in the scene's folder, with its own state file."""
+    def guestctl(self, *args: str, state: str, ok: tuple[int, ...] = (0,)) -> tuple[int, str, str]:
+        """guestctl -vv in the scene's folder with its own state file: a child process (full profile), or
+        shared.cli.main in this process (short: the same code without a second of imports per command)."""
         env = {**self.env, "GUESTCTL_STATE": str(self.folder / state)}
-        result = subprocess.run(
-            [*GUESTCTL, "-vv", *args], cwd=self.folder, env=guestctl_env(env), capture_output=True, text=True, timeout=120
-        )
+        if profile() == "full":
+            result = subprocess.run([*GUESTCTL, "-vv", *args], cwd=self.folder, env=guestctl_env(env),
+                                    capture_output=True, text=True, timeout=120)  # fmt: skip
+            code, out, err = result.returncode, result.stdout, result.stderr
+        else:
+            code, out, err = in_process(["-vv", *args], self.folder, env)
         name = "guestctl " + " ".join(args)
-        self.artifacts += [Artifact(f"{name} (stdout)", result.stdout), Artifact(f"{name} (stderr)", result.stderr)]
-        assert result.returncode in ok, f"{name} exited {result.returncode}: {result.stderr[-2000:]}"
-        return result
+        self.artifacts += [Artifact(f"{name} (stdout)", out), Artifact(f"{name} (stderr)", err)]
+        assert code in ok, f"{name} exited {code}: {err[-2000:]}"
+        return code, out, err
 
     def chains(self, *chains: list[tuple[str, ...]], state: str) -> None:
-        """Independent command chains in parallel (each its own state file); each chain's commands in order."""
+        """Independent command chains (each its own state file), in parallel when they are child processes;
+        each chain's commands in order."""
 
         def run(number: int, chain: list[tuple[str, ...]]) -> None:
             for args in chain:
                 self.guestctl(*args, state=f"{state}-{number}.db")
 
-        with ThreadPoolExecutor(len(chains)) as pool:
+        with ThreadPoolExecutor(len(chains) if profile() == "full" else 1) as pool:
             for done in [pool.submit(run, n, chain) for n, chain in enumerate(chains)]:
                 done.result()
 
-    def answer(self, name: str, response: func.HttpResponse) -> func.HttpResponse:
+    def answer(self, name: str, response: func.HttpResponse, *, own: str = "") -> func.HttpResponse:
+        """An HTTP answer; `own`: the credential the request carried, which the answer may hand back."""
         headers = json.dumps(dict(response.headers))
         body = response.get_body().decode("utf-8", "replace")
-        self.artifacts.append(Artifact(f"{name} (HTTP {response.status_code})", f"{headers}\n{body}"))
+        mine = frozenset({own} if own else ())
+        self.artifacts.append(Artifact(f"{name} (HTTP {response.status_code})", f"{headers}\n{body}", mine))
         return response
 
     def queued(self, name: str, out: CapturedOut) -> list[str]:
         values = out.value if isinstance(out.value, list) else [out.value] if out.value else []
         self.artifacts += [Artifact(f"{name} (queue message {n})", str(v)) for n, v in enumerate(values)]
         return [str(v) for v in values]
+
+
+def in_process(args: list[str], folder: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """`guestctl ARGS` through shared.cli.main in this process: exit code, stdout, stderr. Its logging setup
+    (-vv: the root logger to stderr, libraries at warnings) is undone afterwards, as are env and cwd."""
+    from shared import cli
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in (*cli.LIBRARY_LOGGERS, "azure.identity")}
+    saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(env)
+    sys.argv = ["guestctl", *args]
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli.main()
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in levels.items():
+            logging.getLogger(name).setLevel(was)
+    return code, out.getvalue(), err.getvalue()
 
 
 class LogCapture(logging.Handler):
@@ -126,7 +169,8 @@ class LogCapture(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
+        if not (record.threadName or "").startswith("uvicorn-"):  # the emulator's and the webhook receiver's threads
+            self.lines.append(self.format(record))
 
 
 @pytest.fixture
@@ -186,9 +230,9 @@ async def notification_flow(run: Run, emulator: EmulatorServer, receiver: Webhoo
     one = json.loads(bodies[0])["value"][0]
     wrong = {**one, "clientState": "a-wrong-client-state-guess"}
     lifecycle = {k: v for k, v in one.items() if k not in ("resource", "resourceData", "changeType")}
+    missed = json.dumps({"value": [{**lifecycle, "lifecycleEvent": "missed"}]}).encode()
     deliveries = [*bodies, json.dumps({"value": [wrong]}).encode()]
-    for name, body in [*(("graph_notifications", b) for b in deliveries),
-                       ("graph_lifecycle", json.dumps({"value": [{**lifecycle, "lifecycleEvent": "missed"}]}).encode())]:  # fmt: skip
+    for name, body in [*(("graph_notifications", b) for b in deliveries), ("graph_lifecycle", missed)]:
         queue = CapturedOut()
         request = func.HttpRequest(method="POST", url=f"/api/graph/{name[6:]}", body=body, params={"code": "x"})
         run.answer(name, functions[name].get_user_function()(request, queue))
@@ -245,7 +289,9 @@ async def hr_flow(run: Run, emulator: EmulatorServer, functions: dict) -> None:
             run.queued("hr_events_worker poison", poison)
 
 
-async def attestation_flow(run: Run, emulator: EmulatorServer, functions: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def attestation_flow(
+    run: Run, emulator: EmulatorServer, functions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The sponsor notices' links: GET then POST each token once against the sweep's store; a forged one."""
     monkeypatch.setenv("GUESTCTL_STATE", str(run.folder / "cli-0.db"))  # the sweep chain's store
     tokens = []
@@ -256,7 +302,8 @@ async def attestation_flow(run: Run, emulator: EmulatorServer, functions: dict, 
     forged = tokens[0][:-4] + ("AAAA" if not tokens[0].endswith("AAAA") else "BBBB")
     for token in [*tokens[:4], forged]:
         request = func.HttpRequest(method="GET", url="/api/attest", body=b"", params={"token": token})
-        run.answer("attest_page", await functions["attest_page"].get_user_function()(request))
+        # The confirmation page's form posts the same token: the page hands the requester back their own link.
+        run.answer("attest_page", await functions["attest_page"].get_user_function()(request), own=token)
         request = func.HttpRequest(method="POST", url="/api/attest", body=f"token={token}".encode(),
                                    headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
         run.answer("attest_confirm", await functions["attest_confirm"].get_user_function()(request))
@@ -301,6 +348,7 @@ async def test_nothing_guestctl_writes_holds_a_secret(
         monkeypatch.setenv(name, value)
 
     await asyncio.to_thread(cli_flows, run, emulator, invitations)
+    graph_side = Artifact("the emulator's request log (Graph's side)", json.dumps(emulator.control.requests()))
     monkeypatch.setenv("GUESTCTL_STATE", str(tmp_path / "functions.db"))
     await notification_flow(run, emulator, receiver, functions)
     await hr_flow(run, emulator, functions)
@@ -335,6 +383,10 @@ async def test_nothing_guestctl_writes_holds_a_secret(
           f"values of {len(secrets)} kinds and the shapes of secrets: {len(findings)} findings")  # fmt: skip
     figures.add("secrets", violations=len(findings))
     assert size > 50_000, "too little was captured to mean anything"
+    assert any(" DEBUG " in a.text for a in artifacts if a.name.endswith("(stderr)")), "-vv output not captured"
+    # The planted values did travel: Graph received the clientState and the function key (the subscription).
+    reached = {f.kind for f in scan([graph_side], secrets)}
+    assert {"notification clientState", "function key"} <= reached, reached
     assert findings == [], "\n".join(map(str, findings[:10]))
 
 
@@ -343,8 +395,11 @@ async def test_nothing_guestctl_writes_holds_a_secret(
     ("text", "kind"),
     [
         pytest.param(f"DEBUG settings: client_secret={PLANTED['client secret']}", "client secret", id="planted"),
-        pytest.param(f'{{"clientState": "{PLANTED["notification clientState"]}"}}', "notification clientState",
-                     id="planted-in-json"),  # fmt: skip
+        pytest.param(
+            f'{{"clientState": "{PLANTED["notification clientState"]}"}}',
+            "notification clientState",
+            id="planted-in-json",
+        ),
         pytest.param("url=https://x/?s=planted%7EClientSecret.0123456789abcdefXYZ", "client secret", id="encoded"),
         pytest.param("GET /v1.0/users Authorization: Bearer eyJ0eXAiOiJKV1Qi.abc", "bearer token", id="bearer"),
         pytest.param("token eyJhbGciOiJub25lIn0.eyJ0aWQiOiJhYmMifQ.", "JWT", id="jwt"),
