@@ -92,8 +92,14 @@ class Run:
         shared.cli.main in this process (short: the same code without a second of imports per command)."""
         env = {**self.env, "GUESTCTL_STATE": str(self.folder / state)}
         if profile() == "full":
-            result = subprocess.run([*GUESTCTL, "-vv", *args], cwd=self.folder, env=guestctl_env(env),
-                                    capture_output=True, text=True, timeout=120)  # fmt: skip
+            result = subprocess.run(
+                [*GUESTCTL, "-vv", *args],
+                cwd=self.folder,
+                env=guestctl_env(env),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             code, out, err = result.returncode, result.stdout, result.stderr
         else:
             code, out, err = in_process(["-vv", *args], self.folder, env)
@@ -195,8 +201,9 @@ def cli_flows(run: Run, emulator: EmulatorServer, invitations: int) -> None:
     """Bulk invite; sweep plan + apply (sponsor notices with attestation links) and the weekly report; sync and
     the notification subscription; offboarding and a kept guest; each chain its own process and state."""
     rows = [f"planted.guest{n}@fabrikam.com,Guest {n},,,,,true" for n in range(invitations)]
-    (run.folder / "invites.csv").write_text("email,display_name,redirect_url,groups,sponsors,message,send_email\n"
-                                            + "\n".join(rows) + "\n")  # fmt: skip
+    (run.folder / "invites.csv").write_text(
+        "email,display_name,redirect_url,groups,sponsors,message,send_email\n" + "\n".join(rows) + "\n"
+    )
     leaver = emulator.control.create_user(userType="Guest", mail="leaver@partner.example")["id"]
     kept = next(u for u in emulator.tenant.users.values() if u.userType == "Guest" and u.id != leaver)
     run.chains(
@@ -264,8 +271,10 @@ async def hr_flow(run: Run, emulator: EmulatorServer, functions: dict) -> None:
     run.secret("HR signature", forged["webhook-signature"])
     bamboo = (Path(__file__).parents[1] / "unit" / "offboarding" / "fixtures" / "bamboohr.json").read_bytes()
     stamp = str(int(time.time()))
-    mac = run.secret("HR signature", hmac.new(PLANTED["BambooHR secret"].encode(), bamboo + stamp.encode(),
-                                              hashlib.sha256).hexdigest())  # fmt: skip
+    mac = run.secret(
+        "HR signature",
+        hmac.new(PLANTED["BambooHR secret"].encode(), bamboo + stamp.encode(), hashlib.sha256).hexdigest(),
+    )
     bamboo_headers = {"X-BambooHR-Timestamp": stamp, "X-BambooHR-Signature": mac}
     for name, route, data, headers in (
         ("hr_events", "events", body, good),
@@ -284,8 +293,9 @@ async def hr_flow(run: Run, emulator: EmulatorServer, functions: dict) -> None:
         run.answer(f"{name} {route}", await functions[name].get_user_function()(request, queue))
         for n, text in enumerate(run.queued(f"{name} {route}", queue)):
             poison = CapturedOut()
-            await functions["hr_events_worker"].get_user_function()(func.QueueMessage(id=f"h{n}", body=text.encode()),
-                                                                      poison)  # fmt: skip
+            await functions["hr_events_worker"].get_user_function()(
+                func.QueueMessage(id=f"h{n}", body=text.encode()), poison
+            )
             run.queued("hr_events_worker poison", poison)
 
 
@@ -304,8 +314,12 @@ async def attestation_flow(
         request = func.HttpRequest(method="GET", url="/api/attest", body=b"", params={"token": token})
         # The confirmation page's form posts the same token: the page hands the requester back their own link.
         run.answer("attest_page", await functions["attest_page"].get_user_function()(request), own=token)
-        request = func.HttpRequest(method="POST", url="/api/attest", body=f"token={token}".encode(),
-                                   headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        request = func.HttpRequest(
+            method="POST",
+            url="/api/attest",
+            body=f"token={token}".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         run.answer("attest_confirm", await functions["attest_confirm"].get_user_function()(request))
 
 
@@ -319,8 +333,11 @@ def partners_flow(run: Run, emulator: EmulatorServer, graph_post: Any) -> None:
         '      channels: {"Project X": "Project X Partners"}\n      home_ids: app\n'
     )
     run.env = {**run.env, "GUESTCTL_POLICY": str(policy)}
-    run.chains([("partners", "plan", "--out", "partners-plan.json")], [("partners", "migrate", "--tenant", FABRIKAM,
-               "--out", "migrate-plan.json")], state="partners")  # fmt: skip
+    run.chains(
+        [("partners", "plan", "--out", "partners-plan.json")],
+        [("partners", "migrate", "--tenant", FABRIKAM, "--out", "migrate-plan.json")],
+        state="partners",
+    )
 
 
 # -- the test --------------------------------------------------------------------------------------------------
@@ -379,8 +396,10 @@ async def test_nothing_guestctl_writes_holds_a_secret(
     secrets = {**{k: [v] for k, v in PLANTED.items()}, **run.seen}
     findings = scan(artifacts, secrets)
     size = sum(len(a.text.encode()) for a in artifacts)
-    print(f"\nsecrets: {len(artifacts)} artifacts, {size:,} bytes scanned for {sum(map(len, secrets.values()))} "
-          f"values of {len(secrets)} kinds and the shapes of secrets: {len(findings)} findings")  # fmt: skip
+    print(
+        f"\nsecrets: {len(artifacts)} artifacts, {size:,} bytes scanned for {sum(map(len, secrets.values()))} "
+        f"values of {len(secrets)} kinds and the shapes of secrets: {len(findings)} findings"
+    )
     figures.add("secrets", violations=len(findings))
     assert size > 50_000, "too little was captured to mean anything"
     assert any(" DEBUG " in a.text for a in artifacts if a.name.endswith("(stderr)")), "-vv output not captured"
