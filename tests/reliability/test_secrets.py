@@ -402,6 +402,10 @@ async def test_nothing_guestctl_writes_holds_a_secret(
     )
     figures.add("secrets", violations=len(findings))
     assert size > 50_000, "too little was captured to mean anything"
+    written = {"invite-results.csv", "sweep-plan.json", "partners-plan.json", "migrate-plan.json"}
+    written |= {f"report/report.{ext}" for ext in ("html", "csv", "json")}
+    assert written <= {a.name for a in artifacts}, written - {a.name for a in artifacts}
+    assert any(a.name.startswith("functions.db:audit") for a in artifacts), "no audit row was scanned"
     assert any(" DEBUG " in a.text for a in artifacts if a.name.endswith("(stderr)")), "-vv output not captured"
     # The planted values did travel: Graph received the clientState and the function key (the subscription).
     reached = {f.kind for f in scan([graph_side], secrets)}
