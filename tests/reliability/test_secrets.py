@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+import httpx
 import pytest
 
 from emulator.routes.invitations import redeem_url
@@ -380,8 +381,6 @@ async def test_nothing_guestctl_writes_holds_a_secret(
 
     def configure_partner() -> None:
         headers = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
-        import httpx
-
         url = f"{emulator.base_url}/policies/crossTenantAccessPolicy/partners"
         httpx.post(url, json={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND}, headers=headers).raise_for_status()
 
