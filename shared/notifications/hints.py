@@ -1,7 +1,8 @@
 """What the queue worker reads: notifications from our webhook, or CloudEvents written by Event Grid.
 
 Both are hints that something changed (delta says what). Anyone allowed to write to the queue could write a
-message, so each notification's clientState is checked here again, in constant time, and a notification
+message, so each notification's clientState (Event Grid's) or clientStateProof (our webhook's, shared/notifications/
+inbox.py) is checked here again, in constant time, and a notification
 for a subscription that is not ours (by the store's record) is dropped and counted.
 """
 
@@ -11,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from shared.errors import InputError
-from shared.notifications.inbox import MAX_NOTIFICATIONS, is_ours, problem_of
+from shared.notifications.inbox import MAX_NOTIFICATIONS, PROOF_FIELD, is_ours, is_proven, problem_of
 
 # Event Grid's CloudEvent types for lifecycle events, lower-cased, → Graph's lifecycleEvent names
 # (docs/graph-contract.md#change-notifications).
@@ -56,10 +57,10 @@ def read_hints(message: str, secret: str, subscription_id: str | None) -> Hints:
         raise InputError('a graph-notifications message is neither a CloudEvent nor {"value": [...]}')
     result = Hints()
     for item in items:
-        problem = problem_of(item)
+        problem = problem_of(item, queued=True)
         if problem:
             result.drop(problem)
-        elif not is_ours(item.get("clientState"), secret):
+        elif not (is_proven(item, secret) if PROOF_FIELD in item else is_ours(item.get("clientState"), secret)):
             result.drop("clientState does not match")
         elif subscription_id is None or item["subscriptionId"].lower() != subscription_id.lower():
             result.drop("not our subscription")

@@ -5,10 +5,15 @@ delaying, then dropping, notifications (docs/graph-contract.md#change-notificati
 no Graph call, reads no store and imports nothing heavy: it checks `clientState` in constant time, drops
 (and counts) what is not ours, and returns the queue messages that carry the rest. Whether a subscription
 is still ours is the queue worker's question (it reads the store); so is what changed (delta).
+
+The queue never carries the clientState: a checked notification is queued with `clientStateProof` instead
+(HMAC-SHA256 of its subscription id under the secret), which the worker checks without the queue's readers
+learning the secret, and which nobody without the secret can forge.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
@@ -29,13 +34,13 @@ MAX_FIELD_CHARS = 1_024  # any one string we keep from a notification
 # What the worker needs of a notification; everything else is dropped before it is queued.
 KEPT_FIELDS = (
     "subscriptionId",
-    "clientState",
     "changeType",
     "resource",
     "tenantId",
     "lifecycleEvent",
     "subscriptionExpirationDateTime",
 )
+PROOF_FIELD = "clientStateProof"  # queued instead of the clientState (see the module's docstring)
 
 
 class InboxNotConfiguredError(ConfigError):
@@ -88,6 +93,19 @@ def is_ours(client_state: object, secret: str) -> bool:
     return hmac.compare_digest(client_state.encode(), secret.encode())
 
 
+def proof_of(secret: str, subscription_id: str) -> str:
+    """The clientState's stand-in on the queue: it proves the webhook checked the secret, and reveals nothing of it."""
+    return hmac.new(secret.encode(), subscription_id.lower().encode(), hashlib.sha256).hexdigest()
+
+
+def is_proven(item: dict[str, Any], secret: str) -> bool:
+    """A queued notification's proof matches its subscription (constant time)."""
+    proof, subscription_id = item.get(PROOF_FIELD), item.get("subscriptionId")
+    if not isinstance(proof, str) or not isinstance(subscription_id, str):
+        return False
+    return hmac.compare_digest(proof.encode(), proof_of(secret, subscription_id).encode())
+
+
 def sort_delivery(body: bytes, secret: str) -> Sorted:
     """Check a delivery (`{"value": [notification, ...]}`) and sort it; InputError if it is not one at all."""
     value = _notifications(body)
@@ -100,7 +118,7 @@ def sort_delivery(body: bytes, secret: str) -> Sorted:
         elif not is_ours(item.get("clientState"), secret):
             result.drop("clientState does not match")
         else:
-            kept.append(_trimmed(item))
+            kept.append(_trimmed(item, secret))
     result.accepted = len(kept)
     result.messages = queue_messages(kept)
     return result
@@ -138,11 +156,13 @@ def _notifications(body: bytes) -> list[Any]:
     return value
 
 
-def problem_of(item: object) -> str | None:
-    """Why a notification is not one we can use, or None."""
+def problem_of(item: object, *, queued: bool = False) -> str | None:
+    """Why a notification is not one we can use, or None. `queued`: from the queue, where the webhook's carry a
+    proof instead of the clientState."""
     if not isinstance(item, dict):
         return "not an object"
-    for name in ("subscriptionId", "clientState"):
+    proven = queued and PROOF_FIELD in item and "clientState" not in item
+    for name in ("subscriptionId", PROOF_FIELD if proven else "clientState"):
         if not isinstance(item.get(name), str) or not item[name]:
             return f"no {name}"
     if "lifecycleEvent" not in item and not isinstance(item.get("resource"), str):
@@ -157,8 +177,9 @@ def problem_of(item: object) -> str | None:
     return None
 
 
-def _trimmed(item: dict[str, Any]) -> dict[str, Any]:
+def _trimmed(item: dict[str, Any], secret: str) -> dict[str, Any]:
     kept = {name: item[name] for name in KEPT_FIELDS if item.get(name) is not None}
+    kept[PROOF_FIELD] = proof_of(secret, item["subscriptionId"])
     resource_data = item.get("resourceData")
     if isinstance(resource_data, dict) and resource_data.get("id"):
         kept["resourceData"] = {"id": resource_data["id"]}

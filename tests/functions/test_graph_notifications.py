@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.notifications.inbox import proof_of
 from tests.support.functions import CapturedOut, bindings, http_bindings
 
 SECRET = "s3cr3t-client-state-0123456789"
@@ -103,9 +104,10 @@ def test_our_notifications_are_queued_trimmed_and_answered_202(functions: dict[s
         {"id": "1f2e3d4c-0000-4000-8000-000000000001"},
         {"id": "1f2e3d4c-0000-4000-8000-000000000002"},
     ]
+    assert SECRET not in json.dumps(queue.value)  # the queue carries a proof of it instead
     assert set(items[0]) == {
         "subscriptionId",
-        "clientState",
+        "clientStateProof",
         "changeType",
         "resource",
         "tenantId",
@@ -233,5 +235,5 @@ def test_any_body_gets_a_short_answer_and_only_ours_is_queued(
         assert "\n" not in error
         assert len(error) < 300
     for item in queued(queue):
-        assert item["clientState"] == SECRET
+        assert item["clientStateProof"] == proof_of(SECRET, item["subscriptionId"])
         assert isinstance(item["subscriptionId"], str)

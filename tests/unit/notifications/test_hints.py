@@ -9,6 +9,7 @@ import pytest
 
 from shared.errors import InputError
 from shared.notifications.hints import Hint, read_hints
+from shared.notifications.inbox import proof_of, sort_delivery
 
 SECRET = "client-state-secret"
 SUBSCRIPTION = "7f105c7d-2dc5-4530-97cd-4e7ae6534c07"
@@ -103,3 +104,16 @@ def test_without_a_recorded_subscription_nothing_is_ours() -> None:
 def test_messages_of_neither_shape_are_refused(text: str, problem: str) -> None:
     with pytest.raises(InputError, match=problem):
         read_hints(text, SECRET, SUBSCRIPTION)
+
+
+def test_the_webhook_queues_a_proof_the_worker_accepts_and_never_the_client_state() -> None:
+    """Regression (tests/reliability/test_secrets.py): the queue carried the clientState secret in clear."""
+    (message,) = sort_delivery(json.dumps({"value": [notification()]}).encode(), SECRET).messages
+    assert SECRET not in message
+    assert read_hints(message, SECRET, SUBSCRIPTION).hints == [Hint(SUBSCRIPTION, None, USER)]
+    forged = json.loads(message)
+    forged["value"][0]["clientStateProof"] = proof_of("another-secret", SUBSCRIPTION)
+    moved = json.loads(message)
+    moved["value"][0]["subscriptionId"] = "another-subscription"
+    assert read_hints(json.dumps(forged), SECRET, SUBSCRIPTION).dropped == {"clientState does not match": 1}
+    assert read_hints(json.dumps(moved), SECRET, "another-subscription").dropped == {"clientState does not match": 1}
