@@ -15,7 +15,7 @@ from emulator.testing import EmulatorServer
 def test_the_armed_request_kills_the_process_before_or_after_it_ran(
     emulator: EmulatorServer, graph_http: httpx.Client, moment: str, disabled: bool
 ) -> None:
-    guest = next(u for u in emulator.tenant.users.values() if u.accountEnabled)
+    guest = next(u for u in emulator.tenant.users.values() if u.userType == "Guest" and u.accountEnabled)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     emulator.arm_crash(sleeper.pid, request=2, moment=moment)  # type: ignore[arg-type]
     assert graph_http.get(f"/users/{guest.id}").status_code == 200
