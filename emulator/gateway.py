@@ -120,7 +120,9 @@ class Gateway:
         try:
             if crash == "before":
                 state.crash.fire()
-                raise GraphError(503, "serviceNotAvailable", "The client was killed before this request ran (crash test).")
+                raise GraphError(
+                    503, "serviceNotAvailable", "The client was killed before this request ran (crash test)."
+                )
             reply = await self._dispatch(ctx, path)
         except GraphError as error:
             reply = Reply(error.status, b"", headers=list(error.headers.items()))
