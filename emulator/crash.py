@@ -8,6 +8,7 @@ then the process is killed before the reply is sent (the write happened, the cli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -50,7 +51,5 @@ class CrashTrap:
         with self._lock:
             pid, self.fired = self.pid, True
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it ended first
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

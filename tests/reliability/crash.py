@@ -105,8 +105,10 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
 
 
-# Bookkeeping that counts tries, not changes: a rerun after a kill is one more try.
-VOLATILE = frozenset({"attempts"})
+# Bookkeeping of tries, not changes: a rerun after a kill is one more try ("attempts"), and its note says so
+# ("detail": "disabled by the interrupted run"); the outcome and state are compared.
+VOLATILE = frozenset({"attempts", "detail"})
+DELTA_TOKEN = re.compile(r"(\$deltatoken=)[^&\"]+")
 
 
 class Names:
@@ -124,7 +126,13 @@ class Names:
 
     def text(self, value: str) -> str:
         value = UUID.sub(lambda m: self.names.get(m.group(0).lower(), "<id>"), value)
+        value = DELTA_TOKEN.sub(r"\1<token>", value)  # Graph's delta token encodes when it was issued
         return TIME.sub("<time>", value)
+
+    @staticmethod
+    def outcome(key: str, value: Any) -> Any:
+        """`already-done` (a rerun found the change made) and `done` both say the change is in place, once."""
+        return "done" if key == "outcome" and value == "already-done" else value
 
     def json(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -132,7 +140,7 @@ class Names:
         if isinstance(value, list):
             return [self.json(v) for v in value]
         if isinstance(value, dict):
-            return {self.text(k): self.json(v) for k, v in value.items() if k not in VOLATILE}
+            return {self.text(k): self.outcome(k, self.json(v)) for k, v in value.items() if k not in VOLATILE}
         return value
 
 
