@@ -67,7 +67,7 @@ async def _close_unneeded(plan: Plan, store: Store, clock: Clock) -> None:
             detail = "nothing left to do on a fresh read (an interrupted attempt of this run made the change)"
             now = clock().isoformat()
             data = {**record.data, "state": "done", "outcome": Outcome.ALREADY_DONE.value, "detail": detail}
-            await store.update(record, {**data, "finished_at": now, "updated_at": now})
+            await store.update(record, {**data, "error": None, "finished_at": now, "updated_at": now})
 
 
 class _Applier:
