@@ -116,7 +116,13 @@ class Gateway:
             client_request_id=client_request_id,
             in_batch=in_batch,
         )
+        crash = state.crash.arrived()  # test machinery (emulator/crash.py)
         try:
+            if crash == "before":
+                state.crash.fire()
+                raise GraphError(
+                    503, "serviceNotAvailable", "The client was killed before this request ran (crash test)."
+                )
             reply = await self._dispatch(ctx, path)
         except GraphError as error:
             reply = Reply(error.status, b"", headers=list(error.headers.items()))
@@ -145,6 +151,8 @@ class Gateway:
         if entry is not None:
             entry["status"] = reply.status
             entry["throttled"] = reply.status == 429
+        if crash == "after":
+            state.crash.fire()
         return reply
 
     async def _dispatch(self, ctx: Ctx, full_path: str) -> Reply:

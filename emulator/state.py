@@ -6,6 +6,7 @@ import collections
 import threading
 from typing import TYPE_CHECKING, Any
 
+from emulator.crash import CrashTrap
 from emulator.limits import FaultInjector, Limiter, LimitSettings
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ class EmulatorState:
         self.tenant = tenant
         self.limiter = Limiter(limits)
         self.faults = FaultInjector()
+        self.crash = CrashTrap()  # test machinery: kill a client at its n-th request (emulator/crash.py)
         self.log_requests = log_requests
         self.request_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_LIMIT)
         self.lock = threading.RLock()

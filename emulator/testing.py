@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -349,9 +349,19 @@ class EmulatorServer:
         if limits:
             settings.update(limits)
         self.state.limiter.reset()
+        self.state.crash.disarm()
         if self.state.notifier is not None:
             self.state.notifier.clear()
         return fresh
+
+    def arm_crash(self, pid: int, *, request: int, moment: Literal["before", "after"] = "before") -> None:
+        """SIGKILL `pid` at the `request`-th Graph request from now: `before` it runs or `after` it ran and
+        before its reply is sent (emulator/crash.py). `crash_fired` says whether it happened."""
+        self.state.crash.arm(pid, request, moment)
+
+    @property
+    def crash_fired(self) -> bool:
+        return self.state.crash.fired
 
     def start(self) -> EmulatorServer:
         self._server.start()

@@ -43,7 +43,7 @@ async def apply_plan(
 ) -> list[ActionResult[Action]]:
     """Carry out the plan's actions in order (sponsors added before any is removed), each re-checked."""
     applier = _Applier(plan, graph, store, policy, actor, clock)
-    return await apply_actions(
+    results = await apply_actions(
         plan.actions,
         applier.carry_out,
         store=store,
@@ -53,6 +53,21 @@ async def apply_plan(
         limit=1,  # in the plan's order; a plan is one person's
         key=action_key,
     )
+    await _close_unneeded(plan, store, clock)
+    return results
+
+
+async def _close_unneeded(plan: Plan, store: Store, clock: Clock) -> None:
+    """A rerun re-plans from fresh data: an action an interrupted attempt started (and made) is not planned
+    again, so its record would say `started` forever. Close it: on a fresh read there is nothing left to do."""
+    planned = {action_key(a) for a in plan.actions}
+    records = [r async for r in store.query(ACTIONS_TABLE, partition=plan.run_id)]
+    for record in records:
+        if record.data.get("state") == "started" and record.row not in planned:
+            detail = "nothing left to do on a fresh read (an interrupted attempt of this run made the change)"
+            now = clock().isoformat()
+            data = {**record.data, "state": "done", "outcome": Outcome.ALREADY_DONE.value, "detail": detail}
+            await store.update(record, {**data, "error": None, "finished_at": now, "updated_at": now})
 
 
 class _Applier:

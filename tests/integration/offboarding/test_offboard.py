@@ -16,7 +16,8 @@ from shared.offboarding.events import Worker
 from shared.offboarding.plan import ActionKind, run_id_for
 from shared.offboarding.service import carry_out_due, make_plan
 from shared.store import Store
-from shared.store.registry import OFFBOARDINGS
+from shared.store.registry import OFFBOARD_ACTIONS, OFFBOARDINGS
+from tests.support.graph import emulator_graph
 from tests.support.offboarding import NOW, POLICY, group
 
 
@@ -158,3 +159,29 @@ async def test_a_team_leaving_at_once_reads_the_guests_sponsors_once_and_sees_it
     every_guest = [r for r in tenant.control.requests(method="GET") if r["path"] == "/v1.0/users"
                    and "sponsors" in r["query"].get("$expand", "")]  # fmt: skip
     assert len(every_guest) == 1, "every guest's sponsors are read once for the burst"
+
+
+async def test_a_rerun_closes_the_record_of_a_change_an_interrupted_attempt_made(
+    tenant: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    """Killed after removing the leaver as sponsor, before recording it: the rerun's fresh plan has nothing
+    left to do for it, and its record must not say `started` forever (found by tests/reliability)."""
+    control = tenant.control
+    boss = control.create_user(displayName="Boss", mail="boss@contoso.com")["id"]
+    worker = control.create_user(userType="Guest", mail="ann@fabrikam.com", sponsors=[boss])["id"]
+    other = control.create_user(userType="Guest", mail="bob@fabrikam.com", sponsors=[worker, boss])["id"]
+    run_id = run_id_for("t")
+    planned = await make_plan(graph, store, POLICY, Worker(email="ann@fabrikam.com"), effective=NOW, run_id=run_id,
+                              provenance={"system": "workday", "event": "e1"})  # fmt: skip
+    (sponsorship,) = [a for a in planned.actions if a.kind is ActionKind.REMOVE_SPONSOR]
+    await store.create(OFFBOARD_ACTIONS, run_id, sponsorship.key, {"state": "started", "attempts": 1, "detail": ""})
+    await graph.request("DELETE", f"/users/{other}/sponsors/{worker}/$ref")  # the change made, then the kill
+
+    rerun = emulator_graph(tenant.base_url)  # a new process: no kept read of the sponsors
+    plan, results = await offboard(rerun, store, Worker(email="ann@fabrikam.com"))
+    await rerun.close()
+    assert plan.run_id == run_id
+    assert sponsorship.key not in {r.action.key for r in results}
+    record = await store.get(OFFBOARD_ACTIONS, run_id, sponsorship.key)
+    assert record is not None
+    assert (record.data["state"], record.data["outcome"]) == ("done", "already-done")

@@ -1,0 +1,191 @@
+"""Crash-and-resume machinery for tests/reliability/test_crash.py: run a guestctl command (or a queue-triggered
+function) as a child, enumerate its kill points, kill it at one, and read the end state in a form two runs
+with different object ids and times can be compared in.
+
+Kill points: the n-th Graph request (emulator/crash.py: `before` it ran, or `after` it ran and before the
+reply) and the n-th store operation (tests/reliability/killer.py, before it runs).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulator.tenant import Tenant
+from emulator.testing import EmulatorServer
+from tests.support.cli import emulator_settings, guestctl_env
+
+KILLER = [sys.executable, "-m", "tests.reliability.killer"]
+TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Point:
+    kind: str  # "graph" | "store"
+    n: int
+    moment: str = "before"
+    write: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.kind}#{self.n}-{self.moment}{' (write)' if self.write else ''}"
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    graph: list[dict[str, Any]]  # the emulator's request log entries of this run
+    store_ops: list[str]
+
+
+def start(
+    emulator: EmulatorServer, folder: Path, args: list[str], *, store_op: int | None = None, ops: Path | None = None
+) -> subprocess.Popen[str]:
+    options = [*(["--store-op", str(store_op)] if store_op else []), *(["--ops", str(ops)] if ops else [])]
+    env = guestctl_env(emulator_settings(emulator, folder, folder / "policy.yaml"))
+    if args[:1] == ["function"]:
+        env.pop("GUESTCTL_POLICY")  # the Functions app reads its policy from the store, or none
+    return subprocess.Popen(
+        [*KILLER, *options, "--", *args], cwd=folder, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def run(emulator: EmulatorServer, folder: Path, args: list[str], *, point: Point | None = None) -> Run:
+    """Run `args` to its end, or until `point` kills it; with no point, record its store operations."""
+    ops = folder / "ops.txt" if point is None else None
+    first = len(emulator.state.request_log)
+    store_op = point.n if point is not None and point.kind == "store" else None
+    process = start(emulator, folder, args, store_op=store_op, ops=ops)
+    if point is not None and point.kind == "graph":
+        emulator.arm_crash(process.pid, request=point.n, moment=point.moment)  # type: ignore[arg-type]
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    emulator.state.crash.disarm()
+    graph = list(emulator.state.request_log)[first:]
+    store_ops = ops.read_text().split() if ops is not None and ops.exists() else []
+    return Run(process.returncode, stdout, stderr, graph, store_ops)
+
+
+def is_write(entry: dict[str, Any]) -> bool:
+    if entry["path"].endswith("/$batch"):
+        return any(r.get("method", "GET") != "GET" for r in (entry["body"] or {}).get("requests", []))
+    return entry["method"] != "GET"
+
+
+def kill_points(baseline: Run, *, full: bool, sample: tuple[str, ...]) -> list[Point]:
+    """Every point (full), or the `sample` (short): "write-before" / "write-after" (the first Graph write),
+    "store-write" (the middle store write), "last" (the last Graph request)."""
+    from tests.reliability.killer import WRITES
+
+    graph = [Point("graph", i, "before", is_write(e)) for i, e in enumerate(baseline.graph, 1)]
+    after = [Point("graph", p.n, "after", True) for p in graph if p.write]
+    store = [Point("store", i, "before", op in WRITES) for i, op in enumerate(baseline.store_ops, 1)]
+    if full:
+        return [*graph, *after, *store]
+    writes = [p for p in graph if p.write]
+    store_writes = [p for p in store if p.write]
+    chosen = {
+        "write-before": writes[:1],
+        "write-after": after[:1],
+        "store-write": store_writes[len(store_writes) // 2 :][:1],
+        "last": graph[-1:],
+    }
+    return [point for name in sample for point in chosen[name]]
+
+
+# ---- end state ------------------------------------------------------------------------------------
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+# Bookkeeping of tries, not changes: a rerun after a kill is one more try ("attempts"), and its note says so
+# ("detail": "disabled by the interrupted run"); the outcome and state are compared.
+VOLATILE = frozenset({"attempts", "detail"})
+DELTA_TOKEN = re.compile(r"(\$deltatoken=)[^&\"]+")
+
+
+class Names:
+    """Object ids → stable names (mail / UPN / group name), so runs that created different ids compare."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.names: dict[str, str] = {}
+        for user in [*tenant.users.values(), *(d.user for d in tenant.deleted.values())]:
+            self.names[user.id.lower()] = (user.mail or user.userPrincipalName).lower()
+        for group in tenant.groups.values():
+            self.names[group.id.lower()] = f"group:{group.displayName}"
+
+    def name(self, value: str) -> str:
+        return self.names.get(value.lower(), value)
+
+    def text(self, value: str) -> str:
+        value = UUID.sub(lambda m: self.names.get(m.group(0).lower(), "<id>"), value)
+        value = DELTA_TOKEN.sub(r"\1<token>", value)  # Graph's delta token encodes when it was issued
+        return TIME.sub("<time>", value)
+
+    @staticmethod
+    def outcome(key: str, value: Any) -> Any:
+        """`already-done` (a rerun found the change made) and `done` both say the change is in place, once."""
+        return "done" if key == "outcome" and value == "already-done" else value
+
+    def json(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.json(v) for v in value]
+        if isinstance(value, dict):
+            return {self.text(k): self.outcome(k, self.json(v)) for k, v in value.items() if k not in VOLATILE}
+        return value
+
+
+def tenant_state(tenant: Tenant) -> dict[str, Any]:
+    names = Names(tenant)
+    users = {
+        names.name(u.id): {
+            "type": u.userType,
+            "enabled": u.accountEnabled,
+            "state": u.externalUserState,
+            "groups": sorted(names.name(g) for g in tenant.member_of.get(u.id, ())),
+            "sponsors": sorted(names.name(s) for s in u.sponsors),
+        }
+        for u in tenant.users.values()
+    }
+    return {
+        "users": users,
+        "deleted": sorted(names.name(d) for d in tenant.deleted),
+        "partners": names.json(tenant.policy_partners),
+        "default": names.json(tenant.policy_default),
+        "mail": sorted(Counter(f"{m['kind']}:{m['to'][0].lower()}" for m in tenant.outbox).items()),
+    }
+
+
+def changes(tenant: Tenant, since: int) -> Counter[str]:
+    """The change journal since `since`, by user name, kind and properties: each change must happen once."""
+    names = Names(tenant)
+    return Counter(
+        f"{names.name(c.user_id)} {c.kind} {','.join(sorted(c.props or ('*',)))}"
+        for _, c in tenant.changes_since(since)
+    )
+
+
+def store_state(database: Path, tenant: Tenant) -> dict[str, Any]:
+    """Records (keys and data) and audit entries, ids named and times and run ids blanked."""
+    names = Names(tenant)
+    if not database.exists():
+        return {"records": [], "audit": []}
+    with sqlite3.connect(database) as connection:
+        records = sorted(
+            json.dumps(names.json([t, p, r, json.loads(d)]), sort_keys=True)
+            for t, p, r, d in connection.execute("SELECT tbl, partition, row, data FROM records")
+        )
+        audit = Counter()
+        for (text,) in connection.execute("SELECT entry FROM audit"):
+            entry = json.loads(text)
+            audit[f"{entry.get('action')} {names.text(entry.get('target_id', ''))}"] += 1
+    return {"records": records, "audit": sorted(audit.items())}
