@@ -27,6 +27,7 @@ ENGINE_TESTS = ("integration", "functions")
 TESTS = Path(__file__).parent
 _graph_calls: set[str] = set()  # (method, path template) of every call recorded this session
 _logs: list[RecordingLog] = []
+_worker_files: set[Path] = set()  # pytest-xdist: the files the workers collected (the controller collects none)
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +54,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: object, error: object) -> None:
-    """pytest-xdist's controller: collect each worker's calls (a distributed run checks unlisted calls only)."""
-    _graph_calls.update(getattr(node, "workeroutput", {}).get("graph_calls", ()))
+    """pytest-xdist's controller: collect each worker's calls and the test files it collected."""
+    output = getattr(node, "workeroutput", {})
+    _graph_calls.update(output.get("graph_calls", ()))
+    _worker_files.update(Path(path) for path in output.get("collected_files", ()))
 
 
 def _engine_test_files() -> set[Path]:
@@ -75,10 +78,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker: hand the calls to the controller
         workeroutput["graph_calls"] = sorted(_graph_calls)
+        workeroutput["collected_files"] = sorted({str(item.path) for item in session.items})
         return
     if not _graph_calls:
         return
-    ran = {Path(item.path) for item in session.items}
+    ran = {Path(item.path) for item in session.items} | _worker_files
     options = session.config.option
     complete = (
         _engine_test_files() <= ran

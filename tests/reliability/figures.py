@@ -47,10 +47,25 @@ class Figures:
         row.violations += violations
 
     def write(self) -> None:
+        """Under pytest-xdist each worker writes its own file (`OUT.gw0`, …); `merged` sums them."""
         target = os.environ.get("GUESTCTL_RELIABILITY_OUT")
         if target and self.rows:
+            worker = os.environ.get("PYTEST_XDIST_WORKER")
             data = {"profile": profile(), "rows": {flow: asdict(row) for flow, row in sorted(self.rows.items())}}
-            Path(target).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            path = Path(f"{target}.{worker}" if worker else target)
+            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def merged(paths: list[Path]) -> dict:
+    """One table's data from the files the session (or each pytest-xdist worker) wrote."""
+    total = Figures()
+    profiles = set()
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        profiles.add(data["profile"])
+        for flow, row in data["rows"].items():
+            total.add(flow, **row)
+    return {"profile": "/".join(sorted(profiles)), "rows": {f: asdict(r) for f, r in sorted(total.rows.items())}}
 
 
 def table(data: dict) -> str:
@@ -66,5 +81,8 @@ def table(data: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    print(table(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))
+if __name__ == "__main__":  # python -m tests.reliability.figures FILE... (exit 1 when no file was written)
+    found = [Path(p) for p in sys.argv[1:] if Path(p).is_file()]
+    if not found:
+        sys.exit("no figures were written (did any reliability test run?)")
+    print(table(merged(found)))
