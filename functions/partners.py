@@ -1,11 +1,13 @@
 """Partners in Azure Functions (docs/partners.md).
 
-timer  daily at 05:00 UTC: discovers the partners again (read-only: guests by home tenant, what they use,
-       cross-tenant settings, sign-ins) and keeps the summary in the store, where `guestctl partners
-       discover` and reports find the latest one. Tenant lookups come from the store's 7-day cache, so a
-       daily run costs Graph one lookup per new domain. It never changes cross-tenant settings.
-timer  daily at 05:30 UTC: verification (the sign-in log's last 2 days into the day tallies), then a
-       retirement plan, kept in the store for approval when it has something to do. Changes nothing.
+timer  daily at 05:00 UTC (GUESTCTL_PARTNER_DISCOVERY_SCHEDULE's default): discovers the partners again
+       (read-only: guests by home tenant, what they use, cross-tenant settings, sign-ins) and keeps the
+       summary in the store, where `guestctl partners discover` and reports find the latest one. Tenant
+       lookups come from the store's 7-day cache, so a daily run costs Graph one lookup per new domain. It
+       never changes cross-tenant settings.
+timer  daily at 05:30 UTC (GUESTCTL_PARTNER_VERIFICATION_SCHEDULE's default): verification (the sign-in
+       log's last 2 days into the day tallies), then a retirement plan, kept in the store for approval when
+       it has something to do. Changes nothing.
 queue  partner-retirements: {"apply", "actor"} applies an approved retirement plan (resumable: a step that
        times out is delivered again and continues the same run). A malformed message goes to the poison
        queue at once, with the reason.
@@ -29,8 +31,9 @@ from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemEr
 bp = func.Blueprint()
 log = logging.getLogger("guestctl.functions.partners")
 
-DISCOVERY_SCHEDULE = "0 0 5 * * *"  # daily, before the working day in Europe; the data changes slowly
-VERIFICATION_SCHEDULE = "0 30 5 * * *"  # after discovery: its tenant lookups are then cached
+# App settings the host resolves (defaults: shared/config.py Settings, set by infra/main.bicep)
+DISCOVERY_SCHEDULE = "%GUESTCTL_PARTNER_DISCOVERY_SCHEDULE%"  # default daily 05:00 UTC
+VERIFICATION_SCHEDULE = "%GUESTCTL_PARTNER_VERIFICATION_SCHEDULE%"  # default 05:30, after discovery
 VERIFICATION_DAYS = 2  # yesterday in full and today so far: each day's tally is replaced, never added to
 QUEUE = "partner-retirements"
 STORAGE = "AzureWebJobsStorage"

@@ -45,6 +45,27 @@ param sweepSchedule string = '0 0 6 * * 1'
 @description('GUESTCTL_REPORT_SCHEDULE: NCRONTAB (UTC) of the weekly report, after the sweep.')
 param reportSchedule string = '0 0 7 * * 1'
 
+@description('GUESTCTL_RENEW_SCHEDULE: NCRONTAB (UTC) of the Graph subscription renewal (subscriptions last under 3 days).')
+param renewSchedule string = '0 30 */12 * * *'
+
+@description('GUESTCTL_DELTA_SCHEDULE: NCRONTAB (UTC) of the delta round run even without notifications.')
+param deltaSchedule string = '0 0 */6 * * *'
+
+@description('GUESTCTL_REMINDERS_SCHEDULE: NCRONTAB (UTC) of the invitation reminders.')
+param remindersSchedule string = '0 0 9 * * *'
+
+@description('GUESTCTL_HR_REQUEUE_SCHEDULE: NCRONTAB (UTC) of the requeue of HR events that lost their queue message.')
+param hrRequeueSchedule string = '0 */5 * * * *'
+
+@description('GUESTCTL_HR_DUE_SCHEDULE: NCRONTAB (UTC) of the timer queueing scheduled HR events once due.')
+param hrDueSchedule string = '0 */15 * * * *'
+
+@description('GUESTCTL_PARTNER_DISCOVERY_SCHEDULE: NCRONTAB (UTC) of the daily partner discovery.')
+param partnerDiscoverySchedule string = '0 0 5 * * *'
+
+@description('GUESTCTL_PARTNER_VERIFICATION_SCHEDULE: NCRONTAB (UTC) of partner verification, after discovery.')
+param partnerVerificationSchedule string = '0 30 5 * * *'
+
 @description('GUESTCTL_NOTIFICATION_DELIVERY: Graph change notifications to our webhook, or via Event Grid to a queue.')
 @allowed(['webhook', 'eventgrid'])
 param notificationDelivery string = 'webhook'
@@ -380,6 +401,34 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'GUESTCTL_REPORT_SCHEDULE'
           value: reportSchedule
+        }
+        {
+          name: 'GUESTCTL_RENEW_SCHEDULE'
+          value: renewSchedule
+        }
+        {
+          name: 'GUESTCTL_DELTA_SCHEDULE'
+          value: deltaSchedule
+        }
+        {
+          name: 'GUESTCTL_REMINDERS_SCHEDULE'
+          value: remindersSchedule
+        }
+        {
+          name: 'GUESTCTL_HR_REQUEUE_SCHEDULE'
+          value: hrRequeueSchedule
+        }
+        {
+          name: 'GUESTCTL_HR_DUE_SCHEDULE'
+          value: hrDueSchedule
+        }
+        {
+          name: 'GUESTCTL_PARTNER_DISCOVERY_SCHEDULE'
+          value: partnerDiscoverySchedule
+        }
+        {
+          name: 'GUESTCTL_PARTNER_VERIFICATION_SCHEDULE'
+          value: partnerVerificationSchedule
         }
         {
           name: 'GUESTCTL_NOTIFICATION_DELIVERY'

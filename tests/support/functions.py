@@ -32,6 +32,18 @@ def bindings(functions: dict[str, func.FunctionBuilder], name: str) -> list[dict
     return json.loads(functions[name].get_function_json())["bindings"]
 
 
+def timer_schedules() -> dict[str, str]:
+    """Every timer's schedule setting with its default, as a deployment sets them (infra/main.bicep)."""
+    from shared.config import ENV_PREFIX, TIMER_SCHEDULES, Settings
+
+    return {ENV_PREFIX + name.upper(): Settings.model_fields[name].default for name in TIMER_SCHEDULES}
+
+
+def resolved(schedule: str) -> str:
+    """A timer binding's schedule as the host resolves it with the deployed settings (%NAME% → its value)."""
+    return timer_schedules()[schedule.strip("%")] if schedule.startswith("%") else schedule
+
+
 def http_bindings(method: str, route: str) -> list[dict[str, Any]]:
     """The bindings of an HTTP function with a function key, as the host indexes them."""
     return [

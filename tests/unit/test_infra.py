@@ -17,7 +17,7 @@ import pytest
 from pycep import BicepParser
 
 from shared.attestation import tokens
-from shared.config import ENV_PREFIX, Settings
+from shared.config import ENV_PREFIX, TIMER_SCHEDULES, Settings
 from shared.notifications import inbox as notifications_inbox
 from shared.offboarding import signatures
 from shared.offboarding.adapters.registry import ADAPTERS
@@ -203,6 +203,33 @@ def test_a_new_setting_in_the_code_is_reported(main: dict[str, Any]) -> None:
         s for s in site["properties"]["siteConfig"]["appSettings"] if s["name"] != "GUESTCTL_SWEEP_SCHEDULE"
     ]
     assert unset_settings(removed, settings_the_code_reads()) == ["GUESTCTL_SWEEP_SCHEDULE"]
+
+
+def schedule_mismatches(template: dict[str, Any]) -> list[str]:
+    """Timer schedules the template does not set to a parameter whose default is the Settings default."""
+    settings, parameters = app_settings(template), template["parameters"]
+    problems = []
+    for field in TIMER_SCHEDULES:
+        name, default = ENV_PREFIX + field.upper(), Settings.model_fields[field].default
+        value = settings.get(name)
+        deployed = parameters[value]["default"] if isinstance(value, str) and value in parameters else value
+        if deployed != default:
+            problems.append(f"{name}: {deployed!r}, not {default!r}")
+    return problems
+
+
+def test_every_timer_schedule_is_set_to_its_default_by_a_parameter(main: dict[str, Any]) -> None:
+    """A redeploy with no parameters gives every timer today's schedule; an operator can override each."""
+    in_bindings = {
+        name
+        for path in (ROOT / "functions").glob("*.py")
+        for name in re.findall(r"%([A-Z][A-Z0-9_]*)%", path.read_text(encoding="utf-8"))
+    }
+    assert in_bindings == {ENV_PREFIX + field.upper() for field in TIMER_SCHEDULES}
+    assert schedule_mismatches(main) == []
+    mutated = copy.deepcopy(main)
+    mutated["parameters"]["hrDueSchedule"]["default"] = "0 0 * * * *"
+    assert schedule_mismatches(mutated) == ["GUESTCTL_HR_DUE_SCHEDULE: '0 0 * * * *', not '0 */15 * * * *'"]
 
 
 def test_every_queue_container_table_and_connection_is_declared(
