@@ -26,6 +26,7 @@ import azure.functions as func
 from functions.http import error_response, json_response, public_line, read_body
 from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
+from functions.telemetry import run_ids
 from shared.errors import ConfigError, GuestctlError, PolicyError
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ async def hr_events_worker(message: func.QueueMessage, poison: func.Out[str]) ->
             raise
         to_poison(poison, message, public_line(error.one_line()), log)
         return
-    log.info("HR event processed: %s", processed.to_json())
+    log.info("HR event processed: %s", processed.to_json(), extra=run_ids(processed.to_json()))
 
 
 @bp.timer_trigger(arg_name="timer", schedule=DUE_SCHEDULE, run_on_startup=False)

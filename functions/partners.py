@@ -26,6 +26,7 @@ import msgspec
 from functions.http import error_response, json_response, public_line
 from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
+from functions.telemetry import run_ids
 from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemError
 
 bp = func.Blueprint()
@@ -70,7 +71,14 @@ async def partner_verification(timer: func.TimerRequest) -> None:
     for action in planned["actions"]:
         counts[action["action"]] += 1
     kept = "kept for approval" if planned["actions"] and not planned["refused"] else "not kept"
-    log.info("partner retirement plan %s (%s): %s; refused: %s", planned["plan_id"], kept, counts, planned["refused"])
+    log.info(
+        "partner retirement plan %s (%s): %s; refused: %s",
+        planned["plan_id"],
+        kept,
+        counts,
+        planned["refused"],
+        extra=run_ids(planned),
+    )
 
 
 class RetireStep(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,9 +103,17 @@ async def apply_partner_retirement(message: func.QueueMessage, poison: func.Out[
             raise InputError(f"malformed {QUEUE} queue message: {str(error)[:300]}") from None
         try:
             run = await apply_kept(step.apply, actor=step.actor, settings=load_settings())
-            log.info("partner retirement %s: %s", step.apply, run.to_json()["outcomes"])
+            summary = run.to_json()
+            log.info(
+                "partner retirement %s: %s", step.apply, summary["outcomes"], extra=run_ids(summary, plan_id=step.apply)
+            )
         except (RefusedError, UnknownItemError) as error:  # too old, another policy, gone: retrying cannot help
-            log.error("partner retirement plan %s refused: %s", step.apply, error.one_line())
+            log.error(
+                "partner retirement plan %s refused: %s",
+                step.apply,
+                error.one_line(),
+                extra=run_ids(plan_id=step.apply),
+            )
     except GuestctlError as error:
         if is_transient(error):
             raise
@@ -118,6 +134,10 @@ async def approve_partner_plan(req: func.HttpRequest, more: func.Out[str]) -> fu
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
     approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
     actor = f"function approve_partner_plan (function key; approver stated: {approver})"
-    log.info("partner retirement plan %s approved (the approver is in the audit log)", plan_id)
+    log.info(
+        "partner retirement plan %s approved (the approver is in the audit log)",
+        plan_id,
+        extra=run_ids(accepted, plan_id=plan_id),
+    )
     more.set(json.dumps({"apply": plan_id, "actor": actor}))
     return json_response(accepted, 202)

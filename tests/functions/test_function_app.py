@@ -209,6 +209,7 @@ def test_weekly_report_bindings(functions: dict) -> None:
 def test_host_json() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     assert host["version"] == "2.0"
+    assert host["telemetryMode"] == "OpenTelemetry", "the worker exports logs with their run ids as attributes"
     assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
     assert host["functionTimeout"] == "00:10:00"
     queues = host["extensions"]["queues"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +84,23 @@ async def submit_batch(
         headers={"Content-Type": "text/csv", **(headers or {})},
     )
     return await functions["submit_invitation_batch"].get_user_function()(request, queue), queue
+
+
+@contextmanager
+def exported_logs(logger: str) -> Iterator[Callable[[], list[Any]]]:
+    """The OpenTelemetry log records `logger` produces, through the OpenTelemetry SDK's logging handler as the
+    Python worker installs it (host.json telemetryMode OpenTelemetry): each record's body and attributes."""
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    provider, exporter = LoggerProvider(), InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    with warnings.catch_warnings():  # the SDK's handler is deprecated for the instrumentation package's, the same
+        warnings.simplefilter("ignore", DeprecationWarning)
+        handler = LoggingHandler(logger_provider=provider)
+    logging.getLogger(logger).addHandler(handler)
+    try:
+        yield lambda: [record.log_record for record in exporter.get_finished_logs()]
+    finally:
+        logging.getLogger(logger).removeHandler(handler)
+        provider.shutdown()
