@@ -108,6 +108,7 @@ var queueNames = [
 var containerNames = [
   'app-package' // deploymentContainer
   'invitations-inbox'
+  'invitations-inbox-deadletter' // blobtrigger.bicep: drop-folder events Event Grid could not deliver
   'reports'
   'graph-notifications-deadletter'
   'azure-webjobs-hosts'

@@ -59,7 +59,8 @@ def variable(template: dict[str, Any], name: str) -> Any:
 
 def app_settings(template: dict[str, Any]) -> dict[str, Any]:
     sites = list(resources(template, SITE).values())
-    return {item["name"]: item["value"] for site in sites for item in site["properties"]["siteConfig"]["appSettings"]}
+    settings = [site.get("properties", {}).get("siteConfig", {}).get("appSettings", []) for site in sites]
+    return {item["name"]: item["value"] for items in settings for item in items}  # existing sites have none
 
 
 def leaves(value: Any) -> list[Any]:
@@ -156,11 +157,25 @@ def documented_roles() -> set[tuple[str, str, str]]:
     return {(row[1], row[2], row[3]) for row in readme_table("Role assignments")}
 
 
+def blob_endpoint(template: dict[str, Any]) -> str | None:
+    """The one place a key may be read: the blobs extension endpoint Event Grid calls (blobtrigger.bicep), a
+    WebHook destination's URL, which Event Grid returns only as its base URL on reads."""
+    for subscription in resources(template, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values():
+        destination = subscription["properties"]["destination"]
+        if destination["endpointType"] == "WebHook":
+            return str(destination["properties"]["endpointUrl"])
+    return None
+
+
 def secrets_in_view(template: dict[str, Any]) -> list[str]:
     """Keys or secrets where they would be readable: listKeys/connection strings anywhere, a secret setting
     that is not a Key Vault reference, an output that names a key or secret."""
     problems = []
-    text = json.dumps(template)
+    scanned = copy.deepcopy(template)  # the blobs endpoint is checked exactly by its own test
+    for subscription in resources(scanned, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values():
+        if subscription["properties"]["destination"]["endpointType"] == "WebHook":
+            subscription["properties"]["destination"]["properties"]["endpointUrl"] = "the blobs endpoint"
+    text = json.dumps(scanned)
     for marker in ("listKeys", "listkeys", "AccountKey", "SharedAccessSignature", "listSecrets"):
         if marker in text:
             problems.append(f"{marker} in the template")
@@ -344,3 +359,42 @@ def test_storage_takes_no_keys_and_tls_1_2(main: dict[str, Any]) -> None:
     assert insights["properties"]["DisableLocalAuth"] is True
     (vault,) = resources(main, "Microsoft.KeyVault/vaults").values()
     assert vault["properties"]["enableRbacAuthorization"] is True
+
+
+def test_the_drop_folder_events_reach_the_blob_trigger_the_code_declares(
+    templates: dict[str, dict[str, Any]], functions: dict[str, func.FunctionBuilder]
+) -> None:
+    """Flex Consumption's blob trigger is called by Event Grid: blobtrigger.bicep subscribes the function and
+    container the code names, and dead-letters to a container main.bicep declares."""
+    blobs, main = templates["blobtrigger.bicep"], templates["main.bicep"]
+    (name,) = [n for n in functions if any(b["type"] == "blobTrigger" for b in binding_list({n: functions[n]}))]
+    (trigger,) = [b for b in binding_list({name: functions[name]}) if b["type"] == "blobTrigger"]
+    assert trigger["source"] == "EventGrid"
+    assert variable(blobs, "functionName") == name
+    assert variable(blobs, "inboxContainer") == trigger["path"].split("/")[0]
+    assert {variable(blobs, "inboxContainer"), variable(blobs, "deadLetterContainer")} <= set(
+        variable(main, "containerNames")
+    )
+    (subscription,) = resources(blobs, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values()
+    properties = subscription["properties"]
+    assert properties["filter"] == {
+        "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+        "subjectBeginsWith": "/blobServices/default/containers/${inboxContainer}/",
+    }
+    assert blob_endpoint(blobs) == (
+        "https://${app.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${functionName}"
+        "&code=${listKeys('${app.id}/host/default', '2024-04-01').systemKeys.blobs_extension}"
+    )
+    dead_letter = properties["deadLetterWithResourceIdentity"]
+    assert dead_letter["identity"]["type"] == "UserAssigned"
+    assert dead_letter["deadLetterDestination"]["properties"]["blobContainerName"] == "${deadLetterContainer}" or (
+        dead_letter["deadLetterDestination"]["properties"]["blobContainerName"] == "deadLetterContainer"
+    )
+    assert "outputs" not in blobs or blobs["outputs"] == {}
+
+
+def test_a_key_read_anywhere_but_the_blobs_endpoint_is_reported(templates: dict[str, dict[str, Any]]) -> None:
+    mutated = copy.deepcopy(templates["blobtrigger.bicep"])
+    (subscription,) = resources(mutated, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values()
+    subscription["properties"]["labels"] = [blob_endpoint(mutated)]
+    assert secrets_in_view(mutated) == ["listKeys in the template"]
