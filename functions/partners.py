@@ -79,6 +79,10 @@ async def partner_verification(timer: func.TimerRequest) -> None:
         planned["refused"],
         extra=run_ids(planned),
     )
+    if planned["refused"]:  # the alert plan-refused (docs/operations.md) looks for this warning
+        log.warning(
+            "partner retirement plan %s refused: %s", planned["plan_id"], planned["refused"], extra=run_ids(planned)
+        )
 
 
 class RetireStep(msgspec.Struct, forbid_unknown_fields=True):

@@ -27,7 +27,7 @@ def paused() -> bool:
 def skip_timer(name: str) -> bool:
     """True (and logged) when the timer `name` must do nothing this time because the app is paused."""
     if paused():
-        log.warning("%s skipped: %s is true, nothing is changed until it is false", name, SETTING)
+        log.warning("%s skipped: GUESTCTL_PAUSED is true, nothing is changed until it is false", name)  # alert "paused"
         return True
     return False
 

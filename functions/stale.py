@@ -54,6 +54,8 @@ async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:
         return
     summary = result.to_json()
     log.info("stale-guest sweep: %s", summary, extra=run_ids(summary))
+    if summary.get("refused"):  # the alert plan-refused (docs/operations.md) looks for this warning
+        log.warning("stale-guest plan %s refused: %s", summary["plan_id"], summary["refused"], extra=run_ids(summary))
     if result.apply:
         more.set(json.dumps({"apply": result.plan_id, "actor": "function stale_sweep (GUESTCTL_SWEEP_MODE=apply)"}))
 

@@ -80,6 +80,9 @@ param hrReceivers array = []
 @description('GUESTCTL_ATTESTATION_URL: the app\'s https base URL for sponsor links. Empty: notices without links.')
 param attestationUrl string = ''
 
+@description('Who gets the alerts (docs/operations.md, "What each alert means"). Empty: alerts fire in the portal only.')
+param alertEmail string = ''
+
 @description('Log Analytics retention in days.')
 @minValue(30)
 @maxValue(730)
@@ -144,6 +147,95 @@ var tableNames = [
   'hrevents'
   'reportsnapshots'
   'attestations'
+]
+
+// Log search alerts over the workspace (docs/operations.md, "What each alert means", lists the same names; a test
+// keeps the two equal). Each query is on what the app logs; more rows than `threshold` in `windowSize` fires.
+var alerts = [
+  {
+    name: 'message-parked'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "rejected without retry"'
+  }
+  {
+    name: 'message-poisoned'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "MaxDequeueCount"'
+  }
+  {
+    name: 'function-failures'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppRequests | where Success == false'
+  }
+  {
+    name: 'plan-refused'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where SeverityLevel >= 2 and Message has "refused" and Message has_any ("stale-guest", "partner retirement")'
+  }
+  {
+    name: 'graph-throttling-sustained'
+    severity: 2
+    windowSize: 'PT30M'
+    threshold: 50
+    query: 'AppTraces | where Message has "Graph throttled"'
+  }
+  {
+    name: 'webhook-401-burst'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 10
+    query: 'union (AppTraces | where Message has "refused (401)"), (AppRequests | where ResultCode == "401")'
+  }
+  {
+    name: 'notifications-dropped'
+    severity: 3
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "notifications dropped"'
+  }
+  {
+    name: 'subscription-renewal-failed'
+    severity: 1
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppRequests | where OperationName == "renew_subscriptions" and Success == false'
+  }
+  {
+    name: 'hr-event-stuck'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "is still received after"'
+  }
+  {
+    name: 'run-overlap'
+    severity: 3
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "was taken over by another run"'
+  }
+  {
+    name: 'shared-budget-degraded'
+    severity: 3
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "shared Graph budget: the store failed"'
+  }
+  {
+    name: 'paused'
+    severity: 4
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "skipped: GUESTCTL_PAUSED is true"'
+  }
 ]
 
 // Key Vault secret names (values are set by the operator, never by a template: docs/deploy.md).
@@ -513,6 +605,59 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     metricsPublisher
   ]
 }
+
+// -- alerts ----------------------------------------------------------------------------------------------------
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: '${appName}-alerts'
+  location: 'global'
+  properties: {
+    groupShortName: 'guestctl'
+    enabled: true
+    emailReceivers: empty(alertEmail) ? [] : [
+      {
+        name: 'operators'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for alert in alerts: {
+  name: '${appName}-${alert.name}'
+  location: location
+  properties: {
+    displayName: '${appName}: ${alert.name}'
+    description: 'guestctl alert ${alert.name}: what it means and what to do are in docs/operations.md'
+    severity: alert.severity
+    enabled: true
+    scopes: [
+      workspace.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: alert.windowSize
+    criteria: {
+      allOf: [
+        {
+          query: alert.query
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: alert.threshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}]
 
 // -- data-plane roles (infra/README.md, "Role assignments"): the identity, on each resource, nothing broader --
 resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

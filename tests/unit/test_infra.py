@@ -398,3 +398,34 @@ def test_a_key_read_anywhere_but_the_blobs_endpoint_is_reported(templates: dict[
     (subscription,) = resources(mutated, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values()
     subscription["properties"]["labels"] = [blob_endpoint(mutated)]
     assert secrets_in_view(mutated) == ["listKeys in the template"]
+
+
+def documented_alerts() -> list[str]:
+    """The alert names of docs/operations.md's table "What each alert means", in order."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text.split("## What each alert means\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [row.strip("|").split("|")[0].strip().strip("`") for row in rows]
+
+
+def test_every_alert_is_documented_and_every_documented_alert_exists(main: dict[str, Any]) -> None:
+    names = [alert["name"] for alert in variable(main, "alerts")]
+    assert names == documented_alerts()
+    (rules,) = resources(main, "Microsoft.Insights/scheduledQueryRules").values()
+    assert rules["name"] == "${appName}-${alert.name}"
+    assert rules["properties"]["scopes"] == ["workspace.id"] or "workspace" in json.dumps(rules["properties"]["scopes"])
+    mutated = copy.deepcopy(main)
+    mutated["variables"]["alerts"]["value"].pop()
+    assert [alert["name"] for alert in variable(mutated, "alerts")] != documented_alerts()
+
+
+def test_the_alerts_look_for_what_the_app_logs(main: dict[str, Any]) -> None:
+    """Each alert's quoted text occurs in the code (a message reworded in the code would silence its alert)."""
+    code = "\n".join(
+        path.read_text(encoding="utf-8") for path in [*ROOT.glob("functions/*.py"), *ROOT.glob("shared/**/*.py")]
+    )
+    host_lines = {"MaxDequeueCount", "401", "renew_subscriptions"}  # the Functions host's, or status codes
+    for alert in variable(main, "alerts"):
+        quoted = re.findall(r'has "([^"]+)"', alert["query"])
+        missing = [text for text in quoted if text not in host_lines and text not in code]
+        assert missing == [], alert["name"]
