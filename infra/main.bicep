@@ -35,6 +35,12 @@ param statePrefix string = 'guestctl'
 @allowed(['S', 'M', 'L'])
 param tenantSize string = 'L'
 
+@description('GUESTCTL_PAUSED: true stops every change to the tenant and disables the queue workers, so queued work waits in its queue (docs/operations.md, "Pause everything"). A redeployment sets what you pass: keep passing true while paused.')
+param paused bool = false
+
+@description('GUESTCTL_POLICY: the reviewed policy file inside the deployed package (scripts/package --policy ships it as policy.yaml). Empty: the built-in safe defaults.')
+param policyPath string = ''
+
 @description('GUESTCTL_SWEEP_MODE: timer sweeps keep their plan for review (plan) or apply it (apply).')
 @allowed(['plan', 'apply'])
 param sweepMode string = 'plan'
@@ -482,6 +488,37 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'GUESTCTL_INSTANCES_ASSUMED'
           value: string(maximumInstanceCount)
+        }
+        {
+          name: 'GUESTCTL_PAUSED'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'GUESTCTL_POLICY'
+          value: policyPath
+        }
+        // While paused the host starts no listener for the queue workers (https://learn.microsoft.com/azure/
+        // azure-functions/disable-function): their messages stay queued instead of being handed back until they
+        // reach maxDequeueCount and the poison queue. Timers and receivers stay on; GUESTCTL_PAUSED stops timers.
+        {
+          name: 'AzureWebJobs.invite_rows.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.continue_stale_sweep.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.apply_partner_retirement.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.hr_events_worker.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.graph_notifications_worker.Disabled'
+          value: paused ? 'true' : 'false'
         }
         {
           name: 'GUESTCTL_SWEEP_MODE'

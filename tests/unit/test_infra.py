@@ -429,3 +429,48 @@ def test_the_alerts_look_for_what_the_app_logs(main: dict[str, Any]) -> None:
         quoted = re.findall(r'has "([^"]+)"', alert["query"])
         missing = [text for text in quoted if text not in host_lines and text not in code]
         assert missing == [], alert["name"]
+
+
+PAUSED = {
+    "operator": {
+        "type": "conditional",
+        "operands": {"condition": "paused", "true_value": "true", "false_value": "false"},
+    }
+}
+
+
+def unpaused_workers(template: dict[str, Any], functions: dict[str, func.FunctionBuilder]) -> list[str]:
+    """Queue workers the `paused` parameter does not disable (their messages would be handed back until they
+    reach the poison queue), and Disabled settings for functions that are not queue workers."""
+    workers = {
+        name for name in functions if any(b["type"] == "queueTrigger" for b in binding_list({name: functions[name]}))
+    }
+    settings = app_settings(template)
+    disabled = {
+        name.split(".")[1] for name in settings if name.startswith("AzureWebJobs.") and name.endswith(".Disabled")
+    }
+    problems = [
+        f"{name}: not disabled while paused"
+        for name in sorted(workers)
+        if settings.get(f"AzureWebJobs.{name}.Disabled") != PAUSED
+    ]
+    problems += [f"{name}: disabled but not a queue worker" for name in sorted(disabled - workers)]
+    if settings.get("GUESTCTL_PAUSED") != PAUSED:
+        problems.append("GUESTCTL_PAUSED: not the paused parameter")
+    return problems
+
+
+def test_a_redeploy_keeps_pause_and_policy_and_pausing_disables_every_queue_worker(
+    main: dict[str, Any], functions: dict[str, func.FunctionBuilder]
+) -> None:
+    assert unpaused_workers(main, functions) == []
+    assert app_settings(main)["GUESTCTL_POLICY"] == "policyPath"
+    assert main["parameters"]["paused"]["default"] is False
+    mutated = copy.deepcopy(main)
+    site = next(iter(resources(mutated, SITE).values()))
+    site["properties"]["siteConfig"]["appSettings"] = [
+        s
+        for s in site["properties"]["siteConfig"]["appSettings"]
+        if s["name"] != "AzureWebJobs.hr_events_worker.Disabled"
+    ]
+    assert unpaused_workers(mutated, functions) == ["hr_events_worker: not disabled while paused"]
