@@ -7,9 +7,9 @@ POST /api/graph/lifecycle       the same for lifecycle notifications (reauthoriz
 queue graph-notifications       webhook deliveries and Event Grid CloudEvents alike: checked again (clientState,
                                 our subscription), lifecycle events answered, a delta round run (coalesced).
                                 A malformed message or a configuration error goes to the poison queue at once.
-timer renew_subscriptions       create, adopt or renew the subscription (schedules.renew_subscriptions)
-timer send_reminders            the reminders due (policy invitations.reminders), each exactly once
-timer delta                     a delta round even when no notification came (schedules.delta): notifications
+timer renew_subscriptions       create, adopt or renew the subscription (GUESTCTL_RENEW_SCHEDULE)
+timer send_reminders            the reminders due (invitations.reminders), once each (GUESTCTL_REMINDERS_SCHEDULE)
+timer delta                     a delta round even when no notification came (GUESTCTL_DELTA_SCHEDULE): notifications
                                 can be lost, delta cannot
 
 Graph gives the handshake 10 s and a delivery 3 s, then delays and drops notifications to slow endpoints:
@@ -33,9 +33,10 @@ log = logging.getLogger("guestctl.functions.graph")
 
 QUEUE = "graph-notifications"
 STORAGE = "AzureWebJobsStorage"
-RENEW_SCHEDULE = "0 30 */12 * * *"  # the policy's schedules.renew_subscriptions default
-DELTA_SCHEDULE = "0 0 */6 * * *"  # the policy's schedules.delta default (delta tokens last 7 days)
-REMINDERS_SCHEDULE = "0 0 9 * * *"  # daily 09:00 UTC: reminders fall on whole days after the invitation
+# App settings the host resolves (defaults: shared/config.py Settings, set by infra/main.bicep); nothing read here
+RENEW_SCHEDULE = "%GUESTCTL_RENEW_SCHEDULE%"
+DELTA_SCHEDULE = "%GUESTCTL_DELTA_SCHEDULE%"
+REMINDERS_SCHEDULE = "%GUESTCTL_REMINDERS_SCHEDULE%"
 
 
 @bp.route(route="graph/notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

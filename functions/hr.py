@@ -7,8 +7,10 @@ POST /api/hr/{system}      an HR system's own webhook through its adapter (bambo
                            successfactors); the same answers, 404 for a system guestctl has no adapter for
 GET  /api/hr/events/{id}   the stored event's status: type, worker, effective date, due time, outcome
 timer hr_events_requeue    events still `received` 10 minutes on lost their queue message: queued again
+                           (GUESTCTL_HR_REQUEUE_SCHEDULE)
 queue hr-events            the worker: the engine plans and applies each event (shared/offboarding/worker.py)
 timer hr_events_due        scheduled events whose effective date has come are queued; due soft deletions run
+                           (GUESTCTL_HR_DUE_SCHEDULE)
 
 Nothing in the tenant changes inside a request: the `hr-events` queue's worker plans and applies.
 """
@@ -24,6 +26,7 @@ import azure.functions as func
 from functions.http import error_response, json_response, public_line, read_body
 from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
+from functions.telemetry import run_ids
 from shared.errors import ConfigError, GuestctlError, PolicyError
 
 if TYPE_CHECKING:
@@ -37,8 +40,9 @@ QUEUE = "hr-events"  # shared.offboarding.inbox.QUEUE (not imported here: it loa
 STORAGE = "AzureWebJobsStorage"
 NATIVE = "events"
 MAX_BODY_BYTES = 64 * 1024
-REQUEUE_SCHEDULE = "0 */5 * * * *"
-DUE_SCHEDULE = "0 */15 * * * *"  # an effective date is a day: within 15 minutes of its start is on time
+# App settings the host resolves (defaults: shared/config.py Settings, set by infra/main.bicep)
+REQUEUE_SCHEDULE = "%GUESTCTL_HR_REQUEUE_SCHEDULE%"
+DUE_SCHEDULE = "%GUESTCTL_HR_DUE_SCHEDULE%"
 
 
 @bp.route(route="hr/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -127,7 +131,7 @@ async def hr_events_worker(message: func.QueueMessage, poison: func.Out[str]) ->
             raise
         to_poison(poison, message, public_line(error.one_line()), log)
         return
-    log.info("HR event processed: %s", processed.to_json())
+    log.info("HR event processed: %s", processed.to_json(), extra=run_ids(processed.to_json()))
 
 
 @bp.timer_trigger(arg_name="timer", schedule=DUE_SCHEDULE, run_on_startup=False)

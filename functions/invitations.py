@@ -25,6 +25,7 @@ from functions.http import (
 )
 from functions.pause import hold_message
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
+from functions.telemetry import run_ids
 from shared.errors import GuestctlError
 
 if TYPE_CHECKING:
@@ -112,4 +113,10 @@ async def invitation_file_dropped(blob: func.InputStream, queue: func.Out[list[s
         log.error("invitation file %s refused: %s", name, public_line(error.one_line()))
         return
     queue.set(submitted.messages)
-    log.info("invitation file %s accepted as batch %s (%d rows)", name, submitted.batch_id, submitted.rows)
+    log.info(
+        "invitation file %s accepted as batch %s (%d rows)",
+        name,
+        submitted.batch_id,
+        submitted.rows,
+        extra=run_ids(batch_id=submitted.batch_id),
+    )

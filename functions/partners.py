@@ -1,11 +1,13 @@
 """Partners in Azure Functions (docs/partners.md).
 
-timer  daily at 05:00 UTC: discovers the partners again (read-only: guests by home tenant, what they use,
-       cross-tenant settings, sign-ins) and keeps the summary in the store, where `guestctl partners
-       discover` and reports find the latest one. Tenant lookups come from the store's 7-day cache, so a
-       daily run costs Graph one lookup per new domain. It never changes cross-tenant settings.
-timer  daily at 05:30 UTC: verification (the sign-in log's last 2 days into the day tallies), then a
-       retirement plan, kept in the store for approval when it has something to do. Changes nothing.
+timer  daily at 05:00 UTC (GUESTCTL_PARTNER_DISCOVERY_SCHEDULE's default): discovers the partners again
+       (read-only: guests by home tenant, what they use, cross-tenant settings, sign-ins) and keeps the
+       summary in the store, where `guestctl partners discover` and reports find the latest one. Tenant
+       lookups come from the store's 7-day cache, so a daily run costs Graph one lookup per new domain. It
+       never changes cross-tenant settings.
+timer  daily at 05:30 UTC (GUESTCTL_PARTNER_VERIFICATION_SCHEDULE's default): verification (the sign-in
+       log's last 2 days into the day tallies), then a retirement plan, kept in the store for approval when
+       it has something to do. Changes nothing.
 queue  partner-retirements: {"apply", "actor"} applies an approved retirement plan (resumable: a step that
        times out is delivered again and continues the same run). A malformed message goes to the poison
        queue at once, with the reason.
@@ -24,13 +26,15 @@ import msgspec
 from functions.http import error_response, json_response, public_line
 from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
+from functions.telemetry import run_ids
 from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemError
 
 bp = func.Blueprint()
 log = logging.getLogger("guestctl.functions.partners")
 
-DISCOVERY_SCHEDULE = "0 0 5 * * *"  # daily, before the working day in Europe; the data changes slowly
-VERIFICATION_SCHEDULE = "0 30 5 * * *"  # after discovery: its tenant lookups are then cached
+# App settings the host resolves (defaults: shared/config.py Settings, set by infra/main.bicep)
+DISCOVERY_SCHEDULE = "%GUESTCTL_PARTNER_DISCOVERY_SCHEDULE%"  # default daily 05:00 UTC
+VERIFICATION_SCHEDULE = "%GUESTCTL_PARTNER_VERIFICATION_SCHEDULE%"  # default 05:30, after discovery
 VERIFICATION_DAYS = 2  # yesterday in full and today so far: each day's tally is replaced, never added to
 QUEUE = "partner-retirements"
 STORAGE = "AzureWebJobsStorage"
@@ -67,7 +71,18 @@ async def partner_verification(timer: func.TimerRequest) -> None:
     for action in planned["actions"]:
         counts[action["action"]] += 1
     kept = "kept for approval" if planned["actions"] and not planned["refused"] else "not kept"
-    log.info("partner retirement plan %s (%s): %s; refused: %s", planned["plan_id"], kept, counts, planned["refused"])
+    log.info(
+        "partner retirement plan %s (%s): %s; refused: %s",
+        planned["plan_id"],
+        kept,
+        counts,
+        planned["refused"],
+        extra=run_ids(planned),
+    )
+    if planned["refused"]:  # the alert plan-refused (docs/operations.md) looks for this warning
+        log.warning(
+            "partner retirement plan %s refused: %s", planned["plan_id"], planned["refused"], extra=run_ids(planned)
+        )
 
 
 class RetireStep(msgspec.Struct, forbid_unknown_fields=True):
@@ -92,9 +107,17 @@ async def apply_partner_retirement(message: func.QueueMessage, poison: func.Out[
             raise InputError(f"malformed {QUEUE} queue message: {str(error)[:300]}") from None
         try:
             run = await apply_kept(step.apply, actor=step.actor, settings=load_settings())
-            log.info("partner retirement %s: %s", step.apply, run.to_json()["outcomes"])
+            summary = run.to_json()
+            log.info(
+                "partner retirement %s: %s", step.apply, summary["outcomes"], extra=run_ids(summary, plan_id=step.apply)
+            )
         except (RefusedError, UnknownItemError) as error:  # too old, another policy, gone: retrying cannot help
-            log.error("partner retirement plan %s refused: %s", step.apply, error.one_line())
+            log.error(
+                "partner retirement plan %s refused: %s",
+                step.apply,
+                error.one_line(),
+                extra=run_ids(plan_id=step.apply),
+            )
     except GuestctlError as error:
         if is_transient(error):
             raise
@@ -115,6 +138,10 @@ async def approve_partner_plan(req: func.HttpRequest, more: func.Out[str]) -> fu
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
     approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
     actor = f"function approve_partner_plan (function key; approver stated: {approver})"
-    log.info("partner retirement plan %s approved (the approver is in the audit log)", plan_id)
+    log.info(
+        "partner retirement plan %s approved (the approver is in the audit log)",
+        plan_id,
+        extra=run_ids(accepted, plan_id=plan_id),
+    )
     more.set(json.dumps({"apply": plan_id, "actor": actor}))
     return json_response(accepted, 202)

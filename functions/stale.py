@@ -25,6 +25,7 @@ import msgspec
 from functions.http import error_response, json_response, public_line
 from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
+from functions.telemetry import run_ids
 from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemError
 
 bp = func.Blueprint()
@@ -45,9 +46,16 @@ async def _sweep(scan_id: str | None, more: func.Out[str]) -> None:
     result = await scheduled_sweep(scan_id=scan_id)
     if result.continue_scan is not None:
         more.set(json.dumps({"scan_id": result.continue_scan}))  # the next invocation resumes this sweep
-        log.info("stale-guest sweep %s continues in the next invocation", result.continue_scan)
+        log.info(
+            "stale-guest sweep %s continues in the next invocation",
+            result.continue_scan,
+            extra=run_ids(scan_id=result.continue_scan),
+        )
         return
-    log.info("stale-guest sweep: %s", result.to_json())
+    summary = result.to_json()
+    log.info("stale-guest sweep: %s", summary, extra=run_ids(summary))
+    if summary.get("refused"):  # the alert plan-refused (docs/operations.md) looks for this warning
+        log.warning("stale-guest plan %s refused: %s", summary["plan_id"], summary["refused"], extra=run_ids(summary))
     if result.apply:
         more.set(json.dumps({"apply": result.plan_id, "actor": "function stale_sweep (GUESTCTL_SWEEP_MODE=apply)"}))
 
@@ -104,9 +112,11 @@ async def _step(step: SweepStep, more: func.Out[str]) -> None:
         return
     try:
         run = await apply_kept_plan(step.apply, actor=step.actor or "")
-        log.info("stale-guest apply: %s", run.to_json())
+        log.info("stale-guest apply: %s", run.to_json(), extra=run_ids(run.to_json()))
     except (RefusedError, UnknownItemError) as error:  # too old, another policy, gone: retrying cannot help
-        log.error("stale-guest apply of plan %s refused: %s", step.apply, error.one_line())
+        log.error(
+            "stale-guest apply of plan %s refused: %s", step.apply, error.one_line(), extra=run_ids(plan_id=step.apply)
+        )
 
 
 @bp.route(route="sweeps/{plan_id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -121,7 +131,12 @@ async def approve_sweep(req: func.HttpRequest, more: func.Out[str]) -> func.Http
         return error_response(error)
     # The function key authenticates the caller; x-approver is who they say approved it (recorded as such).
     approver = (req.headers.get("x-approver") or "unnamed")[:MAX_APPROVER_CHARS]
-    log.info("stale-guest plan %s approved as run %s (the approver is in the audit log)", plan_id, accepted["run_id"])
+    log.info(
+        "stale-guest plan %s approved as run %s (the approver is in the audit log)",
+        plan_id,
+        accepted["run_id"],
+        extra=run_ids(plan_id=plan_id, run_id=accepted["run_id"]),
+    )
     more.set(
         json.dumps({"apply": plan_id, "actor": f"function approve_sweep (function key; approver stated: {approver})"})
     )

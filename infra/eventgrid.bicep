@@ -47,7 +47,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
 
-resource partnerConfiguration 'Microsoft.EventGrid/partnerConfigurations@2024-06-01-preview' = {
+resource partnerConfiguration 'Microsoft.EventGrid/partnerConfigurations@2025-02-15' = {
   name: 'default'
   location: 'global'
   properties: {
@@ -65,7 +65,7 @@ resource partnerConfiguration 'Microsoft.EventGrid/partnerConfigurations@2024-06
 }
 
 // The topic Graph created, given the app's identity so deliveries and dead letters need no keys.
-resource partnerTopic 'Microsoft.EventGrid/partnerTopics@2024-06-01-preview' = if (secondStep) {
+resource partnerTopic 'Microsoft.EventGrid/partnerTopics@2025-02-15' = if (secondStep) {
   name: secondStep ? partnerTopicName : 'unused'
   location: location
   identity: {
@@ -79,7 +79,7 @@ resource partnerTopic 'Microsoft.EventGrid/partnerTopics@2024-06-01-preview' = i
   }
 }
 
-resource toQueue 'Microsoft.EventGrid/partnerTopics/eventSubscriptions@2024-06-01-preview' = if (secondStep) {
+resource toQueue 'Microsoft.EventGrid/partnerTopics/eventSubscriptions@2025-02-15' = if (secondStep) {
   parent: partnerTopic
   name: 'guestctl-to-queue'
   properties: {

@@ -35,6 +35,12 @@ param statePrefix string = 'guestctl'
 @allowed(['S', 'M', 'L'])
 param tenantSize string = 'L'
 
+@description('GUESTCTL_PAUSED: true stops every change to the tenant and disables the queue workers, so queued work waits in its queue (docs/operations.md, "Pause everything"). A redeployment sets what you pass: keep passing true while paused.')
+param paused bool = false
+
+@description('GUESTCTL_POLICY: the reviewed policy file inside the deployed package (scripts/package --policy ships it as policy.yaml). Empty: the built-in safe defaults.')
+param policyPath string = ''
+
 @description('GUESTCTL_SWEEP_MODE: timer sweeps keep their plan for review (plan) or apply it (apply).')
 @allowed(['plan', 'apply'])
 param sweepMode string = 'plan'
@@ -44,6 +50,27 @@ param sweepSchedule string = '0 0 6 * * 1'
 
 @description('GUESTCTL_REPORT_SCHEDULE: NCRONTAB (UTC) of the weekly report, after the sweep.')
 param reportSchedule string = '0 0 7 * * 1'
+
+@description('GUESTCTL_RENEW_SCHEDULE: NCRONTAB (UTC) of the Graph subscription renewal (subscriptions last under 3 days).')
+param renewSchedule string = '0 30 */12 * * *'
+
+@description('GUESTCTL_DELTA_SCHEDULE: NCRONTAB (UTC) of the delta round run even without notifications.')
+param deltaSchedule string = '0 0 */6 * * *'
+
+@description('GUESTCTL_REMINDERS_SCHEDULE: NCRONTAB (UTC) of the invitation reminders.')
+param remindersSchedule string = '0 0 9 * * *'
+
+@description('GUESTCTL_HR_REQUEUE_SCHEDULE: NCRONTAB (UTC) of the requeue of HR events that lost their queue message.')
+param hrRequeueSchedule string = '0 */5 * * * *'
+
+@description('GUESTCTL_HR_DUE_SCHEDULE: NCRONTAB (UTC) of the timer queueing scheduled HR events once due.')
+param hrDueSchedule string = '0 */15 * * * *'
+
+@description('GUESTCTL_PARTNER_DISCOVERY_SCHEDULE: NCRONTAB (UTC) of the daily partner discovery.')
+param partnerDiscoverySchedule string = '0 0 5 * * *'
+
+@description('GUESTCTL_PARTNER_VERIFICATION_SCHEDULE: NCRONTAB (UTC) of partner verification, after discovery.')
+param partnerVerificationSchedule string = '0 30 5 * * *'
 
 @description('GUESTCTL_NOTIFICATION_DELIVERY: Graph change notifications to our webhook, or via Event Grid to a queue.')
 @allowed(['webhook', 'eventgrid'])
@@ -58,6 +85,9 @@ param hrReceivers array = []
 
 @description('GUESTCTL_ATTESTATION_URL: the app\'s https base URL for sponsor links. Empty: notices without links.')
 param attestationUrl string = ''
+
+@description('Who gets the alerts (docs/operations.md, "What each alert means"). Empty: alerts fire in the portal only.')
+param alertEmail string = ''
 
 @description('Log Analytics retention in days.')
 @minValue(30)
@@ -87,6 +117,7 @@ var queueNames = [
 var containerNames = [
   'app-package' // deploymentContainer
   'invitations-inbox'
+  'invitations-inbox-deadletter' // blobtrigger.bicep: drop-folder events Event Grid could not deliver
   'reports'
   'graph-notifications-deadletter'
   'azure-webjobs-hosts'
@@ -122,6 +153,95 @@ var tableNames = [
   'hrevents'
   'reportsnapshots'
   'attestations'
+]
+
+// Log search alerts over the workspace (docs/operations.md, "What each alert means", lists the same names; a test
+// keeps the two equal). Each query is on what the app logs; more rows than `threshold` in `windowSize` fires.
+var alerts = [
+  {
+    name: 'message-parked'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "rejected without retry"'
+  }
+  {
+    name: 'message-poisoned'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "MaxDequeueCount"'
+  }
+  {
+    name: 'function-failures'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppRequests | where Success == false'
+  }
+  {
+    name: 'plan-refused'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where SeverityLevel >= 2 and Message has "refused" and Message has_any ("stale-guest", "partner retirement")'
+  }
+  {
+    name: 'graph-throttling-sustained'
+    severity: 2
+    windowSize: 'PT30M'
+    threshold: 50
+    query: 'AppTraces | where Message has "Graph throttled"'
+  }
+  {
+    name: 'webhook-401-burst'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 10
+    query: 'union (AppTraces | where Message has "refused (401)"), (AppRequests | where ResultCode == "401")'
+  }
+  {
+    name: 'notifications-dropped'
+    severity: 3
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "notifications dropped"'
+  }
+  {
+    name: 'subscription-renewal-failed'
+    severity: 1
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppRequests | where OperationName == "renew_subscriptions" and Success == false'
+  }
+  {
+    name: 'hr-event-stuck'
+    severity: 2
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "is still received after"'
+  }
+  {
+    name: 'run-overlap'
+    severity: 3
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "was taken over by another run"'
+  }
+  {
+    name: 'shared-budget-degraded'
+    severity: 3
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "shared Graph budget: the store failed"'
+  }
+  {
+    name: 'paused'
+    severity: 4
+    windowSize: 'PT15M'
+    threshold: 0
+    query: 'AppTraces | where Message has "skipped: GUESTCTL_PAUSED is true"'
+  }
 ]
 
 // Key Vault secret names (values are set by the operator, never by a template: docs/deploy.md).
@@ -370,6 +490,37 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: string(maximumInstanceCount)
         }
         {
+          name: 'GUESTCTL_PAUSED'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'GUESTCTL_POLICY'
+          value: policyPath
+        }
+        // While paused the host starts no listener for the queue workers (https://learn.microsoft.com/azure/
+        // azure-functions/disable-function): their messages stay queued instead of being handed back until they
+        // reach maxDequeueCount and the poison queue. Timers and receivers stay on; GUESTCTL_PAUSED stops timers.
+        {
+          name: 'AzureWebJobs.invite_rows.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.continue_stale_sweep.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.apply_partner_retirement.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.hr_events_worker.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.graph_notifications_worker.Disabled'
+          value: paused ? 'true' : 'false'
+        }
+        {
           name: 'GUESTCTL_SWEEP_MODE'
           value: sweepMode
         }
@@ -380,6 +531,34 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'GUESTCTL_REPORT_SCHEDULE'
           value: reportSchedule
+        }
+        {
+          name: 'GUESTCTL_RENEW_SCHEDULE'
+          value: renewSchedule
+        }
+        {
+          name: 'GUESTCTL_DELTA_SCHEDULE'
+          value: deltaSchedule
+        }
+        {
+          name: 'GUESTCTL_REMINDERS_SCHEDULE'
+          value: remindersSchedule
+        }
+        {
+          name: 'GUESTCTL_HR_REQUEUE_SCHEDULE'
+          value: hrRequeueSchedule
+        }
+        {
+          name: 'GUESTCTL_HR_DUE_SCHEDULE'
+          value: hrDueSchedule
+        }
+        {
+          name: 'GUESTCTL_PARTNER_DISCOVERY_SCHEDULE'
+          value: partnerDiscoverySchedule
+        }
+        {
+          name: 'GUESTCTL_PARTNER_VERIFICATION_SCHEDULE'
+          value: partnerVerificationSchedule
         }
         {
           name: 'GUESTCTL_NOTIFICATION_DELIVERY'
@@ -463,6 +642,59 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     metricsPublisher
   ]
 }
+
+// -- alerts ----------------------------------------------------------------------------------------------------
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: '${appName}-alerts'
+  location: 'global'
+  properties: {
+    groupShortName: 'guestctl'
+    enabled: true
+    emailReceivers: empty(alertEmail) ? [] : [
+      {
+        name: 'operators'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for alert in alerts: {
+  name: '${appName}-${alert.name}'
+  location: location
+  properties: {
+    displayName: '${appName}: ${alert.name}'
+    description: 'guestctl alert ${alert.name}: what it means and what to do are in docs/operations.md'
+    severity: alert.severity
+    enabled: true
+    scopes: [
+      workspace.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: alert.windowSize
+    criteria: {
+      allOf: [
+        {
+          query: alert.query
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: alert.threshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}]
 
 // -- data-plane roles (infra/README.md, "Role assignments"): the identity, on each resource, nothing broader --
 resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

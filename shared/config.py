@@ -56,6 +56,20 @@ def _whole_number_text(value: Any) -> Any:
 
 WholeNumber = Annotated[int, BeforeValidator(_whole_number_text)]
 
+# Settings fields that are timer schedules: functions/*.py name them `%GUESTCTL_<FIELD>%`, infra/main.bicep sets
+# them, and GET /api/health refuses to answer ok while one is unset (the host would not load that timer).
+TIMER_SCHEDULES = (
+    "sweep_schedule",
+    "report_schedule",
+    "renew_schedule",
+    "delta_schedule",
+    "reminders_schedule",
+    "hr_requeue_schedule",
+    "hr_due_schedule",
+    "partner_discovery_schedule",
+    "partner_verification_schedule",
+)
+
 
 class Settings(BaseSettings):
     """Where guestctl runs and what it talks to. Every field is `GUESTCTL_<NAME>` in the environment."""
@@ -101,9 +115,32 @@ class Settings(BaseSettings):
     sweep_time_budget: float = Field(
         420.0, ge=0, le=540, description="Seconds one invocation plans before handing over (10-minute timeout)"
     )
+    # Every timer's schedule is an app setting the Functions host resolves (`%GUESTCTL_<NAME>_SCHEDULE%` in
+    # functions/*.py; NCRONTAB, UTC: Flex has no time zones). infra/main.bicep sets each to the default below.
     sweep_schedule: str = Field("0 0 6 * * 1", description="NCRONTAB (UTC) of the timer sweep; the host reads it")
     report_schedule: str = Field(
         "0 0 7 * * 1", description="NCRONTAB (UTC) of the weekly report's timer; the host reads it"
+    )
+    renew_schedule: str = Field(
+        "0 30 */12 * * *", description="Graph subscription renewal timer (subscriptions last under 3 days)"
+    )
+    delta_schedule: str = Field(
+        "0 0 */6 * * *", description="Delta round without notifications (delta tokens last 7 days)"
+    )
+    reminders_schedule: str = Field(
+        "0 0 9 * * *", description="Invitation reminders: daily 09:00 (reminders fall on whole days)"
+    )
+    hr_requeue_schedule: str = Field(
+        "0 */5 * * * *", description="HR events that lost their queue message are queued again"
+    )
+    hr_due_schedule: str = Field(
+        "0 */15 * * * *", description="Scheduled HR events whose effective date has come (a day: 15 min is on time)"
+    )
+    partner_discovery_schedule: str = Field(
+        "0 0 5 * * *", description="Partner discovery: daily, before the working day in Europe"
+    )
+    partner_verification_schedule: str = Field(
+        "0 30 5 * * *", description="Partner verification and retirement plan: after discovery (lookups cached)"
     )
     notification_delivery: Literal["webhook", "eventgrid"] = Field(
         "webhook", description="How Graph delivers change notifications: to our webhook, or via Event Grid to a queue"
@@ -125,7 +162,7 @@ class Settings(BaseSettings):
         None, max_length=128, description="clientState of our subscriptions (a secret, at most 128 characters)"
     )
 
-    @field_validator("sweep_schedule", "report_schedule")
+    @field_validator(*TIMER_SCHEDULES)
     @classmethod
     def _check_sweep_schedule(cls, value: str) -> str:
         return check_ncrontab(value)
@@ -162,17 +199,14 @@ class Settings(BaseSettings):
 
     def check_functions_app(self) -> None:
         """What the Functions app needs beyond `check`: the timers' schedules, which the host resolves from app
-        settings (`%GUESTCTL_SWEEP_SCHEDULE%`, `%GUESTCTL_REPORT_SCHEDULE%` have no default; without one its
-        timer does not load)."""
-        for name, what, when in (
-            ("sweep_schedule", "the timer sweep's", "weekly, Mondays 06:00 UTC"),
-            ("report_schedule", "the weekly report's", "weekly, Mondays 07:00 UTC, after the sweep"),
-        ):
+        settings (`%GUESTCTL_SWEEP_SCHEDULE%`, … have no default in the host; without one its timer does not
+        load)."""
+        for name in TIMER_SCHEDULES:
             if name not in self.model_fields_set:
-                default = type(self).model_fields[name].default
+                field = type(self).model_fields[name]
                 raise ConfigError(
-                    f"{ENV_PREFIX}{name.upper()}: not set: the Functions host reads {what} schedule from it",
-                    hint=f"set the app setting, e.g. to {default} ({when})",
+                    f"{ENV_PREFIX}{name.upper()}: not set: the Functions host reads a timer's schedule from it",
+                    hint=f"set the app setting, e.g. to {field.default} ({field.description})",
                 )
 
     def check(self) -> None:

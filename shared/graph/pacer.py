@@ -19,6 +19,7 @@ with a `SharedBudget`, a request also needs units this process claimed from it (
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from shared.graph.costs import Cost
+
+log = logging.getLogger("guestctl.graph.pacer")
 
 TenantSize = Literal["S", "M", "L"]
 RESOURCE_UNITS_PER_10S: dict[str, int] = {"S": 3_500, "M": 5_000, "L": 8_000}
@@ -199,6 +202,8 @@ class Pacer:
         """Multiplicative decrease, and everybody waits out Graph's Retry-After (the limit is app-wide).
         `responses`: how many 429s this is about (a `$batch` round can carry several)."""
         self.throttled += responses
+        # the alert graph-throttling-sustained (docs/operations.md) counts these lines
+        log.info("Graph throttled: %d response(s) 429, Retry-After %s s", responses, retry_after)
         self.concurrency = max(float(self.min_concurrency), self.concurrency / 2)
         if retry_after:
             self._paused_until = max(self._paused_until, self._clock() + retry_after)

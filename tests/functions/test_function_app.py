@@ -10,7 +10,7 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from tests.support.functions import bindings, http_bindings
+from tests.support.functions import bindings, http_bindings, timer_schedules
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("msgraph", "azure.identity", "kiota", "pydantic", "shared.graph", "shared.store")
@@ -89,11 +89,7 @@ def test_importing_function_app_stays_light() -> None:
 
 def call_health(functions: dict, monkeypatch: pytest.MonkeyPatch, **env: str) -> func.HttpResponse:
     """GET /api/health with these app settings, on top of the timer's schedule (a deployment sets it)."""
-    for name, value in {
-        "GUESTCTL_SWEEP_SCHEDULE": "0 0 6 * * 1",
-        "GUESTCTL_REPORT_SCHEDULE": "0 0 7 * * 1",
-        **env,
-    }.items():
+    for name, value in {**timer_schedules(), **env}.items():
         monkeypatch.setenv(name, value)
     request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
     return functions["health"].get_user_function()(request)
@@ -177,13 +173,27 @@ def test_health_reports_a_missing_timer_schedule(functions: dict, monkeypatch: p
     assert "GUESTCTL_SWEEP_SCHEDULE: not set" in json.loads(response.get_body())["error"]
 
 
-def test_health_reports_a_missing_report_schedule(functions: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GUESTCTL_SWEEP_SCHEDULE", "0 0 6 * * 1")
-    monkeypatch.delenv("GUESTCTL_REPORT_SCHEDULE", raising=False)
+@pytest.mark.parametrize("missing", ["GUESTCTL_REPORT_SCHEDULE", "GUESTCTL_PARTNER_VERIFICATION_SCHEDULE"])
+def test_health_reports_any_missing_schedule(functions: dict, monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    for name, value in timer_schedules().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(missing, raising=False)
     request = func.HttpRequest(method="GET", url="/api/health", body=b"", headers={})
     response = functions["health"].get_user_function()(request)
     assert response.status_code == 400
-    assert "GUESTCTL_REPORT_SCHEDULE: not set" in json.loads(response.get_body())["error"]
+    assert f"{missing}: not set" in json.loads(response.get_body())["error"]
+
+
+def test_every_timer_schedule_is_a_setting_the_host_resolves(functions: dict) -> None:
+    """No timer has a constant schedule: each is a %GUESTCTL_…_SCHEDULE% app setting with a Settings default."""
+    schedules = {
+        name: binding["schedule"]
+        for name in functions
+        for binding in bindings(functions, name)
+        if binding["type"] == "timerTrigger"
+    }
+    assert len(schedules) == 9
+    assert sorted(set(schedules.values())) == sorted(f"%{name}%" for name in timer_schedules())
 
 
 def test_weekly_report_bindings(functions: dict) -> None:
@@ -199,6 +209,7 @@ def test_weekly_report_bindings(functions: dict) -> None:
 def test_host_json() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     assert host["version"] == "2.0"
+    assert host["telemetryMode"] == "OpenTelemetry", "the worker exports logs with their run ids as attributes"
     assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
     assert host["functionTimeout"] == "00:10:00"
     queues = host["extensions"]["queues"]

@@ -24,7 +24,7 @@ from shared.offboarding.inbox import EVENT_PARTITION, REQUEUE_AFTER, decode_mess
 from shared.offboarding.signatures import sign
 from shared.store import open_store
 from shared.store.registry import HR_EVENTS
-from tests.support.functions import CapturedOut, bindings, http_bindings
+from tests.support.functions import CapturedOut, bindings, http_bindings, timer_schedules
 from tests.support.functions_host import FunctionsHost
 
 QUEUE = "hr-events"
@@ -60,8 +60,7 @@ def state(host: FunctionsHost, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         "GUESTCTL_STATE": str(tmp_path / "state.db"),
         "GUESTCTL_GRAPH_URL": "http://127.0.0.1:9/v1.0",
         "GUESTCTL_AUTH": "emulator",
-        "GUESTCTL_SWEEP_SCHEDULE": "0 0 6 * * 1",
-        "GUESTCTL_REPORT_SCHEDULE": "0 0 7 * * 1",
+        **timer_schedules(),
         "GUESTCTL_HR_WEBHOOK_SECRETS": f"{SECRET} {NEXT}",
         "GUESTCTL_HR_BAMBOOHR_SECRETS": BAMBOO_KEY,
     }.items():

@@ -24,7 +24,7 @@ from shared.offboarding.signatures import sign
 from shared.offboarding.worker import due_messages, handle_message
 from shared.store import open_state
 from shared.store.registry import HR_EVENTS
-from tests.support.functions import CapturedOut, bindings, point_at_emulator
+from tests.support.functions import CapturedOut, bindings, point_at_emulator, resolved
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 START = utc_now()  # signatures are checked against the real clock; the worker's clock is given
@@ -214,4 +214,4 @@ def test_the_worker_and_the_due_timer_are_bound_to_the_hr_events_queue(
     ]
     out, timer = sorted(bindings(functions, "hr_events_due"), key=lambda b: b["type"])
     assert out == queue("OUT", "queue", "queue", "hr-events")
-    assert (timer["type"], timer["schedule"]) == ("timerTrigger", "0 */15 * * * *")
+    assert (timer["type"], resolved(timer["schedule"])) == ("timerTrigger", "0 */15 * * * *")

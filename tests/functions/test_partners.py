@@ -26,7 +26,7 @@ from shared.partners.service import latest_discovery
 from shared.partners.verify import verify_with
 from shared.stale.effects import GUESTS_TABLE
 from shared.store import open_state
-from tests.support.functions import CapturedOut, bindings, point_at_emulator
+from tests.support.functions import CapturedOut, bindings, point_at_emulator, resolved
 from tests.support.functions_host import FunctionsHost
 from tests.support.partners import DIRECT_CONNECT_INBOUND, FABRIKAM, FABRIKAM_PEOPLE, home_id, partner_tenant
 from tests.support.stale import NOW
@@ -37,7 +37,7 @@ FINANCE_SHARE = "cccccccc-0000-4000-8000-000000000002"  # a group that is not a 
 
 def test_partner_discovery_is_a_daily_timer(functions: dict[str, func.FunctionBuilder]) -> None:
     (binding,) = bindings(functions, "partner_discovery")
-    assert (binding["type"], binding["schedule"]) == ("timerTrigger", "0 0 5 * * *")
+    assert (binding["type"], resolved(binding["schedule"])) == ("timerTrigger", "0 0 5 * * *")
 
 
 async def test_the_timer_keeps_the_latest_discovery_and_changes_nothing(

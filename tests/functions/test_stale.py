@@ -15,7 +15,7 @@ from azure.functions.timer import TimerRequest
 
 from emulator.seed import seed_tenant
 from emulator.testing import EmulatorServer
-from tests.support.functions import CapturedOut, bindings, http_bindings, point_at_emulator
+from tests.support.functions import CapturedOut, bindings, exported_logs, http_bindings, point_at_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,11 +130,19 @@ async def test_timer_plans_without_changes_and_approval_queues_the_apply(
 
     caplog.set_level("INFO", logger="guestctl.functions.stale")
     timer_out = CapturedOut()
-    await functions["stale_sweep"].get_user_function()(TimerRequest(), timer_out)
+    with exported_logs("guestctl.functions.stale") as exported:
+        await functions["stale_sweep"].get_user_function()(TimerRequest(), timer_out)
     assert not timer_out.was_set, "plan mode queues nothing"
     assert [r for r in emulator.control.requests() if r["method"] != "GET" and not r["path"].endswith("$batch")] == []
     summary = next(r.getMessage() for r in caplog.records if "stale-guest sweep" in r.getMessage())
     plan_id = summary.split("'plan_id': '")[1].split("'")[0]
+    # the run ids are log attributes (Application Insights custom dimensions), not only text in the message
+    (attributes,) = [dict(r.attributes or {}) for r in exported() if "stale-guest sweep:" in str(r.body)]
+    assert {key: attributes.get(key) for key in ("plan_id", "run_id")} == {
+        "plan_id": plan_id,
+        "run_id": f"sweep-{plan_id}",
+    }
+    assert attributes["scan_id"].startswith("timer-")
 
     queued = CapturedOut()
     response = await approve(functions, plan_id, queued)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,18 @@ class CapturedOut(func.Out[Any]):
 def bindings(functions: dict[str, func.FunctionBuilder], name: str) -> list[dict[str, Any]]:
     """A function's bindings as the host indexes them (its function.json)."""
     return json.loads(functions[name].get_function_json())["bindings"]
+
+
+def timer_schedules() -> dict[str, str]:
+    """Every timer's schedule setting with its default, as a deployment sets them (infra/main.bicep)."""
+    from shared.config import ENV_PREFIX, TIMER_SCHEDULES, Settings
+
+    return {ENV_PREFIX + name.upper(): Settings.model_fields[name].default for name in TIMER_SCHEDULES}
+
+
+def resolved(schedule: str) -> str:
+    """A timer binding's schedule as the host resolves it with the deployed settings (%NAME% → its value)."""
+    return timer_schedules()[schedule.strip("%")] if schedule.startswith("%") else schedule
 
 
 def http_bindings(method: str, route: str) -> list[dict[str, Any]]:
@@ -68,3 +84,23 @@ async def submit_batch(
         headers={"Content-Type": "text/csv", **(headers or {})},
     )
     return await functions["submit_invitation_batch"].get_user_function()(request, queue), queue
+
+
+@contextmanager
+def exported_logs(logger: str) -> Iterator[Callable[[], list[Any]]]:
+    """The OpenTelemetry log records `logger` produces, through the OpenTelemetry SDK's logging handler as the
+    Python worker installs it (host.json telemetryMode OpenTelemetry): each record's body and attributes."""
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    provider, exporter = LoggerProvider(), InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    with warnings.catch_warnings():  # the SDK's handler is deprecated for the instrumentation package's, the same
+        warnings.simplefilter("ignore", DeprecationWarning)
+        handler = LoggingHandler(logger_provider=provider)
+    logging.getLogger(logger).addHandler(handler)
+    try:
+        yield lambda: [record.log_record for record in exporter.get_finished_logs()]
+    finally:
+        logging.getLogger(logger).removeHandler(handler)
+        provider.shutdown()

@@ -17,7 +17,7 @@ import pytest
 from pycep import BicepParser
 
 from shared.attestation import tokens
-from shared.config import ENV_PREFIX, Settings
+from shared.config import ENV_PREFIX, TIMER_SCHEDULES, Settings
 from shared.notifications import inbox as notifications_inbox
 from shared.offboarding import signatures
 from shared.offboarding.adapters.registry import ADAPTERS
@@ -59,7 +59,8 @@ def variable(template: dict[str, Any], name: str) -> Any:
 
 def app_settings(template: dict[str, Any]) -> dict[str, Any]:
     sites = list(resources(template, SITE).values())
-    return {item["name"]: item["value"] for site in sites for item in site["properties"]["siteConfig"]["appSettings"]}
+    settings = [site.get("properties", {}).get("siteConfig", {}).get("appSettings", []) for site in sites]
+    return {item["name"]: item["value"] for items in settings for item in items}  # existing sites have none
 
 
 def leaves(value: Any) -> list[Any]:
@@ -156,11 +157,25 @@ def documented_roles() -> set[tuple[str, str, str]]:
     return {(row[1], row[2], row[3]) for row in readme_table("Role assignments")}
 
 
+def blob_endpoint(template: dict[str, Any]) -> str | None:
+    """The one place a key may be read: the blobs extension endpoint Event Grid calls (blobtrigger.bicep), a
+    WebHook destination's URL, which Event Grid returns only as its base URL on reads."""
+    for subscription in resources(template, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values():
+        destination = subscription["properties"]["destination"]
+        if destination["endpointType"] == "WebHook":
+            return str(destination["properties"]["endpointUrl"])
+    return None
+
+
 def secrets_in_view(template: dict[str, Any]) -> list[str]:
     """Keys or secrets where they would be readable: listKeys/connection strings anywhere, a secret setting
     that is not a Key Vault reference, an output that names a key or secret."""
     problems = []
-    text = json.dumps(template)
+    scanned = copy.deepcopy(template)  # the blobs endpoint is checked exactly by its own test
+    for subscription in resources(scanned, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values():
+        if subscription["properties"]["destination"]["endpointType"] == "WebHook":
+            subscription["properties"]["destination"]["properties"]["endpointUrl"] = "the blobs endpoint"
+    text = json.dumps(scanned)
     for marker in ("listKeys", "listkeys", "AccountKey", "SharedAccessSignature", "listSecrets"):
         if marker in text:
             problems.append(f"{marker} in the template")
@@ -203,6 +218,33 @@ def test_a_new_setting_in_the_code_is_reported(main: dict[str, Any]) -> None:
         s for s in site["properties"]["siteConfig"]["appSettings"] if s["name"] != "GUESTCTL_SWEEP_SCHEDULE"
     ]
     assert unset_settings(removed, settings_the_code_reads()) == ["GUESTCTL_SWEEP_SCHEDULE"]
+
+
+def schedule_mismatches(template: dict[str, Any]) -> list[str]:
+    """Timer schedules the template does not set to a parameter whose default is the Settings default."""
+    settings, parameters = app_settings(template), template["parameters"]
+    problems = []
+    for field in TIMER_SCHEDULES:
+        name, default = ENV_PREFIX + field.upper(), Settings.model_fields[field].default
+        value = settings.get(name)
+        deployed = parameters[value]["default"] if isinstance(value, str) and value in parameters else value
+        if deployed != default:
+            problems.append(f"{name}: {deployed!r}, not {default!r}")
+    return problems
+
+
+def test_every_timer_schedule_is_set_to_its_default_by_a_parameter(main: dict[str, Any]) -> None:
+    """A redeploy with no parameters gives every timer today's schedule; an operator can override each."""
+    in_bindings = {
+        name
+        for path in (ROOT / "functions").glob("*.py")
+        for name in re.findall(r"%([A-Z][A-Z0-9_]*)%", path.read_text(encoding="utf-8"))
+    }
+    assert in_bindings == {ENV_PREFIX + field.upper() for field in TIMER_SCHEDULES}
+    assert schedule_mismatches(main) == []
+    mutated = copy.deepcopy(main)
+    mutated["parameters"]["hrDueSchedule"]["default"] = "0 0 * * * *"
+    assert schedule_mismatches(mutated) == ["GUESTCTL_HR_DUE_SCHEDULE: '0 0 * * * *', not '0 */15 * * * *'"]
 
 
 def test_every_queue_container_table_and_connection_is_declared(
@@ -317,3 +359,118 @@ def test_storage_takes_no_keys_and_tls_1_2(main: dict[str, Any]) -> None:
     assert insights["properties"]["DisableLocalAuth"] is True
     (vault,) = resources(main, "Microsoft.KeyVault/vaults").values()
     assert vault["properties"]["enableRbacAuthorization"] is True
+
+
+def test_the_drop_folder_events_reach_the_blob_trigger_the_code_declares(
+    templates: dict[str, dict[str, Any]], functions: dict[str, func.FunctionBuilder]
+) -> None:
+    """Flex Consumption's blob trigger is called by Event Grid: blobtrigger.bicep subscribes the function and
+    container the code names, and dead-letters to a container main.bicep declares."""
+    blobs, main = templates["blobtrigger.bicep"], templates["main.bicep"]
+    (name,) = [n for n in functions if any(b["type"] == "blobTrigger" for b in binding_list({n: functions[n]}))]
+    (trigger,) = [b for b in binding_list({name: functions[name]}) if b["type"] == "blobTrigger"]
+    assert trigger["source"] == "EventGrid"
+    assert variable(blobs, "functionName") == name
+    assert variable(blobs, "inboxContainer") == trigger["path"].split("/")[0]
+    assert {variable(blobs, "inboxContainer"), variable(blobs, "deadLetterContainer")} <= set(
+        variable(main, "containerNames")
+    )
+    (subscription,) = resources(blobs, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values()
+    properties = subscription["properties"]
+    assert properties["filter"] == {
+        "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+        "subjectBeginsWith": "/blobServices/default/containers/${inboxContainer}/",
+    }
+    assert blob_endpoint(blobs) == (
+        "https://${app.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${functionName}"
+        "&code=${listKeys('${app.id}/host/default', '2024-04-01').systemKeys.blobs_extension}"
+    )
+    dead_letter = properties["deadLetterWithResourceIdentity"]
+    assert dead_letter["identity"]["type"] == "UserAssigned"
+    assert dead_letter["deadLetterDestination"]["properties"]["blobContainerName"] == "${deadLetterContainer}" or (
+        dead_letter["deadLetterDestination"]["properties"]["blobContainerName"] == "deadLetterContainer"
+    )
+    assert "outputs" not in blobs or blobs["outputs"] == {}
+
+
+def test_a_key_read_anywhere_but_the_blobs_endpoint_is_reported(templates: dict[str, dict[str, Any]]) -> None:
+    mutated = copy.deepcopy(templates["blobtrigger.bicep"])
+    (subscription,) = resources(mutated, "Microsoft.EventGrid/systemTopics/eventSubscriptions").values()
+    subscription["properties"]["labels"] = [blob_endpoint(mutated)]
+    assert secrets_in_view(mutated) == ["listKeys in the template"]
+
+
+def documented_alerts() -> list[str]:
+    """The alert names of docs/operations.md's table "What each alert means", in order."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text.split("## What each alert means\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [row.strip("|").split("|")[0].strip().strip("`") for row in rows]
+
+
+def test_every_alert_is_documented_and_every_documented_alert_exists(main: dict[str, Any]) -> None:
+    names = [alert["name"] for alert in variable(main, "alerts")]
+    assert names == documented_alerts()
+    (rules,) = resources(main, "Microsoft.Insights/scheduledQueryRules").values()
+    assert rules["name"] == "${appName}-${alert.name}"
+    assert rules["properties"]["scopes"] == ["workspace.id"] or "workspace" in json.dumps(rules["properties"]["scopes"])
+    mutated = copy.deepcopy(main)
+    mutated["variables"]["alerts"]["value"].pop()
+    assert [alert["name"] for alert in variable(mutated, "alerts")] != documented_alerts()
+
+
+def test_the_alerts_look_for_what_the_app_logs(main: dict[str, Any]) -> None:
+    """Each alert's quoted text occurs in the code (a message reworded in the code would silence its alert)."""
+    code = "\n".join(
+        path.read_text(encoding="utf-8") for path in [*ROOT.glob("functions/*.py"), *ROOT.glob("shared/**/*.py")]
+    )
+    host_lines = {"MaxDequeueCount", "401", "renew_subscriptions"}  # the Functions host's, or status codes
+    for alert in variable(main, "alerts"):
+        quoted = re.findall(r'has "([^"]+)"', alert["query"])
+        missing = [text for text in quoted if text not in host_lines and text not in code]
+        assert missing == [], alert["name"]
+
+
+PAUSED = {
+    "operator": {
+        "type": "conditional",
+        "operands": {"condition": "paused", "true_value": "true", "false_value": "false"},
+    }
+}
+
+
+def unpaused_workers(template: dict[str, Any], functions: dict[str, func.FunctionBuilder]) -> list[str]:
+    """Queue workers the `paused` parameter does not disable (their messages would be handed back until they
+    reach the poison queue), and Disabled settings for functions that are not queue workers."""
+    workers = {
+        name for name in functions if any(b["type"] == "queueTrigger" for b in binding_list({name: functions[name]}))
+    }
+    settings = app_settings(template)
+    disabled = {
+        name.split(".")[1] for name in settings if name.startswith("AzureWebJobs.") and name.endswith(".Disabled")
+    }
+    problems = [
+        f"{name}: not disabled while paused"
+        for name in sorted(workers)
+        if settings.get(f"AzureWebJobs.{name}.Disabled") != PAUSED
+    ]
+    problems += [f"{name}: disabled but not a queue worker" for name in sorted(disabled - workers)]
+    if settings.get("GUESTCTL_PAUSED") != PAUSED:
+        problems.append("GUESTCTL_PAUSED: not the paused parameter")
+    return problems
+
+
+def test_a_redeploy_keeps_pause_and_policy_and_pausing_disables_every_queue_worker(
+    main: dict[str, Any], functions: dict[str, func.FunctionBuilder]
+) -> None:
+    assert unpaused_workers(main, functions) == []
+    assert app_settings(main)["GUESTCTL_POLICY"] == "policyPath"
+    assert main["parameters"]["paused"]["default"] is False
+    mutated = copy.deepcopy(main)
+    site = next(iter(resources(mutated, SITE).values()))
+    site["properties"]["siteConfig"]["appSettings"] = [
+        s
+        for s in site["properties"]["siteConfig"]["appSettings"]
+        if s["name"] != "AzureWebJobs.hr_events_worker.Disabled"
+    ]
+    assert unpaused_workers(mutated, functions) == ["hr_events_worker: not disabled while paused"]
