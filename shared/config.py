@@ -802,6 +802,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
             raise _Refused(
                 "merge keys (<<) are not supported", key_node.start_mark, "write the keys out in each section"
             )
+        if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]` or `? {a: b}`: a list or mapping as a key
+            raise _Refused("a key that is a list or mapping", key_node.start_mark, "keys are plain names")
         key = loader.construct_object(key_node)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {_quote(key)}", key_node.start_mark)

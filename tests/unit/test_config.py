@@ -453,6 +453,11 @@ BILLION_LAUGHS = "".join(
             id="merge-key",
         ),
         pytest.param(
+            "? [complex, key]\n: 1\n",
+            ":1:3: refused: a key that is a list or mapping — keys are plain names",
+            id="list-key",
+        ),
+        pytest.param(
             "#" * MAX_POLICY_BYTES + "\n", "larger than 1024 KiB, the most a policy file may be", id="oversize"
         ),
     ],
