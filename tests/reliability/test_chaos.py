@@ -22,6 +22,7 @@ from emulator.seed import seed_tenant
 from emulator.tenant import Tenant
 from emulator.testing import EmulatorServer
 from shared.config import Policy
+from shared.core.restore import happened
 from shared.errors import ExitCode, GuestctlError
 from shared.graph import Graph, GraphOptions, RetryPolicy
 from shared.store import Store, open_store
@@ -62,6 +63,7 @@ def chaos_graph(emulator: EmulatorServer) -> Graph:
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 HEX = re.compile(r"[0-9a-f]{12,}")
+TOKEN = re.compile(r"\$(delta|skip)token=[^&\"' ]+")  # opaque: encodes the server's own state
 
 
 def labels(tenant: Tenant) -> dict[str, str]:
@@ -69,6 +71,7 @@ def labels(tenant: Tenant) -> dict[str, str]:
     named = {u.id: f"user:{(u.mail or u.userPrincipalName).lower()}" for u in tenant.users.values()}
     named |= {d.user.id: f"user:{(d.user.mail or d.user.userPrincipalName).lower()}" for d in tenant.deleted.values()}
     named |= {g.id: f"group:{g.displayName}" for g in tenant.groups.values()}
+    named |= {t.tenant_id: f"tenant:{t.display_name}" for t in tenant.external_tenants.values()}
     return named
 
 
@@ -78,7 +81,8 @@ def normalise(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, list | tuple):
         return [normalise(v, names) for v in value]
     if isinstance(value, str):
-        text = UUID.sub(lambda m: names.get(m.group(0).lower(), "<id>"), value)
+        text = TOKEN.sub(r"$\1token=<token>", value)
+        text = UUID.sub(lambda m: names.get(m.group(0).lower(), "<id>"), text)
         return HEX.sub("<hex>", TIME.sub("<time>", text))
     return value
 
@@ -111,9 +115,10 @@ async def store_state(store: Store, names: dict[str, str]) -> dict[str, Any]:
             key = normalise(f"{table}/{record.partition}/{record.row}", names)
             # `attempts` counts runs that worked on the record: more under faults by design
             rows[key] = normalise({k: v for k, v in record.data.items() if k != "attempts"}, names)
-    # each change audited exactly once; its details may say it was confirmed after a lost answer
-    audit = Counter([normalise(f"{e.action} {e.target_id}", names) async for e in store.read_audit()])
-    return {"rows": rows, "audit": dict(audit)}
+    # each change audited exactly once; its details may say it was confirmed after a lost answer. An attempt
+    # Graph refused (a fault) is an entry and its `.failed`: compared is what went through, as restore sees it.
+    standing = happened([e async for e in store.read_audit()])  # what restore would undo
+    return {"rows": rows, "audit": dict(Counter(normalise(f"{e.action} {e.target_id}", names) for e in standing))}
 
 
 # ---- one flow, twice -------------------------------------------------------------------------------------------
@@ -154,6 +159,19 @@ async def run_flow(
     return state, kinds, runs
 
 
+# Differences that say how a result came about under faults, not what it is (the tenant state and the emails
+# are compared exactly):
+TOLERATED = (
+    # an action a lost answer left unconfirmed, found done by the rerun
+    re.compile(r"/detail: .* → done by the interrupted run$"),
+    # a reminder by Microsoft's email whose answer was lost: Graph cannot say whether it went out, so it is
+    # never sent again (at most once, docs/redemptions.md#reminders); the outbox comparison proves it went out once
+    re.compile(
+        r"^/store/rows/reminderactions/.*/(detail|outcome): .* → (an interrupted attempt may have sent .*|skipped)$"
+    ),
+)
+
+
 def differences(clean: Any, chaos: Any, where: str = "") -> list[str]:
     if isinstance(clean, dict) and isinstance(chaos, dict):
         found = []
@@ -181,7 +199,10 @@ async def check(
     rates = SHORT_RATES if SHORT else RATES
     clean, _, clean_runs = await run_flow(emulator, tmp_path, make_tenant, drive, None, prepare)
     chaos, kinds, runs = await run_flow(emulator, tmp_path, make_tenant, drive, {"seed": seed, **rates}, prepare)
-    violations = differences(clean, chaos)
+    found = differences(clean, chaos)
+    violations = [v for v in found if not any(t.search(v) for t in TOLERATED)]
+    if clean["tenant"] == tenant_state(make_tenant()):
+        violations.append("the fault-free run changed nothing in the tenant: the flow tests nothing")
     if clean_runs != 1:
         violations.append(f"the fault-free run needed {clean_runs} runs")
     if runs == MAX_RUNS:
@@ -189,7 +210,9 @@ async def check(
     injected = sum(kinds.values())
     figures.add(flow, chaos_faults=injected, violations=len(violations))
     counts = ", ".join(f"{kind} {kinds[kind]}" for kind in KINDS)
-    print(f"\nchaos {flow}: {injected} faults ({counts}); {runs} run(s); {len(violations)} violations")
+    print(
+        f"\nchaos {flow}: {injected} faults ({counts}); {runs} run(s); {len(found) - len(violations)} tolerated differences; {len(violations)} violations"
+    )
     assert violations == [], "\n".join(sorted(violations, key=lambda v: "audit" in v)[:12])
     missing = [kind for kind in KINDS if not kinds[kind]]
     assert not missing, f"no {', '.join(missing)} fault was injected: raise the rates or change the seed"
@@ -270,7 +293,7 @@ async def test_redemptions(emulator: EmulatorServer, tmp_path: Path, figures: Fi
     from shared.redemptions.effects import track_invited
     from shared.redemptions.service import remind_with, request_sync_with, sync_with
 
-    count = 12 if SHORT else 200
+    count = 20 if SHORT else 200
     policy = Policy.model_validate({"invitations": {"reminders": [3, 7]}})
     clock = lambda: NOW  # noqa: E731
 
@@ -297,7 +320,7 @@ async def test_redemptions(emulator: EmulatorServer, tmp_path: Path, figures: Fi
         run = await remind_with(graph, store, policy, apply=True, actor="chaos", clock=clock)
         return all(r.outcome.value != "failed" for r in run.results or [])
 
-    await check("redemptions", emulator, tmp_path, figures, tenant, drive, seed=3, prepare=invited)
+    await check("redemptions", emulator, tmp_path, figures, tenant, drive, seed=23, prepare=invited)
 
 
 async def test_offboarding(emulator: EmulatorServer, tmp_path: Path, figures: Figures) -> None:
@@ -354,7 +377,12 @@ async def test_partners(emulator: EmulatorServer, tmp_path: Path, figures: Figur
     named = [
         {"tenant": f"p{n}.example", "name": f"Partner {n}", "inbound": {"users": "all"}, "trust": {"mfa": True}}
         if n % 2
-        else {"tenant": ids[n], "inbound": {"groups": [ids[1]]}, "trust": {"mfa": True}, "outbound": {"groups": [ids[0]]}}
+        else {
+            "tenant": ids[n],
+            "inbound": {"groups": [ids[1]]},
+            "trust": {"mfa": True},
+            "outbound": {"groups": [ids[0]]},
+        }
         for n in range(count)
     ]
     policy = Policy.model_validate({"partners": {"tenants": named}})
