@@ -164,11 +164,6 @@ async def run_flow(
 TOLERATED = (
     # an action a lost answer left unconfirmed, found done by the rerun
     re.compile(r"/detail: .* → done by the interrupted run$"),
-    # a reminder by Microsoft's email whose answer was lost: Graph cannot say whether it went out, so it is
-    # never sent again (at most once, docs/redemptions.md#reminders); the outbox comparison proves it went out once
-    re.compile(
-        r"^/store/rows/reminderactions/.*/(detail|outcome): .* → (an interrupted attempt may have sent .*|skipped)$"
-    ),
 )
 
 
@@ -201,6 +196,7 @@ async def check(
     chaos, kinds, runs = await run_flow(emulator, tmp_path, make_tenant, drive, {"seed": seed, **rates}, prepare)
     found = differences(clean, chaos)
     violations = [v for v in found if not any(t.search(v) for t in TOLERATED)]
+    tolerated = len(found) - len(violations)
     if clean["tenant"] == tenant_state(make_tenant()):
         violations.append("the fault-free run changed nothing in the tenant: the flow tests nothing")
     if clean_runs != 1:
@@ -210,9 +206,8 @@ async def check(
     injected = sum(kinds.values())
     figures.add(flow, chaos_faults=injected, violations=len(violations))
     counts = ", ".join(f"{kind} {kinds[kind]}" for kind in KINDS)
-    print(
-        f"\nchaos {flow}: {injected} faults ({counts}); {runs} run(s); {len(found) - len(violations)} tolerated differences; {len(violations)} violations"
-    )
+    outcome = f"{runs} run(s), {tolerated} tolerated difference(s), {len(violations)} violation(s)"
+    print(f"\nchaos {flow}: {injected} faults ({counts}); {outcome}")
     assert violations == [], "\n".join(sorted(violations, key=lambda v: "audit" in v)[:12])
     missing = [kind for kind in KINDS if not kinds[kind]]
     assert not missing, f"no {', '.join(missing)} fault was injected: raise the rates or change the seed"
@@ -294,7 +289,9 @@ async def test_redemptions(emulator: EmulatorServer, tmp_path: Path, figures: Fi
     from shared.redemptions.service import remind_with, request_sync_with, sync_with
 
     count = 20 if SHORT else 200
-    policy = Policy.model_validate({"invitations": {"reminders": [3, 7]}})
+    sender = "adele.vance@contoso.com"  # our own email: exactly once (Microsoft's is at most once, see the docs)
+    own = {"sender_mailbox": sender, "message_template": "Still waiting for you: {redeem_url}"}
+    policy = Policy.model_validate({"invitations": {"reminders": [3, 7], **own}})
     clock = lambda: NOW  # noqa: E731
 
     def tenant() -> Tenant:
@@ -320,7 +317,7 @@ async def test_redemptions(emulator: EmulatorServer, tmp_path: Path, figures: Fi
         run = await remind_with(graph, store, policy, apply=True, actor="chaos", clock=clock)
         return all(r.outcome.value != "failed" for r in run.results or [])
 
-    await check("redemptions", emulator, tmp_path, figures, tenant, drive, seed=23, prepare=invited)
+    await check("redemptions", emulator, tmp_path, figures, tenant, drive, seed=3, prepare=invited)
 
 
 async def test_offboarding(emulator: EmulatorServer, tmp_path: Path, figures: Figures) -> None:
