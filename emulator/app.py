@@ -12,7 +12,7 @@ from starlette.routing import Mount
 from emulator.control import control_routes
 from emulator.eventgrid import EventGridRouter
 from emulator.gateway import Gateway
-from emulator.http import Route
+from emulator.http import TRANSPORT_KEY, Route
 from emulator.limits import LimitSettings
 from emulator.notifications import Notifier
 from emulator.routes import (
@@ -54,6 +54,17 @@ def graph_routes() -> list[Route]:
     ]
 
 
+class EmulatorApp(Starlette):
+    """Starlette, with the server's transport in the scope: an injected `reset` fault closes it (ASGI has no
+    message for a reset, and Starlette's middleware wraps `send`, hiding uvicorn's request cycle)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is not None:
+            scope[TRANSPORT_KEY] = transport
+        await super().__call__(scope, receive, send)
+
+
 def create_app(tenant: Tenant | None = None, **options: Any) -> Starlette:
     """Build the emulator app.
 
@@ -87,6 +98,6 @@ def create_app(tenant: Tenant | None = None, **options: Any) -> Starlette:
         finally:
             await notifier.stop()
 
-    app = Starlette(routes=[*control_routes(state), Mount("", app=gateway)], lifespan=lifespan)
+    app = EmulatorApp(routes=[*control_routes(state), Mount("", app=gateway)], lifespan=lifespan)
     app.state.emulator = state
     return app

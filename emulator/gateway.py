@@ -11,13 +11,15 @@ import asyncio
 import hashlib
 import json
 import logging
+import socket
+import struct
 import uuid
 from email.utils import format_datetime as http_date
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from emulator.errors import GraphError, error_body
-from emulator.http import GRAPH_ROOT, Ctx, Reply, Route, dumps
+from emulator.http import GRAPH_ROOT, TRANSPORT_KEY, Ctx, Reply, Route, dumps
 from emulator.limits import Fault, resource_units
 from emulator.partner_directory import partner_of, serve, token_tenant
 from emulator.state import EmulatorState
@@ -55,6 +57,11 @@ class Gateway:
         path = unquote(raw_path.decode("latin-1")) if raw_path else scope["path"]
         query_string = scope.get("query_string", b"").decode("latin-1")
         reply = await self.process(scope["method"], path, query_string, headers, bytes(body), base)
+        if reply.reset:
+            _reset_connection(scope.get(TRANSPORT_KEY))
+            return
+        if reply.hold and await _client_left_within(receive, reply.hold):
+            return  # the client timed out; the change stands
         await self._send(reply, send, scope["method"])
 
     async def _send(self, reply: Reply, send: Any, method: str) -> None:
@@ -165,6 +172,8 @@ class Gateway:
             fault = state.faults.draw(ctx.path, allow_delay=not ctx.in_batch)
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.reset:  # before anything is looked at or changed
+                return Reply(0, reset=True)
             if fault.status:
                 code, message = _FAULT_MESSAGES.get(fault.status, ("InjectedFault", "Injected fault."))
                 extra = {}
@@ -203,6 +212,7 @@ class Gateway:
             raise
         reply.headers.extend(decision.headers)
         reply.drop = fault.drop
+        reply.hold = fault.hold
         return reply
 
     def _authenticate(self, ctx: Ctx) -> None:
@@ -237,6 +247,34 @@ class Gateway:
             )
         segment = ctx.path.strip("/").split("/")[-1] if ctx.path.strip("/") else ""
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+
+
+def _reset_connection(transport: Any) -> None:
+    """Close the connection with a TCP reset and no response bytes at all (an injected `reset`).
+
+    ASGI has no message for this, so it uses the server's transport (`EmulatorApp` puts uvicorn's in the
+    scope); SO_LINGER 0 makes the close a reset rather than an orderly FIN.
+    """
+    if transport is None:
+        raise RuntimeError("an injected reset needs uvicorn's transport")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _client_left_within(receive: Any, seconds: float) -> bool:
+    """Hold a response: True as soon as the client disconnects, False when `seconds` pass first."""
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    try:
+        await asyncio.wait_for(disconnected(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _selects_sign_in_activity(ctx: Ctx) -> bool:

@@ -24,6 +24,9 @@ def dumps(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+TRANSPORT_KEY = "emulator.transport"  # the ASGI scope key of the server's transport (EmulatorApp)
+
+
 @dataclass(slots=True)
 class Reply:
     status: int = 200
@@ -31,6 +34,8 @@ class Reply:
     content_type: str | None = JSON_CONTENT_TYPE
     headers: list[tuple[str, str]] = field(default_factory=list)
     drop: bool = False  # fault injection: close the connection mid-response
+    reset: bool = False  # fault injection: reset the connection, no response at all
+    hold: float = 0.0  # fault injection: seconds to hold the response (until the client gives up)
 
     @property
     def payload(self) -> Any:

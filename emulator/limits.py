@@ -226,7 +226,10 @@ class FaultSettings:
     rate_500: float = 0.0
     rate_503: float = 0.0
     rate_504: float = 0.0
-    drop_rate: float = 0.0  # connection closed after the headers (client sees a broken response)
+    drop_rate: float = 0.0  # the change is made, then the connection breaks mid-body (the response is lost)
+    reset_rate: float = 0.0  # the connection is reset before the request is handled (nothing changes)
+    timeout_rate: float = 0.0  # the change is made, the response is held `timeout_ms` (the client gives up)
+    timeout_ms: float = 120_000.0  # longer than any client's timeout (guestctl's default is 30 s)
     latency_ms: tuple[float, float] | None = None  # uniform added latency, e.g. (150, 300)
     latency_rate: float = 1.0  # share of requests that get the added latency
     slow_rate: float = 0.0
@@ -256,6 +259,8 @@ class FaultSettings:
             or self.rate_503
             or self.rate_504
             or self.drop_rate
+            or self.reset_rate
+            or self.timeout_rate
             or self.latency_ms
             or self.slow_rate
             or self.sequence
@@ -267,6 +272,21 @@ class Fault:
     status: int = 0  # 0: no injected error
     delay: float = 0.0  # seconds
     drop: bool = False
+    reset: bool = False
+    hold: float = 0.0  # seconds the response is held after the handler ran (a client timeout)
+
+    @property
+    def kind(self) -> str:
+        """What `/_emulator/faults/injected` counts: the status, or reset/timeout/drop/slow/latency."""
+        if self.reset:
+            return "reset"
+        if self.status:
+            return str(self.status)
+        if self.hold:
+            return "timeout"
+        if self.drop:
+            return "drop"
+        return "delay"
 
 
 class FaultInjector:
@@ -315,8 +335,21 @@ class FaultInjector:
                     fault.delay += settings.slow_ms / 1000.0
                 if not fault.status and drop_roll < settings.drop_rate:
                     fault.drop = True
-            if fault.status or fault.drop or fault.delay:
+                if settings.reset_rate or settings.timeout_rate:  # extra draws only then: older seeds keep their faults
+                    reset_roll, timeout_roll = self._rng.random(), self._rng.random()
+                    if not (fault.status or fault.drop):
+                        if reset_roll < settings.reset_rate:
+                            fault.reset = True
+                        elif timeout_roll < settings.timeout_rate:
+                            fault.hold = settings.timeout_ms / 1000.0
+            if fault.status or fault.drop or fault.delay or fault.reset or fault.hold:
                 self.injected.append(
-                    {"path": path, "status": fault.status, "drop": fault.drop, "delay_ms": round(fault.delay * 1000, 1)}
+                    {
+                        "path": path,
+                        "kind": fault.kind,
+                        "status": fault.status,
+                        "drop": fault.drop,
+                        "delay_ms": round(fault.delay * 1000, 1),
+                    }
                 )
             return fault

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     budget_fraction: float = Field(0.9, gt=0, le=1, description="Share of Graph's per-app limits the pacer uses")
     max_concurrency: WholeNumber = Field(16, ge=1, le=64)
     retry_budget_seconds: float = Field(120.0, gt=0, le=900)
+    graph_timeout_seconds: float = Field(
+        30.0, gt=0, le=300, description="How long one Graph request waits for its answer before it counts as failed"
+    )
     time_scale: float = Field(1.0, gt=0, le=1, description="Shrinks Graph's limit windows (emulator only)")
     sign_in_activity_per_minute: WholeNumber = Field(
         10, ge=1, le=1_000_000, description="Pages of /users with signInActivity per minute (Graph: 10, unconfirmed)"

@@ -172,6 +172,13 @@ class PermissionDeniedError(GraphError):
     """401/403: the app lacks a permission or licence. docs/permissions.md lists what each call needs."""
 
 
+class OutcomeUnknownError(GraphError):
+    """A write reached Graph but its answer was lost (a timeout, a connection broken mid-answer): it may or
+    may not have been made. Not re-sent blindly; it fails that one item, whose record says where it stood, and
+    the next run looks it up before trying again. A `GraphError` so that one lost answer does not stop the
+    whole run the way an unreachable Graph (`UnavailableError`) does."""
+
+
 class UnavailableError(GuestctlError):
     """A service could not be reached at all (refused connection, DNS, TLS, timeout): it said nothing, so
     this is not a `GraphError`, and code that handles Graph's answers per item does not swallow it."""

@@ -3,7 +3,10 @@
 A crash can stop a run between its audit entry and its change, or between its change and the record that
 it was done. A resumed run asks `has` before writing again, so each change has exactly one entry; an entry
 whose change Graph then refused is followed by `<name>.failed` with Graph's error, so the log never
-claims a change that did not happen.
+claims a change that did not happen. An entry whose change was refused does not count as written: a
+resumed run that makes the change after all writes it again. An entry whose answer was lost
+(`OutcomeUnknownError`: the change may have been made) stands: the resumed run confirms or makes it, and a
+restore re-reads the object before undoing anything.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.clock import Clock
-from shared.errors import GraphError
+from shared.errors import GraphError, OutcomeUnknownError
 from shared.store import AuditEntry, Store
 
 
@@ -26,20 +29,22 @@ class RunAudit:
     plan_digest: str | None
     clock: Clock
 
-    async def written(self, target_id: str) -> set[tuple[str, str]]:
+    async def written(self, target_id: str) -> list[tuple[str, str]]:
         """(name, `after` as canonical JSON) of each entry this run wrote for `target_id`: one store read
         for many checks (a store read can hold up the event loop)."""
-        return {
+        return [
             (e.action, canonical(e.after)) async for e in self.store.read_audit(run_id=self.run_id, target_id=target_id)
-        }
+        ]
 
     async def has(self, target_id: str, name: str | None = None, *, after: dict[str, Any] | None = None) -> bool:
-        """Whether this run already audited a change to `target_id` (of kind `name`, with this `after`)."""
+        """Whether this run already audited a change to `target_id` (of kind `name`, with this `after`) that
+        Graph did not refuse: more `name` entries than `name.failed` ones."""
         wanted = canonical(after) if after is not None else None
-        return any(
-            (name is None or entry_name == name) and (wanted is None or entry_after == wanted)
-            for entry_name, entry_after in await self.written(target_id)
-        )
+        written = await self.written(target_id)
+        if name is None:
+            return any(wanted is None or entry_after == wanted for _, entry_after in written)
+        audited = sum(entry_name == name and (wanted is None or a == wanted) for entry_name, a in written)
+        return audited > sum(entry_name == f"{name}.failed" for entry_name, _ in written)
 
     async def write(
         self,
@@ -94,6 +99,8 @@ class RunAudit:
             await self.write(target_id, name, reason=reason, before=before, after=after)
         try:
             await send()
+        except OutcomeUnknownError:
+            raise  # the change may stand: its entry does too, until a resumed run confirms or makes it
         except GraphError as error:
             failed = {**before, "error": error.one_line()}
             await self.write(target_id, f"{name}.failed", reason=reason, before=after, after=failed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,18 +147,22 @@ async def restore(
 
 
 def happened(entries: Iterable[AuditEntry]) -> list[AuditEntry]:
-    """The changes that went through: an entry followed by `<name>.failed` (same target and run) did not."""
+    """The changes that went through: each `<name>.failed` (same target and run) cancels one entry of that
+    change, the earliest (a resumed run that then made the change wrote a new entry after the refusal)."""
     listed = list(entries)
-    latest: dict[tuple[str, str, str | None], int] = {}
-    refused: set[int] = set()
-    for index, entry in enumerate(listed):
-        name = entry.action.removesuffix(".failed")
-        key = (name, entry.target_id, entry.run_id)
-        if name == entry.action:
-            latest[key] = index
-        elif (undone := latest.pop(key, None)) is not None:
-            refused.add(undone)
-    return [e for i, e in enumerate(listed) if i not in refused and not e.action.endswith(".failed")]
+    refusals = Counter(
+        (e.action.removesuffix(".failed"), e.target_id, e.run_id) for e in listed if e.action.endswith(".failed")
+    )
+    standing = []
+    for entry in listed:
+        if entry.action.endswith(".failed"):
+            continue
+        key = (entry.action, entry.target_id, entry.run_id)
+        if refusals[key] > 0:
+            refusals[key] -= 1
+        else:
+            standing.append(entry)
+    return standing
 
 
 def _capabilities_for(run_id: str | None, user_id: str | None) -> list[Restorable]:

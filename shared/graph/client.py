@@ -32,13 +32,13 @@ from shared.credentials import (
     credential_error,
     emulator_token_for,
 )
-from shared.errors import ConfigError, GraphError, UnavailableError, cap
+from shared.errors import ConfigError, GraphError, OutcomeUnknownError, UnavailableError, cap
 from shared.graph.batch import BatchRequest, BatchResponse, send_batch
 from shared.graph.clouds import CLOUDS, Cloud
 from shared.graph.costs import Cost, request_cost
-from shared.graph.errors import RedactedRequest, graph_error_from_response
+from shared.graph.errors import RedactedRequest, graph_error_from_response, redact_url
 from shared.graph.pacer import Budget, Pacer
-from shared.graph.retry import RetryPolicy, send_with_retry
+from shared.graph.retry import NOT_SENT_ERRORS, RetryPolicy, send_with_retry
 
 if TYPE_CHECKING:
     from kiota_http.httpx_request_adapter import HttpxRequestAdapter
@@ -298,6 +298,14 @@ class Graph:
                 describe=described,
             )
         except httpx.TransportError as error:  # the retries are spent: Graph never answered
+            if not idempotent and not isinstance(error, NOT_SENT_ERRORS):
+                raise OutcomeUnknownError(
+                    f"the answer to a write was lost: {_transport_failure(error, self.options)}; it may or may not "
+                    "have been made",
+                    method=method,
+                    url=redact_url(url),
+                    hint="run again: the next run looks it up before trying again",
+                ) from error
             raise self._unreachable(error, described, time.monotonic() - started) from error
         except Exception as error:
             denied = credential_error(error, self.options.auth, purpose=f"Microsoft Graph at {self.options.host}")
@@ -417,6 +425,7 @@ def graph_options(settings: Settings) -> GraphOptions:
         ),
         retry=RetryPolicy(budget_seconds=settings.retry_budget_seconds),
         max_concurrency=settings.max_concurrency,
+        timeout_seconds=settings.graph_timeout_seconds,
         shared_state=settings.state if shares_budget(settings) else None,
         state_prefix=settings.state_prefix,
         instances_assumed=settings.instances_assumed,

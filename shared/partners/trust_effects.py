@@ -9,6 +9,7 @@ restore (`shared.core.restore`) calls for each change a run made.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -115,7 +116,8 @@ async def _undo_create(entry: AuditEntry, undoing: Undoing) -> tuple[Outcome, st
         return Outcome.SKIPPED, "changed since the run created it: left as it is (delete it by hand if wanted)"
 
     async def send() -> None:
-        await undoing.graph.request("DELETE", partner_path(entry.target_id), idempotent=True)
+        with contextlib.suppress(NotFoundError):  # a DELETE retried after a lost answer finds it gone
+            await undoing.graph.request("DELETE", partner_path(entry.target_id), idempotent=True)
 
     await undoing.change(entry, DELETED, send)
     return Outcome.DONE, "partner configuration deleted (the run created it)"

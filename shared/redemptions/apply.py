@@ -7,7 +7,9 @@ enabled and not yet redeemed (a redemption can arrive between plan and send). Th
   resend with no email of its own) in our email, drafted and sent exactly once (`shared.core.mail`);
 - otherwise Microsoft's invitation email again (`POST /invitations` for the same address). Graph cannot say
   whether it sent one, so the action's record is marked `sending` just before the request leaves: a rerun
-  that finds `sending` does not send again (at most once; the reminder is reported as uncertain).
+  that finds `sending` does not send again (at most once; the reminder is reported as uncertain). Only a
+  lost answer leaves it there: an error answer (Graph refused, nothing was sent) clears it, so the rerun
+  sends the reminder.
 
 Each reminder is audited once (`guest.remind`) and recorded on the guest (`reminders_sent`).
 """
@@ -23,7 +25,7 @@ from shared.config import Policy
 from shared.core.apply import ActionResult, Outcome, Progress, apply_actions
 from shared.core.audit import RunAudit
 from shared.core.mail import Mail, send_once
-from shared.errors import NotFoundError
+from shared.errors import GraphError, NotFoundError, OutcomeUnknownError
 from shared.graph import Graph
 from shared.invitations.effects import post_invitation
 from shared.invitations.plan import DEFAULT_MESSAGE_TEMPLATE
@@ -118,9 +120,19 @@ class _Sender:
         async def mark_sending() -> None:
             await progress.save(stage="sending")
 
-        await post_invitation(
-            self.graph, reminder.email or "", str(self.policy.redirect_url), send_message=True, before_send=mark_sending
-        )
+        try:
+            await post_invitation(
+                self.graph,
+                reminder.email or "",
+                str(self.policy.redirect_url),
+                send_message=True,
+                before_send=mark_sending,
+            )
+        except OutcomeUnknownError:
+            raise  # the email may have gone out: `sending` stays, never sent again
+        except GraphError:
+            await progress.save(stage="refused")  # Graph answered with an error: nothing went out, send it again
+            raise
 
     async def _own_email(self, reminder: Reminder, progress: Progress) -> None:
         async def compose() -> Mail:

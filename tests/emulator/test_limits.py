@@ -168,8 +168,42 @@ def test_dropped_connection(emulator: EmulatorServer, graph_http: httpx.Client) 
     emulator.control.set_faults(drop_rate=1.0)
     with pytest.raises(httpx.RemoteProtocolError):
         graph_http.get("/users")
+    assert [f["kind"] for f in emulator.control.injected_faults()] == ["drop"]
     emulator.control.clear_faults()
     assert graph_http.get("/users").status_code == 200
+
+
+def test_reset_connection_changes_nothing(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
+    emulator.control.set_faults(reset_rate=1.0)
+    before = len(emulator.tenant.users)
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        graph_http.post(
+            "/invitations",
+            json={
+                "invitedUserEmailAddress": "reset@partner.example",
+                "inviteRedirectUrl": "https://myapps.microsoft.com",
+            },
+        )
+    assert len(emulator.tenant.users) == before, "a reset comes before the request is handled"
+    assert [f["kind"] for f in emulator.control.injected_faults()] == ["reset"]
+
+
+def test_timeout_makes_the_change_and_holds_the_response(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
+    emulator.control.set_faults(timeout_rate=1.0)
+    before = len(emulator.tenant.users)
+    with pytest.raises(httpx.ReadTimeout):
+        graph_http.post(
+            "/invitations",
+            json={
+                "invitedUserEmailAddress": "late@partner.example",
+                "inviteRedirectUrl": "https://myapps.microsoft.com",
+            },
+            timeout=0.3,
+        )
+    assert len(emulator.tenant.users) == before + 1, "the invitation was made; only the answer never came"
+    assert [f["kind"] for f in emulator.control.injected_faults()] == ["timeout"]
+    emulator.control.clear_faults()
+    assert graph_http.get("/users", params={"$top": "1"}).status_code == 200
 
 
 def test_slow_responses(emulator: EmulatorServer, graph_http: httpx.Client) -> None:

@@ -282,3 +282,17 @@ async def test_no_credential_is_one_short_error_and_nothing_is_sent(scripted_ser
     assert "troubleshooting" not in line
     assert int(raised.value.exit_code) == 4
     assert server.requests == []
+
+
+async def test_a_write_whose_answer_is_lost_fails_that_item_not_the_run(emulator, graph: Graph) -> None:
+    """Chaos found it: a lost answer to a POST was an UnavailableError, which stops a whole run (a bulk invite
+    never finished under 5% lost answers). It is a GraphError now: the item fails, the run goes on."""
+    from shared.errors import OutcomeUnknownError, is_transient
+
+    emulator.control.set_faults(drop_rate=1.0)
+    body = {"invitedUserEmailAddress": "lost@partner.example", "inviteRedirectUrl": "https://myapps.microsoft.com"}
+    with pytest.raises(OutcomeUnknownError) as raised:
+        await graph.request("POST", "/invitations", json_body=body)
+    assert isinstance(raised.value, GraphError)
+    assert is_transient(raised.value)
+    assert emulator.tenant.find_user_by_address("lost@partner.example") is not None, "the change was made"

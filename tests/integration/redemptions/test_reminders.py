@@ -164,3 +164,25 @@ def test_killed_reminder_runs_finish_with_each_reminder_sent_once(
     assert reminders_sent == {(3,)}, "and recorded, so it is not due again"
     # Microsoft's email cannot be checked for: a request cut off in flight is never sent again, so a
     # reminder may be missing (reported as uncertain), never doubled.
+
+
+async def test_a_reminder_graph_refused_is_sent_by_the_rerun(
+    emulator: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    """Chaos found it: a 503 to the POST of Microsoft's email left the reminder marked `sending`, so every
+    rerun skipped it as uncertain and it was never sent. An error answer sends nothing: the rerun sends it."""
+    emulator.reset(seed_tenant(52, guests=2, members=2))
+    ((_, address),) = await invited_days_ago(graph, store, 1, days=3.5)
+    emulator.control.set_faults(rate_503=1.0, path_prefix="/invitations")
+    refused = await remind_with(graph, store, policy(), apply=True, actor="test")
+    assert refused.results is not None
+    assert [r.outcome.value for r in refused.results] == ["failed"]
+    assert emulator.control.outbox(kind="invitation") == []
+
+    emulator.control.set_faults()
+    rerun = await remind_with(graph, store, policy(), apply=True, actor="test")
+    assert rerun.results is not None
+    assert [(r.outcome.value, r.detail) for r in rerun.results] == [
+        ("done", "day-3 reminder sent (Microsoft's invitation email)")
+    ]
+    assert [m["to"][0] for m in emulator.control.outbox(kind="invitation")] == [address]
