@@ -210,7 +210,10 @@ async def check(
     print(f"\nchaos {flow}: {injected} faults ({counts}); {outcome}")
     assert violations == [], "\n".join(sorted(violations, key=lambda v: "audit" in v)[:12])
     missing = [kind for kind in KINDS if not kinds[kind]]
-    assert not missing, f"no {', '.join(missing)} fault was injected: raise the rates or change the seed"
+    if missing:  # which requests draw a fault depends on the order concurrent requests arrive in
+        print(f"chaos {flow}: no {', '.join(missing)} fault this time")
+    # Full: hundreds of requests a flow, so every kind is drawn; short (CI) must not fail on the draw's luck.
+    assert SHORT or not missing, f"no {', '.join(missing)} fault was injected: raise the rates or change the seed"
 
 
 # ---- the flows -------------------------------------------------------------------------------------------------
