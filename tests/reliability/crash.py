@@ -67,11 +67,8 @@ def start(
 
 
 def settings(emulator: EmulatorServer, folder: Path) -> dict[str, str]:
-    """The emulator, the store in `folder`, and `folder/policy.yaml` when there is one."""
-    found = emulator_settings(emulator, folder, folder / "policy.yaml")
-    if not (folder / "policy.yaml").exists():
-        found.pop("GUESTCTL_POLICY")
-    return found
+    """The emulator, the store and the policy (policy.yaml) in `folder` (every flow writes one)."""
+    return emulator_settings(emulator, folder, folder / "policy.yaml")
 
 
 @contextlib.contextmanager
@@ -98,15 +95,12 @@ def run_here(emulator: EmulatorServer, folder: Path, args: list[str], monkeypatc
     with here(emulator, folder, monkeypatch) as patch:
         for name, method in counted(None, ops).items():
             patch.setattr(SqliteStore, name, method)
+        patch.setattr(sys, "argv", ["guestctl", *args])
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            if args[:1] == ["function"]:
-                run_function(*args[1:4])
-            else:
-                patch.setattr(sys, "argv", ["guestctl", *args])
-                try:
-                    cli.main()
-                except SystemExit as exited:
-                    code = exited.code if isinstance(exited.code, int) else 1
+            try:
+                run_function(*args[1:4]) if args[:1] == ["function"] else cli.main()
+            except SystemExit as exited:
+                code = exited.code if isinstance(exited.code, int) else 1
     return Run(code, out.getvalue(), err.getvalue(), list(emulator.state.request_log)[first:], ops)
 
 

@@ -71,7 +71,12 @@ def run_function(name: str, message_id: str, body_file: str) -> None:
     user_function = indexed()[name].get_user_function()
     outputs = list(inspect.signature(user_function).parameters)[1:]
     message = func.QueueMessage(id=message_id, body=Path(body_file).read_bytes())
-    asyncio.run(user_function(message, *(CapturedOut() for _ in outputs)))
+    captured = {name: CapturedOut() for name in outputs}
+    asyncio.run(user_function(message, *captured.values()))
+    poison = captured.get("poison")
+    if poison is not None and poison.was_set:  # parked without retry: say why, and fail the run
+        print(poison.value, file=sys.stderr)
+        raise SystemExit(1)
 
 
 def main(argv: list[str]) -> None:
