@@ -18,7 +18,6 @@ import typer
 
 from shared.cli import JsonFlag, app
 from shared.errors import InputError
-from shared.offboarding.inbox import MAX_BODY_BYTES
 from shared.offboarding.signatures import SECRETS_SETTING, Unauthenticated, header, parse_secrets, sign, verify
 
 hr_app = typer.Typer(help="Sign and verify HR events as the receiver checks them (docs/offboarding.md).")
@@ -136,6 +135,8 @@ def _headers(lines: list[str]) -> dict[str, str]:
 
 
 def _read(path: Path) -> bytes:
+    from shared.offboarding.inbox import MAX_BODY_BYTES  # not at import: it loads pydantic for every command
+
     with path.open("rb") as file:
         content = file.read(MAX_BODY_BYTES + 1)
     if len(content) > MAX_BODY_BYTES:

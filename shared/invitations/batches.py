@@ -124,11 +124,13 @@ def chunk_rows(chunk: RowsMessage) -> list[InvitationRow]:
 
 
 async def record_results(store: Store, batch_id: str, results: list[RowResult]) -> None:
-    """Keep each row's result under the batch for `batch_status`; RetryLaterError if any failed for now."""
+    """Keep each row's result under the batch for `batch_status`; RetryLaterError if any failed for now.
+    A row an earlier delivery finished keeps the result that delivery recorded (invited, adopted)."""
     for result in results:
-        await store.upsert(
-            RESULTS_TABLE, batch_id, f"{result.row:07d}", {**result.to_json(), "email": cut(result.email, 256)}
-        )
+        key = f"{result.row:07d}"
+        if result.result is InvitationResult.ALREADY_DONE and await store.get(RESULTS_TABLE, batch_id, key):
+            continue
+        await store.upsert(RESULTS_TABLE, batch_id, key, {**result.to_json(), "email": cut(result.email, 256)})
     transient = [r for r in results if r.transient]
     if transient:
         # Hand the chunk back to the queue: finished rows are skipped on the next delivery, and after

@@ -8,18 +8,28 @@ reply) and the n-th store operation (tests/reliability/killer.py, before it runs
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import json
+import os
 import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from emulator.tenant import Tenant
 from emulator.testing import EmulatorServer
+from shared.store.sqlite import SqliteStore
+from tests.reliability.killer import WRITES, counted, run_function
 from tests.support.cli import emulator_settings, guestctl_env
 
 KILLER = [sys.executable, "-m", "tests.reliability.killer"]
@@ -50,16 +60,59 @@ def start(
     emulator: EmulatorServer, folder: Path, args: list[str], *, store_op: int | None = None, ops: Path | None = None
 ) -> subprocess.Popen[str]:
     options = [*(["--store-op", str(store_op)] if store_op else []), *(["--ops", str(ops)] if ops else [])]
-    env = guestctl_env(emulator_settings(emulator, folder, folder / "policy.yaml"))
-    if args[:1] == ["function"]:
-        env.pop("GUESTCTL_POLICY")  # the Functions app reads its policy from the store, or none
+    env = guestctl_env(settings(emulator, folder))
     return subprocess.Popen(
         [*KILLER, *options, "--", *args], cwd=folder, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
 
 
+def settings(emulator: EmulatorServer, folder: Path) -> dict[str, str]:
+    """The emulator, the store and the policy (policy.yaml) in `folder` (every flow writes one)."""
+    return emulator_settings(emulator, folder, folder / "policy.yaml")
+
+
+@contextlib.contextmanager
+def here(emulator: EmulatorServer, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """This process set up as a run in `folder` is (its GUESTCTL_* settings, its working folder), then put back."""
+    with monkeypatch.context() as patch:
+        for name in [k for k in os.environ if k.startswith("GUESTCTL_")]:
+            patch.delenv(name)
+        for name, value in settings(emulator, folder).items():
+            patch.setenv(name, value)
+        patch.chdir(folder)
+        yield patch
+
+
+def run_here(emulator: EmulatorServer, folder: Path, args: list[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run `args` to its end in this process (cheap: no interpreter to start), counting its store operations.
+    Only a run that is to be killed needs a child process."""
+    from shared import cli
+
+    first = len(emulator.state.request_log)
+    ops: list[str] = []
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with here(emulator, folder, monkeypatch) as patch:
+        for name, method in counted(None, ops).items():
+            patch.setattr(SqliteStore, name, method)
+        patch.setattr(sys, "argv", ["guestctl", *args])
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                run_function(*args[1:4]) if args[:1] == ["function"] else cli.main()
+            except SystemExit as exited:
+                code = exited.code if isinstance(exited.code, int) else 1
+    return Run(code, out.getvalue(), err.getvalue(), list(emulator.state.request_log)[first:], ops)
+
+
+def snapshot(tenant: Tenant) -> Tenant:
+    """A copy of the tenant to start each point from (its lock new, its clock shared, no listeners: the
+    emulator attaches its own when the copy replaces the tenant)."""
+    kept = {id(tenant.lock): threading.RLock(), id(tenant.clock): tenant.clock, id(tenant.listeners): []}
+    return copy.deepcopy(tenant, kept)
+
+
 def run(emulator: EmulatorServer, folder: Path, args: list[str], *, point: Point | None = None) -> Run:
-    """Run `args` to its end, or until `point` kills it; with no point, record its store operations."""
+    """Run `args` in a child to its end, or until `point` kills it; with no point, record its store operations."""
     ops = folder / "ops.txt" if point is None else None
     first = len(emulator.state.request_log)
     store_op = point.n if point is not None and point.kind == "store" else None
@@ -82,8 +135,6 @@ def is_write(entry: dict[str, Any]) -> bool:
 def kill_points(baseline: Run, *, full: bool, sample: tuple[str, ...]) -> list[Point]:
     """Every point (full), or the `sample` (short): "write-before" / "write-after" (the first Graph write),
     "store-write" (the middle store write), "last" (the last Graph request)."""
-    from tests.reliability.killer import WRITES
-
     graph = [Point("graph", i, "before", is_write(e)) for i, e in enumerate(baseline.graph, 1)]
     after = [Point("graph", p.n, "after", True) for p in graph if p.write]
     store = [Point("store", i, "before", op in WRITES) for i, op in enumerate(baseline.store_ops, 1)]
@@ -108,6 +159,7 @@ TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?
 # Bookkeeping of tries, not changes: a rerun after a kill is one more try ("attempts"), and its note says so
 # ("detail": "disabled by the interrupted run"); the outcome and state are compared.
 VOLATILE = frozenset({"attempts", "detail"})
+GENERATED = frozenset({"draft_id"})  # ids Graph makes up per request (a mail draft's): "<id>" in both runs
 DELTA_TOKEN = re.compile(r"(\$deltatoken=)[^&\"]+")
 
 
@@ -140,7 +192,11 @@ class Names:
         if isinstance(value, list):
             return [self.json(v) for v in value]
         if isinstance(value, dict):
-            return {self.text(k): self.outcome(k, self.json(v)) for k, v in value.items() if k not in VOLATILE}
+            return {
+                self.text(k): "<id>" if k in GENERATED and v else self.outcome(k, self.json(v))
+                for k, v in value.items()
+                if k not in VOLATILE
+            }
         return value
 
 

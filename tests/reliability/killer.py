@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -29,35 +29,54 @@ WRITES = frozenset({"create", "update", "upsert", "delete", "append_audit"})
 seen: list[str] = []
 
 
-def instrument(kill_at: int | None) -> None:
+def counted(kill_at: int | None, record: list[str]) -> dict[str, Callable[..., Any]]:
+    """The store's methods, each appending its name to `record` and, the `kill_at`-th, SIGKILLing the process."""
+    wrapped = {}
     for name in OPERATIONS:
         original = getattr(SqliteStore, name)
 
-        def counted(original: Callable[..., Any] = original, name: str = name) -> Callable[..., Any]:
+        def wrap(original: Callable[..., Any] = original, name: str = name) -> Callable[..., Any]:
             @wraps(original)
             def call(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
-                seen.append(name)
-                if len(seen) == kill_at:
+                record.append(name)
+                if len(record) == kill_at:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return original(self, *args, **kwargs)
 
             return call
 
-        setattr(SqliteStore, name, counted())
+        wrapped[name] = wrap()
+    return wrapped
+
+
+def instrument(kill_at: int | None) -> None:
+    for name, method in counted(kill_at, seen).items():
+        setattr(SqliteStore, name, method)
+
+
+@cache
+def indexed() -> dict[str, Any]:
+    """The Functions app's functions, indexed once per process (a second get_functions() raises)."""
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
 def run_function(name: str, message_id: str, body_file: str) -> None:
     """The queue-triggered function `name` with the message, as the host calls it (output bindings captured)."""
     import azure.functions as func
 
-    import function_app
     from tests.support.functions import CapturedOut
 
-    found = {f.get_function_name(): f for f in function_app.app.get_functions()}[name]
-    user_function = found.get_user_function()
+    user_function = indexed()[name].get_user_function()
     outputs = list(inspect.signature(user_function).parameters)[1:]
-    message = func.QueueMessage(id=message_id, body=Path(body_file).read_bytes(), dequeue_count=1)
-    asyncio.run(user_function(message, *(CapturedOut() for _ in outputs)))
+    message = func.QueueMessage(id=message_id, body=Path(body_file).read_bytes())
+    captured = {name: CapturedOut() for name in outputs}
+    asyncio.run(user_function(message, *captured.values()))
+    poison = captured.get("poison")
+    if poison is not None and poison.was_set:  # parked without retry: say why, and fail the run
+        print(poison.value, file=sys.stderr)
+        raise SystemExit(1)
 
 
 def main(argv: list[str]) -> None:
