@@ -222,6 +222,7 @@ async def handle_event(
             await ledger.schedule_run(
                 store,
                 run_id,
+                event_id=event_id,  # what the due timer queues
                 event=event.model_dump(mode="json", by_alias=True, exclude_none=True),
                 due_at=event.due_at.isoformat(),
                 worker_id=users[0].id if len(users) == 1 else None,
