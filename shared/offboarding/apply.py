@@ -12,6 +12,7 @@ restore the undo of each change (`effects.UNDO`).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Literal
 
 from shared.clock import Clock, utc_now
@@ -59,15 +60,30 @@ async def apply_plan(
 
 async def _close_unneeded(plan: Plan, store: Store, clock: Clock) -> None:
     """A rerun re-plans from fresh data: an action an interrupted attempt started (and made) is not planned
-    again, so its record would say `started` forever. Close it: on a fresh read there is nothing left to do."""
+    again, so its record would say `started` forever. Close it as `done`, as that attempt would have: the
+    change is this run's. (One that failed then, with an error, was made by someone else: `already-done`.)"""
     planned = {action_key(a) for a in plan.actions}
     records = [r async for r in store.query(ACTIONS_TABLE, partition=plan.run_id)]
     for record in records:
         if record.data.get("state") == "started" and record.row not in planned:
-            detail = "nothing left to do on a fresh read (an interrupted attempt of this run made the change)"
+            failed = bool(record.data.get("error"))
+            outcome = Outcome.ALREADY_DONE if failed else Outcome.DONE
+            made_by = "someone else" if failed else "an interrupted attempt of this run"
+            detail = f"nothing left to do on a fresh read ({made_by} made the change)"
             now = clock().isoformat()
-            data = {**record.data, "state": "done", "outcome": Outcome.ALREADY_DONE.value, "detail": detail}
+            data = {**record.data, "state": "done", "outcome": outcome.value, "detail": detail}
             await store.update(record, {**data, "error": None, "finished_at": now, "updated_at": now})
+
+
+async def run_counts(store: Store, run_id: str) -> dict[str, int]:
+    """How the run went, counted from its action records: every action of the run, whichever attempt made it
+    (a rerun's own results say `already-done` for an earlier attempt's, and leave out what it closed), so a
+    redelivered event reports what an uninterrupted one does. A record not done failed in the last attempt."""
+    counts: Counter[str] = Counter()
+    async for record in store.query(ACTIONS_TABLE, partition=run_id):
+        done = record.data.get("state") == "done"
+        counts[f"{record.row.split(':', 1)[0]} {record.data['outcome'] if done else Outcome.FAILED.value}"] += 1
+    return dict(counts)
 
 
 class _Applier:

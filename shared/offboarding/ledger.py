@@ -2,7 +2,8 @@
 
 Partitions:
 - `runs`: one row per offboarding run (keyed by run id): the worker (object id and identifiers), the HR
-  event while it waits for its date, the event's provenance and the run's state —
+  event (and its id, which the due timer queues) while it waits for its date — the only record that it
+  waits — the event's provenance and the run's state —
   `scheduled` → `started` → `done` | `partial` | `review`; `scheduled` → `cancelled`; carried out →
   `restored`. `worker.termination_cancelled` / `worker.rehired` find a worker's runs here.
 - `deletions`: one row per guest whose soft deletion is scheduled (`effects.schedule_delete`).

@@ -17,7 +17,7 @@ from shared.core.restore import Restored, restore
 from shared.errors import InputError, UnknownItemError, cap
 from shared.graph import Graph, get_graph
 from shared.offboarding import ledger
-from shared.offboarding.apply import apply_plan
+from shared.offboarding.apply import apply_plan, run_counts
 from shared.offboarding.events import ENDING, HrEvent, Worker, event_from
 from shared.offboarding.fetch import find_worker, gather_facts
 from shared.offboarding.ledger import CARRIED_OUT, UNDONE, RunState
@@ -130,9 +130,11 @@ async def plan_offboarding_for(
         )
 
 
-def result_of(plan: Plan, results: list[ActionResult[Action]]) -> Offboarded:
+def result_of(plan: Plan, results: list[ActionResult[Action]], counts: dict[str, int] | None = None) -> Offboarded:
+    """`counts`: the whole run's (`run_counts`); without them, these results'."""
     failed = any(r.outcome is Outcome.FAILED for r in results)
-    return Offboarded("partial" if failed else "done", plan.run_id, outcome_counts(results), plan=plan, results=results)
+    counts = outcome_counts(results) if counts is None else counts
+    return Offboarded("partial" if failed else "done", plan.run_id, counts, plan=plan, results=results)
 
 
 async def apply_offboarding(
@@ -171,7 +173,7 @@ async def carry_out(
     }
     record = await ledger.put_run(store, plan.run_id, record, RunState.STARTED, **fields)
     results = await apply_plan(plan, graph, store, policy, actor=actor, clock=clock)
-    result = result_of(plan, results)
+    result = result_of(plan, results, await run_counts(store, plan.run_id))  # a rerun counts the earlier attempts'
     await ledger.put_run(store, plan.run_id, record, RunState(result.status), finished_at=clock().isoformat())
     return result
 
@@ -220,6 +222,7 @@ async def handle_event(
             await ledger.schedule_run(
                 store,
                 run_id,
+                event_id=event_id,  # what the due timer queues
                 event=event.model_dump(mode="json", by_alias=True, exclude_none=True),
                 due_at=event.due_at.isoformat(),
                 worker_id=users[0].id if len(users) == 1 else None,

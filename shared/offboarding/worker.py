@@ -2,12 +2,14 @@
 
 The receiver stores each event once (table `hrevents`) and queues its id. The worker reads the row — the row,
 not the message, says what arrived — hands the event to the engine (`service.process_event`) and records the
-outcome on the row. A settled row is never processed again, so a redelivered or re-queued message changes
-nothing. An event due later is `scheduled`; the due timer queues it again once its time has come.
+engine's answer on the row, for people (`GET /api/hr/events/{id}`, `guestctl offboard status`). A settled row
+is never processed again, so a redelivered or re-queued message changes nothing.
 
-A cancellation or rehire settles the same worker's termination events that are still waiting (`cancelled`,
-nothing changed in the tenant); a termination carried out already is restored by the engine. A termination
-that arrives after a cancellation HR sent later (senders do not promise order) is cancelled too.
+The engine's ledger (`ledger.py`, partition `runs`) is the one record of what waits: an event due later is a
+`scheduled` run there, the due timer queues the scheduled runs whose time has come, and a cancellation or
+rehire cancels (or restores) the worker's runs there; the row only copies the answer (the rows of the runs a
+cancellation cancelled are settled with it). A termination that arrives after a cancellation HR sent at the
+same time or later (senders do not promise order) is cancelled before the engine sees it.
 """
 
 from __future__ import annotations
@@ -94,24 +96,13 @@ async def process_stored(settings: Settings, event_id: str, *, clock: Clock = ut
         if record.data["status"] not in WAITING:
             data = record.data
             return Processed(event_id, data["status"], False, data.get("outcome"), data.get("run_id"))
-        settled = await _settled_elsewhere(store, record)
-        if settled is not None:
-            await _settle(store, event_id, settled)
-            return Processed(event_id, settled["status"], False, settled["outcome"], record.data.get("run_id"))
         event = event_from(record.data["event"])
         now = clock()
         await index_worker(store, event, event_id)  # the receiver did; again in case it stopped in between
-        if event.type in ENDING:
-            later = await _cancelled_by_later(store, event, event_id)
-            if later is not None:
-                outcome = f"cancelled by HR event {later} (sent after this one)"
-                await _settle(
-                    store, event_id, {"status": CANCELLED, "outcome": outcome, "processed_at": now.isoformat()}
-                )
-                return Processed(event_id, CANCELLED, True, outcome)
-            cancelled: tuple[str, ...] = ()
-        else:
-            cancelled = await _cancel_waiting(store, event, event_id, now)
+        if event.type in ENDING and (later := await _cancelled_by_later(store, event, event_id)) is not None:
+            outcome = f"cancelled by HR event {later} (sent no earlier than this one)"
+            await _settle(store, event_id, {"status": CANCELLED, "outcome": outcome, "processed_at": now.isoformat()})
+            return Processed(event_id, CANCELLED, True, outcome)
     result = await process_event(settings, event, event_id=event_id, replayable=record.data["replayable"], clock=clock)
     update = {
         "status": result.status,
@@ -119,32 +110,26 @@ async def process_stored(settings: Settings, event_id: str, *, clock: Clock = ut
         "outcome": outcome_of(result),
         "processed_at": now.isoformat(),
     }
-    if cancelled:
-        update["cancelled"] = list(cancelled)
     async with open_state(settings) as store:
+        cancelled = await _settle_cancelled(store, event, event_id, result.undone, now) if result.undone else ()
+        if cancelled:
+            update["cancelled"] = list(cancelled)
         await _settle(store, event_id, update)
     log.info("HR event %s: %s (%s)", event_id, result.status, update["outcome"])
     return Processed(event_id, result.status, True, update["outcome"], result.run_id, cancelled)
 
 
 async def due_messages(store: Store, now: datetime) -> list[str]:
-    """Queue messages for scheduled events whose time has come (the due timer)."""
-    return [
-        msgspec.json.encode(EventMessage(row.row)).decode()
-        async for row in store.query(HR_EVENTS, EVENT_PARTITION)
-        if row.data.get("status") == SCHEDULED and datetime.fromisoformat(row.data["due_at"]) <= now
-    ]
-
-
-async def _settled_elsewhere(store: Store, record: Record) -> dict[str, Any] | None:
-    """A scheduled event whose run the engine settled meanwhile (`run_due`, a cancellation): the row takes the
-    run's state, and the engine is not asked again."""
-    run_id = record.data.get("run_id")
-    run = await ledger.run_of(store, run_id) if record.data["status"] == SCHEDULED and run_id else None
-    if run is None or run.data.get("state") in (ledger.RunState.SCHEDULED, ledger.RunState.STARTED):
-        return None
-    state = str(run.data["state"])
-    return {"status": state, "outcome": cap(str(run.data.get("review") or f"run {state}"), MAX_OUTCOME_CHARS)}
+    """Queue messages for the scheduled runs (the engine's ledger) whose time has come (the due timer)."""
+    messages = []
+    async for run in store.query(ledger.TABLE, ledger.RUNS):
+        if run.data.get("state") != ledger.RunState.SCHEDULED or datetime.fromisoformat(run.data["due_at"]) > now:
+            continue
+        if not run.data.get("event_id"):  # every scheduled run names its event (`service.handle_event`)
+            log.error("scheduled offboarding run %s names no HR event: it cannot be queued", run.row)
+            continue
+        messages.append(msgspec.json.encode(EventMessage(run.data["event_id"])).decode())
+    return messages
 
 
 async def _row(store: Store, event_id: str) -> Record:
@@ -176,26 +161,23 @@ async def _related(store: Store, event: HrEvent, event_id: str) -> list[tuple[Re
     return found
 
 
-async def _cancel_waiting(store: Store, event: HrEvent, event_id: str, now: datetime) -> tuple[str, ...]:
-    """Settle the worker's terminations not carried out yet as cancelled by `event` (nothing in the tenant)."""
+async def _settle_cancelled(
+    store: Store, event: HrEvent, event_id: str, undone: tuple[str, ...], now: datetime
+) -> tuple[str, ...]:
+    """The rows of the worker's scheduled terminations whose runs the engine just cancelled (`undone`) say so."""
     cancelled = []
-    for row, other in await _related(store, event, event_id):
-        if other.type not in ENDING or row.data.get("status") not in WAITING:
-            continue
-        outcome = f"cancelled by HR event {event_id} ({event.type.value})"
-        try:
-            await store.update(
-                row, {**row.data, "status": CANCELLED, "outcome": outcome, "processed_at": now.isoformat()}
-            )
-        except StaleVersionError:
-            continue  # the worker took it meanwhile: the engine restores what it carried out
-        cancelled.append(row.row)
+    for row, _ in await _related(store, event, event_id):
+        if row.data.get("status") == SCHEDULED and row.data.get("run_id") in undone:
+            outcome = f"cancelled by HR event {event_id} ({event.type.value})"
+            await _settle(store, row.row, {"status": CANCELLED, "outcome": outcome, "processed_at": now.isoformat()})
+            cancelled.append(row.row)
     return tuple(cancelled)
 
 
 async def _cancelled_by_later(store: Store, event: HrEvent, event_id: str) -> str | None:
-    """A cancellation or rehire of the same worker that HR sent after `event`, if one was stored already."""
+    """A cancellation or rehire of the same worker that HR sent with or after `event`, if one was stored already
+    (the same second counts: when in doubt, nobody is disabled)."""
     for row, other in await _related(store, event, event_id):
-        if other.type not in ENDING and other.timestamp > event.timestamp:
+        if other.type not in ENDING and other.timestamp >= event.timestamp:
             return row.row
     return None

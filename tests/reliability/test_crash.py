@@ -412,11 +412,6 @@ def test_queue_stale_sweep_apply(
     exercise(stale_apply(), emulator, tmp_path, figures, monkeypatch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect found, not fixed yet: after a kill that followed a change (sponsor removed, reply lost) the "
-    "rerun's event outcome counts only its own actions, so the HR event row omits 'remove-sponsor done'",
-)
 def test_queue_hr_event(
     emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
 ) -> None:
