@@ -299,13 +299,7 @@ class Graph:
             )
         except httpx.TransportError as error:  # the retries are spent: Graph never answered
             if not idempotent and not isinstance(error, NOT_SENT_ERRORS):
-                raise OutcomeUnknownError(
-                    f"the answer to a write was lost: {_transport_failure(error, self.options)}; it may or may not "
-                    "have been made",
-                    method=method,
-                    url=redact_url(url),
-                    hint="run again: the next run looks it up before trying again",
-                ) from error
+                raise self._outcome_unknown(error, method, url) from error
             raise self._unreachable(error, described, time.monotonic() - started) from error
         except Exception as error:
             denied = credential_error(error, self.options.auth, purpose=f"Microsoft Graph at {self.options.host}")
@@ -317,6 +311,16 @@ class Graph:
         if response.status_code >= 400:
             raise graph_error_from_response(response, method, url)
         return response
+
+    def _outcome_unknown(self, error: httpx.TransportError, method: str, url: str) -> OutcomeUnknownError:
+        """A write that may have reached Graph: that item fails (the rerun looks it up), not the whole run."""
+        return OutcomeUnknownError(
+            f"the answer to a write was lost: {_transport_failure(error, self.options)}; it may or may not have been "
+            "made",
+            method=method,
+            url=redact_url(url),
+            hint="run again: the next run looks it up before trying again",
+        )
 
     def _unreachable(self, error: httpx.TransportError, described: RedactedRequest, waited: float) -> UnavailableError:
         """A network failure as one line: which host, what went wrong, which setting to check."""
