@@ -249,7 +249,8 @@ class Graph:
         """Send one request; return the 2xx response or raise the mapped `GraphError`.
 
         `idempotent` defaults to True for reads only; pass True for writes that are safe to repeat
-        (PATCH to a value, DELETE where a second 404 is fine) so 503/504 may be retried.
+        (PATCH to a value, DELETE) so 503/504 may be retried; a DELETE answered 404 after an attempt whose
+        answer was lost (or a 5xx) is done: that attempt deleted it.
         `before_send` runs once, after pacing and just before the first attempt goes out: the place to
         record "about to send" so that a crash leaves the smallest possible window of doubt.
         `on_sent` is called when a request's bytes have been written to the connection (each attempt):
@@ -267,15 +268,22 @@ class Graph:
         described = RedactedRequest(method, url)  # redacted only if a log line or error prints it
 
         pending_hook = [before_send] if before_send else []
+        in_doubt = False  # an earlier attempt may have been carried out (its answer lost, or a 5xx)
 
         async def send_once() -> httpx.Response:
+            nonlocal in_doubt
             async with self.pacer.slot(cost):
                 if pending_hook:
                     await pending_hook.pop()()
                 started = time.perf_counter()
-                response = await adapter.send_primitive_async(
-                    _request_information(method, url, body, headers), "bytes", None
-                )
+                try:
+                    response = await adapter.send_primitive_async(
+                        _request_information(method, url, body, headers), "bytes", None
+                    )
+                except httpx.TransportError as error:
+                    in_doubt = in_doubt or not isinstance(error, NOT_SENT_ERRORS)
+                    raise
+                in_doubt = in_doubt or response.status_code >= 500
                 log.debug(
                     "%s → %s in %.0f ms (request-id %s)",
                     described,
@@ -314,6 +322,9 @@ class Graph:
             raise denied from error
         finally:
             _ON_SENT.reset(token)
+        if response.status_code == 404 and method == "DELETE" and in_doubt:
+            log.info("%s: 404 after an attempt whose answer was lost: that attempt deleted it", described)
+            return response  # what was asked is done: a second 404 of an idempotent DELETE is fine
         if response.status_code >= 400:
             raise graph_error_from_response(response, method, url)
         return response
