@@ -26,6 +26,7 @@ from emulator.state import EmulatorState
 
 log = logging.getLogger("emulator")
 
+NO_BODY = frozenset({204, 304})  # statuses whose answer ends at the headers, whatever Content-Length says
 _FAULT_MESSAGES = {
     429: ("TooManyRequests", "Too many requests. The service is under heavy load."),
     500: ("InternalServerError", "An internal server error occurred (injected fault)."),
@@ -57,6 +58,8 @@ class Gateway:
         path = unquote(raw_path.decode("latin-1")) if raw_path else scope["path"]
         query_string = scope.get("query_string", b"").decode("latin-1")
         reply = await self.process(scope["method"], path, query_string, headers, bytes(body), base)
+        if reply.drop and (reply.status in NO_BODY or scope["method"] == "HEAD"):
+            reply.reset = True  # nothing to cut short: HTTP ends such an answer at its headers, so send none
         if reply.reset:
             _reset_connection(scope.get(TRANSPORT_KEY))
             return
@@ -169,7 +172,7 @@ class Gateway:
         state.tenant.expire_deleted()
         fault = Fault()
         if not (ctx.in_batch and ctx.path.lower() == "/$batch"):
-            fault = state.faults.draw(ctx.path, allow_delay=not ctx.in_batch)
+            fault = state.faults.draw(ctx.path, ctx.method, allow_delay=not ctx.in_batch)
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.reset:  # before anything is looked at or changed
@@ -209,6 +212,7 @@ class Gateway:
             reply = await route.handler(ctx)
         except GraphError as error:
             error.headers.update(dict(decision.headers))  # x-ms-resource-unit on errors too
+            state.faults.withdraw(fault)  # a refusal changed nothing: its answer is sent, not lost
             raise
         reply.headers.extend(decision.headers)
         reply.drop = fault.drop

@@ -235,6 +235,7 @@ class FaultSettings:
     slow_rate: float = 0.0
     slow_ms: float = 5000.0
     path_prefix: str | None = None  # only requests whose path (after /v1.0) starts with this
+    method: str | None = None  # only requests with this HTTP method (e.g. "DELETE")
     sequence: list[int] = field(default_factory=list)  # next statuses to force, e.g. [429, 503]
 
     def update(self, values: dict[str, Any]) -> None:
@@ -274,6 +275,7 @@ class Fault:
     drop: bool = False
     reset: bool = False
     hold: float = 0.0  # seconds the response is held after the handler ran (a client timeout)
+    record: dict[str, Any] | None = None  # its entry in `FaultInjector.injected`
 
     @property
     def kind(self) -> str:
@@ -303,11 +305,13 @@ class FaultInjector:
             self.settings.update(values)
             self._rng = random.Random(self.settings.seed)
 
-    def draw(self, path: str, *, allow_delay: bool = True) -> Fault:
+    def draw(self, path: str, method: str, *, allow_delay: bool = True) -> Fault:
         settings = self.settings
         if not settings.active:
             return Fault()
         if settings.path_prefix and not path.lower().startswith(settings.path_prefix.lower()):
+            return Fault()
+        if settings.method and method.upper() != settings.method.upper():
             return Fault()
         with self._lock:
             fault = Fault()
@@ -343,13 +347,23 @@ class FaultInjector:
                         elif timeout_roll < settings.timeout_rate:
                             fault.hold = settings.timeout_ms / 1000.0
             if fault.status or fault.drop or fault.delay or fault.reset or fault.hold:
-                self.injected.append(
-                    {
-                        "path": path,
-                        "kind": fault.kind,
-                        "status": fault.status,
-                        "drop": fault.drop,
-                        "delay_ms": round(fault.delay * 1000, 1),
-                    }
-                )
+                fault.record = {
+                    "path": path,
+                    "kind": fault.kind,
+                    "status": fault.status,
+                    "drop": fault.drop,
+                    "delay_ms": round(fault.delay * 1000, 1),
+                }
+                self.injected.append(fault.record)
             return fault
+
+    def withdraw(self, fault: Fault) -> None:
+        """A drop or timeout drawn for a request Graph refused is not applied (the refusal is answered as it
+        is), so it is not counted; a delay stays (it happened)."""
+        if not (fault.drop or fault.hold) or fault.record is None:
+            return
+        with self._lock:
+            if fault.delay:
+                fault.record.update(kind="delay", drop=False)
+            else:
+                self.injected.remove(fault.record)

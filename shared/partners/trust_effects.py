@@ -9,7 +9,6 @@ restore (`shared.core.restore`) calls for each change a run made.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -116,8 +115,8 @@ async def _undo_create(entry: AuditEntry, undoing: Undoing) -> tuple[Outcome, st
         return Outcome.SKIPPED, "changed since the run created it: left as it is (delete it by hand if wanted)"
 
     async def send() -> None:
-        with contextlib.suppress(NotFoundError):  # a DELETE retried after a lost answer finds it gone
-            await undoing.graph.request("DELETE", partner_path(entry.target_id), idempotent=True)
+        # retried after a lost answer, it may find the partner gone: the Graph client counts that as done
+        await undoing.graph.request("DELETE", partner_path(entry.target_id), idempotent=True)
 
     await undoing.change(entry, DELETED, send)
     return Outcome.DONE, "partner configuration deleted (the run created it)"

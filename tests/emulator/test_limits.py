@@ -164,6 +164,14 @@ def test_fault_path_prefix(emulator: EmulatorServer, graph_http: httpx.Client) -
     assert graph_http.get("/groups").status_code == 503
 
 
+def test_fault_method(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
+    emulator.control.set_faults(rate_503=1.0, method="delete", path_prefix="/groups")
+    assert graph_http.get("/groups").status_code == 200
+    assert graph_http.delete("/users/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert graph_http.delete("/groups/00000000-0000-0000-0000-000000000000").status_code == 503
+    assert [f["kind"] for f in emulator.control.injected_faults()] == ["503"]
+
+
 def test_dropped_connection(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
     emulator.control.set_faults(drop_rate=1.0)
     with pytest.raises(httpx.RemoteProtocolError):
@@ -171,6 +179,18 @@ def test_dropped_connection(emulator: EmulatorServer, graph_http: httpx.Client) 
     assert [f["kind"] for f in emulator.control.injected_faults()] == ["drop"]
     emulator.control.clear_faults()
     assert graph_http.get("/users").status_code == 200
+
+
+def test_dropped_answer_without_a_body_is_lost_too(emulator: EmulatorServer, graph_http: httpx.Client) -> None:
+    """A 204 has no body to cut short (HTTP ends it at the headers): its answer must not arrive at all."""
+    user = next(iter(emulator.tenant.users.values()))
+    emulator.control.set_faults(drop_rate=1.0, method="PATCH")
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        graph_http.patch(f"/users/{user.id}", json={"displayName": "Changed"})
+    assert user.displayName == "Changed"  # the change was made
+    missing = graph_http.patch("/users/00000000-0000-0000-0000-000000000000", json={"displayName": "X"})
+    assert missing.status_code == 404  # a refusal changed nothing: answered, and not listed as a drop
+    assert [f["kind"] for f in emulator.control.injected_faults()] == ["drop"]
 
 
 def test_reset_connection_changes_nothing(emulator: EmulatorServer, graph_http: httpx.Client) -> None:

@@ -296,3 +296,19 @@ async def test_a_write_whose_answer_is_lost_fails_that_item_not_the_run(emulator
     assert isinstance(raised.value, GraphError)
     assert is_transient(raised.value)
     assert emulator.tenant.find_user_by_address("lost@partner.example") is not None, "the change was made"
+
+
+async def test_a_delete_whose_answer_was_lost_is_done_when_the_retry_finds_it_gone(emulator, graph: Graph) -> None:
+    """Chaos found it: the retry of an idempotent DELETE answered 404 and the caller audited a change that was
+    made as refused (offboarding's group and sponsor removals, trust rollback): it is done. A 404 on the
+    first attempt is still NotFoundError."""
+    group = next(g for g in emulator.tenant.groups.values() if g.members and not g.is_dynamic)
+    member = sorted(group.members)[0]
+    emulator.control.set_faults(drop_rate=1.0, method="DELETE")
+
+    await graph.request("DELETE", f"/groups/{group.id}/members/{member}/$ref", idempotent=True)
+
+    assert member not in group.members
+    assert [f["kind"] for f in emulator.control.injected_faults()] == ["drop"]
+    with pytest.raises(NotFoundError):
+        await graph.request("DELETE", f"/groups/{group.id}/members/{member}/$ref", idempotent=True)

@@ -107,6 +107,25 @@ async def test_plan_apply_rollback_round_trips_exactly(
     assert {r.outcome for r in second} == {Outcome.ALREADY_DONE}
 
 
+async def test_a_rollback_delete_whose_answer_was_lost_is_done(
+    emulator: EmulatorServer, graph: Graph, store: Store, partners: list[dict[str, Any]]
+) -> None:
+    """The DELETE is carried out and its answer lost; the retry finds the partner gone: deleted, not refused."""
+    policy = Policy.model_validate({"partners": {"tenants": policy_for(partners)["partners"]["tenants"][:1]}})
+    run = await apply_trust(await plan_trust(graph, policy, tenant_id=None), graph, store, policy, tenant_id=None,
+                            actor="t")  # fmt: skip
+    fabrikam = partners[0]["tenantId"]
+    emulator.control.set_faults(drop_rate=1.0, method="DELETE", path_prefix=partner_path(fabrikam))
+
+    undone = await rollback_trust(graph, store, run.run_id, actor="t")
+
+    assert [r.outcome for r in undone] == [Outcome.DONE]
+    assert [f["kind"] for f in emulator.control.injected_faults()] == ["drop"]
+    assert fabrikam not in {p["tenantId"] for p in await read_partners(graph)}
+    audited = [e.action async for e in store.read_audit(target_id=fabrikam)]
+    assert audited == ["partner.create", "partner.delete"]
+
+
 async def test_a_partner_changed_after_planning_is_skipped(
     graph: Graph, store: Store, partners: list[dict[str, Any]]
 ) -> None:
