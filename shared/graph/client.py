@@ -11,12 +11,13 @@ the pacer and the one retry layer (`retry.py`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -125,6 +126,16 @@ class Page:
     next_link: str | None
     delta_link: str | None
     count: int | None
+
+
+@contextlib.contextmanager
+def _doubt_on_lost_answer(in_doubt: list[bool]) -> Iterator[None]:
+    """Note an attempt that may have reached Graph and whose answer was lost (not one never sent)."""
+    try:
+        yield
+    except httpx.TransportError as error:
+        in_doubt[0] = in_doubt[0] or not isinstance(error, NOT_SENT_ERRORS)
+        raise
 
 
 _ON_SENT: ContextVar[Callable[[], None] | None] = ContextVar("guestctl_graph_on_sent", default=None)
@@ -248,10 +259,10 @@ class Graph:
     ) -> httpx.Response:
         """Send one request; return the 2xx response or raise the mapped `GraphError`.
 
-        `idempotent` defaults to True for reads only; pass True for writes that are safe to repeat
-        (PATCH to a value, DELETE where a second 404 is fine) so 503/504 may be retried.
-        `before_send` runs once, after pacing and just before the first attempt goes out: the place to
-        record "about to send" so that a crash leaves the smallest possible window of doubt.
+        `idempotent` defaults to True for reads only; pass True for writes that are safe to repeat (PATCH to a
+        value, DELETE: its 404 after an attempt whose answer was lost, or a 5xx, is done) so 503/504 may be retried.
+        `before_send` runs once, after pacing and just before the first attempt goes out: the place to record
+        "about to send" so that a crash leaves the smallest possible window of doubt.
         `on_sent` is called when a request's bytes have been written to the connection (each attempt):
         a caller reading ahead can wait for it before starting CPU work that would hold the request back.
         """
@@ -263,19 +274,20 @@ class Graph:
             query = urlsplit(url).query
             cost = request_cost(method, self.relative_path(url), dict(parse_qsl(query, True)) if query else None)
         body = json.dumps(json_body).encode() if json_body is not None else None
-        adapter = self.adapter
         described = RedactedRequest(method, url)  # redacted only if a log line or error prints it
-
         pending_hook = [before_send] if before_send else []
+        in_doubt = [False]  # an earlier attempt may have been carried out (its answer lost, or a 5xx)
 
         async def send_once() -> httpx.Response:
             async with self.pacer.slot(cost):
                 if pending_hook:
                     await pending_hook.pop()()
                 started = time.perf_counter()
-                response = await adapter.send_primitive_async(
-                    _request_information(method, url, body, headers), "bytes", None
-                )
+                with _doubt_on_lost_answer(in_doubt):
+                    response = await self.adapter.send_primitive_async(
+                        _request_information(method, url, body, headers), "bytes", None
+                    )
+                in_doubt[0] = in_doubt[0] or response.status_code >= 500
                 log.debug(
                     "%s → %s in %.0f ms (request-id %s)",
                     described,
@@ -308,15 +320,16 @@ class Graph:
             raise denied from error
         finally:
             _ON_SENT.reset(token)
-        if response.status_code >= 400:
+        deleted = response.status_code == 404 and method == "DELETE" and in_doubt[0]  # by a lost-answer attempt
+        if response.status_code >= 400 and not deleted:
             raise graph_error_from_response(response, method, url)
         return response
 
     def _outcome_unknown(self, error: httpx.TransportError, method: str, url: str) -> OutcomeUnknownError:
         """A write that may have reached Graph: that item fails (the rerun looks it up), not the whole run."""
         return OutcomeUnknownError(
-            f"the answer to a write was lost: {_transport_failure(error, self.options)}; it may or may not have been "
-            "made",
+            f"the answer to a write was lost: {_transport_failure(error, self.options)}; it may or may not "
+            "have been made",
             method=method,
             url=redact_url(url),
             hint="run again: the next run looks it up before trying again",
