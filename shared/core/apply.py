@@ -94,6 +94,8 @@ class Progress:
 
 # carries out one action, given its record's progress
 CarryOut = Callable[[A, Progress], Awaitable[tuple[Outcome, str]]]
+# how an action an interrupted attempt started, and that the fresh plan no longer holds, ended
+Unplanned = Callable[[Record], Awaitable[tuple[Outcome, str]]]
 
 
 def kind_and_target(action: Keyed) -> str:
@@ -114,13 +116,15 @@ async def apply_actions(
     key: Callable[[A], str] = kind_and_target,
     initial: Callable[[A], dict[str, Any]] | None = None,
     lease_scope: str | None = None,
+    unplanned: Unplanned | None = None,
 ) -> list[ActionResult[A]]:
     """Carry out every action once under the lease; one result per action, in order.
 
     `key` names an action's record under the run; `initial` gives the capability's fields of a new record.
     An error of a type in `failures` fails that action only (its message is the result's detail and is
     kept on the record); any other error stops the run (the lease is let go, the rest is cancelled) and a
-    rerun continues it.
+    rerun continues it. `unplanned` closes the run's records left `started` whose action the plan no longer
+    holds (a rerun re-plans from fresh data, and an interrupted attempt may have made the change).
     """
 
     async def one(action: A) -> ActionResult[A]:
@@ -144,7 +148,22 @@ async def apply_actions(
             return ActionResult(action, Outcome.FAILED, error.one_line(), progress.data if progress else {}, error)
 
     async with lease(store, table, leased_part(run_id, lease_scope), what=f"applying {run_id}"):
-        return await map_bounded(actions, one, limit=limit, on_done=on_done)
+        results = await map_bounded(actions, one, limit=limit, on_done=on_done)
+        if unplanned is not None:
+            await _close_unplanned(store, table, run_id, {key(a) for a in actions}, unplanned, clock)
+        return results
+
+
+async def _close_unplanned(
+    store: Store, table: str, run_id: str, planned: set[str], unplanned: Unplanned, clock: Clock
+) -> None:
+    """Without this, such a record would say `started` forever; under the lease, so no live run's record."""
+    left = [r async for r in store.query(table, run_id) if r.data.get("state") == "started" and r.row not in planned]
+    for record in left:
+        outcome, detail = await unplanned(record)
+        now = clock().isoformat()
+        finished = {"state": "done", "outcome": outcome.value, "detail": detail, "error": None}
+        await store.update(record, {**record.data, **finished, "finished_at": now, "updated_at": now})
 
 
 def leased_part(run_id: str, scope: str | None = None) -> str:

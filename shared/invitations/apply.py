@@ -96,6 +96,8 @@ class RowResult:
     user_id: str | None
     reason: str
     transient: bool = False  # failed for a reason that may pass (throttling, Graph unavailable): try again
+    # already-done: the result the run that finished the row reported, read from the row's own record
+    finished: RowResult | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,15 +179,16 @@ def _initial(row: RowPlan) -> dict[str, Any]:
 def row_result(done: ActionResult[RowPlan]) -> RowResult:
     row, data = done.action, done.progress
     user_id = data.get("user_id")
-    if done.outcome is Outcome.ALREADY_DONE:
-        return RowResult(row.row, row.email, InvitationResult.ALREADY_DONE, user_id, ALREADY_DONE)
     if done.outcome is Outcome.FAILED:
         transient = done.error is not None and is_transient(done.error)
         reason = cut(done.detail, MAX_REASON_CHARS)
         return RowResult(row.row, row.email, InvitationResult.FAILED, user_id, reason, transient=transient)
     invited = InvitationOutcome(data.get("intent", row.outcome.value)) is InvitationOutcome.INVITE
     result = InvitationResult.INVITED if invited else InvitationResult.ADOPTED
-    return RowResult(row.row, row.email, result, user_id, done.detail)
+    finished = RowResult(row.row, row.email, result, user_id, done.detail)  # an earlier run's: its record's detail
+    if done.outcome is Outcome.ALREADY_DONE:
+        return RowResult(row.row, row.email, InvitationResult.ALREADY_DONE, user_id, ALREADY_DONE, finished=finished)
+    return finished
 
 
 async def _record_batch(plan: InvitationPlan, store: Store, clock: Clock) -> None:

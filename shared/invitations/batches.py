@@ -125,12 +125,12 @@ def chunk_rows(chunk: RowsMessage) -> list[InvitationRow]:
 
 async def record_results(store: Store, batch_id: str, results: list[RowResult]) -> None:
     """Keep each row's result under the batch for `batch_status`; RetryLaterError if any failed for now.
-    A row an earlier delivery finished keeps the result that delivery recorded (invited, adopted)."""
+    A row an earlier delivery finished is recorded with that delivery's result (invited, adopted), read
+    from the row's own record: the earlier delivery may have died before it recorded it."""
     for result in results:
-        key = f"{result.row:07d}"
-        if result.result is InvitationResult.ALREADY_DONE and await store.get(RESULTS_TABLE, batch_id, key):
-            continue
-        await store.upsert(RESULTS_TABLE, batch_id, key, {**result.to_json(), "email": cut(result.email, 256)})
+        kept = result.finished or result
+        data = {**kept.to_json(), "email": cut(kept.email, 256)}
+        await store.upsert(RESULTS_TABLE, batch_id, f"{kept.row:07d}", data)
     transient = [r for r in results if r.transient]
     if transient:
         # Hand the chunk back to the queue: finished rows are skipped on the next delivery, and after

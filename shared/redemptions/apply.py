@@ -32,7 +32,7 @@ from shared.invitations.plan import DEFAULT_MESSAGE_TEMPLATE
 from shared.redemptions.effects import GUESTS, REDEMPTIONS_TABLE, from_data, save
 from shared.redemptions.plan import Reminder
 from shared.redemptions.records import PENDING
-from shared.store import Store
+from shared.store import Record, Store
 from shared.store.registry import REMINDER_ACTIONS
 
 REMINDERS_TABLE = REMINDER_ACTIONS
@@ -52,6 +52,7 @@ async def send_reminders(
     clock: Clock,
     on_done: Callable[[ActionResult[Reminder]], None] | None = None,
 ) -> list[ActionResult[Reminder]]:
+    """Send `reminders` (may be none: a run also closes the reminders an interrupted run left started)."""
     sender = _Sender(graph, store, policy, RunAudit(store, RUN_ID, actor, None, clock), clock)
     return await apply_actions(
         reminders,
@@ -62,6 +63,7 @@ async def send_reminders(
         clock=clock,
         key=lambda r: r.key,
         on_done=on_done,
+        unplanned=sender.no_longer_due,
     )
 
 
@@ -98,6 +100,14 @@ class _Sender:
             how = "Microsoft's invitation email"
         await self._record_sent(reminder)
         return Outcome.DONE, f"day-{reminder.day} reminder sent ({how})"
+
+    async def no_longer_due(self, record: Record) -> tuple[Outcome, str]:
+        """A reminder an interrupted run started that is not due now: sent, if the guest's record says so."""
+        user_id, _, day = record.row.split(":")
+        guest = await self.store.get(REDEMPTIONS_TABLE, GUESTS, user_id)
+        if guest is not None and int(day.removeprefix("d")) in from_data(guest.data).reminders_sent:
+            return Outcome.ALREADY_DONE, "sent by an interrupted run"
+        return Outcome.SKIPPED, "no longer due (started by an interrupted run)"
 
     async def _why_not(self, reminder: Reminder) -> str | None:
         """Why this reminder must not go out now, from a fresh read of the guest; None if it may."""

@@ -224,6 +224,6 @@ async def remind_with(
 ) -> ReminderRun:
     guests = (await load_all(store)).values()
     due = plan_reminders(guests, policy.invitations.reminders, clock())
-    if not apply or not due:
-        return ReminderRun(due, [] if apply else None)
+    if not apply:
+        return ReminderRun(due, None)
     return ReminderRun(due, await send_reminders(due, graph, store, policy, actor=actor, clock=clock))

@@ -156,6 +156,31 @@ async def test_batch_goes_through_the_queue_and_reports_status(
     assert invited == {"ann.lee@fabrikam.com", "raj.patel@northwindtraders.com"}
 
 
+async def test_a_redelivery_after_a_crash_before_the_results_were_kept_reports_who_was_invited(
+    functions: dict, settings_env: Path, emulator: EmulatorServer
+) -> None:
+    """The first delivery invited the rows and died before it kept their results (found by the crash suite):
+    the next delivery invites nobody again and records each row's real outcome from its own record."""
+    from shared.config import load_settings
+    from shared.invitations.batches import RESULTS_TABLE, batch_status
+    from shared.store import open_state
+
+    _, queue = await post(functions, GOOD_CSV.encode())
+    batch_id = json.loads(queue.value[0])["batch_id"]
+    worker = functions["invite_rows"].get_user_function()
+    await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()), CapturedOut())
+    async with open_state(load_settings()) as store:
+        first = await batch_status(store, batch_id)
+        async for record in store.query(RESULTS_TABLE, batch_id):  # as if it died before recording them
+            await store.delete(record)
+    await worker(func.QueueMessage(id="m1", body=queue.value[0].encode()), CapturedOut())
+    async with open_state(load_settings()) as store:
+        again = await batch_status(store, batch_id)
+    assert again == first
+    assert again["counts"] == {"invited": 2, "skipped-member": 1, "pending": 0}
+    assert len(emulator.control.outbox(kind="invitation")) == 2
+
+
 async def test_unknown_batch_is_404(functions: dict, settings_env: Path) -> None:
     request = func.HttpRequest(
         method="GET", url="/api/invitations/batches/nope", body=b"", route_params={"batch_id": "nope"}

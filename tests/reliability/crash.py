@@ -157,8 +157,9 @@ TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?
 
 
 # Bookkeeping of tries, not changes: a rerun after a kill is one more try ("attempts"), and its note says so
-# ("detail": "disabled by the interrupted run"); the outcome and state are compared.
-VOLATILE = frozenset({"attempts", "detail"})
+# ("detail": "disabled by the interrupted run"); the outcome and state are compared. `full` says whether the
+# last delta round was a full one: a sync killed after it kept its delta link goes on with a delta round.
+VOLATILE = frozenset({"attempts", "detail", "full"})
 GENERATED = frozenset({"draft_id"})  # ids Graph makes up per request (a mail draft's): "<id>" in both runs
 DELTA_TOKEN = re.compile(r"(\$deltatoken=)[^&\"]+")
 

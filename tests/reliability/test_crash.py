@@ -358,6 +358,57 @@ def hr_event() -> Flow:
     return Flow("functions (queues)", function("hr_events_worker"), left.tenant, prepare)
 
 
+def partner_retirement() -> Flow:
+    """partner-retirements: a kept retirement plan (two Fabrikam guests disabled, one flagged), approved."""
+    from shared.config import load_policy, load_settings
+    from shared.partners.fetch import PARTNERS_PATH
+    from shared.partners.retire_service import check_approval, plan_for_approval, retire_with
+    from shared.partners.verify import verify_with
+    from shared.store import open_store
+    from tests.support.graph import emulator_graph
+    from tests.support.partners import DIRECT_CONNECT_INBOUND, FABRIKAM, home_id, partner_tenant
+
+    now = datetime.now(UTC)  # a kept plan is checked against the real clock (safety.plan_max_age_hours)
+
+    def tenant(emulator: EmulatorServer) -> None:
+        emulator.reset(partner_tenant(now).tenant)
+
+    def direct(emulator: EmulatorServer, mail: str) -> None:
+        at = (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        emulator.control.sign_in(home_id(mail), at=at, crossTenantAccessType="b2bDirectConnect", homeTenantId=FABRIKAM)
+
+    async def flag(emulator: EmulatorServer, folder: Path) -> None:
+        """f2 and f3 verified Teams-only and flagged eight days ago (past stale.disable_after_days)."""
+        graph = emulator_graph(emulator.base_url)
+        await graph.request("POST", PARTNERS_PATH, json_body={"tenantId": FABRIKAM, **DIRECT_CONNECT_INBOUND})
+        direct(emulator, "f2@fabrikam.com")
+        direct(emulator, "f3@fabrikam.com")
+        async with open_store(str(folder / "state.db")) as store:
+            await verify_with(graph, store, {FABRIKAM: "Fabrikam"}, days=2, clock=lambda: now)
+            eight_days_ago = now - timedelta(days=8)
+            policy = load_policy(folder / "policy.yaml")
+            await retire_with(graph, store, policy, tenant_id=None, apply=True, clock=lambda: eight_days_ago)
+        await graph.close()
+
+    async def keep_and_approve(emulator: EmulatorServer) -> str:
+        direct(emulator, "f4@fabrikam.com")  # signs in since: verified again, only flagged
+        settings = load_settings()
+        plan_id = (await plan_for_approval(settings)).to_json()["plan_id"]
+        await check_approval(plan_id, settings=settings)
+        return plan_id
+
+    def prepare(emulator: EmulatorServer, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        policy = {"partners": {"tenants": [{"tenant": FABRIKAM, "name": "Fabrikam", "inbound": {"users": "all"}}]},
+                  "stale": {"disable_after_days": 7, "delete_after_days": 30},
+                  "safety": {"max_actions": 50, "max_percent": 100}}  # fmt: skip
+        (folder / "policy.yaml").write_text(json.dumps(policy))
+        asyncio.run(flag(emulator, folder))
+        plan_id = asyncio.run(keep_and_approve(emulator))
+        (folder / "message.json").write_text(json.dumps({"apply": plan_id, "actor": "crash test (approved)"}))
+
+    return Flow("functions (queues)", function("apply_partner_retirement"), tenant, prepare)
+
+
 GROUP = "6f546279-4da5-4b53-a095-09ea0cef9971"
 
 
@@ -410,6 +461,12 @@ def test_queue_stale_sweep_apply(
     emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exercise(stale_apply(), emulator, tmp_path, figures, monkeypatch)
+
+
+def test_queue_partner_retirement(
+    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exercise(partner_retirement(), emulator, tmp_path, figures, monkeypatch)
 
 
 def test_queue_hr_event(

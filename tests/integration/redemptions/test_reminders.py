@@ -186,3 +186,24 @@ async def test_a_reminder_graph_refused_is_sent_by_the_rerun(
         ("done", "day-3 reminder sent (Microsoft's invitation email)")
     ]
     assert [m["to"][0] for m in emulator.control.outbox(kind="invitation")] == [address]
+
+
+async def test_a_reminder_sent_by_a_run_killed_before_it_was_recorded_done_is_closed_by_the_rerun(
+    emulator: EmulatorServer, graph: Graph, store: Store
+) -> None:
+    """The crash suite found it: killed after the reminder was sent and noted on the guest, before its action
+    record was completed, the rerun found nothing due and left the record `started` forever."""
+    from shared.redemptions.apply import REMINDERS_TABLE, RUN_ID
+
+    emulator.reset(seed_tenant(54, guests=2, members=2))
+    await invited_days_ago(graph, store, 2, days=3.5)
+    await remind_with(graph, store, policy(**OWN_EMAIL), apply=True, actor="test")
+    records = [r async for r in store.query(REMINDERS_TABLE, RUN_ID)]
+    for record in records:  # as the killed run left them
+        await store.update(record, {**record.data, "state": "started", "outcome": None})
+
+    rerun = await remind_with(graph, store, policy(**OWN_EMAIL), apply=True, actor="test")
+    assert (rerun.due, rerun.results) == ([], [])
+    closed = [(r.data["state"], r.data["outcome"]) async for r in store.query(REMINDERS_TABLE, RUN_ID)]
+    assert closed == [("done", "already-done")] * 2
+    assert len(emulator.control.outbox(kind="mail")) == 2
