@@ -27,7 +27,7 @@ from shared.offboarding.plan import Action, ActionKind, Plan
 from shared.offboarding.records import PERSON_SELECT, Person
 from shared.offboarding.rules import GUEST, why_keep_membership, why_not_disable
 from shared.stale.sweep import exemptions_now
-from shared.store import Store
+from shared.store import Record, Store
 from shared.store.registry import OFFBOARD_ACTIONS
 
 ACTIONS_TABLE = OFFBOARD_ACTIONS
@@ -53,26 +53,19 @@ async def apply_plan(
         clock=clock,
         limit=1,  # in the plan's order; a plan is one person's
         key=action_key,
+        unplanned=_made_by_an_interrupted_attempt,
     )
-    await _close_unneeded(plan, store, clock)
     return results
 
 
-async def _close_unneeded(plan: Plan, store: Store, clock: Clock) -> None:
+async def _made_by_an_interrupted_attempt(record: Record) -> tuple[Outcome, str]:
     """A rerun re-plans from fresh data: an action an interrupted attempt started (and made) is not planned
-    again, so its record would say `started` forever. Close it as `done`, as that attempt would have: the
-    change is this run's. (One that failed then, with an error, was made by someone else: `already-done`.)"""
-    planned = {action_key(a) for a in plan.actions}
-    records = [r async for r in store.query(ACTIONS_TABLE, partition=plan.run_id)]
-    for record in records:
-        if record.data.get("state") == "started" and record.row not in planned:
-            failed = bool(record.data.get("error"))
-            outcome = Outcome.ALREADY_DONE if failed else Outcome.DONE
-            made_by = "someone else" if failed else "an interrupted attempt of this run"
-            detail = f"nothing left to do on a fresh read ({made_by} made the change)"
-            now = clock().isoformat()
-            data = {**record.data, "state": "done", "outcome": outcome.value, "detail": detail}
-            await store.update(record, {**data, "error": None, "finished_at": now, "updated_at": now})
+    again. It is closed `done`, as that attempt would have: the change is this run's. (One that failed then,
+    with an error, was made by someone else: `already-done`.)"""
+    failed = bool(record.data.get("error"))
+    made_by = "someone else" if failed else "an interrupted attempt of this run"
+    detail = f"nothing left to do on a fresh read ({made_by} made the change)"
+    return (Outcome.ALREADY_DONE if failed else Outcome.DONE), detail
 
 
 async def run_counts(store: Store, run_id: str) -> dict[str, int]:
