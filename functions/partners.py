@@ -27,7 +27,8 @@ from functions.http import error_response, json_response, public_line
 from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from functions.telemetry import run_ids
-from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemError
+from shared.errors import GuestctlError, RefusedError, UnknownItemError
+from shared.queue_messages import decode_message
 
 bp = func.Blueprint()
 log = logging.getLogger("guestctl.functions.partners")
@@ -101,10 +102,7 @@ async def apply_partner_retirement(message: func.QueueMessage, poison: func.Out[
     from shared.partners.retire_service import apply_kept
 
     try:
-        try:
-            step = msgspec.json.decode(message.get_body(), type=RetireStep)
-        except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 in a string is the latter
-            raise InputError(f"malformed {QUEUE} queue message: {str(error)[:300]}") from None
+        step = decode_message(message.get_body(), RetireStep, QUEUE)
         try:
             run = await apply_kept(step.apply, actor=step.actor, settings=load_settings())
             summary = run.to_json()

@@ -27,6 +27,7 @@ from functions.pause import hold_message, skip_timer
 from functions.queues import POISON_SUFFIX, is_transient, to_poison
 from functions.telemetry import run_ids
 from shared.errors import GuestctlError, InputError, RefusedError, UnknownItemError
+from shared.queue_messages import decode_message
 
 bp = func.Blueprint()
 log = logging.getLogger("guestctl.functions.stale")
@@ -78,10 +79,7 @@ class SweepStep(msgspec.Struct, forbid_unknown_fields=True):
 
 def decode_step(body: bytes) -> SweepStep:
     """The step a queue message asks for, or InputError saying why it is malformed."""
-    try:
-        step = msgspec.json.decode(body, type=SweepStep)
-    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 in a string is the latter
-        raise InputError(f"malformed stale-sweeps queue message: {str(error)[:300]}") from None
+    step = decode_message(body, SweepStep, QUEUE)
     if (step.scan_id is None) == (step.apply is None):
         raise InputError('malformed stale-sweeps queue message: it needs exactly one of "scan_id" and "apply"')
     if step.apply is not None and not step.actor:

@@ -21,6 +21,7 @@ from shared.errors import InputError, RetryLaterError, UnknownItemError
 from shared.invitations.apply import BATCH_PARTITION, BATCHES_TABLE, OK_RESULTS, InvitationResult, RowResult
 from shared.invitations.rows import InvitationRow, cut, parse_rows, shown
 from shared.invitations.rules import domain_block_reason, normalise_email, row_problem
+from shared.queue_messages import decode_message as decode_queue_message
 from shared.store import Store
 from shared.store.registry import INVITE_RESULTS
 
@@ -110,10 +111,7 @@ class RowsMessage(msgspec.Struct, forbid_unknown_fields=True):
 
 def decode_chunk(message: bytes | str) -> RowsMessage:
     """The chunk a queue message carries, or InputError saying what is wrong with it (never worth a retry)."""
-    try:
-        chunk = msgspec.json.decode(message, type=RowsMessage)
-    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 in a string is the latter
-        raise InputError(f"malformed invitations queue message: {cut(str(error), 300)}") from None
+    chunk = decode_queue_message(message, RowsMessage, "invitations")
     if not chunk.batch_id or not chunk.rows:
         raise InputError("malformed invitations queue message: no batch_id or no rows")
     return chunk

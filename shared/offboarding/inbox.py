@@ -31,7 +31,6 @@ import msgspec
 from shared.errors import (
     AlreadyExistsError,
     ConfigError,
-    InputError,
     PayloadTooLargeError,
     StaleVersionError,
     UnknownItemError,
@@ -42,6 +41,7 @@ from shared.offboarding.adapters.config import AdaptersConfig
 from shared.offboarding.adapters.registry import ADAPTERS, receive_from
 from shared.offboarding.events import HrEvent, Inbound, Received, parse_event
 from shared.offboarding.signatures import SECRETS_SETTING, header, parse_secrets, vendor_keys, verify
+from shared.queue_messages import decode_message as decode_queue_message
 from shared.store import Store
 from shared.store.registry import HR_EVENTS
 
@@ -273,10 +273,7 @@ def _row(route: str, inbound: Inbound, now: datetime) -> dict[str, Any]:
 
 def decode_message(text: str | bytes) -> EventMessage:
     """An `hr-events` message, or InputError (the worker sends it to the poison queue at once)."""
-    try:
-        return msgspec.json.decode(text, type=EventMessage)
-    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 in a string is the latter
-        raise InputError(f"not an hr-events message: {cap(str(error), 200)}") from None
+    return decode_queue_message(text, EventMessage, QUEUE)
 
 
 async def event_status(store: Store, identifier: str) -> EventStatus:

@@ -198,7 +198,7 @@ async def test_a_malformed_or_unknown_message_goes_to_the_poison_queue_at_once(
     await functions["hr_events_worker"].get_user_function()(
         func.QueueMessage(id="m2", body=b'{"event_id": "\xff"}'), poison
     )
-    assert "not an hr-events message" in json.loads(poison.value)["reason"]
+    assert "malformed hr-events queue message" in json.loads(poison.value)["reason"]
 
 
 def test_the_worker_and_the_due_timer_are_bound_to_the_hr_events_queue(
