@@ -412,64 +412,29 @@ def partner_retirement() -> Flow:
 GROUP = "6f546279-4da5-4b53-a095-09ea0cef9971"
 
 
-# One test per flow, so pytest-xdist can spread them (`-n 2`); each has its own tmp_path and tenant.
-def test_invitations(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
+# One test per flow (a parameter each), so pytest-xdist can spread them (`-n 2`); each has its own tmp_path
+# and tenant. The ids are the names docs/reliability.md and `-k` use.
+FLOWS = {
+    "invitations": invitations,
+    "sweep": sweep,
+    "redemption_sync": redemptions,
+    "reminders": reminders,
+    "offboarding": offboarding,
+    "partners_apply": partners,
+    "partners_rollback": partners_rollback,
+    "queue_invitation_rows": invite_rows,
+    "queue_stale_sweep_apply": stale_apply,
+    "queue_partner_retirement": partner_retirement,
+    "queue_hr_event": hr_event,
+}
+
+
+@pytest.mark.parametrize("make_flow", FLOWS.values(), ids=FLOWS.keys())
+def test_crash_and_resume(
+    make_flow: Callable[[], Flow],
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    figures: Figures,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    exercise(invitations(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_sweep(emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch) -> None:
-    exercise(sweep(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_redemption_sync(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exercise(redemptions(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_reminders(emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch) -> None:
-    exercise(reminders(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_offboarding(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exercise(offboarding(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_partners_apply(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exercise(partners(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_partners_rollback(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exercise(partners_rollback(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_queue_invitation_rows(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exercise(invite_rows(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_queue_stale_sweep_apply(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exercise(stale_apply(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_queue_partner_retirement(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exercise(partner_retirement(), emulator, tmp_path, figures, monkeypatch)
-
-
-def test_queue_hr_event(
-    emulator: EmulatorServer, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exercise(hr_event(), emulator, tmp_path, figures, monkeypatch)
+    exercise(make_flow(), emulator, tmp_path, figures, monkeypatch)
