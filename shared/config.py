@@ -167,7 +167,7 @@ class Settings(BaseSettings):
 
     @field_validator(*TIMER_SCHEDULES)
     @classmethod
-    def _check_sweep_schedule(cls, value: str) -> str:
+    def _check_schedule(cls, value: str) -> str:
         return check_ncrontab(value)
 
     @field_validator("sweep_mode", mode="before")

@@ -26,23 +26,15 @@ from shared.store import open_store
 from shared.store.registry import HR_EVENTS
 from tests.support.functions import CapturedOut, bindings, http_bindings, timer_schedules
 from tests.support.functions_host import FunctionsHost
+from tests.support.offboarding import SPEC_SECRET, TERMINATION
 
 QUEUE = "hr-events"
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks specification's example secret
+SECRET = SPEC_SECRET
 NEXT = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="  # the next one, during a rotation
 WRONG = "whsec_" + "d3JvbmctYnV0LXdlbGwtZm9ybWVkLXNlY3JldCE="
 BAMBOO_KEY = "bamboo-private-key"
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "offboarding" / "fixtures"
-EVENT = {
-    "type": "worker.terminated",
-    "timestamp": "2026-11-27T10:00:00Z",
-    "data": {
-        "source": {"system": "workday", "tenant": "acme", "eventId": "TERM-0042"},
-        "worker": {"email": "jane@partner.example", "employeeId": "E123"},
-        "effectiveDate": "2026-12-01",
-        "effectiveTimeZone": "Europe/Berlin",
-    },
-}
+EVENT = TERMINATION
 BODY = json.dumps(EVENT, separators=(",", ":")).encode()
 
 

@@ -43,9 +43,10 @@ from tests.reliability.fuzzing import (
     tenant_mark,
 )
 from tests.support.functions import CapturedOut, point_at_emulator
+from tests.support.offboarding import SPEC_SECRET, TERMINATION
 
 NOTIFICATION_SECRET = "s3cr3t-client-state-0123456789"
-HR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks specification's example secret
+HR_SECRET = SPEC_SECRET
 ADAPTER_KEY = "key"
 ATTESTATION_SECRET = "attestation-secret-for-tests-0123456789"
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "offboarding" / "fixtures"
@@ -238,16 +239,7 @@ def test_event_grid_and_webhook_queue_messages(app: App, figures: Figures) -> No
 
 # ---- HR webhooks: the native receiver and every adapter (offboarding) -----------------------------------------
 
-HR_EVENT = {
-    "type": "worker.terminated",
-    "timestamp": "2026-11-27T10:00:00Z",
-    "data": {
-        "source": {"system": "workday", "tenant": "acme", "eventId": "TERM-0042"},
-        "worker": {"email": "jane@partner.example", "employeeId": "E123"},
-        "effectiveDate": "2026-12-01",
-        "effectiveTimeZone": "Europe/Berlin",
-    },
-}
+HR_EVENT = TERMINATION
 ADAPTER_BODIES = {name: json.loads((FIXTURES / f"{name}.json").read_text()) for name in ("bamboohr", "hibob", "deel")}
 SUCCESSFACTORS = (FIXTURES / "successfactors.xml").read_text()
 

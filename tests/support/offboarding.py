@@ -12,6 +12,18 @@ from shared.config import Policy
 from shared.offboarding.events import HrEvent, event_from
 
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+# A minimal native HR event (docs/hr-event.schema.json), as an HR system would POST it to /api/hr/events.
+TERMINATION: dict[str, Any] = {
+    "type": "worker.terminated",
+    "timestamp": "2026-11-27T10:00:00Z",
+    "data": {
+        "source": {"system": "workday", "tenant": "acme", "eventId": "TERM-0042"},
+        "worker": {"email": "jane@partner.example", "employeeId": "E123"},
+        "effectiveDate": "2026-12-01",
+        "effectiveTimeZone": "Europe/Berlin",
+    },
+}
+SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks specification's example secret
 POLICY = Policy.model_validate({"offboarding": {"delete_after_days": 30}})
 
 
